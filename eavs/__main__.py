@@ -1,0 +1,3 @@
+from eavs.cli import main
+
+main()

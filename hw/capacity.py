@@ -1,0 +1,201 @@
+"""What one accelerator bitstream can hold, and how many cycles a sample takes.
+
+Pure Python (numpy for the vectorised cycle model): the host driver and the
+benchmarks import this module on machines without amaranth, so it must never
+import amaranth or torch. ``hw/__init__.py`` imports nothing for that reason.
+
+The cycle model is the specification the RTL is held to (DESIGN.md section
+5): tests compare the core's cycle counter with :func:`sample_cycles` on
+every simulated sample, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: sw.qnet is numpy-only anyway
+    from sw.qnet import QNet
+
+__all__ = [
+    "Capacity",
+    "CapacityError",
+    "PIPELINE_DEPTH",
+    "LAYER_OVERHEAD",
+    "STEP_OVERHEAD",
+    "SAMPLE_OVERHEAD",
+    "layer_step_cycles",
+    "sample_cycles",
+    "weight_words",
+]
+
+# -- cycle model constants (owned by the RTL; the core must match them) -------
+
+#: Cycles per chunk beyond one per input event: pipeline fill/drain of the
+#: weight read and accumulate, then membrane read, update and write-back.
+PIPELINE_DEPTH = 4
+#: Cycles per (layer, step) to set up the layer's parameters and pointers.
+LAYER_OVERHEAD = 2
+#: Cycles per timestep: swap the spike queues (current <-> previous step).
+STEP_OVERHEAD = 1
+#: Cycles per sample: clear membranes' validity and counters, report results.
+SAMPLE_OVERHEAD = 2
+
+
+class CapacityError(ValueError):
+    """A capacity is malformed, or a model does not fit it."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The hardware limits of one bitstream; a model is loaded at run time
+    into any bitstream whose capacity it fits.
+
+    Attributes
+    ----------
+    lanes : int
+        P, the physical LIF units; a layer runs in chunks of P neurons.
+    max_layers : int
+        Layers of the model, readout included.
+    max_neurons : int
+        Neurons per layer.
+    max_sources : int
+        Sources (input groups or layers) per layer.
+    max_inputs : int
+        Total input size (the flat event index space).
+    weight_depth : int
+        Words of the weight memory, each holding P weights.
+    weight_bits : int
+        Width of one stored weight (models with narrower weights fit).
+    v_bits : int
+        Width of the membrane datapath (models with narrower ``v_bits`` fit).
+    max_timesteps : int
+        T per sample.
+    """
+
+    lanes: int = 8
+    max_layers: int = 4
+    max_neurons: int = 256
+    max_sources: int = 3
+    max_inputs: int = 1024
+    weight_depth: int = 16384
+    weight_bits: int = 8
+    v_bits: int = 16
+    max_timesteps: int = 256
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise CapacityError(f"Capacity field {f.name!r} must be a positive integer, not {value!r}")
+        if not 2 <= self.weight_bits <= 16:
+            raise CapacityError(f"Capacity field 'weight_bits' must be in 2..16, not {self.weight_bits}")
+        if not 4 <= self.v_bits <= 32:
+            raise CapacityError(f"Capacity field 'v_bits' must be in 4..32, not {self.v_bits}")
+        if self.max_inputs > 1 << 16:
+            raise CapacityError(f"Capacity field 'max_inputs' {self.max_inputs} exceeds the 16-bit event index")
+        if self.max_neurons > 1 << 16:
+            raise CapacityError(f"Capacity field 'max_neurons' {self.max_neurons} exceeds 16-bit indices")
+        if self.max_layers < 2:
+            raise CapacityError(f"Capacity field 'max_layers' must be at least 2 (a layer and the readout), not {self.max_layers}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "capacity") -> "Capacity":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CapacityError(f"{where}: unknown capacity field(s) {unknown}; known: {sorted(known)}")
+        try:
+            return cls(**d)
+        except CapacityError as e:
+            raise CapacityError(f"{where}: {e}") from None
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def replace(self, **changes: int) -> "Capacity":
+        return Capacity.from_dict({**self.to_dict(), **changes})
+
+    # -- fitting a model -------------------------------------------------------
+
+    def problems(self, net: "QNet") -> list[str]:
+        """Every way ``net`` exceeds this capacity, each naming the field."""
+        out = []
+        if len(net.layers) > self.max_layers:
+            out.append(f"{len(net.layers)} layers > max_layers {self.max_layers}")
+        if net.n_inputs > self.max_inputs:
+            out.append(f"{net.n_inputs} inputs > max_inputs {self.max_inputs}")
+        if net.timesteps > self.max_timesteps:
+            out.append(f"timesteps {net.timesteps} > max_timesteps {self.max_timesteps}")
+        for layer in net.layers:
+            if layer.n > self.max_neurons:
+                out.append(f"layer {layer.name!r}: {layer.n} neurons > max_neurons {self.max_neurons}")
+            if len(layer.sources) > self.max_sources:
+                out.append(f"layer {layer.name!r}: {len(layer.sources)} sources > max_sources {self.max_sources}")
+            if layer.v_bits > self.v_bits:
+                out.append(f"layer {layer.name!r}: v_bits {layer.v_bits} > v_bits {self.v_bits}")
+            for s in layer.sources:
+                if s.weight_bits > self.weight_bits:
+                    out.append(
+                        f"layer {layer.name!r} source {s.name!r}: weight_bits {s.weight_bits} > weight_bits {self.weight_bits}"
+                    )
+            if layer.bias is not None and layer.bias.size:
+                lim = 1 << (self.v_bits - 1)
+                if layer.bias.min() < -lim or layer.bias.max() >= lim:
+                    out.append(f"layer {layer.name!r}: bias outside the {self.v_bits}-bit datapath")
+        words = weight_words(net, self.lanes)
+        if words > self.weight_depth:
+            out.append(f"{words} weight words (of {self.lanes} weights) > weight_depth {self.weight_depth}")
+        return out
+
+    def require_fits(self, net: "QNet") -> None:
+        """Raise :class:`CapacityError` listing every excess."""
+        problems = self.problems(net)
+        if problems:
+            raise CapacityError("model does not fit the hardware capacity: " + "; ".join(problems))
+
+
+def weight_words(net: "QNet", lanes: int) -> int:
+    """Words of P weights the model needs: each source row, once per chunk."""
+    return sum(net.source_size(s.name) * math.ceil(layer.n / lanes) for layer in net.layers for s in layer.sources)
+
+
+# -- the cycle model ------------------------------------------------------------
+
+
+def layer_step_cycles(n: int, events: np.ndarray | int, lanes: int) -> np.ndarray | int:
+    """Cycles for one layer at one timestep: ``ceil(n/P) * (events + D) + O_layer``.
+
+    Every chunk of P neurons replays the layer's ``events`` input spikes (one
+    per cycle, one wide weight read each) and then spends ``PIPELINE_DEPTH``
+    cycles draining the pipeline and updating its P membranes.
+    """
+    return math.ceil(n / lanes) * (events + PIPELINE_DEPTH) + LAYER_OVERHEAD
+
+
+def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarray:
+    """Compute cycles of whole samples, from ``layer_events`` ``[T, L]`` or
+    ``[B, T, L]`` (``sw.golden.GoldenResult.layer_events``).
+
+    Counts the cycles in which the core computes; time spent waiting for the
+    host's input events is not included (it depends on the host, not on the
+    core).
+    """
+    ev = np.asarray(layer_events, dtype=np.int64)
+    single = ev.ndim == 2
+    if single:
+        ev = ev[None]
+    if ev.shape[1:] != (net.timesteps, len(net.layers)):
+        raise ValueError(f"layer_events must be [B, {net.timesteps}, {len(net.layers)}], not {list(ev.shape)}")
+    chunks = np.array([math.ceil(layer.n / lanes) for layer in net.layers], np.int64)
+    per_layer = chunks * (ev + PIPELINE_DEPTH) + LAYER_OVERHEAD  # [B, T, L]
+    total = per_layer.sum(axis=(1, 2)) + net.timesteps * STEP_OVERHEAD + SAMPLE_OVERHEAD
+    return total[0] if single else total
+
+
+def ideal_utilisation(synaptic_ops: np.ndarray, cycles: np.ndarray, lanes: int) -> np.ndarray:
+    """Fraction of lane-cycles that did a synaptic operation: SOPs / (P x cycles)."""
+    return np.asarray(synaptic_ops, np.float64) / (lanes * np.asarray(cycles, np.float64))

@@ -1,0 +1,1 @@
+"""Numpy-level software: data, encoders, the .qnet file, the golden model; torch-level: model, training, export."""

@@ -1,0 +1,164 @@
+"""The golden model: DESIGN.md section 3, exactly, in numpy.
+
+Every other stage (torch eval, the Amaranth core, Verilator, Icarus, the
+board) is compared with this module sample by sample, so it is written for
+two things: being obviously the equations of the contract, and being fast
+enough to evaluate whole test sets on a laptop or the board's ARM cores.
+
+Speed comes from running a batch of samples at once and doing each
+timestep's synaptic input as one matrix product. Integer matmul in numpy does
+not use BLAS, so the product is done in floating point and is still exact:
+every partial sum is an integer of magnitude at most ``sum(|W|)`` over a
+column, and float32 (float64) represents all integers below 2**24 (2**53)
+exactly, so the float product equals the integer one. :func:`_exact_dtype`
+picks the narrowest type for which that bound holds.
+
+numpy and the standard library only (it runs on the board).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sw.qnet import Layer, QNet
+
+__all__ = ["GoldenResult", "run", "lif_step", "check_spikes"]
+
+
+@dataclass
+class GoldenResult:
+    """What one batch through the golden model gives.
+
+    Attributes
+    ----------
+    spikes : dict of layer name -> bool array ``[B, T, n]``
+        Output spikes of every layer (all False for the readout).
+    readout : int64 array ``[B, n_out]``
+        The readout layer's membrane after step T-1.
+    prediction : int64 array ``[B]``
+        ``argmax`` of ``readout``; the lowest index wins ties.
+    layer_events : int64 array ``[B, T, L]``
+        Spike events each layer consumed at each step (summed over its
+        sources; recurrent sources count the previous step's spikes). This
+        is what the hardware replays, so the cycle model reads it.
+    layer_spikes : int64 array ``[B, L]``
+        Output spikes per layer over the whole sample.
+    synaptic_ops : int64 array ``[B]``
+        Accumulates: every consumed event adds one weight into each of the
+        layer's n neurons (events x fan-out, zero weights included, as the
+        hardware does them).
+    neuron_updates : int64 array ``[B]``
+        Membrane updates: T x total neurons (the same for every sample).
+    membranes : dict of layer name -> int64 ``[B, T, n]`` or None
+        Membrane after each step's update and reset, when requested.
+    """
+
+    spikes: dict[str, np.ndarray]
+    readout: np.ndarray
+    prediction: np.ndarray
+    layer_events: np.ndarray
+    layer_spikes: np.ndarray
+    synaptic_ops: np.ndarray
+    neuron_updates: np.ndarray
+    input_spikes: np.ndarray
+    membranes: dict[str, np.ndarray] | None = None
+
+
+def lif_step(v: np.ndarray, current: np.ndarray, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """One membrane update of DESIGN.md section 3 for a whole layer.
+
+    Returns ``(v_next, spike)``. ``v`` and ``current`` are int64 arrays.
+    """
+    k = layer.leak_shift
+    leak = (v >> k) if k else 0  # k = 0 is the IF neuron: no leak term at all
+    v = v - leak + current
+    lo, hi = -(1 << (layer.v_bits - 1)), (1 << (layer.v_bits - 1)) - 1
+    v = np.clip(v, lo, hi)
+    if not layer.spiking:
+        return v, np.zeros(v.shape, dtype=bool)
+    spike = v >= layer.threshold
+    if layer.reset == "zero":
+        v = np.where(spike, 0, v)
+    else:
+        v = np.where(spike, v - layer.threshold, v)
+    return v, spike
+
+
+def _exact_dtype(weight: np.ndarray) -> type:
+    """The narrowest float type in which ``spikes @ weight`` is exact."""
+    bound = int(np.abs(weight.astype(np.int64)).sum(axis=0).max(initial=0))
+    return np.float32 if bound < (1 << 24) else np.float64
+
+
+def check_spikes(net: QNet, spikes: np.ndarray, where: str = "spikes") -> np.ndarray:
+    """Validate an input spike array and return it as bool ``[B, T, N_in]``."""
+    spikes = np.asarray(spikes)
+    if spikes.ndim == 2:
+        spikes = spikes[None]
+    if spikes.ndim != 3:
+        raise ValueError(f"{where}: expected shape [B, T, N_in] or [T, N_in], got {spikes.shape}")
+    if spikes.shape[1:] != (net.timesteps, net.n_inputs):
+        raise ValueError(
+            f"{where}: expected [B, {net.timesteps}, {net.n_inputs}] (T, inputs of the model), got {list(spikes.shape)}"
+        )
+    if spikes.dtype != bool:
+        if spikes.dtype.kind not in "iub":
+            raise ValueError(f"{where}: spikes must be 0/1 integers or bools, not {spikes.dtype}")
+        if spikes.size and (spikes.min() < 0 or spikes.max() > 1):
+            raise ValueError(f"{where}: spikes must be 0 or 1, found values in [{spikes.min()}, {spikes.max()}]")
+        spikes = spikes.astype(bool)
+    return spikes
+
+
+def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> GoldenResult:
+    """Evaluate ``net`` on input spikes ``[B, T, N_in]`` (or ``[T, N_in]``)."""
+    x = check_spikes(net, spikes)
+    B, T, _ = x.shape
+    offsets = net.input_offsets()
+    groups = {g.name: (offsets[g.name], offsets[g.name] + g.size) for g in net.inputs}
+    L = len(net.layers)
+
+    weights = [[(s, s.weight.astype(_exact_dtype(s.weight))) for s in layer.sources] for layer in net.layers]
+    bias = [np.zeros(layer.n, np.int64) if layer.bias is None else layer.bias.astype(np.int64) for layer in net.layers]
+    v = [np.zeros((B, layer.n), np.int64) for layer in net.layers]
+    now: dict[str, np.ndarray] = {}
+    prev = {layer.name: np.zeros((B, layer.n), bool) for layer in net.layers}
+    out = {layer.name: np.zeros((B, T, layer.n), bool) for layer in net.layers}
+    mem = {layer.name: np.zeros((B, T, layer.n), np.int64) for layer in net.layers} if record_membranes else None
+    events = np.zeros((B, T, L), np.int64)
+    sops = np.zeros(B, np.int64)
+
+    for t in range(T):
+        now.clear()
+        for name, (a, b) in groups.items():
+            now[name] = x[:, t, a:b]
+        for li, layer in enumerate(net.layers):
+            current = np.broadcast_to(bias[li], (B, layer.n)).copy()
+            for src, w in weights[li]:
+                s = prev[src.name] if src.delay else now[src.name]
+                n_ev = s.sum(axis=1)
+                events[:, t, li] += n_ev
+                sops += n_ev * layer.n
+                current += (s.astype(w.dtype) @ w).astype(np.int64)
+            v[li], spk = lif_step(v[li], current, layer)
+            now[layer.name] = spk
+            out[layer.name][:, t] = spk
+            if mem is not None:
+                mem[layer.name][:, t] = v[li]
+        for layer in net.layers:
+            prev[layer.name] = now[layer.name]
+
+    readout = v[-1]
+    return GoldenResult(
+        spikes=out,
+        readout=readout,
+        prediction=np.argmax(readout, axis=1).astype(np.int64),
+        layer_events=events,
+        layer_spikes=np.stack([out[layer.name].sum(axis=(1, 2)) for layer in net.layers], axis=1).astype(np.int64),
+        synaptic_ops=sops,
+        neuron_updates=np.full(B, T * sum(layer.n for layer in net.layers), np.int64),
+        input_spikes=x.sum(axis=(1, 2)).astype(np.int64),
+        membranes=mem,
+    )

@@ -1,0 +1,417 @@
+"""The integer network file (``.qnet``): the contract between training, the
+golden model, the RTL and the board driver (DESIGN.md section 3).
+
+A ``.qnet`` is a plain ``.npz`` read with ``allow_pickle=False``. It holds one
+``header`` array (UTF-8 JSON as ``uint8``) and integer arrays named
+``layer{i}.src{j}.weight`` and ``layer{i}.bias``. The JSON header carries
+everything that is not a big integer array: the classes, the timestep count,
+the input groups with the encoder parameters that produced them, and per
+layer its neuron parameters and the names of its sources.
+
+numpy and the standard library only: this module runs on the board's ARM
+cores, where there is no torch.
+
+Every way a file can be wrong raises :class:`QNetError` with a message that
+names the file, the layer and the field, because a user who exported a model
+on one machine and loads it on a board needs to know *what* to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "QNetError",
+    "InputGroup",
+    "Source",
+    "Layer",
+    "QNet",
+    "load",
+    "save",
+]
+
+FORMAT = "eavs-qnet"
+VERSION = 1
+RESETS = ("zero", "subtract")
+MAX_LEAK_SHIFT = 15
+
+
+class QNetError(ValueError):
+    """A ``.qnet`` file or object does not meet the DESIGN.md contract."""
+
+
+def _fail(where: str, message: str) -> QNetError:
+    return QNetError(f"{where}: {message}")
+
+
+@dataclass
+class InputGroup:
+    """A named block of input spikes (``audio``, ``visual``...).
+
+    ``encoder`` holds the parameters that turned raw data into these spikes
+    (``sw.encode`` reads them), so the board encodes exactly as training did.
+    """
+
+    name: str
+    size: int
+    encoder: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Source:
+    """One input of a layer: an input group or a layer, with its weights.
+
+    ``weight`` has shape ``[n_src, n]``; ``delay`` is 0 for the spikes of the
+    same timestep and 1 for the previous timestep's (recurrence).
+    """
+
+    name: str
+    weight: np.ndarray
+    weight_bits: int
+    delay: int = 0
+
+
+@dataclass
+class Layer:
+    """A layer of LIF (or, for the readout, non-spiking leaky) neurons.
+
+    Weights, ``bias``, ``threshold`` and the membrane are integers in the
+    layer's one power-of-two weight unit. ``leak_shift`` k gives the leak
+    ``v - (v >> k)``; k = 0 means no leak (IF neuron).
+    """
+
+    name: str
+    n: int
+    sources: list[Source]
+    threshold: int
+    leak_shift: int
+    reset: str = "subtract"
+    v_bits: int = 16
+    spiking: bool = True
+    bias: np.ndarray | None = None
+
+
+@dataclass
+class QNet:
+    """A whole integer network: classes, T, input groups and layers in
+    evaluation order (the last layer is the readout)."""
+
+    classes: list[str]
+    timesteps: int
+    inputs: list[InputGroup]
+    layers: list[Layer]
+    version: int = VERSION
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # -- derived facts -------------------------------------------------------
+
+    @property
+    def n_inputs(self) -> int:
+        """Total input size: the flat event index space of DESIGN.md section 4."""
+        return sum(g.size for g in self.inputs)
+
+    def input_offsets(self) -> dict[str, int]:
+        """Start of each input group in the flat input index space."""
+        offsets, at = {}, 0
+        for g in self.inputs:
+            offsets[g.name] = at
+            at += g.size
+        return offsets
+
+    @property
+    def readout(self) -> Layer:
+        return self.layers[-1]
+
+    def layer_index(self, name: str) -> int:
+        for i, layer in enumerate(self.layers):
+            if layer.name == name:
+                return i
+        raise KeyError(name)
+
+    def source_size(self, name: str) -> int:
+        for g in self.inputs:
+            if g.name == name:
+                return g.size
+        return self.layers[self.layer_index(name)].n
+
+    def validate(self, where: str = "qnet") -> "QNet":
+        """Check every rule of DESIGN.md section 3; return self."""
+        _validate(self, where)
+        return self
+
+
+# -- validation --------------------------------------------------------------
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _validate(net: QNet, where: str) -> None:
+    if net.version != VERSION:
+        raise _fail(where, f"unsupported version {net.version!r} (this reader knows {VERSION})")
+    if not net.classes or not all(isinstance(c, str) for c in net.classes):
+        raise _fail(where, f"field 'classes' must be a non-empty list of names, not {net.classes!r}")
+    if not _is_int(net.timesteps) or net.timesteps < 1:
+        raise _fail(where, f"field 'timesteps' must be a positive integer, not {net.timesteps!r}")
+    if not net.inputs:
+        raise _fail(where, "field 'inputs' is empty: a network needs at least one input group")
+    if not net.layers:
+        raise _fail(where, "field 'layers' is empty")
+
+    names: set[str] = set()
+    for g in net.inputs:
+        if not isinstance(g.name, str) or not g.name:
+            raise _fail(where, f"input group name must be a non-empty string, not {g.name!r}")
+        if g.name in names:
+            raise _fail(where, f"input group {g.name!r} is defined twice")
+        if not _is_int(g.size) or g.size < 1:
+            raise _fail(where, f"input group {g.name!r}: field 'size' must be a positive integer, not {g.size!r}")
+        if not isinstance(g.encoder, dict):
+            raise _fail(where, f"input group {g.name!r}: field 'encoder' must be a mapping")
+        names.add(g.name)
+    if net.n_inputs > 1 << 16:
+        raise _fail(where, f"{net.n_inputs} inputs do not fit the 16-bit event index (DESIGN.md section 4)")
+
+    layer_pos = {}
+    for i, layer in enumerate(net.layers):
+        if not isinstance(layer.name, str) or not layer.name:
+            raise _fail(where, f"layer {i}: field 'name' must be a non-empty string, not {layer.name!r}")
+        if layer.name in names:
+            raise _fail(where, f"layer {layer.name!r}: name already used by an input group or layer")
+        names.add(layer.name)
+        layer_pos[layer.name] = i
+
+    for i, layer in enumerate(net.layers):
+        _validate_layer(net, i, layer, layer_pos, f"{where}: layer {layer.name!r}")
+
+    if net.readout.spiking:
+        raise _fail(where, f"layer {net.readout.name!r}: the last layer is the readout and must have spiking=false")
+    if net.readout.n != len(net.classes):
+        raise _fail(
+            where,
+            f"layer {net.readout.name!r}: readout has {net.readout.n} neurons but there are "
+            f"{len(net.classes)} classes",
+        )
+    for layer in net.layers[:-1]:
+        if not layer.spiking:
+            raise _fail(where, f"layer {layer.name!r}: only the last (readout) layer may be non-spiking")
+
+
+def _validate_layer(net: QNet, i: int, layer: Layer, layer_pos: dict[str, int], where: str) -> None:
+    if not _is_int(layer.n) or layer.n < 1:
+        raise QNetError(f"{where}: field 'n' must be a positive integer, not {layer.n!r}")
+    if not _is_int(layer.v_bits) or not 2 <= layer.v_bits <= 32:
+        raise QNetError(f"{where}: field 'v_bits' must be an integer in 2..32, not {layer.v_bits!r}")
+    v_max = (1 << (layer.v_bits - 1)) - 1
+    if not _is_int(layer.threshold) or layer.threshold <= 0:
+        raise QNetError(f"{where}: field 'threshold' must be an integer > 0, not {layer.threshold!r}")
+    if layer.threshold > v_max:
+        raise QNetError(
+            f"{where}: field 'threshold' {layer.threshold} exceeds the largest membrane value {v_max} "
+            f"of v_bits={layer.v_bits}: the layer could never spike"
+        )
+    if not _is_int(layer.leak_shift) or not 0 <= layer.leak_shift <= MAX_LEAK_SHIFT:
+        raise QNetError(f"{where}: field 'leak_shift' must be an integer in 0..{MAX_LEAK_SHIFT}, not {layer.leak_shift!r}")
+    if layer.reset not in RESETS:
+        raise QNetError(f"{where}: field 'reset' must be one of {RESETS}, not {layer.reset!r}")
+    if not isinstance(layer.spiking, (bool, np.bool_)):
+        raise QNetError(f"{where}: field 'spiking' must be true or false, not {layer.spiking!r}")
+    if layer.bias is not None:
+        _check_int_array(layer.bias, (layer.n,), f"{where}: field 'bias'")
+        if layer.bias.size and (layer.bias.min() < -v_max - 1 or layer.bias.max() > v_max):
+            raise QNetError(f"{where}: field 'bias' has values outside the {layer.v_bits}-bit membrane range")
+    if not layer.sources:
+        raise QNetError(f"{where}: field 'sources' is empty")
+    seen = set()
+    for j, src in enumerate(layer.sources):
+        swhere = f"{where}: source {j} ({src.name!r})"
+        if src.name in seen:
+            raise QNetError(f"{swhere}: the same source is listed twice; sum the weights instead")
+        seen.add(src.name)
+        if src.delay not in (0, 1) or isinstance(src.delay, bool):
+            raise QNetError(f"{swhere}: field 'delay' must be 0 or 1, not {src.delay!r}")
+        if src.name in layer_pos:
+            if layer_pos[src.name] >= i and src.delay != 1:
+                raise QNetError(
+                    f"{swhere}: recurrence without delay: a layer reads itself or a later layer only "
+                    "through delay 1 (the previous timestep's spikes)"
+                )
+            if not net.layers[layer_pos[src.name]].spiking:
+                raise QNetError(f"{swhere}: the readout layer does not spike and cannot be a source")
+            n_src = net.layers[layer_pos[src.name]].n
+        elif any(g.name == src.name for g in net.inputs):
+            if src.delay != 0:
+                raise QNetError(f"{swhere}: input groups are read with delay 0, not {src.delay}")
+            n_src = next(g.size for g in net.inputs if g.name == src.name)
+        else:
+            raise QNetError(f"{swhere}: unknown source: no input group or layer has this name")
+        if not _is_int(src.weight_bits) or not 2 <= src.weight_bits <= 16:
+            raise QNetError(f"{swhere}: field 'weight_bits' must be an integer in 2..16, not {src.weight_bits!r}")
+        _check_int_array(src.weight, (n_src, layer.n), f"{swhere}: field 'weight'")
+        lo, hi = -(1 << (src.weight_bits - 1)), (1 << (src.weight_bits - 1)) - 1
+        if src.weight.size and (src.weight.min() < lo or src.weight.max() > hi):
+            bad = src.weight[(src.weight < lo) | (src.weight > hi)][0]
+            raise QNetError(
+                f"{swhere}: field 'weight' holds {int(bad)}, outside the {src.weight_bits}-bit range [{lo}, {hi}]"
+            )
+
+
+def _check_int_array(a: Any, shape: tuple[int, ...], where: str) -> None:
+    if not isinstance(a, np.ndarray):
+        raise QNetError(f"{where}: must be an integer array, not {type(a).__name__}")
+    if a.dtype.kind not in "iu":
+        raise QNetError(f"{where}: dtype must be integer, not {a.dtype}")
+    if a.shape != shape:
+        raise QNetError(f"{where}: shape must be {shape}, not {a.shape}")
+
+
+# -- file I/O -----------------------------------------------------------------
+
+
+def _weight_key(i: int, j: int) -> str:
+    return f"layer{i}.src{j}.weight"
+
+
+def _bias_key(i: int) -> str:
+    return f"layer{i}.bias"
+
+
+def to_header(net: QNet) -> dict[str, Any]:
+    """The JSON header of ``net`` (everything but the integer arrays)."""
+    return {
+        "format": FORMAT,
+        "version": net.version,
+        "classes": list(net.classes),
+        "timesteps": int(net.timesteps),
+        "inputs": [{"name": g.name, "size": int(g.size), "encoder": g.encoder} for g in net.inputs],
+        "layers": [
+            {
+                "name": layer.name,
+                "n": int(layer.n),
+                "threshold": int(layer.threshold),
+                "leak_shift": int(layer.leak_shift),
+                "reset": layer.reset,
+                "v_bits": int(layer.v_bits),
+                "spiking": bool(layer.spiking),
+                "bias": layer.bias is not None,
+                "sources": [
+                    {"name": s.name, "delay": int(s.delay), "weight_bits": int(s.weight_bits)}
+                    for s in layer.sources
+                ],
+            }
+            for layer in net.layers
+        ],
+        "metadata": net.metadata,
+    }
+
+
+def save(net: QNet, path: str | Path) -> Path:
+    """Validate ``net`` and write it to ``path`` (``.qnet``, an npz)."""
+    path = Path(path)
+    net.validate(str(path))
+    header = json.dumps(to_header(net), sort_keys=True).encode("utf-8")
+    arrays: dict[str, np.ndarray] = {"header": np.frombuffer(header, dtype=np.uint8)}
+    for i, layer in enumerate(net.layers):
+        for j, src in enumerate(layer.sources):
+            bits = src.weight_bits
+            dtype = np.int8 if bits <= 8 else np.int16
+            arrays[_weight_key(i, j)] = src.weight.astype(dtype)
+        if layer.bias is not None:
+            arrays[_bias_key(i)] = layer.bias.astype(np.int32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # np.savez would append ".npz" to the name
+        np.savez_compressed(f, **arrays)
+    return path
+
+
+def load(path: str | Path) -> QNet:
+    """Read and validate a ``.qnet`` file; raise :class:`QNetError` naming what is wrong."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise QNetError(f"{where}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise QNetError(f"{where}: not a readable .qnet (npz) file: {e}") from None
+    if "header" not in arrays:
+        raise QNetError(f"{where}: missing the 'header' array: not a .qnet file")
+    try:
+        header = json.loads(arrays.pop("header").astype(np.uint8).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise QNetError(f"{where}: header is not valid JSON: {e}") from None
+    return from_header(header, arrays, where)
+
+
+def from_header(header: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "qnet") -> QNet:
+    """Build and validate a :class:`QNet` from a header and its named arrays."""
+    if not isinstance(header, dict):
+        raise QNetError(f"{where}: header must be a JSON object")
+    if header.get("format") != FORMAT:
+        raise QNetError(f"{where}: field 'format' is {header.get('format')!r}, expected {FORMAT!r}")
+
+    def need(obj: dict, key: str, ctx: str) -> Any:
+        if not isinstance(obj, dict) or key not in obj:
+            raise QNetError(f"{where}: {ctx}missing field {key!r}")
+        return obj[key]
+
+    version = need(header, "version", "")
+    if version != VERSION:
+        raise QNetError(f"{where}: unsupported version {version!r} (this reader knows {VERSION})")
+    inputs = [
+        InputGroup(need(g, "name", f"input {k}: "), need(g, "size", f"input {k}: "), g.get("encoder", {}))
+        for k, g in enumerate(need(header, "inputs", ""))
+    ]
+    layers = []
+    for i, lh in enumerate(need(header, "layers", "")):
+        ctx = f"layer {i} ({lh.get('name', '?') if isinstance(lh, dict) else '?'}): "
+        sources = []
+        for j, sh in enumerate(need(lh, "sources", ctx)):
+            key = _weight_key(i, j)
+            if key not in arrays:
+                raise QNetError(f"{where}: {ctx}source {j}: missing weight array {key!r}")
+            sources.append(
+                Source(
+                    name=need(sh, "name", f"{ctx}source {j}: "),
+                    weight=arrays[key],
+                    weight_bits=need(sh, "weight_bits", f"{ctx}source {j}: "),
+                    delay=sh.get("delay", 0),
+                )
+            )
+        bias = None
+        if need(lh, "bias", ctx):
+            if _bias_key(i) not in arrays:
+                raise QNetError(f"{where}: {ctx}missing bias array {_bias_key(i)!r}")
+            bias = arrays[_bias_key(i)]
+        layers.append(
+            Layer(
+                name=need(lh, "name", ctx),
+                n=need(lh, "n", ctx),
+                sources=sources,
+                threshold=need(lh, "threshold", ctx),
+                leak_shift=need(lh, "leak_shift", ctx),
+                reset=need(lh, "reset", ctx),
+                v_bits=need(lh, "v_bits", ctx),
+                spiking=need(lh, "spiking", ctx),
+                bias=bias,
+            )
+        )
+    net = QNet(
+        classes=need(header, "classes", ""),
+        timesteps=need(header, "timesteps", ""),
+        inputs=inputs,
+        layers=layers,
+        version=version,
+        metadata=header.get("metadata", {}) or {},
+    )
+    return net.validate(where)

@@ -1,0 +1,80 @@
+"""Random integer networks for property tests and simulator checks.
+
+numpy only. The same generator feeds the golden model's property tests, the
+Amaranth and cocotb testbenches and ``eavs sim``, so every stage is exercised
+on the same kinds of models: several input groups, skip connections,
+recurrence (delay 1), both reset modes, all leak shifts, saturating widths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sw.qnet import InputGroup, Layer, QNet, Source
+
+__all__ = ["random_qnet", "random_spikes"]
+
+
+def random_qnet(
+    rng: np.random.Generator,
+    *,
+    max_inputs: int = 24,
+    max_neurons: int = 12,
+    max_hidden: int = 2,
+    max_sources: int = 3,
+    weight_bits: int | None = None,
+    v_bits: int | None = None,
+    timesteps: int | None = None,
+    n_classes: int | None = None,
+    recurrence: bool = True,
+) -> QNet:
+    """A valid random :class:`QNet`; every layer respects ``max_sources``."""
+    n_groups = int(rng.integers(1, 3))
+    inputs = [InputGroup(f"in{g}", int(rng.integers(1, max(2, max_inputs // n_groups) + 1))) for g in range(n_groups)]
+    n_hidden = int(rng.integers(1, max_hidden + 1))
+    n_out = n_classes or int(rng.integers(2, 5))
+    sizes = [int(rng.integers(1, max_neurons + 1)) for _ in range(n_hidden)] + [n_out]
+    layers: list[Layer] = []
+    for i, n in enumerate(sizes):
+        readout = i == len(sizes) - 1
+        wb = weight_bits or int(rng.choice([2, 4, 6, 8]))
+        vb = v_bits or int(rng.choice([6, 8, 12, 16]))
+        # Candidate sources: inputs and earlier layers (delay 0), self/later (delay 1).
+        cands: list[tuple[str, int, int]] = [(g.name, g.size, 0) for g in inputs]
+        cands += [(layers[j].name, layers[j].n, int(rng.integers(0, 2))) for j in range(i)]
+        if recurrence and not readout:
+            cands.append((f"h{i}", n, 1))
+            cands += [(f"h{j}", sizes[j], 1) for j in range(i + 1, n_hidden)]
+        k = int(rng.integers(1, min(max_sources, len(cands)) + 1))
+        # Always keep a feed-forward path: the previous layer (or an input group).
+        first = cands[len(inputs) + i - 1] if i > 0 else cands[int(rng.integers(0, len(inputs)))]
+        rest = [c for c in cands if c[0] != first[0]]
+        chosen = [first] + [rest[j] for j in rng.permutation(len(rest))[: k - 1]]
+        lo, hi = -(1 << (wb - 1)), (1 << (wb - 1)) - 1
+        sources = [
+            Source(name, rng.integers(lo, hi + 1, size=(n_src, n)).astype(np.int16), wb, delay)
+            for name, n_src, delay in chosen
+        ]
+        vmax = (1 << (vb - 1)) - 1
+        bias = rng.integers(-vmax // 4, vmax // 4 + 1, size=n).astype(np.int32) if rng.random() < 0.5 else None
+        layers.append(
+            Layer(
+                name="out" if readout else f"h{i}",
+                n=n,
+                sources=sources,
+                threshold=int(rng.integers(1, vmax + 1)) if rng.random() < 0.3 else int(rng.integers(1, min(vmax, 4 * hi) + 1)),
+                leak_shift=int(rng.integers(0, 16)),
+                reset=str(rng.choice(["zero", "subtract"])),
+                v_bits=vb,
+                spiking=not readout,
+                bias=bias,
+            )
+        )
+    T = timesteps or int(rng.integers(1, 9))
+    return QNet(classes=[f"c{j}" for j in range(n_out)], timesteps=T, inputs=inputs, layers=layers).validate()
+
+
+def random_spikes(rng: np.random.Generator, net: QNet, batch: int = 1, rate: float | None = None) -> np.ndarray:
+    """Random binary input spikes ``[B, T, N_in]`` (uint8)."""
+    p = rng.uniform(0.0, 0.6) if rate is None else rate
+    return (rng.random((batch, net.timesteps, net.n_inputs)) < p).astype(np.uint8)
