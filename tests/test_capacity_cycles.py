@@ -1,0 +1,71 @@
+"""Capacity validation and the cycle model (the specification the RTL meets)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hw.capacity import (
+    LAYER_OVERHEAD,
+    PIPELINE_DEPTH,
+    SAMPLE_OVERHEAD,
+    STEP_OVERHEAD,
+    Capacity,
+    CapacityError,
+    ideal_utilisation,
+    sample_cycles,
+    weight_words,
+)
+from sw import golden
+from sw.random_net import random_qnet, random_spikes
+
+
+def test_capacity_rejects_bad_values_with_the_value():
+    with pytest.raises(CapacityError, match=r"'lanes' must be a positive integer, not 0"):
+        Capacity(lanes=0)
+    with pytest.raises(CapacityError, match=r"'weight_bits' must be in 2..16, not 20"):
+        Capacity(weight_bits=20)
+    with pytest.raises(CapacityError, match=r"unknown capacity field\(s\) \['lane'\]"):
+        Capacity.from_dict({"lane": 4})
+
+
+def test_model_over_capacity_lists_every_excess():
+    net = random_qnet(np.random.default_rng(0), max_neurons=12, max_hidden=2)
+    big = max(layer.n for layer in net.layers)
+    cap = Capacity(lanes=4, max_neurons=max(1, big - 1), max_layers=2, weight_depth=1)
+    problems = cap.problems(net)
+    assert any("max_neurons" in p for p in problems)
+    assert any("weight_depth" in p for p in problems)
+    with pytest.raises(CapacityError, match="does not fit"):
+        cap.require_fits(net)
+    Capacity(lanes=4).require_fits(net)
+
+
+def test_weight_words_counts_rows_per_chunk():
+    net = random_qnet(np.random.default_rng(1))
+    expected = sum(net.source_size(s.name) * math.ceil(layer.n / 3) for layer in net.layers for s in layer.sources)
+    assert weight_words(net, 3) == expected
+
+
+def test_cycle_model_formula_by_hand():
+    rng = np.random.default_rng(5)
+    net = random_qnet(rng, max_hidden=2)
+    x = random_spikes(rng, net, batch=3)
+    res = golden.run(net, x)
+    P = 4
+    for b in range(3):
+        total = SAMPLE_OVERHEAD + net.timesteps * STEP_OVERHEAD
+        for t in range(net.timesteps):
+            for li, layer in enumerate(net.layers):
+                total += math.ceil(layer.n / P) * (int(res.layer_events[b, t, li]) + PIPELINE_DEPTH) + LAYER_OVERHEAD
+        assert sample_cycles(net, res.layer_events[b], P) == total
+    batch = sample_cycles(net, res.layer_events, P)
+    assert batch.shape == (3,)
+    util = ideal_utilisation(res.synaptic_ops, batch, P)
+    assert ((util >= 0) & (util <= 1)).all()
+
+
+def test_cycle_model_rejects_wrong_shape():
+    net = random_qnet(np.random.default_rng(2))
+    with pytest.raises(ValueError, match="layer_events must be"):
+        sample_cycles(net, np.zeros((net.timesteps + 1, len(net.layers))), 4)
