@@ -1,0 +1,498 @@
+"""Bio-inspired spike encoders: raw audio and face video to binary spike trains.
+
+Both encoders follow the same idea as the sensors they imitate: they do not
+report a signal, they report *changes* of its logarithm that exceed a
+threshold (send-on-delta), in two polarities.
+
+- :class:`AudioEncoder` (cochlea-like): a numpy log-mel spectrogram (Hann
+  window, power spectrum, HTK mel filterbank, decibels with a floor), then per
+  band UP / DOWN spikes each time the band level moves a ``threshold`` (dB)
+  away from its reference. Channels ``[0, n_mels)`` are UP, ``[n_mels,
+  2 n_mels)`` DOWN.
+- :class:`VisualEncoder` (DVS-like): per pixel of an ``S x S`` grey face crop,
+  log intensity against a per-pixel reference, ON / OFF events for each
+  ``threshold`` (natural-log contrast) crossed. Channels ``[0, S*S)`` are ON,
+  ``[S*S, 2 S*S)`` OFF, pixels in row-major order.
+
+The event streams (at the frame rate of the spectrogram or the video) are
+pooled onto the model's ``timesteps`` bins: a channel spikes in bin ``t`` if
+it had at least one event in the frames of that bin. Each clip is stretched
+onto the same ``T`` bins whatever its duration.
+
+References start at the encoder's *floor* (audio: ``floor_db``; video:
+mid-grey), so the first frame reports the clip's onset: silence gives no
+audio spikes at all, and a static face gives events in the first step only.
+
+Encoder parameters are plain dataclass fields; ``to_dict()`` stores them (with
+their ``kind``) in the model file's input groups (DESIGN.md section 3) and
+:func:`encoders_from_inputs` rebuilds the exact encoders from a model, so the
+board encodes as training did.
+
+numpy and the standard library only: this module runs on the board.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
+
+import numpy as np
+
+from sw.qnet import InputGroup
+
+__all__ = [
+    "EncoderError",
+    "AudioEncoder",
+    "VisualEncoder",
+    "Encoder",
+    "encoder_from_dict",
+    "encoders_from_inputs",
+    "input_groups",
+    "encode_clip",
+    "resample_audio",
+    "resample_frames",
+    "mel_filterbank",
+    "pool_events",
+]
+
+
+class EncoderError(ValueError):
+    """Bad encoder parameters or input data (the message names the field)."""
+
+
+# -- shared helpers ----------------------------------------------------------
+
+
+def _check_positive(name: str, value: Any, integer: bool = False) -> None:
+    ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.integer, np.floating))
+    if isinstance(value, bool) or not ok or not value > 0 or (not integer and not math.isfinite(float(value))):
+        kind = "a positive integer" if integer else "a positive finite number"
+        raise EncoderError(f"encoder field {name!r} must be {kind}, not {value!r}")
+
+
+def pool_events(events: np.ndarray, timesteps: int) -> np.ndarray:
+    """Pool a ``[F, C]`` event-count array onto ``timesteps`` binary bins.
+
+    Frame ``f`` goes to bin ``floor(f * T / F)``, so every frame lands in
+    exactly one bin and the bins cover the clip evenly (when ``F < T`` some
+    bins stay empty). Returns ``uint8 [T, C]`` with values 0/1.
+    """
+    events = np.asarray(events)
+    n_frames, channels = events.shape
+    out = np.zeros((timesteps, channels), dtype=np.uint8)
+    if n_frames == 0:
+        return out
+    bins = (np.arange(n_frames, dtype=np.int64) * timesteps) // n_frames
+    rows, cols = np.nonzero(events)
+    out[bins[rows], cols] = 1
+    return out
+
+
+def _send_on_delta(levels: np.ndarray, initial: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """UP / DOWN event counts of a send-on-delta sampler over ``levels[F, C]``.
+
+    Each channel keeps a reference (starting at ``initial``); at each frame
+    it emits ``n = trunc((x - ref) / threshold)`` events of the sign of ``n``
+    and moves its reference by ``n * threshold``, so the reference always
+    stays on the lattice ``initial + k * threshold`` and small fluctuations
+    below the threshold are never reported.
+    """
+    n_frames, channels = levels.shape
+    ref = np.full(channels, float(initial))
+    up = np.zeros((n_frames, channels), dtype=np.int32)
+    down = np.zeros((n_frames, channels), dtype=np.int32)
+    for f in range(n_frames):
+        n = np.trunc((levels[f] - ref) / threshold)
+        ref += n * threshold
+        up[f] = np.maximum(n, 0)
+        down[f] = np.maximum(-n, 0)
+    return up, down
+
+
+def resample_audio(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Band-limited resampling of a mono signal (FFT method, numpy only).
+
+    The spectrum is truncated (down-sampling: an ideal anti-alias filter) or
+    zero-padded (up-sampling); adequate for a spectrogram front end.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if sr_in == sr_out or audio.size == 0:
+        return audio.copy()
+    n_out = int(round(audio.size * sr_out / sr_in))
+    if n_out == 0:
+        return np.zeros(0)
+    spec = np.fft.rfft(audio)
+    keep = n_out // 2 + 1
+    if keep <= spec.size:
+        spec = spec[:keep]
+    else:
+        spec = np.concatenate([spec, np.zeros(keep - spec.size, dtype=spec.dtype)])
+    return np.fft.irfft(spec, n_out) * (n_out / audio.size)
+
+
+def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """Resample a frame sequence to another rate by nearest earlier frame.
+
+    Output frame ``k`` (time ``k / fps_out``) is the input frame shown at
+    that time, i.e. index ``floor(k * fps_in / fps_out)``: what a camera
+    running at ``fps_out`` would have seen of the same scene.
+    """
+    frames = np.asarray(frames)
+    if fps_in == fps_out or frames.shape[0] == 0:
+        return frames
+    duration = frames.shape[0] / fps_in
+    n_out = max(1, int(math.floor(duration * fps_out + 1e-9)))
+    idx = np.minimum((np.arange(n_out) * fps_in / fps_out + 1e-9).astype(np.int64), frames.shape[0] - 1)
+    return frames[idx]
+
+
+def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular HTK-mel filterbank ``[n_mels, n_fft // 2 + 1]``.
+
+    Each filter is normalised to unit sum so that a band's value is the mean
+    power under it (levels comparable across bands of different width).
+    Filters narrower than one FFT bin keep the nearest bin, so no band is
+    ever empty.
+    """
+    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    bank = np.zeros((n_mels, freqs.size))
+    for m in range(n_mels):
+        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
+        rise = (freqs - lo) / max(mid - lo, 1e-9)
+        fall = (hi - freqs) / max(hi - mid, 1e-9)
+        w = np.clip(np.minimum(rise, fall), 0.0, None)
+        if w.sum() <= 0:
+            w[int(np.argmin(np.abs(freqs - mid)))] = 1.0
+        bank[m] = w / w.sum()
+    return bank
+
+
+# -- audio -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioEncoder:
+    """Log-mel spectrogram to UP/DOWN send-on-delta spikes (cochlea-like).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate the spectrogram is computed at; other rates are resampled.
+    n_mels : int
+        Mel bands; the encoder has ``2 * n_mels`` channels (UP then DOWN).
+    win_ms, hop_ms : float
+        Analysis window and hop (Hann window, FFT size the next power of two).
+    fmin, fmax : float
+        Mel filterbank range in Hz (``fmax`` at most Nyquist).
+    threshold : float
+        Send-on-delta step in dB: a band spikes each time its level moves
+        this far from its reference.
+    floor_db : float
+        Level floor in dB re. full scale (a full-scale sine's band power is
+        about 0 dB); quieter sounds are clipped to it, so silence and faint
+        noise produce no spikes. The references start at the floor.
+    timesteps : int
+        Bins T of the output.
+    """
+
+    sample_rate: int = 16000
+    n_mels: int = 32
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    fmin: float = 50.0
+    fmax: float = 8000.0
+    threshold: float = 3.0
+    floor_db: float = -60.0
+    timesteps: int = 40
+
+    kind = "audio"
+
+    def __post_init__(self) -> None:
+        _check_positive("sample_rate", self.sample_rate, integer=True)
+        _check_positive("n_mels", self.n_mels, integer=True)
+        _check_positive("timesteps", self.timesteps, integer=True)
+        for name in ("win_ms", "hop_ms", "threshold", "fmax"):
+            _check_positive(name, getattr(self, name))
+        if not isinstance(self.fmin, (int, float)) or isinstance(self.fmin, bool) or not 0 <= self.fmin < self.fmax:
+            raise EncoderError(f"encoder field 'fmin' must be in [0, fmax={self.fmax!r}), not {self.fmin!r}")
+        if self.fmax > self.sample_rate / 2:
+            raise EncoderError(
+                f"encoder field 'fmax' ({self.fmax!r} Hz) is above Nyquist for sample_rate {self.sample_rate!r}"
+            )
+        if not isinstance(self.floor_db, (int, float)) or isinstance(self.floor_db, bool) or not math.isfinite(self.floor_db):
+            raise EncoderError(f"encoder field 'floor_db' must be a finite number, not {self.floor_db!r}")
+        if self.win_samples < 2 or self.hop_samples < 1:
+            raise EncoderError(
+                f"audio window {self.win_ms!r} ms / hop {self.hop_ms!r} ms is shorter than one sample at {self.sample_rate} Hz"
+            )
+
+    @property
+    def size(self) -> int:
+        """Channels: ``n_mels`` UP then ``n_mels`` DOWN."""
+        return 2 * self.n_mels
+
+    @property
+    def win_samples(self) -> int:
+        return int(round(self.win_ms * self.sample_rate / 1000.0))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_ms * self.sample_rate / 1000.0))
+
+    @property
+    def n_fft(self) -> int:
+        return 1 << max(1, (self.win_samples - 1).bit_length())
+
+    def log_mel(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """Log-mel spectrogram ``[frames, n_mels]`` in dB, floored at ``floor_db``.
+
+        ``audio`` is mono float in [-1, 1] (or ``[n, channels]``, averaged);
+        it is resampled to ``sample_rate`` if ``sr`` differs. Frames are
+        centred on ``k * hop`` with zero padding of half a window.
+        """
+        x = self._prepare(audio, sr)
+        win, hop, n_fft = self.win_samples, self.hop_samples, self.n_fft
+        if x.size == 0:
+            return np.full((0, self.n_mels), float(self.floor_db))
+        pad = win // 2
+        xp = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
+        n_frames = 1 + (xp.size - win) // hop if xp.size >= win else 1
+        if xp.size < win:
+            xp = np.concatenate([xp, np.zeros(win - xp.size)])
+        idx = np.arange(win)[None, :] + hop * np.arange(n_frames)[:, None]
+        window = np.hanning(win + 2)[1:-1]
+        frames = xp[idx] * window
+        power = np.abs(np.fft.rfft(frames, n=n_fft, axis=1)) ** 2
+        # Scale so a full-scale sine has about 0 dB in its band: |X|^2 of a
+        # sine of amplitude 1 is (sum(window) / 2)^2, spread over ~3 bins.
+        power *= 4.0 / (window.sum() ** 2)
+        bank = _filterbank_cached(self.sample_rate, n_fft, self.n_mels, float(self.fmin), float(self.fmax))
+        mel = power @ bank.T * 3.0
+        floor = 10.0 ** (self.floor_db / 10.0)
+        return 10.0 * np.log10(np.maximum(mel, floor))
+
+    def events(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """Unpooled UP/DOWN event counts ``int32 [frames, 2 * n_mels]``."""
+        up, down = _send_on_delta(self.log_mel(audio, sr), self.floor_db, self.threshold)
+        return np.concatenate([up, down], axis=1)
+
+    def encode(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        """Binary spikes ``uint8 [timesteps, 2 * n_mels]`` for one clip."""
+        return pool_events(self.events(audio, sr), self.timesteps)
+
+    def _prepare(self, audio: Any, sr: Any) -> np.ndarray:
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
+            raise EncoderError(f"audio sample rate must be a positive integer, not {sr!r}")
+        x = np.asarray(audio)
+        if x.dtype.kind not in "fiu":
+            raise EncoderError(f"audio must be a numeric array, not dtype {x.dtype}")
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        if x.ndim != 1:
+            raise EncoderError(f"audio must have shape [samples] or [samples, channels], not {x.shape}")
+        if x.dtype.kind in "iu":
+            x = x.astype(np.float64) / float(np.iinfo(x.dtype).max)
+        x = x.astype(np.float64)
+        if not np.all(np.isfinite(x)):
+            raise EncoderError("audio contains NaN or infinite samples")
+        return resample_audio(x, int(sr), self.sample_rate)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AudioEncoder":
+        return _from_dict(cls, d)
+
+
+# -- video -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisualEncoder:
+    """Face-crop video to DVS-like ON/OFF events.
+
+    Parameters
+    ----------
+    side : int
+        Side S of the grey face crop (``S x S`` pixels). The encoder has
+        ``size = 2 * S * S`` channels (ON then OFF, pixels row-major).
+    fps : float
+        Frame rate the events are computed at; other rates are resampled.
+    threshold : float
+        Contrast threshold in natural-log units (0.15 is about 16 %).
+    offset : float
+        Added to the 0..255 intensity before the log, so the sensor noise of
+        dark pixels does not explode into events.
+    timesteps : int
+        Bins T of the output.
+
+    The references start at mid-grey, so the first frame emits the face's
+    contrast against grey (an onset snapshot); afterwards only changes do.
+    """
+
+    side: int = 16
+    fps: float = 30.0
+    threshold: float = 0.15
+    offset: float = 8.0
+    timesteps: int = 40
+
+    kind = "visual"
+
+    def __post_init__(self) -> None:
+        _check_positive("side", self.side, integer=True)
+        _check_positive("fps", self.fps)
+        _check_positive("threshold", self.threshold)
+        _check_positive("offset", self.offset)
+        _check_positive("timesteps", self.timesteps, integer=True)
+
+    @property
+    def size(self) -> int:
+        """Channels: ``S * S`` ON then ``S * S`` OFF."""
+        return 2 * self.side * self.side
+
+    def _frames(self, frames: Any, fps: Any) -> np.ndarray:
+        if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) or not fps > 0:
+            raise EncoderError(f"video frame rate must be a positive number, not {fps!r}")
+        f = np.asarray(frames)
+        s = self.side
+        if f.ndim != 3 or f.shape[1:] != (s, s):
+            raise EncoderError(f"frames must be grey face crops of shape [F, {s}, {s}], not {f.shape}")
+        if f.dtype != np.uint8:
+            raise EncoderError(f"frames must be uint8 grey levels, not dtype {f.dtype}")
+        return resample_frames(f, float(fps), float(self.fps))
+
+    def events(self, frames: np.ndarray, fps: float) -> np.ndarray:
+        """Unpooled ON/OFF event counts ``int32 [frames, 2 * S * S]``."""
+        f = self._frames(frames, fps)
+        levels = np.log(f.reshape(f.shape[0], -1).astype(np.float64) + self.offset)
+        initial = math.log(128.0 + self.offset)
+        on, off = _send_on_delta(levels, initial, self.threshold)
+        return np.concatenate([on, off], axis=1)
+
+    def encode(self, frames: np.ndarray, fps: float) -> np.ndarray:
+        """Binary spikes ``uint8 [timesteps, 2 * S * S]`` for one clip."""
+        return pool_events(self.events(frames, fps), self.timesteps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "VisualEncoder":
+        return _from_dict(cls, d)
+
+
+Encoder = Union[AudioEncoder, VisualEncoder]
+_KINDS: dict[str, type] = {"audio": AudioEncoder, "visual": VisualEncoder}
+
+
+def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    if not isinstance(d, dict):
+        raise EncoderError(f"{cls.__name__} parameters must be a mapping, not {type(d).__name__}")
+    d = dict(d)
+    kind = d.pop("kind", cls.kind)
+    if kind != cls.kind:
+        raise EncoderError(f"{cls.__name__} cannot be built from parameters of kind {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise EncoderError(f"{kind} encoder: unknown field(s) {unknown}; known: {sorted(names)}")
+    return cls(**d)
+
+
+def encoder_from_dict(d: dict[str, Any]) -> Encoder:
+    """Build an encoder from ``to_dict()`` output (dispatching on ``kind``)."""
+    if not isinstance(d, dict) or "kind" not in d:
+        raise EncoderError(f"encoder parameters need a 'kind' field ({sorted(_KINDS)}), got {d!r}")
+    kind = d["kind"]
+    if kind not in _KINDS:
+        raise EncoderError(f"unknown encoder kind {kind!r}; known: {sorted(_KINDS)}")
+    return _KINDS[kind].from_dict(d)
+
+
+def encoders_from_inputs(inputs: Sequence[InputGroup]) -> list[Encoder]:
+    """The encoders that produced a model's input groups, in header order.
+
+    Raises :class:`EncoderError` naming the group if its parameters are
+    missing or do not give the group's size, or if the groups disagree on T.
+    """
+    out: list[Encoder] = []
+    for g in inputs:
+        try:
+            enc = encoder_from_dict(g.encoder)
+        except EncoderError as e:
+            raise EncoderError(f"input group {g.name!r}: {e}") from None
+        if enc.size != g.size:
+            raise EncoderError(f"input group {g.name!r}: size {g.size} but its encoder gives {enc.size} channels")
+        out.append(enc)
+    _common_timesteps(out)
+    return out
+
+
+def input_groups(encoders: Sequence[Encoder]) -> list[InputGroup]:
+    """Model input groups for ``encoders`` (named by kind: ``audio``, ``visual``)."""
+    names = [e.kind for e in encoders]
+    if len(set(names)) != len(names):
+        raise EncoderError(f"at most one encoder of each kind, got {names}")
+    _common_timesteps(encoders)
+    return [InputGroup(name=e.kind, size=e.size, encoder=e.to_dict()) for e in encoders]
+
+
+def _common_timesteps(encoders: Sequence[Encoder]) -> int | None:
+    ts = {e.timesteps for e in encoders}
+    if len(ts) > 1:
+        raise EncoderError(f"encoders disagree on timesteps: {[(e.kind, e.timesteps) for e in encoders]}")
+    return ts.pop() if ts else None
+
+
+def encode_clip(
+    inputs: Sequence[InputGroup] | Sequence[Encoder],
+    audio: np.ndarray | None,
+    sr: int | None,
+    frames: np.ndarray | None,
+    fps: float | None,
+) -> np.ndarray:
+    """Encode one clip for a model: ``uint8 [T, N_in]``, groups in header order.
+
+    ``inputs`` is the model's input groups (or the encoders themselves); a
+    modality the model does not use may be ``None``.
+    """
+    encoders = list(inputs)
+    if encoders and isinstance(encoders[0], InputGroup):
+        encoders = encoders_from_inputs(encoders)  # type: ignore[arg-type]
+    if not encoders:
+        raise EncoderError("encode_clip needs at least one input group")
+    parts = []
+    for e in encoders:
+        if isinstance(e, AudioEncoder):
+            if audio is None or sr is None:
+                raise EncoderError("the model has an 'audio' input but no audio was given")
+            parts.append(e.encode(audio, sr))
+        elif isinstance(e, VisualEncoder):
+            if frames is None or fps is None:
+                raise EncoderError("the model has a 'visual' input but no video frames were given")
+            parts.append(e.encode(frames, fps))
+        else:
+            raise EncoderError(f"not an encoder: {e!r}")
+    return np.concatenate(parts, axis=1)
+
+
+_BANKS: dict[tuple, np.ndarray] = {}
+
+
+def _filterbank_cached(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    key = (sample_rate, n_fft, n_mels, fmin, fmax)
+    if key not in _BANKS:
+        _BANKS[key] = mel_filterbank(*key)
+    return _BANKS[key]
