@@ -121,27 +121,37 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
     L = len(net.layers)
 
     weights = [[(s, s.weight.astype(_exact_dtype(s.weight))) for s in layer.sources] for layer in net.layers]
-    bias = [np.zeros(layer.n, np.int64) if layer.bias is None else layer.bias.astype(np.int64) for layer in net.layers]
     v = [np.zeros((B, layer.n), np.int64) for layer in net.layers]
     now: dict[str, np.ndarray] = {}
     prev = {layer.name: np.zeros((B, layer.n), bool) for layer in net.layers}
     out = {layer.name: np.zeros((B, T, layer.n), bool) for layer in net.layers}
     mem = {layer.name: np.zeros((B, T, layer.n), np.int64) for layer in net.layers} if record_membranes else None
     events = np.zeros((B, T, L), np.int64)
-    sops = np.zeros(B, np.int64)
+
+    # Input groups do not depend on the network's state, so their share of
+    # every step's current is one matrix product over all B x T rows at once;
+    # only the sources that are layers are evaluated step by step.
+    static = []
+    for li, layer in enumerate(net.layers):
+        cur = np.zeros((B, T, layer.n), np.int64)
+        if layer.bias is not None:
+            cur += layer.bias.astype(np.int64)
+        for src, w in weights[li]:
+            if src.name in groups:
+                a, b = groups[src.name]
+                s = x[:, :, a:b]
+                events[:, :, li] += s.sum(axis=2)
+                cur += (s.reshape(B * T, b - a).astype(w.dtype) @ w).astype(np.int64).reshape(B, T, layer.n)
+        static.append(cur)
+    dynamic = [[(src, w) for src, w in weights[li] if src.name not in groups] for li in range(L)]
 
     for t in range(T):
-        now.clear()
-        for name, (a, b) in groups.items():
-            now[name] = x[:, t, a:b]
         for li, layer in enumerate(net.layers):
-            current = np.broadcast_to(bias[li], (B, layer.n)).copy()
-            for src, w in weights[li]:
+            current = static[li][:, t]
+            for src, w in dynamic[li]:
                 s = prev[src.name] if src.delay else now[src.name]
-                n_ev = s.sum(axis=1)
-                events[:, t, li] += n_ev
-                sops += n_ev * layer.n
-                current += (s.astype(w.dtype) @ w).astype(np.int64)
+                events[:, t, li] += s.sum(axis=1)
+                current = current + (s.astype(w.dtype) @ w).astype(np.int64)
             v[li], spk = lif_step(v[li], current, layer)
             now[layer.name] = spk
             out[layer.name][:, t] = spk
@@ -149,6 +159,7 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
                 mem[layer.name][:, t] = v[li]
         for layer in net.layers:
             prev[layer.name] = now[layer.name]
+    sops = (events * np.array([layer.n for layer in net.layers], np.int64)).sum(axis=(1, 2))
 
     readout = v[-1]
     return GoldenResult(

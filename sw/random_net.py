@@ -78,3 +78,47 @@ def random_spikes(rng: np.random.Generator, net: QNet, batch: int = 1, rate: flo
     """Random binary input spikes ``[B, T, N_in]`` (uint8)."""
     p = rng.uniform(0.0, 0.6) if rate is None else rate
     return (rng.random((batch, net.timesteps, net.n_inputs)) < p).astype(np.uint8)
+
+
+def demo_shaped_qnet(
+    rng: np.random.Generator,
+    *,
+    n_audio: int = 64,
+    n_visual: int = 512,
+    hidden: int = 128,
+    n_classes: int = 8,
+    timesteps: int = 40,
+    weight_bits: int = 4,
+) -> QNet:
+    """A random network with the demo model's shape, for benchmarks.
+
+    Audio and visual branches, a fusion layer fed by both plus its own
+    previous-step spikes, and a leaky readout. Weights lean slightly positive
+    and thresholds are set so hidden layers spike at a few to ~20 percent
+    for ~10 percent input activity, like a trained model.
+    """
+    hi = (1 << (weight_bits - 1)) - 1
+
+    def w(n_src: int, n: int) -> np.ndarray:
+        return np.clip(np.round(rng.normal(0.15, hi / 2, size=(n_src, n))), -hi, hi).astype(np.int8)
+
+    def lif(name: str, n: int, sources: list[Source], threshold: int) -> Layer:
+        return Layer(name, n, sources, threshold=threshold, leak_shift=3, reset="subtract", v_bits=16)
+
+    layers = [
+        lif("audio_lif", hidden, [Source("audio", w(n_audio, hidden), weight_bits)], 3 * hi),
+        lif("visual_lif", hidden, [Source("visual", w(n_visual, hidden), weight_bits)], 8 * hi),
+        lif(
+            "fusion",
+            hidden,
+            [
+                Source("audio_lif", w(hidden, hidden), weight_bits),
+                Source("visual_lif", w(hidden, hidden), weight_bits),
+                Source("fusion", w(hidden, hidden), weight_bits, delay=1),
+            ],
+            6 * hi,
+        ),
+        Layer("readout", n_classes, [Source("fusion", w(hidden, n_classes), weight_bits)], 1, 4, "zero", 16, False),
+    ]
+    inputs = [InputGroup("audio", n_audio), InputGroup("visual", n_visual)]
+    return QNet([f"class{i}" for i in range(n_classes)], timesteps, inputs, layers).validate()

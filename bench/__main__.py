@@ -1,0 +1,38 @@
+"""``python -m bench``: run every benchmark under bench/ and print one table."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import traceback
+
+import bench
+from bench.common import Row, print_table
+
+
+def main() -> int:
+    rows: list[Row] = []
+    failed = []
+    names = [m.name for m in pkgutil.iter_modules(bench.__path__) if m.name not in ("common",) and not m.name.startswith("_")]
+    only = set(sys.argv[1:])
+    for name in sorted(names):
+        if only and name not in only:
+            continue
+        print(f"== bench.{name}", flush=True)
+        try:
+            result = importlib.import_module(f"bench.{name}").main()
+        except Exception:  # a broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        if isinstance(result, list):
+            rows.extend(r for r in result if isinstance(r, Row))
+    print_table(rows)
+    if failed:
+        print(f"failed benchmarks: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
