@@ -29,6 +29,11 @@ Model image layout (uint32 words)
     0 MODEL_MAGIC   1 total words (trailer included)   2 lanes P
     3 n_inputs      4 timesteps T                      5 layers L
     6 bias words    7 weight words (memory words of P weights)
+    8 input groups G (at most capacity.max_sources)
+
+then per input group 2 words: its offset in the flat index space and its
+size (the core keeps each group's events of a step in its own list, so a
+layer replays only the groups it reads);
 
 then per layer ``LAYER_WORDS`` words followed by ``SOURCE_WORDS`` per source::
 
@@ -37,8 +42,8 @@ then per layer ``LAYER_WORDS`` words followed by ``SOURCE_WORDS`` per source::
             sizes: the weight words per chunk), mbase (membrane/bias bank
             address of its chunk 0)
     flags:  leak_shift [3:0], reset is subtract [4], spiking [5], v_bits [13:8]
-    source: queue (0 = the input events, 1 + i = layer i) [7:0] | delay [8],
-            size, offset of its rows inside the chunk's rows
+    source: index [7:0] (input group g, or layer i) | delay [8] | is a
+            layer [9], size, offset of its rows inside the chunk's rows
 
 then the **bias** words: per layer, per chunk, P signed 32-bit values (lane
 ``j`` of chunk ``c`` is neuron ``c*P + j``; padding and bias-less layers are
@@ -76,6 +81,9 @@ __all__ = [
     "HEADER_WORDS",
     "LAYER_WORDS",
     "SOURCE_WORDS",
+    "GROUP_WORDS",
+    "SOURCE_IS_LAYER",
+    "SOURCE_DELAY",
     "RESULT_HEADER_WORDS",
     "ModelLayout",
     "ProtocolError",
@@ -93,10 +101,13 @@ __all__ = [
 
 MODEL_MAGIC = 0x454D444C  # "EMDL"
 RESULT_MAGIC = 0xE5A5
-HEADER_WORDS = 8
+HEADER_WORDS = 9
+GROUP_WORDS = 2
 LAYER_WORDS = 8
 SOURCE_WORDS = 3
 RESULT_HEADER_WORDS = 7
+SOURCE_DELAY = 1 << 8
+SOURCE_IS_LAYER = 1 << 9
 
 
 class ProtocolError(ValueError):
@@ -132,7 +143,7 @@ class ModelLayout:
     wbase: tuple[int, ...]
     mbase: tuple[int, ...]
     src_offsets: tuple[tuple[int, ...], ...]
-    src_queues: tuple[tuple[int, ...], ...]
+    src_queues: tuple[tuple[int, ...], ...]  # source word bits [9:0] without the delay
     weight_words: int
     bias_words: int
 
@@ -141,6 +152,7 @@ def model_layout(net: QNet, capacity: Capacity) -> ModelLayout:
     """Addresses of every layer's weights, membranes and sources for ``capacity``."""
     P = capacity.lanes
     names = {layer.name: i for i, layer in enumerate(net.layers)}
+    groups = {g.name: i for i, g in enumerate(net.inputs)}
     chunks, rows, wbase, mbase, offs, queues = [], [], [], [], [], []
     w_at = m_at = 0
     for layer in net.layers:
@@ -151,7 +163,12 @@ def model_layout(net: QNet, capacity: Capacity) -> ModelLayout:
         wbase.append(w_at)
         mbase.append(m_at)
         offs.append(tuple(int(x) for x in np.cumsum([0] + sizes[:-1])))
-        queues.append(tuple(0 if s.name not in names else 1 + names[s.name] for s in layer.sources))
+        queues.append(
+            tuple(
+                SOURCE_IS_LAYER | names[s.name] if s.name in names else groups[s.name]
+                for s in layer.sources
+            )
+        )
         w_at += c * sum(sizes)
         m_at += c
     return ModelLayout(tuple(chunks), tuple(rows), tuple(wbase), tuple(mbase), tuple(offs), tuple(queues), w_at, m_at * P)
@@ -186,9 +203,17 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
                 raise CapacityError(
                     f"layer {layer.name!r} source {s.name!r}: weight_bits {s.weight_bits} > capacity weight_bits {capacity.weight_bits}"
                 )
+    if len(net.inputs) > capacity.max_sources:
+        raise CapacityError(
+            f"{len(net.inputs)} input groups > max_sources {capacity.max_sources} (the core keeps one event list per group)"
+        )
     P = capacity.lanes
     lay = model_layout(net, capacity)
     words: list[int] = [MODEL_MAGIC, 0, P, net.n_inputs, net.timesteps, len(net.layers), lay.bias_words, lay.weight_words]
+    words.append(len(net.inputs))
+    offsets = net.input_offsets()
+    for g in net.inputs:
+        words += [offsets[g.name], g.size]
     for li, layer in enumerate(net.layers):
         words += [
             layer.n,
@@ -201,7 +226,11 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
             lay.mbase[li],
         ]
         for si, s in enumerate(layer.sources):
-            words += [lay.src_queues[li][si] | (int(s.delay) << 8), net.source_size(s.name), lay.src_offsets[li][si]]
+            words += [
+                lay.src_queues[li][si] | (SOURCE_DELAY if s.delay else 0),
+                net.source_size(s.name),
+                lay.src_offsets[li][si],
+            ]
     head = np.array(words, np.int64).astype(np.uint32)
 
     bias = np.zeros(lay.bias_words, np.int64)
