@@ -1,0 +1,749 @@
+"""The demo flow as named steps over one serialisable config (FINN-style).
+
+``run(DemoConfig(...), out_dir)`` walks :data:`STEPS` in order. Each step
+
+* reads the files earlier steps wrote into the run directory and writes its
+  own into ``RUN_DIR/<step>/`` (so any step can be re-run, inspected or
+  replaced on its own: ``eavs demo --only evaluate``),
+* records ``RUN_DIR/<step>/step.json``: the step's *key* (a hash of the
+  config fields it depends on and of its upstream steps' keys), its status,
+  its time and its result (plain JSON numbers),
+* is skipped on a re-run when its key is unchanged (status ``cached``), so
+  changing e.g. the board re-runs only the steps that depend on the board.
+
+The steps call the project's stage APIs (``sw.data``, ``sw.train``,
+``sw.export``, ``sw.golden``, ``sim``, ``hw.estimate``, ``sw.energy``);
+nothing here re-implements a stage. A stage whose API or tool is missing is
+recorded as ``not available`` with the reason, and every step depending on
+it as ``skipped``: the report then says so rather than showing a figure that
+was not obtained. A stage that raises is ``failed`` (its message kept) and
+the run exits non-zero.
+
+``RUN_DIR/results.json`` gathers the config, every step's status and every
+result; :mod:`eavs.report` renders the report from that file alone.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "DemoConfig",
+    "ConfigError",
+    "NotAvailable",
+    "Step",
+    "STEPS",
+    "STEP_NAMES",
+    "run",
+    "step_key",
+    "RESULTS_FILE",
+]
+
+RESULTS_FILE = "results.json"
+STEP_FILE = "step.json"
+#: The variant trained on both modalities; ablations add "audio" and "visual".
+AV = "audio+visual"
+VARIANTS = {AV: ("audio", "visual"), "audio": ("audio",), "visual": ("visual",)}
+
+
+class ConfigError(ValueError):
+    """A demo configuration value is out of range (names the field and value)."""
+
+
+class NotAvailable(Exception):
+    """A stage cannot run here (API not in this checkout, tool missing); the reason is shown."""
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+@dataclass
+class DemoConfig:
+    """Everything that decides what the demo computes.
+
+    Two presets: :meth:`full` (``eavs demo``) and :meth:`quick`
+    (``eavs demo --quick``: fewer clips and epochs, no ablations, fewer
+    simulated clips). Any field can be overridden; the step keys are hashes
+    of these fields, so a changed field re-runs exactly the steps that
+    depend on it.
+
+    Attributes
+    ----------
+    quick : bool
+        Which preset the config came from (shown in the report).
+    data : str
+        ``builtin`` (the synthetic corpus, synthesised into the cache) or a
+        data spec ``sw.data.load_encoded`` reads (``ravdess:DIR``, ``cremad:DIR``).
+    clips, actors, seed : int
+        Built-in corpus size and seed; ``seed`` also seeds training and the split.
+    timesteps : int
+        T of both encoders.
+    audio, visual : dict
+        Encoder parameter overrides (``sw.encode.AudioEncoder`` / ``VisualEncoder`` fields).
+    epochs, batch_size, lr, bits : training (``sw.train.TrainConfig``).
+    audio_hidden, visual_hidden, fusion_hidden : int
+        Layer sizes (``sw.model.ModelConfig``).
+    ablations : bool
+        Also train audio-only and visual-only models (accuracy by modality).
+    sim_clips : int
+        Test clips run through the RTL simulation (0: skip the stage).
+    simulator : str
+        ``verilator`` or ``icarus``.
+    board : str
+        Board of ``boards.toml`` for capacity, clock and resource budget.
+    capacity : str
+        Capacity overrides ``k=v,...`` on the board's default.
+    resources : bool
+        Run the synthesis resource estimate (Yosys; Vivado when present).
+    workers : int
+        Processes for corpus synthesis.
+    cache_dir : str
+        Where the corpus and encoded spikes are cached ("" = ``RUN_DIR/cache``).
+    """
+
+    quick: bool = False
+    data: str = "builtin"
+    clips: int = 960
+    actors: int = 24
+    seed: int = 0
+    timesteps: int = 40
+    audio: dict = field(default_factory=dict)
+    visual: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 3e-3
+    bits: int = 8
+    audio_hidden: int = 64
+    visual_hidden: int = 64
+    fusion_hidden: int = 64
+    ablations: bool = True
+    sim_clips: int = 16
+    simulator: str = "verilator"
+    board: str = "pynq-z2"
+    capacity: str = ""
+    resources: bool = True
+    workers: int = 2
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("clips", "actors", "timesteps", "epochs", "batch_size", "audio_hidden", "visual_hidden", "fusion_hidden", "workers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"demo config field {name!r} must be a positive integer, not {v!r}")
+        for name in ("seed", "sim_clips"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"demo config field {name!r} must be a non-negative integer, not {v!r}")
+        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ConfigError(f"demo config field 'lr' must be > 0, not {self.lr!r}")
+        if self.simulator not in ("verilator", "icarus"):
+            raise ConfigError(f"demo config field 'simulator' must be 'verilator' or 'icarus', not {self.simulator!r}")
+        if not isinstance(self.data, str) or not (self.data == "builtin" or ":" in self.data):
+            raise ConfigError(f"demo config field 'data' must be 'builtin' or a spec like ravdess:DIR, not {self.data!r}")
+        for name in ("audio", "visual"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"demo config field {name!r} must be a table of encoder parameters, not {getattr(self, name)!r}")
+
+    @classmethod
+    def full(cls, **overrides: Any) -> "DemoConfig":
+        """``eavs demo``: the whole flow, ablations included (< 20 min on 2 cores)."""
+        return cls(**overrides)
+
+    @classmethod
+    def quick_preset(cls, **overrides: Any) -> "DemoConfig":
+        """``eavs demo --quick``: same stages on a smaller corpus, no ablations (< 5 min on 2 cores)."""
+        base = dict(quick=True, clips=384, epochs=12, ablations=False, sim_clips=4)
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DemoConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown demo config field(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DemoConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such demo config file")
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON: {e}") from None
+        try:
+            return cls.from_dict(d)
+        except (ConfigError, TypeError) as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    def variants(self) -> dict[str, tuple[str, ...]]:
+        """The models to train: audio+visual, plus the unimodal ablations when asked."""
+        return dict(VARIANTS) if self.ablations else {AV: VARIANTS[AV]}
+
+
+# -- steps -----------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a step sees: the config, the run directory and earlier results."""
+
+    cfg: DemoConfig
+    run_dir: Path
+    results: dict[str, dict]
+    log: Callable[[str], None] = print
+
+    def dir(self, step: str) -> Path:
+        d = self.run_dir / step
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def cache(self) -> Path:
+        c = Path(self.cfg.cache_dir) if self.cfg.cache_dir else self.run_dir / "cache"
+        c.mkdir(parents=True, exist_ok=True)
+        return c
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named stage: what it depends on and the function that runs it.
+
+    ``params`` lists the config fields the step's result depends on;
+    ``after`` the steps whose outputs it reads (their keys enter its key, and
+    it is skipped when one of them did not produce results).
+    """
+
+    name: str
+    title: str
+    params: tuple[str, ...]
+    after: tuple[str, ...]
+    fn: Callable[[Context], dict]
+    always: bool = False
+
+
+def _api(module: str, *names: str) -> Any:
+    """Import ``module`` and return the named attributes, or raise :class:`NotAvailable`."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise NotAvailable(f"{module} cannot be imported in this checkout ({e})") from None
+    out = []
+    for n in names:
+        if not hasattr(mod, n):
+            raise NotAvailable(f"{module}.{n} does not exist in this checkout")
+        out.append(getattr(mod, n))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# 1. data ------------------------------------------------------------------------------
+
+
+def step_data(ctx: Context) -> dict:
+    cfg = ctx.cfg
+    if cfg.data != "builtin":
+        kind, _, where = cfg.data.partition(":")
+        if not Path(where).is_dir():
+            raise FileNotFoundError(f"data spec {cfg.data!r}: {where} is not a directory")
+        return {"spec": cfg.data, "synthetic": False}
+    synthesize = _api("sw.data.synth", "synthesize")
+    corpus = ctx.cache / f"corpus-c{cfg.clips}-a{cfg.actors}-s{cfg.seed}"
+    t0 = time.perf_counter()
+    ctx.log(f"synthesising {cfg.clips} clips of {cfg.actors} actors into {corpus} (reused when present)")
+    synthesize(corpus, clips=cfg.clips, seed=cfg.seed, actors=cfg.actors, workers=cfg.workers, progress=True)
+    return {"spec": f"builtin:{corpus}", "synthetic": True, "corpus": str(corpus), "synth_s": round(time.perf_counter() - t0, 1)}
+
+
+# 2. encode ----------------------------------------------------------------------------
+
+
+def _encoders(cfg: DemoConfig) -> list:
+    AudioEncoder, VisualEncoder = _api("sw.encode", "AudioEncoder", "VisualEncoder")
+    return [AudioEncoder(**{"timesteps": cfg.timesteps, **cfg.audio}), VisualEncoder(**{"timesteps": cfg.timesteps, **cfg.visual})]
+
+
+def encoded_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "encode" / "encoded.npz"
+
+
+def step_encode(ctx: Context) -> dict:
+    load_encoded = _api("sw.data", "load_encoded")
+    TrainData, save_npz, split_data = _api("sw.train", "TrainData", "save_npz", "split_data")
+    spec = ctx.results["data"]["spec"]
+    es = load_encoded(spec, _encoders(ctx.cfg), cache_dir=str(ctx.cache / "encoded"), progress=True)
+    data = TrainData(x=np.asarray(es.x, np.uint8), y=np.asarray(es.y, np.int64), actors=np.asarray(es.actors, np.int64),
+                     classes=list(es.classes), inputs=list(es.inputs))  # fmt: skip
+    if len(data.x) == 0:
+        raise ValueError(f"data spec {spec!r}: no usable clips ({len(es.skipped)} skipped)")
+    save_npz(encoded_path(ctx.run_dir), data)
+    tr, va, te = split_data(data, ctx.cfg.seed)
+    split = {"train": [int(i) for i in tr], "val": [int(i) for i in va], "test": [int(i) for i in te]}
+    (ctx.dir("encode") / "split.json").write_text(json.dumps(split))
+    skipped = [[str(p), str(r)] for p, r in getattr(es, "skipped", [])]
+    if skipped:
+        (ctx.dir("encode") / "skipped.json").write_text(json.dumps(skipped, indent=1))
+    inputs = {g.name: int(g.size) for g in data.inputs}
+    return {
+        "spec": spec,
+        "clips": int(len(data.x)),
+        "actors": int(len(np.unique(data.actors))),
+        "classes": list(data.classes),
+        "class_counts": {c: int((data.y == i).sum()) for i, c in enumerate(data.classes)},
+        "skipped": len(skipped),
+        "split": {k: len(v) for k, v in split.items()},
+        "split_actors": {k: sorted(int(a) for a in np.unique(data.actors[np.asarray(v, np.int64)])) for k, v in split.items()},
+        "inputs": inputs,
+        "timesteps": int(data.x.shape[1]),
+        "input_rate": float(data.x.mean()),
+    }
+
+
+def load_encoded_run(run_dir: Path):
+    """The run's encoded data set and its split (``sw.train.TrainData``, dict of index arrays)."""
+    load_data = _api("sw.train", "load_data")
+    data = load_data(f"npz:{encoded_path(run_dir)}")
+    split = json.loads((Path(run_dir) / "encode" / "split.json").read_text())
+    return data, {k: np.asarray(v, np.int64) for k, v in split.items()}
+
+
+# 3. train -----------------------------------------------------------------------------
+
+
+def step_train(ctx: Context) -> dict:
+    TrainConfig, train = _api("sw.train", "TrainConfig", "train")
+    cfg = ctx.cfg
+    data, split = load_encoded_run(ctx.run_dir)
+    out = {}
+    for name, mods in cfg.variants().items():
+        ctx.log(f"training {name} ({cfg.epochs} epochs, {cfg.bits}-bit weights)")
+        tcfg = TrainConfig(
+            data=f"npz:{encoded_path(ctx.run_dir)}", out=str(ctx.dir("train") / name.replace("+", "_")),
+            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, bits=cfg.bits, modalities=mods,
+            seed=cfg.seed, split_seed=cfg.seed, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
+            fusion_hidden=cfg.fusion_hidden, device="cpu", progress=True,
+        )  # fmt: skip
+        summary = train(tcfg, data=data, log=ctx.log)
+        out[name] = {
+            "checkpoint": str(summary["best"]),
+            "best_val_acc": float(summary["best_val_acc"]),
+            "test_acc_torch": float(summary.get("test_acc", float("nan"))),
+            "seconds": round(float(summary["seconds"]), 1),
+        }
+    return {"variants": out, "epochs": cfg.epochs, "bits": cfg.bits}
+
+
+# 4. export ----------------------------------------------------------------------------
+
+
+def step_export(ctx: Context) -> dict:
+    export_checkpoint = _api("sw.export", "export_checkpoint")
+    out = {}
+    for name, v in ctx.results["train"]["variants"].items():
+        path = ctx.dir("export") / f"{name.replace('+', '_')}.qnet"
+        net = export_checkpoint(v["checkpoint"], path)
+        out[name] = {
+            "qnet": str(path),
+            "layers": [{"name": layer.name, "n": layer.n, "threshold": int(layer.threshold), "leak_shift": layer.leak_shift,
+                        "sources": [s.name for s in layer.sources]} for layer in net.layers],  # fmt: skip
+            "weights": int(sum(s.weight.size for layer in net.layers for s in layer.sources)),
+            "bytes": path.stat().st_size,
+        }
+    return {"models": out}
+
+
+# 5. evaluate --------------------------------------------------------------------------
+
+
+def board_capacity(cfg: DemoConfig):
+    """The board and the capacity the demo targets (board default + overrides)."""
+    get_board, parse_capacity_overrides = _api("hw.boards", "get_board", "parse_capacity_overrides")
+    board = get_board(cfg.board)
+    return board, parse_capacity_overrides(cfg.capacity, board.capacity)
+
+
+def _golden_on_test(run_dir: Path, qnet_path: str):
+    from sw import golden, qnet
+    from sw.export import select_inputs
+
+    data, split = load_encoded_run(run_dir)
+    net = qnet.load(qnet_path)
+    te = split["test"]
+    x = select_inputs(data.x[te], data.inputs, net)
+    return net, data, te, x, golden.run(net, x)
+
+
+def step_evaluate(ctx: Context) -> dict:
+    from hw.capacity import ideal_utilisation, sample_cycles
+
+    models = ctx.results["export"]["models"]
+    net, data, te, x, g = _golden_on_test(ctx.run_dir, models[AV]["qnet"])
+    y = data.y[te]
+    classes = list(net.classes)
+    n = len(classes)
+    cm = np.zeros((n, n), np.int64)
+    np.add.at(cm, (y, g.prediction), 1)
+    support = cm.sum(axis=1)
+    recall = {c: (float(cm[i, i] / support[i]) if support[i] else None) for i, c in enumerate(classes)}
+    acc = float((g.prediction == y).mean())
+    np.savez_compressed(ctx.dir("evaluate") / "golden_test.npz", prediction=g.prediction, readout=g.readout,
+                        layer_events=g.layer_events, synaptic_ops=g.synaptic_ops, test_index=te)  # fmt: skip
+
+    # torch (integer-exact eval mode) against golden, clip by clip
+    torch_agree = _torch_vs_golden(ctx.results["train"]["variants"][AV]["checkpoint"], x, g)
+
+    mod_acc = {AV: acc}
+    for name, m in models.items():
+        if name != AV:
+            _, _, _, _, gm = _golden_on_test(ctx.run_dir, m["qnet"])
+            mod_acc[name] = float((gm.prediction == y).mean())
+
+    T = net.timesteps
+    rates = {"input": float(g.input_spikes.mean() / (T * net.n_inputs))}
+    for li, layer in enumerate(net.layers):
+        if layer.spiking:
+            rates[layer.name] = float(g.layer_spikes[:, li].mean() / (T * layer.n))
+    counts = {
+        "input_spikes": float(g.input_spikes.mean()),
+        **{f"{layer.name}_spikes": float(g.layer_spikes[:, li].mean()) for li, layer in enumerate(net.layers) if layer.spiking},
+        "synaptic_ops": float(g.synaptic_ops.mean()),
+        "neuron_updates": int(g.neuron_updates[0]),
+    }
+
+    # one clip's raster: the first correctly classified test clip (else the first)
+    right = np.flatnonzero(g.prediction == y)
+    k = int(right[0]) if right.size else 0
+    layers = [{"name": "input", "n": net.n_inputs, "events": np.argwhere(x[k]).tolist()}]
+    for layer in net.layers:
+        if layer.spiking:
+            layers.append({"name": layer.name, "n": layer.n, "events": np.argwhere(g.spikes[layer.name][k]).tolist()})
+    raster = {"clip": int(te[k]), "label": classes[int(y[k])], "prediction": classes[int(g.prediction[k])], "timesteps": T, "layers": layers}
+
+    board, cap = board_capacity(ctx.cfg)
+    problems = cap.problems(net)
+    cyc = sample_cycles(net, g.layer_events, cap.lanes)
+    util = ideal_utilisation(g.synaptic_ops, cyc, cap.lanes)
+    clock = board.clock_hz
+    cycles = {
+        "board": board.name, "lanes": cap.lanes, "clock_mhz": board.clock_mhz,
+        "mean": float(cyc.mean()), "min": int(cyc.min()), "max": int(cyc.max()),
+        "latency_s_mean": float(cyc.mean() / clock), "latency_s_max": float(cyc.max() / clock),
+        "throughput_per_s": float(clock / cyc.mean()), "utilisation_mean": float(np.mean(util)),
+        "fits": not problems, "problems": problems,
+    }  # fmt: skip
+    return {
+        "kind": "measured", "n_test": int(len(te)), "accuracy": acc, "chance": 1.0 / n, "classes": classes,
+        "confusion": cm.tolist(), "recall": recall, "support": {c: int(s) for c, s in zip(classes, support)},
+        "torch_agree": torch_agree, "modality_accuracy": mod_acc if len(mod_acc) > 1 else {},
+        "spike_rates": rates, "counts": counts, "raster": raster, "cycles": cycles,
+    }  # fmt: skip
+
+
+def _torch_vs_golden(checkpoint: str, x: np.ndarray, g) -> dict:
+    """Clips on which torch eval predicts the golden class, and on which every layer's spikes are equal."""
+    import torch
+
+    from sw.export import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    equal = spikes_equal = 0
+    with torch.no_grad():
+        for a in range(0, len(x), 128):
+            out = model(torch.from_numpy(x[a : a + 128].astype(np.uint8)))
+            pred = out["prediction"].numpy()
+            equal += int((pred == g.prediction[a : a + 128]).sum())
+            same = np.ones(len(pred), bool)
+            for name, s in out["spikes"].items():
+                same &= (s.numpy().astype(bool) == g.spikes[name][a : a + 128]).all(axis=(1, 2))
+            same &= (out["readout"].numpy().astype(np.int64) == g.readout[a : a + 128]).all(axis=1)
+            spikes_equal += int(same.sum())
+    return {"clips": int(len(x)), "equal": equal, "spikes_equal": spikes_equal}
+
+
+# 6. simulate --------------------------------------------------------------------------
+
+
+def step_simulate(ctx: Context) -> dict:
+    cfg = ctx.cfg
+    if cfg.sim_clips == 0:
+        raise NotAvailable("sim_clips is 0: RTL simulation switched off")
+    run_rtl = _rtl_runner()
+    from hw.capacity import sample_cycles
+
+    net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
+    k = min(cfg.sim_clips, len(te))
+    _, cap = board_capacity(cfg)
+    # The simulated core has the board's capacity; only its lane count changes cycles.
+    t0 = time.perf_counter()
+    rtl = run_rtl(net, x[:k], cap, cfg.simulator, ctx.dir("simulate") / "build", ctx.log)
+    wall = time.perf_counter() - t0
+    model_cycles = sample_cycles(net, g.layer_events[:k], cap.lanes)
+    mismatches = []
+    cycles_equal = 0
+    for i in range(k):
+        clip = int(te[i])
+        checks = [
+            ("prediction", int(g.prediction[i]), int(rtl["prediction"][i])),
+            ("readout", g.readout[i].tolist(), np.asarray(rtl["readout"][i]).astype(np.int64).tolist()),
+            ("cycles", int(model_cycles[i]), int(rtl["cycles"][i])),
+            ("errors", 0, int(rtl["errors"][i])),
+        ]
+        for name, gold in _golden_counters(net, g, i).items():
+            if name in rtl.get("counters", {}):
+                checks.append((name, int(gold), int(rtl["counters"][name][i])))
+        for name, gold, got in checks:
+            if gold != got:
+                mismatches.append({"clip": clip, "field": name, "golden": gold, "rtl": got})
+        cycles_equal += int(model_cycles[i]) == int(rtl["cycles"][i])
+    compared = ["prediction", "readout", "cycles", "errors"] + sorted(set(rtl.get("counters", {})) & set(_golden_counters(net, g, 0)))
+    return {
+        "kind": "simulated", "simulator": cfg.simulator, "clips": k, "lanes": cap.lanes,
+        "bit_exact": not mismatches, "mismatches": mismatches, "cycles_equal": cycles_equal,
+        "compared": compared, "wall_s": round(wall, 1), "rtl_cycles": [int(c) for c in rtl["cycles"]],
+    }  # fmt: skip
+
+
+def _golden_counters(net, g, i: int) -> dict[str, int]:
+    """The golden model's counters for sample ``i``, named as the host back-ends name them."""
+    try:
+        golden_counters = _api("host.golden_backend", "golden_counters")
+    except NotAvailable:
+        return {"synaptic_ops": int(g.synaptic_ops[i])}
+    return {k: int(np.asarray(v)[i]) for k, v in golden_counters(net, g).items()}
+
+
+def _rtl_runner() -> Callable:
+    """A function ``(net, spikes, capacity, simulator, build_dir, log) -> dict`` running the RTL.
+
+    Uses the RTL back-end of the host driver (``host.open_backend("rtl")``),
+    which drives the cocotb simulation of the generated core; the result is
+    the back-end's batch record (prediction, readout, cycles, counters, errors).
+    """
+    open_backend = _api("host", "open_backend")
+
+    def run_rtl(net, spikes, capacity, simulator, build_dir, log):
+        log(f"RTL simulation on {simulator}: {len(spikes)} clips, P = {capacity.lanes} (building the core first)")
+        with open_backend("rtl", capacity=capacity, simulator=simulator, build_dir=build_dir) as be:
+            be.load_model(net)
+            res = be.infer_batch(np.asarray(spikes, np.uint8))
+        return {"prediction": res.prediction, "readout": res.readout, "cycles": res.cycles,
+                "counters": res.counters, "errors": res.errors}  # fmt: skip
+
+    return run_rtl
+
+
+# 7. resources -------------------------------------------------------------------------
+
+
+def step_resources(ctx: Context) -> dict:
+    cfg = ctx.cfg
+    if not cfg.resources:
+        raise NotAvailable("resource estimate switched off (resources = false)")
+    estimate = _api("hw.build", "estimate_resources")
+    board, cap = board_capacity(cfg)
+    rep = estimate(board, cap, ctx.dir("resources"), progress=ctx.log)
+    return {
+        "kind": rep.get("kind", "estimated"), "tool": rep.get("tool"), "board": board.name, "part": board.part,
+        "lanes": cap.lanes, "used": rep["used"], "budget": board.resources.to_dict(), "note": rep.get("note", ""),
+        "fmax_mhz": rep.get("fmax_mhz"),
+    }  # fmt: skip
+
+
+# 8. energy ----------------------------------------------------------------------------
+
+
+def step_energy(ctx: Context) -> dict:
+    estimate = _api("sw.energy", "estimate")
+    net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
+    rep = estimate(net, x)
+    d = rep.to_dict() if hasattr(rep, "to_dict") else dict(vars(rep))
+    snn = _mean(d.get("snn_energy_per_inference_j", d.get("snn_j")))
+    ann = _mean(d.get("ann_energy_per_inference_j", d.get("ann_j")))
+    if snn is None:
+        raise NotAvailable(f"sw.energy.estimate returned no SNN energy (fields: {sorted(d)})")
+    out = {"kind": "estimated", "snn_j": snn, "ann_j": ann, "ratio": (ann / snn) if ann and snn else None,
+           "source": str(d.get("source", "sw.energy"))}  # fmt: skip
+    for k, v in d.items():
+        if k not in out and isinstance(v, (int, float, np.integer, np.floating, np.ndarray, list)):
+            m = _mean(v)
+            if m is not None:
+                out[k] = m
+    return out
+
+
+def _mean(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(a.mean()) if a.size else None
+
+
+# 9. report ----------------------------------------------------------------------------
+
+
+def step_report(ctx: Context) -> dict:
+    from eavs import report
+
+    htm, md = report.render(ctx.run_dir, _load_results(ctx.run_dir))
+    return {"html": str(htm), "markdown": str(md)}
+
+
+STEPS: tuple[Step, ...] = (
+    Step("data", "synthesize the corpus", ("data", "clips", "actors", "seed", "workers", "cache_dir"), (), step_data),
+    Step("encode", "encode clips to spikes", ("timesteps", "audio", "visual", "seed"), ("data",), step_encode),
+    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "seed"), ("encode",), step_train),
+    Step("export", "export .qnet", (), ("train",), step_export),
+    Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate),
+    Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "board", "capacity"), ("export",), step_simulate),
+    Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources),
+    Step("energy", "energy per inference", (), ("export",), step_energy),
+    Step("report", "write the report", (), (), step_report, always=True),
+)  # fmt: skip
+STEP_NAMES = tuple(s.name for s in STEPS)
+
+
+# -- running -------------------------------------------------------------------------
+
+
+def step_key(step: Step, cfg: DemoConfig, upstream: dict[str, str]) -> str:
+    """Hash of the step's name, its config fields and its upstream steps' keys."""
+    payload = {"step": step.name, "params": {p: getattr(cfg, p) for p in step.params}, "after": {a: upstream.get(a) for a in step.after}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _load_results(run_dir: Path) -> dict:
+    p = Path(run_dir) / RESULTS_FILE
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    return x
+
+
+def run(
+    cfg: DemoConfig,
+    out_dir: str | Path,
+    only: list[str] | None = None,
+    force: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    command: str = "",
+) -> dict:
+    """Run the steps (all, or ``only`` those) into ``out_dir``; return the results dict.
+
+    Steps whose key is unchanged are reused (``cached``); ``force`` names
+    steps to re-run anyway. The results are written to ``out_dir/results.json``
+    after every step, so an interrupted run keeps what it finished.
+    """
+    run_dir = Path(out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in list(only or []) + list(force or []):
+        if name not in STEP_NAMES:
+            raise ConfigError(f"unknown step {name!r}; steps: {', '.join(STEP_NAMES)}")
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    results: dict[str, Any] = {
+        "title": "EAVS-TF demo report",
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command or "eavs demo",
+        "config": cfg.to_dict(),
+        "python": sys.version.split()[0],
+        "stages": {},
+    }
+    ctx = Context(cfg, run_dir, {}, log)
+    keys: dict[str, str] = {}
+    for step in STEPS:
+        key = step_key(step, cfg, keys)
+        keys[step.name] = key
+        sdir = run_dir / step.name
+        record_path = sdir / STEP_FILE
+        prior = json.loads(record_path.read_text()) if record_path.is_file() else None
+        missing = [a for a in step.after if a not in ctx.results]
+        t0 = time.perf_counter()
+        if only and step.name not in only and not step.always:
+            if prior and prior.get("key") == key and prior.get("status") in ("done", "cached"):
+                ctx.results[step.name] = prior["result"]
+                results["stages"][step.name] = {"status": "cached", "seconds": 0.0, "key": key}
+            else:
+                results["stages"][step.name] = {"status": "skipped", "reason": "not selected and no up-to-date result", "seconds": 0.0}
+            _store(results, step.name, ctx, run_dir)
+            continue
+        if missing:
+            status = {"status": "skipped", "reason": f"needs {', '.join(missing)}", "seconds": 0.0}
+        elif (not step.always and prior and prior.get("key") == key and prior.get("status") == "done"
+              and step.name not in (force or [])):  # fmt: skip
+            ctx.results[step.name] = prior["result"]
+            status = {"status": "cached", "seconds": 0.0, "key": key}
+            log(f"[{step.name}] {step.title}: cached ({key})")
+        else:
+            log(f"[{step.name}] {step.title} ...")
+            if step.name == "report":
+                _store(results, step.name, ctx, run_dir)  # the report reads results.json
+            try:
+                result = _jsonable(step.fn(ctx))
+                ctx.results[step.name] = result
+                status = {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "key": key}
+            except NotAvailable as e:
+                status = {"status": "not available", "reason": str(e), "seconds": round(time.perf_counter() - t0, 1)}
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:  # a stage's failure is recorded; independent stages still run
+                (sdir if sdir.is_dir() else run_dir).mkdir(parents=True, exist_ok=True)
+                (run_dir / f"{step.name}.error.txt").write_text(traceback.format_exc())
+                status = {"status": "failed", "reason": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - t0, 1)}
+            if status["status"] == "done" and not step.always:
+                sdir.mkdir(parents=True, exist_ok=True)
+                record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"],
+                                                   "params": {p: getattr(cfg, p) for p in step.params},
+                                                   "result": ctx.results[step.name]}, indent=1))  # fmt: skip
+            elif record_path.is_file() and status["status"] != "cached":
+                record_path.unlink()
+            log(f"[{step.name}] {status['status']}" + (f": {status.get('reason')}" if status.get("reason") else "") + f" ({status['seconds']} s)")
+        results["stages"][step.name] = status
+        _store(results, step.name, ctx, run_dir)
+    if "report" in ctx.results:
+        # the report step ran before its own status existed: render once more with every status
+        from eavs import report
+
+        report.render(run_dir, results)
+    return results
+
+
+def _store(results: dict, name: str, ctx: Context, run_dir: Path) -> None:
+    if name in ctx.results:
+        results[name] = ctx.results[name]
+    (run_dir / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=1))
+
+
+def failed_stages(results: dict) -> list[str]:
+    return [n for n, s in results.get("stages", {}).items() if s.get("status") == "failed"]

@@ -1,0 +1,424 @@
+"""The demo report: ``report.html`` + ``report.md`` + PNG figures, from a run's JSON.
+
+:mod:`eavs.pipeline` writes everything a report needs into
+``RUN_DIR/results.json`` (plain numbers, no arrays of clips); this module only
+reads that file, so ``eavs report RUN_DIR`` re-renders a finished run (after a
+change of layout, or on another machine) without re-running any stage.
+
+The document is built once as a list of blocks (headings, paragraphs,
+tables, figures) and written twice, as Markdown and as self-contained HTML
+(figures are PNG files beside it, referenced relatively). Every figure and
+every number says how it was obtained: **measured** (computed on real test
+clips), **simulated** (RTL simulation) or **estimated** (models of cycles,
+energy or resources); a stage that could not run says "not available" with
+its reason, never a made-up figure.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eavs import figures
+
+__all__ = ["ReportError", "RESULTS_FILE", "load_results", "render", "summary_lines", "build_blocks"]
+
+RESULTS_FILE = "results.json"
+FIG_DIR = "figures"
+
+
+class ReportError(ValueError):
+    """A run directory without usable results (names the file and what is wrong)."""
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+def load_results(run_dir: str | Path) -> dict[str, Any]:
+    """Read ``RUN_DIR/results.json``; raise :class:`ReportError` naming what is wrong."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run directory")
+    path = run_dir / RESULTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; run `eavs demo --out {run_dir}` first")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not valid JSON: {e}") from None
+    if not isinstance(results, dict) or not isinstance(results.get("stages"), dict):
+        raise ReportError(f"{path}: expected an object with a 'stages' table (written by eavs.pipeline)")
+    return results
+
+
+# -- formatting helpers -------------------------------------------------------------
+
+
+def _si(x: float | None, unit: str) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x / 1e-15:.3g} f{unit}"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+# -- the document -------------------------------------------------------------------
+
+
+@dataclass
+class Doc:
+    """Blocks of the report, in order; rendered to Markdown and to HTML."""
+
+    blocks: list[tuple] = field(default_factory=list)
+
+    def h(self, level: int, text: str) -> None:
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def table(self, header: list[str], rows: list[list[Any]]) -> None:
+        self.blocks.append(("table", header, [[_num(c) for c in r] for r in rows]))
+
+    def fig(self, path: str, caption: str) -> None:
+        self.blocks.append(("fig", path, caption))
+
+    def markdown(self) -> str:
+        out = []
+        for b in self.blocks:
+            if b[0] == "h":
+                out.append("#" * b[1] + " " + b[2])
+            elif b[0] == "p":
+                out.append(b[1])
+            elif b[0] == "table":
+                out.append("| " + " | ".join(b[1]) + " |")
+                out.append("|" + "---|" * len(b[1]))
+                out.extend("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in b[2])
+            elif b[0] == "fig":
+                out.append(f"![{b[2]}]({b[1]})\n\n*{b[2]}*")
+            out.append("")
+        return "\n".join(out)
+
+    def html(self, title: str) -> str:
+        body = []
+        for b in self.blocks:
+            if b[0] == "h":
+                body.append(f"<h{b[1]}>{html.escape(b[2])}</h{b[1]}>")
+            elif b[0] == "p":
+                body.append(f"<p>{_inline_html(b[1])}</p>")
+            elif b[0] == "table":
+                head = "".join(f"<th>{html.escape(c)}</th>" for c in b[1])
+                rows = "".join("<tr>" + "".join(f"<td>{_inline_html(str(c))}</td>" for c in r) + "</tr>" for r in b[2])
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif b[0] == "fig":
+                body.append(
+                    f'<figure><img src="{html.escape(b[1])}" alt="{html.escape(b[2])}">'
+                    f"<figcaption>{html.escape(b[2])}</figcaption></figure>"
+                )
+        style = (
+            "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
+            "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+            "th{background:#f0f0f0}figure{margin:1em 0}img{max-width:100%}figcaption{font-size:90%;color:#555}"
+            ".kind{font-weight:bold}"
+        )
+        return (
+            f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        )
+
+
+def _inline_html(text: str) -> str:
+    """Escape, then turn Markdown ``**bold**`` and ``code`` spans into HTML."""
+    import re
+
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
+    t = re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+    return t
+
+
+def _stage(results: dict, name: str) -> dict:
+    return results.get("stages", {}).get(name, {}) or {}
+
+
+def _available(results: dict, name: str) -> tuple[bool, str]:
+    """Whether a stage produced results; else the honest reason."""
+    st = _stage(results, name)
+    status = st.get("status")
+    if status in ("done", "cached"):
+        return True, ""
+    if status is None:
+        return False, "not available: the stage did not run"
+    reason = st.get("reason") or status
+    return False, f"{status}: {reason}" if not reason.startswith(status) else reason
+
+
+def _figure(doc: Doc, fig_dir: Path, name: str, caption: str, draw) -> None:
+    """Draw one figure into ``fig_dir`` and add it; a drawing error becomes a line of text."""
+    try:
+        draw(fig_dir / name)
+    except figures.FigureError as e:
+        doc.p(f"Figure not drawn: {e}")
+        return
+    doc.fig(f"{FIG_DIR}/{name}", caption)
+
+
+def build_blocks(results: dict, fig_dir: Path) -> Doc:
+    """The report's content, drawing its figures into ``fig_dir``."""
+    doc = Doc()
+    cfg = results.get("config", {})
+    doc.h(1, results.get("title", "EAVS-TF demo report"))
+    doc.p(
+        "Labels: **measured** = computed on real held-out clips; **simulated** = RTL simulation; "
+        "**estimated** = from a model (cycle model, operation-energy table, synthesis estimate). "
+        f"Run: `{results.get('command', 'eavs demo')}`, {results.get('created', '')}, "
+        f"{'quick' if cfg.get('quick') else 'full'} configuration."
+    )
+
+    # -- headline --------------------------------------------------------------------
+    ev = results.get("evaluate", {})
+    sim = results.get("simulate", {})
+    en = results.get("energy", {})
+    headline = []
+    if ev.get("accuracy") is not None:
+        headline.append(["test accuracy (audio + visual)", _pct(ev["accuracy"]), "measured", f"{ev.get('n_test')} held-out clips, golden model"])
+    if sim.get("bit_exact") is not None:
+        headline.append(["RTL bit-exact with golden", "yes" if sim["bit_exact"] else "NO", "simulated", f"{sim.get('clips')} clips on {sim.get('simulator')}"])
+    cyc = ev.get("cycles", {})
+    if cyc.get("latency_s_mean") is not None:
+        headline.append(["latency per inference", _si(cyc["latency_s_mean"], "s"), "estimated", f"cycle model at {cyc.get('clock_mhz')} MHz, P = {cyc.get('lanes')}"])
+    if en.get("snn_j") is not None:
+        headline.append(["energy per inference (SNN)", _si(en["snn_j"], "J"), "estimated", en.get("source", "")])
+    if headline:
+        doc.h(2, "Summary")
+        doc.table(["figure", "value", "kind", "how"], headline)
+
+    # -- stages -------------------------------------------------------------------------
+    doc.h(2, "Stages")
+    rows = []
+    for name, st in results.get("stages", {}).items():
+        rows.append([name, st.get("status", "?"), f"{st.get('seconds', 0.0):.1f} s", st.get("reason", "") or st.get("note", "")])
+    doc.table(["stage", "status", "time", "note"], rows)
+
+    # -- data ------------------------------------------------------------------------------
+    data = {**results.get("data", {}), **results.get("encode", {})}
+    if data.get("clips"):
+        doc.h(2, "Data")
+        split = data.get("split", {})
+        doc.p(
+            f"Data set `{data.get('spec')}`: {_num(data.get('clips'))} clips, {_num(data.get('actors'))} actors, "
+            f"{len(data.get('classes', []))} classes; {_num(data.get('skipped', 0))} clips skipped. "
+            f"Speaker-independent split (no actor in two splits): train {_num(split.get('train'))}, "
+            f"validation {_num(split.get('val'))}, test {_num(split.get('test'))} clips. "
+            f"Inputs: {', '.join(f'{g} {n}' for g, n in data.get('inputs', {}).items())} spike channels, "
+            f"T = {data.get('timesteps')}."
+        )
+
+    tr = results.get("train", {}).get("variants", {})
+    if tr:
+        doc.h(2, "Training")
+        doc.p(
+            f"Quantization-aware training (Brevitas, {results.get('train', {}).get('bits')}-bit power-of-two weights), "
+            f"{results.get('train', {}).get('epochs')} epochs on CPU; the checkpoint with the best validation accuracy is exported."
+        )
+        doc.table(
+            ["model", "best validation accuracy", "test accuracy (torch eval)", "training time"],
+            [[k, _pct(v.get("best_val_acc")), _pct(v.get("test_acc_torch")), f"{v.get('seconds', 0):.0f} s"] for k, v in tr.items()],
+        )
+
+    # -- accuracy -------------------------------------------------------------------
+    doc.h(2, "Accuracy")
+    ok, why = _available(results, "evaluate")
+    if not ok:
+        doc.p(f"Evaluation {why}")
+    else:
+        classes = ev.get("classes", [])
+        doc.p(
+            f"**measured**: accuracy {_pct(ev.get('accuracy'))} on {ev.get('n_test')} held-out clips "
+            f"(chance {_pct(ev.get('chance'))}), computed by the golden model on the exported `.qnet`."
+        )
+        agree = ev.get("torch_agree")
+        if agree:
+            doc.p(
+                f"Torch (integer-exact eval mode) and the golden model predict the same class on "
+                f"{agree.get('equal')} of {agree.get('clips')} test clips, with identical spike trains in every layer "
+                f"on {agree.get('spikes_equal', 'n/a')} of them."
+            )
+        if "confusion" in ev and classes:
+            _figure(doc, fig_dir, "confusion.png", "Confusion matrix of the test set [measured]",
+                    lambda p: figures.confusion_matrix(ev["confusion"], classes, p, "measured"))  # fmt: skip
+        recall = ev.get("recall", {})
+        if recall:
+            doc.table(["class", "recall", "clips"], [[c, _pct(recall.get(c)), ev.get("support", {}).get(c)] for c in classes])
+        mod = ev.get("modality_accuracy") or {}
+        if len(mod) > 1:
+            gain = None
+            if "audio+visual" in mod:
+                uni = [v for k, v in mod.items() if k != "audio+visual"]
+                gain = mod["audio+visual"] - max(uni) if uni else None
+            _figure(doc, fig_dir, "modality.png", "Accuracy by modality [measured]",
+                    lambda p: figures.accuracy_by_modality(mod, ev.get("chance", 0.0), p, "measured"))  # fmt: skip
+            doc.p(
+                "Unimodal ablations (same network, one branch, trained alone): "
+                + ", ".join(f"{k} {_pct(v)}" for k, v in mod.items())
+                + (f"; fusion gain over the best single modality {100 * gain:+.1f} points." if gain is not None else ".")
+            )
+        else:
+            doc.p("Accuracy by modality: unimodal ablations run in the full demo only (`eavs demo` without `--quick`).")
+
+    # -- spikes -----------------------------------------------------------------------------
+    doc.h(2, "Spikes and operations")
+    if ok:
+        raster = ev.get("raster")
+        if raster:
+            title = f"test clip {raster.get('clip', '')}: true {raster.get('label')}, predicted {raster.get('prediction')}"
+            _figure(doc, fig_dir, "raster.png", f"Spike raster of one test clip, per layer [simulated, golden model]: {title}",
+                    lambda p: figures.spike_raster(raster["layers"], int(raster["timesteps"]), p, "simulated", title))  # fmt: skip
+        rates = ev.get("spike_rates")
+        if rates:
+            _figure(doc, fig_dir, "rates.png", "Mean spike rate per layer over the test set [measured]",
+                    lambda p: figures.spike_rates(rates, p, "measured"))  # fmt: skip
+        counts = ev.get("counts", {})
+        if counts:
+            doc.table(
+                ["count per inference (test-set mean)", "value", "kind"],
+                [[k.replace("_", " "), v, "measured (golden counts)"] for k, v in counts.items()],
+            )
+
+    # -- energy -------------------------------------------------------------------------
+    doc.h(2, "Energy")
+    ok_e, why_e = _available(results, "energy")
+    if not ok_e:
+        doc.p(f"Energy estimate {why_e}")
+    else:
+        vals = {k: v for k, v in (("SNN (accumulate)", en.get("snn_j")), ("ANN (MAC)", en.get("ann_j"))) if v}
+        if vals:
+            _figure(doc, fig_dir, "energy.png", "Energy per inference, SNN vs the same network as an ANN [estimated]",
+                    lambda p: figures.energy_comparison(vals, p, "estimated"))  # fmt: skip
+        rows = [[k, v] for k, v in en.items() if k not in ("kind", "source", "details") and not isinstance(v, (dict, list))]
+        doc.table(["figure (estimated)", "value"], rows)
+        doc.p(f"**estimated**: {en.get('source', '')}")
+
+    # -- cycles --------------------------------------------------------------------------------
+    doc.h(2, "Cycles, latency and throughput")
+    if cyc:
+        doc.p(
+            f"**estimated** with the cycle model (`hw.capacity.sample_cycles`) from the golden model's event counts "
+            f"of every test clip, at P = {cyc.get('lanes')} lanes and the {cyc.get('board')} clock of {cyc.get('clock_mhz')} MHz; "
+            "the RTL simulation below checks that the hardware's cycle counter equals this model exactly."
+        )
+        doc.table(
+            ["figure", "value"],
+            [
+                ["cycles per inference (mean)", cyc.get("mean")],
+                ["cycles per inference (min / max)", f"{_num(cyc.get('min'))} / {_num(cyc.get('max'))}"],
+                ["latency per inference (mean)", _si(cyc.get("latency_s_mean"), "s")],
+                ["throughput", f"{_num(cyc.get('throughput_per_s'))} inferences/s"],
+                ["lane utilisation (synaptic ops / (P x cycles))", _pct(cyc.get("utilisation_mean"))],
+            ],
+        )
+    else:
+        doc.p("Cycle figures not available: the evaluation stage did not run.")
+
+    # -- bit exactness -------------------------------------------------------------------
+    doc.h(2, "RTL bit-exactness")
+    ok_s, why_s = _available(results, "simulate")
+    if not ok_s:
+        doc.p(f"RTL simulation {why_s}")
+    else:
+        verdict = "**bit-exact**" if sim.get("bit_exact") else "**NOT bit-exact**"
+        doc.p(
+            f"**simulated** on {sim.get('simulator')}: {verdict} on {sim.get('clips')} test clips "
+            f"(compared per clip: {', '.join(sim.get('compared', []))}). "
+            f"Cycle counter equal to the cycle model on {sim.get('cycles_equal')} of {sim.get('clips')} clips. "
+            f"Simulation took {sim.get('wall_s', 0):.1f} s."
+        )
+        mism = sim.get("mismatches") or []
+        if mism:
+            doc.table(["clip", "field", "golden", "rtl"], [[m.get("clip"), m.get("field"), m.get("golden"), m.get("rtl")] for m in mism[:20]])
+
+    # -- resources ---------------------------------------------------------------------------
+    doc.h(2, "Resources")
+    ok_r, why_r = _available(results, "resources")
+    res = results.get("resources", {})
+    if not ok_r:
+        doc.p(f"Resource estimate {why_r}")
+    else:
+        kind = res.get("kind", "estimated")
+        used, budget = res.get("used", {}), res.get("budget", {})
+        _figure(doc, fig_dir, "resources.png", f"Resource use on {res.get('board')} ({res.get('part')}) [{kind}, {res.get('tool')}]",
+                lambda p: figures.resource_use(used, budget, p, kind if kind in figures.KINDS else "estimated"))  # fmt: skip
+        doc.table(["resource", "used", "budget", "share"], [[k, used[k], budget.get(k), _pct(used[k] / budget[k]) if budget.get(k) else "n/a"] for k in used])
+        if res.get("note"):
+            doc.p(res["note"])
+    return doc
+
+
+def render(run_dir: str | Path, results: dict | None = None) -> tuple[Path, Path]:
+    """Write ``report.md``, ``report.html`` and ``figures/*.png`` into ``run_dir``."""
+    run_dir = Path(run_dir)
+    if results is None:
+        results = load_results(run_dir)
+    fig_dir = run_dir / FIG_DIR
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    doc = build_blocks(results, fig_dir)
+    md = run_dir / "report.md"
+    htm = run_dir / "report.html"
+    md.write_text(doc.markdown(), encoding="utf-8")
+    htm.write_text(doc.html(results.get("title", "EAVS-TF demo report")), encoding="utf-8")
+    return htm, md
+
+
+def summary_lines(results: dict) -> list[str]:
+    """The concise summary printed at the end of a demo run."""
+    ev, sim, en, res = (results.get(k, {}) for k in ("evaluate", "simulate", "energy", "resources"))
+    lines = []
+    if ev.get("accuracy") is not None:
+        lines.append(f"accuracy [measured]: {_pct(ev['accuracy'])} on {ev.get('n_test')} test clips (chance {_pct(ev.get('chance'))})")
+        mod = ev.get("modality_accuracy") or {}
+        if len(mod) > 1:
+            lines.append("by modality [measured]: " + ", ".join(f"{k} {_pct(v)}" for k, v in mod.items()))
+    cyc = ev.get("cycles", {})
+    if cyc:
+        lines.append(
+            f"cycles [estimated, cycle model]: {_num(cyc.get('mean'))} per inference at P = {cyc.get('lanes')}; "
+            f"latency {_si(cyc.get('latency_s_mean'), 's')} at {cyc.get('clock_mhz')} MHz, {_num(cyc.get('throughput_per_s'))} inferences/s"
+        )
+    if sim.get("bit_exact") is not None:
+        lines.append(
+            f"RTL [simulated, {sim.get('simulator')}]: {'bit-exact' if sim['bit_exact'] else 'NOT bit-exact'} on {sim.get('clips')} clips, "
+            f"cycles equal to the model on {sim.get('cycles_equal')}"
+        )
+    if en.get("snn_j") is not None:
+        ratio = f" ({en['ann_j'] / en['snn_j']:.1f}x less than the ANN)" if en.get("ann_j") else ""
+        lines.append(f"energy [estimated]: {_si(en['snn_j'], 'J')} per inference{ratio}")
+    if res.get("used"):
+        lines.append(
+            f"resources [{res.get('kind', 'estimated')}, {res.get('board')}]: "
+            + ", ".join(f"{k} {_num(v)}" + (f" ({_pct(v / res['budget'][k])})" if res.get("budget", {}).get(k) else "") for k, v in res["used"].items())
+        )
+    for name, st in results.get("stages", {}).items():
+        if st.get("status") not in ("done", "cached"):
+            lines.append(f"{name}: {st.get('status')}: {st.get('reason', '')}")
+    return lines
