@@ -127,6 +127,8 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path) -> QNet:
     for key in ("epoch", "val_acc", "data"):
         if key in ckpt:
             meta[key] = ckpt[key]
+    if "split" in ckpt:
+        meta["split"] = {k: ckpt["split"][k] for k in ("seed", "test_actors", "val_actors") if k in ckpt["split"]}
     net = to_qnet(model, inputs_from_checkpoint(ckpt), meta)
     from sw.qnet import save
 

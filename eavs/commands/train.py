@@ -1,0 +1,47 @@
+"""``eavs train``: quantization-aware training of EAVS-TF (sw.train)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        data: str = typer.Option(..., "--data", help="builtin:DIR | ravdess:DIR | cremad:DIR | npz:FILE (encoded spikes)."),
+        out: Path = typer.Option(..., "--out", help="Run directory: last.pt, best.pt, history.json."),
+        epochs: int = typer.Option(30, "--epochs", min=1),
+        bits: int = typer.Option(8, "--bits", help="Weight bits: 4, 6, 8 (2..8), or 0 for the float reference model."),
+        modalities: str = typer.Option("audio,visual", "--modalities", help="audio,visual | audio | visual"),
+        batch_size: int = typer.Option(32, "--batch-size", min=1),
+        lr: float = typer.Option(3e-3, "--lr"),
+        seed: int = typer.Option(0, "--seed", help="Seed of initialisation and batch order."),
+        split_seed: int = typer.Option(0, "--split-seed", help="Seed of the speaker-independent actor split."),
+        reset: str = typer.Option("subtract", "--reset", help="Membrane reset: subtract | zero."),
+        hidden: str = typer.Option("64,64,64", "--hidden", help="Neurons of the audio, visual and fusion layers."),
+        device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda[:N]."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+        cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: next to the data)."),
+        progress: bool = typer.Option(True, "--progress/--no-progress"),
+    ) -> None:
+        """Train EAVS-TF with Brevitas QAT on a speaker-independent split; writes checkpoints to OUT.
+
+        Multi-GPU / multi-process: `torchrun --nproc_per_node N -m sw.train --data ... --out ...`.
+        """
+        from sw.train import TrainConfig, TrainError, train
+
+        try:
+            sizes = [int(s) for s in hidden.split(",")]
+        except ValueError:
+            raise TrainError(f"--hidden must be three integers like 64,64,64, not {hidden!r}") from None
+        if len(sizes) != 3:
+            raise TrainError(f"--hidden must be three integers (audio,visual,fusion), not {hidden!r}")
+        cfg = TrainConfig(
+            data=data, out=str(out), epochs=epochs, bits=bits, batch_size=batch_size, lr=lr, seed=seed,
+            split_seed=split_seed, reset=reset, audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2],
+            modalities=tuple(m.strip() for m in modalities.split(",") if m.strip()), device=device, resume=resume,
+            cache_dir=None if cache_dir is None else str(cache_dir), progress=progress,
+        )
+        train(cfg, log=typer.echo)
