@@ -1,0 +1,308 @@
+"""Stand-ins for the board, for testing the PYNQ driver on x86.
+
+In the manner of PYNQ's own driver tests (a hand-built ``description`` and a
+mock device that records the bus), plus a register- and stream-level Python
+model of ``eavs_core`` so whole load/run sequences can be exercised:
+
+* :class:`FakeRegisterDevice`: a ``pynq`` device with the ``REGISTER_RW``
+  capability; ``pynq.MMIO`` sends every register access to it, and it
+  records them in ``log`` as ``("r"|"w", offset, value)``.
+* :class:`FakeCore`: the core's registers (:mod:`hw.regmap`) and streams
+  (:mod:`hw.protocol`). The model image is *decoded* (:func:`unpack_model`)
+  and run through ``sw.golden``, so a wrong image gives wrong results.
+* :class:`FakeDMA`: PYNQ's simple-mode DMA channel API over the core's
+  streams, recording every transfer.
+
+Test-only code.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from hw import protocol, regmap
+from hw.capacity import Capacity, sample_cycles
+from sw import golden
+from sw.events import END_OF_STEP, INDEX_MASK
+from sw.qnet import InputGroup, Layer, QNet, Source
+
+BASE = 0x4000_0000
+
+
+def unpack_model(image: np.ndarray, capacity: Capacity) -> QNet:
+    """Invert :func:`hw.protocol.pack_model` (names are synthesised)."""
+    w = np.asarray(image, np.uint32)
+    assert int(w[0]) == protocol.MODEL_MAGIC, "magic"
+    assert int(w[1]) == w.size, "length"
+    assert int(w[-1]) == int(w[:-1].astype(np.uint64).sum()) & 0xFFFFFFFF, "checksum"
+    P, n_in, T, L, n_bias, n_weight, G = (int(x) for x in w[2:9])
+    assert P == capacity.lanes
+    at = protocol.HEADER_WORDS
+    groups = []
+    for g in range(G):
+        groups.append((int(w[at]), int(w[at + 1])))
+        at += protocol.GROUP_WORDS
+    inputs = [InputGroup(f"g{g}", size) for g, (_, size) in enumerate(groups)]
+    descs = []
+    for li in range(L):
+        n, chunks, thr, flags, ns, wbase, rows, mbase = (int(x) for x in w[at : at + protocol.LAYER_WORDS])
+        at += protocol.LAYER_WORDS
+        srcs = []
+        for _ in range(ns):
+            srcs.append(tuple(int(x) for x in w[at : at + protocol.SOURCE_WORDS]))
+            at += protocol.SOURCE_WORDS
+        descs.append((n, chunks, thr, flags, wbase, rows, mbase, srcs))
+    bias = w[at : at + n_bias].view(np.int32).astype(np.int64)
+    at += n_bias
+    wsw = protocol.weight_stream_words(capacity)
+    wwords = w[at : at + n_weight * wsw].reshape(n_weight, wsw)
+    at += n_weight * wsw
+    assert at == w.size - 1
+    wb = capacity.weight_bits
+    packed = sum(wwords[:, k].astype(object) << (32 * k) for k in range(wsw))
+    lanes = np.array([[(int(x) >> (j * wb)) & ((1 << wb) - 1) for j in range(P)] for x in packed], np.int64).reshape(-1, P)
+    lanes = np.where(lanes >= 1 << (wb - 1), lanes - (1 << wb), lanes)
+    layers = []
+    for li, (n, chunks, thr, flags, wbase, rows, mbase, srcs) in enumerate(descs):
+        sources = []
+        for word, size, offset in srcs:
+            idx = word & 0xFF
+            name = f"L{idx}" if word & protocol.SOURCE_IS_LAYER else f"g{idx}"
+            W = np.zeros((size, chunks * P), np.int64)
+            for c in range(chunks):
+                base = wbase + c * rows + offset
+                W[:, c * P : (c + 1) * P] = lanes[base : base + size]
+            sources.append(Source(name, W[:, :n], wb, 1 if word & protocol.SOURCE_DELAY else 0))
+        b = bias[mbase * P : mbase * P + n]
+        layers.append(
+            Layer(
+                f"L{li}", n, sources, thr, flags & 0xF, "subtract" if flags >> 4 & 1 else "zero",
+                (flags >> 8) & 0x3F, bool(flags >> 5 & 1), b.copy() if b.any() else None,
+            )
+        )
+    return QNet([f"c{i}" for i in range(layers[-1].n)], T, inputs, layers)
+
+
+class FakeCore:
+    """A register- and stream-level model of ``eavs_core``."""
+
+    def __init__(self, capacity: Capacity):
+        self.capacity = capacity
+        self.regs = {r.offset: regmap.reset_value(r, capacity) for r in regmap.REGISTERS}
+        self.readout = [0] * capacity.max_neurons
+        self.net: QNet | None = None
+        self.busy = self.done = False
+        self.mode = regmap.MODE_RUN
+        self.errors = 0
+        self.results: list[np.ndarray] = []
+        self.pending: list[int] = []
+        self.todo = 0
+        self.hang = False
+        self.inject = 0  # error bits ORed into the next result record
+        self.id_value = regmap.MAGIC
+
+    def _set(self, name, value):
+        self.regs[regmap.offset(name)] = int(value) & 0xFFFFFFFF
+
+    def read(self, off: int) -> int:
+        if off == regmap.offset("ID"):
+            return self.id_value
+        if off == regmap.offset("STATUS"):
+            return (
+                int(self.busy)
+                | int(self.done) << 1
+                | int(self.errors != 0) << 2
+                | int(self.net is not None) << 3
+            )
+        if off == regmap.offset("ERROR"):
+            return self.errors
+        if off >= regmap.READOUT.offset:
+            return self.readout[(off - regmap.READOUT.offset) // 4] & 0xFFFFFFFF
+        return self.regs.get(off, 0)
+
+    def write(self, off: int, value: int) -> None:
+        if off == regmap.offset("CTRL"):
+            f = lambda n: regmap.field("CTRL", n).get(value)  # noqa: E731
+            self.mode = f("mode")
+            self.regs[off] = value & regmap.field("CTRL", "mode").mask
+            if f("clear_errors"):
+                self.errors = 0
+            if f("soft_reset"):
+                self.busy, self.pending = False, []
+            if f("start"):
+                if self.busy:
+                    self.errors |= regmap.field("ERROR", "start_busy").mask
+                    return
+                self.busy, self.done, self.pending = True, False, []
+                if self.mode == regmap.MODE_RUN:
+                    self.todo = max(1, self.regs[regmap.offset("BATCH")])
+                    if self.net is None:
+                        self.errors |= regmap.field("ERROR", "no_model").mask
+                        self.busy, self.done = False, True
+        elif off == regmap.offset("BATCH"):
+            self.regs[off] = value
+        else:
+            raise AssertionError(f"write to read-only offset 0x{off:x}")
+
+    # -- streams -------------------------------------------------------------------
+
+    def stream_in(self, words: np.ndarray) -> None:
+        """One DMA transfer (TLAST on its last word)."""
+        if not self.busy or self.hang:
+            return
+        if self.mode == regmap.MODE_LOAD:
+            try:
+                self.net = unpack_model(words, self.capacity)
+                n = self.net
+                self._set("MODEL_INPUTS", n.n_inputs)
+                self._set("MODEL_TIMESTEPS", n.timesteps)
+                self._set("MODEL_LAYERS", len(n.layers))
+                self._set("MODEL_OUTPUTS", n.readout.n)
+            except AssertionError:
+                self.net = None
+                self.errors |= regmap.field("ERROR", "bad_model").mask
+            self.busy, self.done = False, True
+            return
+        T = self.net.timesteps
+        for w in words.tolist():
+            self.pending.append(w)
+            if sum(1 for x in self.pending if x & END_OF_STEP) == T:
+                self._run_sample(self.pending)
+                self.pending = []
+                self.todo -= 1
+                if self.todo == 0:
+                    self.busy, self.done = False, True
+                    return
+
+    def _run_sample(self, words: list[int]) -> None:
+        net, err = self.net, 0
+        x = np.zeros((1, net.timesteps, net.n_inputs), np.uint8)
+        t = 0
+        for w in words:
+            if w & END_OF_STEP:
+                t += 1
+            elif w > INDEX_MASK:
+                err |= regmap.field("ERROR", "bad_word").mask
+            elif w >= net.n_inputs:
+                err |= regmap.field("ERROR", "event_index").mask
+            else:
+                x[0, t, w] = 1
+        err |= self.inject
+        self.inject = 0
+        r = golden.run(net, x)
+        cyc = int(sample_cycles(net, r.layer_events, self.capacity.lanes)[0])
+        self.errors |= err
+        rec = [protocol.RESULT_MAGIC << 16 | net.readout.n, err, int(r.prediction[0]), cyc,
+               int(r.input_spikes[0]), int(r.layer_spikes[0].sum()), int(r.synaptic_ops[0])]
+        rec += [int(v) & 0xFFFFFFFF for v in r.readout[0]]
+        self.results.append(np.array(rec, np.uint32))
+        for name, v in zip(("SAMPLE_ERRORS", "PREDICTION", "CYCLES", "IN_EVENTS", "SPIKES", "SOPS"), rec[1:7]):
+            self._set(name, v)
+        self._set("SAMPLES", self.regs[regmap.offset("SAMPLES")] + 1)
+        for i, v in enumerate(r.readout[0]):
+            self.readout[i] = int(v)
+
+
+class FakeRegisterDevice:
+    """A pynq device with REGISTER_RW: ``pynq.MMIO`` routes accesses here."""
+
+    def __init__(self, core: FakeCore, base: int = BASE):
+        self.core, self.base, self.log = core, base, []
+
+    def has_capability(self, cap: str) -> bool:
+        return cap == "REGISTER_RW"
+
+    def read_registers(self, address: int, length: int) -> bytes:
+        assert length == 4, f"register read of {length} bytes"
+        off = address - self.base
+        v = self.core.read(off)
+        self.log.append(("r", off, v))
+        return struct.pack("<I", v)
+
+    def write_registers(self, address: int, data: bytes) -> None:
+        (v,) = struct.unpack("<I", data)
+        off = address - self.base
+        self.log.append(("w", off, v))
+        self.core.write(off, v)
+
+
+class _Channel:
+    def __init__(self, dma, direction):
+        self.dma, self.direction = dma, direction
+        self._active = None
+        self.transferred = 0
+
+    @property
+    def idle(self) -> bool:
+        if self._active is None:
+            return True
+        if self.direction == "recv":
+            core = self.dma.core
+            if not self._done and core.results:
+                buf, start, nbytes = self._active
+                rec = core.results.pop(0)
+                assert rec.nbytes <= nbytes, "record longer than the receive transfer"
+                view = np.asarray(buf).view(np.uint8)
+                view[start : start + rec.nbytes] = rec.view(np.uint8)
+                self.transferred = rec.nbytes
+                self._done = True
+            return getattr(self, "_done", False)
+        return True
+
+    def transfer(self, buf, start=0, nbytes=0):
+        assert self._active is None, "transfer on a busy channel"
+        assert start % 4 == 0
+        nbytes = nbytes or (np.asarray(buf).nbytes - start)
+        assert nbytes <= self.dma.buffer_max_size
+        self._active = (buf, start, nbytes)
+        self._done = False
+        if self.direction == "send":
+            words = np.asarray(buf).view(np.uint8)[start : start + nbytes].view(np.uint32).copy()
+            self.dma.sent.append(words)
+            self.dma.core.stream_in(words)
+            self.transferred = nbytes
+        else:
+            self.dma.recv_sizes.append(nbytes)
+
+    def stop(self):
+        self._active = None
+
+    def start(self):
+        self._active = None
+
+    def wait(self):
+        assert self.idle, "wait() on a channel that is not idle would spin forever"
+        self._active = None
+
+
+class FakeDMA:
+    """PYNQ AXI DMA (simple mode) over a :class:`FakeCore`'s streams."""
+
+    def __init__(self, core: FakeCore, buffer_max_size: int = (1 << 26) - 1):
+        self.core = core
+        self.buffer_max_size = buffer_max_size
+        self.sent: list[np.ndarray] = []
+        self.recv_sizes: list[int] = []
+        self.sendchannel = _Channel(self, "send")
+        self.recvchannel = _Channel(self, "recv")
+
+
+def np_allocate(shape, dtype=np.uint32, **kw):
+    return np.zeros(shape, dtype)
+
+
+class FakeOverlay:
+    """What BoardBackend needs of a ``pynq.Overlay``: ``ip_dict`` and attributes."""
+
+    def __init__(self, ip: dict[str, tuple[str, object]]):
+        self.ip_dict = {name: {"type": t} for name, (t, _) in ip.items()}
+        for name, (_, obj) in ip.items():
+            parts = name.split("/")
+            target = self
+            for p in parts[:-1]:
+                if not hasattr(target, p):
+                    setattr(target, p, type("Hier", (), {})())
+                target = getattr(target, p)
+            setattr(target, parts[-1], obj)

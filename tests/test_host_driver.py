@@ -1,0 +1,230 @@
+"""The PYNQ driver on x86: hand-built descriptions, a mock register device
+that records the exact bus traffic, a mock DMA, and a stream-level model of
+the core (tests/host_fakes.py). Results must equal the golden back-end's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import host
+from host.backend import NoModelError, SpikeShapeError
+from host.board import BoardBackend, EavsCoreIP
+from host.driver import CoreDriver, CoreError, CoreTimeout, NoCoreError, _ctrl
+from hw import protocol, regmap
+from hw.capacity import Capacity, CapacityError
+from sw.random_net import random_qnet, random_spikes
+from tests.host_fakes import BASE, FakeCore, FakeDMA, FakeOverlay, FakeRegisterDevice, np_allocate
+
+CAP = Capacity(lanes=4, max_layers=4, max_neurons=32, max_sources=3, max_inputs=64, weight_depth=512, weight_bits=8, v_bits=16, max_timesteps=16)
+DMA_TYPE = "xilinx.com:ip:axi_dma:7.1"
+
+
+def make_board(capacity=CAP, buffer_max_size=(1 << 26) - 1, timeout_s=5.0):
+    core = FakeCore(capacity)
+    dev = FakeRegisterDevice(core)
+    ip = EavsCoreIP({"phys_addr": BASE, "addr_range": regmap.address_span(capacity), "device": dev, "type": regmap.VLNV})
+    dma = FakeDMA(core, buffer_max_size)
+    ov = FakeOverlay({"eavs/eavs_core_0": (regmap.VLNV, ip), "eavs/axi_dma_0": (DMA_TYPE, dma), "ps7_0": ("xilinx.com:ip:processing_system7:5.5", None)})
+    be = BoardBackend(overlay=ov, allocate=np_allocate, timeout_s=timeout_s, board=None)
+    return be, core, dev, dma
+
+
+def writes(dev):
+    return [(off, v) for kind, off, v in dev.log if kind == "w"]
+
+
+def small_net(seed, **kw):
+    rng = np.random.default_rng(seed)
+    return random_qnet(rng, max_inputs=20, max_neurons=10, weight_bits=8, v_bits=12, **kw), rng
+
+
+def test_ip_reads_capacity_from_its_registers():
+    be, core, dev, _ = make_board()
+    assert be.capacity == CAP
+    assert be.core.capacity == CAP
+    # Identity, version, then every capacity register at the offsets of hw.regmap.
+    reads = [off for kind, off, _ in dev.log if kind == "r"]
+    assert reads[:2] == [regmap.offset("ID"), regmap.offset("VERSION")]
+    assert reads[2 : 2 + len(regmap.CAPACITY_REGISTERS)] == [r.offset for r in regmap.CAPACITY_REGISTERS]
+    assert writes(dev) == []
+    assert be.core.read_register("ID") == regmap.MAGIC
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_load_and_run_exact_bus_traffic_and_golden_results(seed):
+    net, rng = small_net(seed)
+    be, core, dev, dma = make_board()
+    dev.log.clear()
+    be.load_model(net)
+    lm = regmap.MODE_LOAD
+    assert writes(dev) == [(regmap.offset("CTRL"), _ctrl(clear_errors=True, mode=lm)), (regmap.offset("CTRL"), _ctrl(start=True, mode=lm))]
+    assert len(dma.sent) == 1
+    np.testing.assert_array_equal(dma.sent[0], protocol.pack_model(net, CAP))
+
+    spikes = random_spikes(rng, net, batch=5)
+    dev.log.clear()
+    dma.sent.clear()
+    res = be.infer_batch(spikes)
+    assert writes(dev) == [
+        (regmap.offset("BATCH"), 5),
+        (regmap.offset("CTRL"), _ctrl(clear_errors=True)),
+        (regmap.offset("CTRL"), _ctrl(start=True)),
+    ]
+    # All events in one transfer (TLAST on the last sample's T-th marker), one record per receive.
+    assert len(dma.sent) == 1
+    np.testing.assert_array_equal(dma.sent[0], np.concatenate(protocol.event_packets(spikes)))
+    assert dma.recv_sizes == [protocol.result_words(net.readout.n) * 4] * 5
+
+    gold = host.open_backend("golden", capacity=CAP)
+    gold.load_model(net)
+    ref = gold.infer_batch(spikes)
+    assert res.backend == "board" and ref.backend == "golden"
+    assert res.differences(ref) == []
+    assert set(res.counters) == {"in_events", "spikes", "synaptic_ops"}
+    one = be.infer(spikes[2])
+    assert one.prediction == ref.prediction[2] and one.cycles == ref.cycles[2]
+    assert one.label == net.classes[one.prediction]
+    np.testing.assert_array_equal(one.readout, ref.readout[2])
+
+
+def test_transfer_limit_splits_batches_at_sample_boundaries():
+    net, rng = small_net(7, timesteps=6)
+    spikes = random_spikes(rng, net, batch=9, rate=0.3)
+    sizes = [p.nbytes for p in protocol.event_packets(spikes)]
+    be, core, dev, dma = make_board()
+    be.load_model(net)
+    dma.buffer_max_size = max(sizes) + 8
+    dma.sent.clear()
+    res = be.infer_batch(spikes)
+    assert len(dma.sent) > 1
+    assert all(t.nbytes <= max(sizes) + 8 for t in dma.sent)
+    np.testing.assert_array_equal(np.concatenate(dma.sent), np.concatenate(protocol.event_packets(spikes)))
+    gold = host.open_backend("golden", capacity=CAP)
+    gold.load_model(net)
+    assert res.differences(gold.infer_batch(spikes)) == []
+
+
+def test_model_image_over_transfer_limit_is_refused():
+    net, _ = small_net(1)
+    be, core, dev, dma = make_board(buffer_max_size=64)
+    dev.log.clear()
+    with pytest.raises(host.HostError, match="transfer limit.*c_sg_length_width"):
+        be.load_model(net)
+    assert writes(dev) == []
+
+
+def test_bitstream_without_core_or_dma():
+    core = FakeCore(CAP)
+    dma = FakeDMA(core)
+    ov = FakeOverlay({"axi_dma_0": (DMA_TYPE, dma), "gpio": ("xilinx.com:ip:axi_gpio:2.0", None)})
+    with pytest.raises(NoCoreError, match=r"holds no eavs_core.*axi_dma_0 \(xilinx.com:ip:axi_dma:7.1\), gpio"):
+        BoardBackend(overlay=ov, allocate=np_allocate)
+    ip = EavsCoreIP({"phys_addr": BASE, "addr_range": 4096, "device": FakeRegisterDevice(core)})
+    ov = FakeOverlay({"core": (regmap.VLNV, ip)})
+    with pytest.raises(NoCoreError, match="no AXI DMA"):
+        BoardBackend(overlay=ov, allocate=np_allocate)
+    core.id_value = 0xDEADBEEF
+    ov = FakeOverlay({"core": (regmap.VLNV, ip), "dma": (DMA_TYPE, dma)})
+    with pytest.raises(NoCoreError, match="ID register reads 0xdeadbeef"):
+        BoardBackend(overlay=ov, allocate=np_allocate)
+    with pytest.raises(FileNotFoundError, match="bitstream nope.bit not found"):
+        BoardBackend("nope.bit")
+
+
+def test_model_over_capacity_is_refused_before_any_bus_write():
+    net, _ = small_net(2)
+    be, core, dev, dma = make_board(capacity=CAP.replace(max_neurons=2, max_inputs=3))
+    dev.log.clear()
+    with pytest.raises(CapacityError, match="max_neurons 2"):
+        be.load_model(net)
+    assert writes(dev) == [] and dma.sent == []
+
+
+def test_bad_spikes_and_no_model():
+    net, rng = small_net(3)
+    be, *_ = make_board()
+    with pytest.raises(NoModelError, match="no model loaded on the board back-end"):
+        be.infer(np.zeros((net.timesteps, net.n_inputs), np.uint8))
+    be.load_model(net)
+    T, N = net.timesteps, net.n_inputs
+    with pytest.raises(SpikeShapeError, match=rf"must be \[T={T}, N_in={N}\], not shape \[{T}, {N + 1}\]"):
+        be.infer(np.zeros((T, N + 1), np.uint8))
+    with pytest.raises(SpikeShapeError, match="not shape"):
+        be.infer_batch(np.zeros((T, N), np.uint8))
+    with pytest.raises(SpikeShapeError, match="dtype float32"):
+        be.infer(np.zeros((T, N), np.float32))
+    with pytest.raises(SpikeShapeError, match="only 0 and 1, found 2"):
+        be.infer(np.full((T, N), 2, np.int64))
+    assert len(be.infer_batch(np.zeros((0, T, N), bool))) == 0
+
+
+def test_core_error_bits_are_decoded():
+    net, rng = small_net(4)
+    be, core, dev, dma = make_board()
+    be.load_model(net)
+    core.inject = regmap.field("ERROR", "event_index").mask
+    with pytest.raises(CoreError, match=r"flagged 1 of 3 samples \(sample 0: \['event_index'\]") as e:
+        be.infer_batch(random_spikes(rng, net, batch=3))
+    assert e.value.result.errors.tolist()[0] == regmap.field("ERROR", "event_index").mask
+    # Errors are cleared: the next batch runs clean.
+    assert be.infer_batch(random_spikes(rng, net, batch=2)).errors.tolist() == [0, 0]
+
+
+def test_refused_model_is_reported():
+    net, _ = small_net(5)
+    be, core, dev, dma = make_board()
+    real = core.stream_in
+
+    def corrupt(words):
+        words = words.copy()
+        words[-1] ^= 1  # checksum
+        real(words)
+
+    core.stream_in = corrupt
+    with pytest.raises(CoreError, match=r"refused the model: error bits \['bad_model'\]"):
+        be.load_model(net)
+
+
+def test_core_that_never_finishes_times_out_with_register_state():
+    net, rng = small_net(6)
+    be, core, dev, dma = make_board(timeout_s=0.3)
+    be.load_model(net)
+    core.hang = True
+    t0 = time.monotonic()
+    with pytest.raises(CoreTimeout, match=r"sample 0 of 2 .* within 0.3 s; core registers: CTRL=0, STATUS=\{'busy': 1, 'done': 0") as e:
+        be.infer_batch(random_spikes(rng, net, batch=2))
+    assert time.monotonic() - t0 < 3
+    assert "core soft-reset, DMA sendchannel restarted, DMA recvchannel restarted" in str(e.value)
+    core.hang = False
+    assert len(be.infer_batch(random_spikes(rng, net, batch=1))) == 1
+    core.busy = True
+    with pytest.raises(host.HostError, match="eavs_core is busy; not starting"):
+        be.infer_batch(random_spikes(rng, net, batch=1))
+
+
+def test_driver_validates_timeout():
+    core = FakeCore(CAP)
+    with pytest.raises(ValueError, match="timeout_s must be a positive number"):
+        CoreDriver(None, None, np_allocate, timeout_s=0)
+
+
+def test_open_backend_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="unknown back-end 'fpga'; choose one of board, rtl, golden"):
+        host.open_backend("fpga")
+
+
+def test_host_imports_no_torch_or_amaranth():
+    code = (
+        "import sys, host, host.backend, host.results, host.driver, host.board, host.golden_backend, host.energy\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'amaranth', 'brevitas'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
