@@ -163,24 +163,10 @@ def load_data(spec: str, cache_dir: str | None = None, progress: bool = True, en
 
 
 def split_data(data: TrainData, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Speaker-independent split: ``sw.data.actor_split`` (disjoint actors)."""
-    try:
-        from sw.data import actor_split
-    except ImportError:  # sw.data not available: same rule, simplest form
-        actor_split = _actor_split
+    """Speaker-independent split (``sw.data.split.actor_split``: disjoint actors)."""
+    from sw.data.split import actor_split
+
     return tuple(np.asarray(i, np.int64) for i in actor_split(data.actors, seed=seed))  # type: ignore[return-value]
-
-
-def _actor_split(actors: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ids = np.unique(actors)
-    rng = np.random.default_rng(seed)
-    ids = ids[rng.permutation(len(ids))]
-    k = max(1, len(ids) // 6)
-    val, test = set(ids[:k].tolist()), set(ids[k : 2 * k].tolist())
-    idx = np.arange(len(actors))
-    in_val = np.isin(actors, list(val))
-    in_test = np.isin(actors, list(test))
-    return idx[~in_val & ~in_test], idx[in_val], idx[in_test]
 
 
 # -- training ---------------------------------------------------------------------
