@@ -221,7 +221,7 @@ def test_open_backend_rejects_unknown_kind():
 
 def test_host_imports_no_torch_or_amaranth():
     code = (
-        "import sys, host, host.backend, host.results, host.driver, host.board, host.golden_backend, host.energy\n"
+        "import sys, host, host.backend, host.results, host.driver, host.board, host.golden_backend, host.energy, host.rtl\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'amaranth', 'brevitas'))\n"
         "print(','.join(bad))\n"
     )
