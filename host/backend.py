@@ -128,6 +128,27 @@ class Backend(ABC):
         """Encode a raw clip (audio waveform and/or grey face frames) and classify it."""
         return self.infer(self.encode(audio, sr, frames, fps))
 
+    def encode_files(self, audio: str | Path | None = None, video: str | Path | None = None) -> np.ndarray:
+        """Read a clip from files (wav; mp4/flv/avi), crop the face, encode: ``[T, N_in]``.
+
+        Uses ``sw.data`` (soundfile, OpenCV) exactly as the data set loader
+        does, with the encoders of the model header.
+        """
+        from sw.data.dataset import encode_one
+        from sw.data.media import Clip
+        from sw.encode import encoders_from_inputs
+
+        net = self._need_model()
+        for p in (audio, video):
+            if p is not None and not Path(p).is_file():
+                raise FileNotFoundError(f"clip file {p} does not exist")
+        clip = Clip(str(audio) if audio else None, str(video) if video else None, label=-1, actor=0)
+        return encode_one(clip, encoders_from_inputs(net.inputs))
+
+    def classify_files(self, audio: str | Path | None = None, video: str | Path | None = None) -> SampleResult:
+        """Classify a clip from its files (see :meth:`encode_files`)."""
+        return self.infer(self.encode_files(audio, video))
+
     def close(self) -> None:
         """Release what the back-end holds (simulator process, buffers)."""
 

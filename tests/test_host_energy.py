@@ -138,3 +138,21 @@ def test_report_kind_is_checked():
     est = EnergyReport(kind="estimated", energy_per_inference_j=2e-6, inferences=3, source="sw.energy")
     assert str(est).startswith("energy per inference (estimated): 2.000 uJ")
     assert np.isfinite(est.energy_per_inference_j)
+
+
+def test_estimated_energy_from_counted_operations():
+    import host
+    from sw.random_net import random_qnet, random_spikes
+
+    rng = np.random.default_rng(3)
+    net = random_qnet(rng, max_inputs=12, max_neurons=8)
+    be = host.open_backend("golden")
+    be.load_model(net)
+    res = be.infer_batch(random_spikes(rng, net, batch=4, rate=0.3))
+    from host.energy import estimate_energy
+
+    rep = estimate_energy(net, res.counters["synaptic_ops"])
+    assert rep.kind == "estimated" and rep.inferences == 4
+    assert rep.energy_per_inference_j == pytest.approx(res.counters["synaptic_ops"].mean() * 0.9e-12)
+    assert "Horowitz" in rep.source
+    assert str(rep).startswith("energy per inference (estimated)")
