@@ -274,7 +274,13 @@ def _time_course(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
 
 
 def render_video(rng: np.random.Generator, actor: Actor, face: dict[str, float], n_frames: int) -> np.ndarray:
-    """Grey frames ``uint8 [n_frames, HEIGHT, WIDTH]`` of one clip."""
+    """Grey frames ``uint8 [n_frames, HEIGHT, WIDTH]`` of one clip.
+
+    The parts of the face that no action unit moves (head shape, nose) are
+    drawn once per clip; per frame only the moving features are drawn, then
+    the whole picture is shifted by the head sway (sub-pixel, bilinear) and
+    lit. Sensor noise comes from a small bank of noise frames.
+    """
     au = {k: v * float(np.exp(rng.normal(0, 0.25))) + rng.normal(0, 0.12) for k, v in face.items()}
     course = _time_course(rng, n_frames, FPS)
     scale = rng.uniform(0.85, 1.15)
@@ -288,22 +294,29 @@ def render_video(rng: np.random.Generator, actor: Actor, face: dict[str, float],
     background = rng.uniform(25, 90)
     talk_rate = rng.uniform(3.0, 5.5)
     talk_phase = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    light = (gain * (1.0 + side * (xx - WIDTH / 2) / (WIDTH / 2))).astype(np.float32)
+    xs = np.arange(WIDTH, dtype=np.float32)
+    light = (gain * (1.0 + side * (xs - WIDTH / 2) / (WIDTH / 2))).astype(np.float32)[None, :]
+    noise = rng.standard_normal((8, HEIGHT, WIDTH), dtype=np.float32) * np.float32(2.0)
+    pick = rng.integers(0, 8, n_frames)
+    base = _draw_static(actor, scale, cx0, cy0, background)
     out = np.empty((n_frames, HEIGHT, WIDTH), dtype=np.uint8)
-    noise = rng.standard_normal((n_frames, HEIGHT, WIDTH), dtype=np.float32) * np.float32(2.0)
+    shift = np.eye(2, 3, dtype=np.float32)
+    upper: dict[int, np.ndarray] = {}
     for f in range(n_frames):
         tt = f / FPS
-        c = course[f]
-        cx = cx0 + sway[0] * np.sin(2 * np.pi * sway_f[0] * tt + sway_p[0])
-        cy = cy0 + sway[1] * np.sin(2 * np.pi * sway_f[1] * tt + sway_p[1])
+        q = int(round(course[f] * 64))  # expression strength, quantised so frames share upper-face masks
+        c = q / 64
         talk = 0.12 * max(0.0, np.sin(2 * np.pi * talk_rate * tt + talk_phase)) if 0.15 < tt < n_frames / FPS - 0.3 else 0.0
-        img = _draw_face(
-            xx, yy, actor, scale, cx, cy, background,
-            smile=c * au["smile"], mouth=c * au["mouth"] + talk, brow=c * au["brow"],
-            angle=c * au["angle"], eye=c * au["eye"], wrinkle=c * au["wrinkle"],
-        )  # fmt: skip
-        out[f] = np.clip(img * light + noise[f], 0, 255).astype(np.uint8)
+        if q not in upper:
+            mask = np.ones((HEIGHT, WIDTH), dtype=np.float32)
+            _draw_upper(mask, actor, scale, cx0, cy0, brow=c * au["brow"], angle=c * au["angle"], eye=c * au["eye"], wrinkle=c * au["wrinkle"])
+            upper[q] = base * mask
+        img = upper[q].copy()
+        _draw_mouth(img, actor, scale, cx0, cy0, smile=c * au["smile"], mouth=c * au["mouth"] + talk)
+        shift[0, 2] = sway[0] * np.sin(2 * np.pi * sway_f[0] * tt + sway_p[0])
+        shift[1, 2] = sway[1] * np.sin(2 * np.pi * sway_f[1] * tt + sway_p[1])
+        img = cv2.warpAffine(img, shift, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[f] = np.clip(img * light + noise[pick[f]], 0, 255).astype(np.uint8)
     return out
 
 
@@ -313,50 +326,56 @@ def _blob(shape, x, y, rx, ry):
     h, w = shape
     x0, x1 = max(0, int(x - 2 * rx)), min(w, int(x + 2 * rx) + 2)
     y0, y1 = max(0, int(y - 2 * ry)), min(h, int(y + 2 * ry) + 2)
-    gx = np.exp(-2.0 * ((np.arange(x0, x1, dtype=np.float32) - x) / rx) ** 2)
-    gy = np.exp(-2.0 * ((np.arange(y0, y1, dtype=np.float32) - y) / ry) ** 2)
+    gx = np.exp(-2.0 * ((_RAMP[x0:x1] - x) / rx) ** 2)
+    gy = np.exp(-2.0 * ((_RAMP[y0:y1] - y) / ry) ** 2)
     return (slice(y0, y1), slice(x0, x1)), np.outer(gy, gx)
 
 
-def _draw_face(xx, yy, a: Actor, s, cx, cy, background, smile, mouth, brow, angle, eye, wrinkle):
-    img = np.full(xx.shape, background, dtype=np.float32)
-    fw, fh = a.face_w * s, a.face_h * s
-    x0, x1 = max(0, int(cx - fw) - 1), min(xx.shape[1], int(cx + fw) + 2)
-    y0, y1 = max(0, int(cy - fh) - 1), min(xx.shape[0], int(cy + fh) + 2)
-    sl = (slice(y0, y1), slice(x0, x1))
-    d = ((xx[sl] - cx) / fw) ** 2 + ((yy[sl] - cy) / fh) ** 2
-    shade = a.skin - 45.0 * d
-    img[sl] = np.where(d < 1.0, shade, img[sl])
+_RAMP = np.arange(max(WIDTH, HEIGHT) + 2, dtype=np.float32)
 
-    def darken(x, y, rx, ry, k):
-        b_sl, w = _blob(img.shape, x, y, rx, ry)
-        img[b_sl] *= 1.0 - k * w
 
-    def brighten(x, y, rx, ry, k):
-        b_sl, w = _blob(img.shape, x, y, rx, ry)
-        img[b_sl] += k * w
+def _darken(img, x, y, rx, ry, k):
+    sl, w = _blob(img.shape, x, y, rx, ry)
+    img[sl] *= 1.0 - k * w
 
+
+def _draw_static(a: Actor, s, cx, cy, background) -> np.ndarray:
+    """Background, shaded head (bright centre) and nose: what no action unit moves."""
+    img = np.full((HEIGHT, WIDTH), background, dtype=np.float32)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    d = ((xx - cx) / (a.face_w * s)) ** 2 + ((yy - cy) / (a.face_h * s)) ** 2
+    img = np.where(d < 1.0, a.skin - 45.0 * d, img).astype(np.float32)
+    sl, w = _blob(img.shape, cx, cy + 1.0 * s, 3.0 * s, 9.0 * s)
+    img[sl] += 28.0 * w
+    _darken(img, cx, cy + 10.5 * s, 5.0 * s, 2.0 * s, 0.45)
+    return img
+
+
+def _draw_upper(img, a: Actor, s, cx, cy, brow, angle, eye, wrinkle) -> None:
+    """Eyes, brows and nose wrinkle under the current action units (all
+    features darken multiplicatively, so they can be drawn in any order)."""
     ey = cy + a.eye_y * s
     for sx in (-1.0, 1.0):
         ex = cx + sx * a.eye_dx * s
-        darken(ex, ey, a.eye_r * s, a.eye_r * 0.62 * s * (1.0 + 0.45 * eye), 0.7)
+        _darken(img, ex, ey, a.eye_r * s, a.eye_r * 0.62 * s * (1.0 + 0.45 * eye), 0.7)
         by = ey - (a.brow_gap + 3.0 * brow) * s
-        for k, frac in enumerate((-0.8, -0.3, 0.25, 0.75)):
+        for frac in (-0.7, 0.0, 0.7):
             bx = ex + sx * frac * 0.9 * a.eye_r * s
-            lift = angle * 2.6 * s * (0.5 - (frac + 0.8) / 1.55)
-            darken(bx, by - lift, 2.8 * s, 1.8 * s, 0.55)
-    brighten(cx, cy + 1.0 * s, 3.0 * s, 9.0 * s, 28.0)
-    darken(cx, cy + 10.5 * s, 5.0 * s, 2.0 * s, 0.4)
-    if wrinkle:
-        darken(cx, cy - 4.0 * s, 4.0 * s, 2.5 * s, 0.35 * float(np.clip(wrinkle, 0, 1.5)))
+            lift = angle * 2.6 * s * (-frac / 1.4)
+            _darken(img, bx, by - lift, 3.2 * s, 2.1 * s, 0.6)
+    if wrinkle > 0:
+        _darken(img, cx, cy - 4.0 * s, 4.0 * s, 2.5 * s, 0.35 * float(min(wrinkle, 1.5)))
+
+
+def _draw_mouth(img, a: Actor, s, cx, cy, smile, mouth) -> None:
+    """Lips (corners follow ``smile``) and the open mouth."""
     my = cy + a.mouth_y * s
     mw = a.mouth_w * s
-    for frac in (-1.0, -0.5, 0.0, 0.5, 1.0):
-        darken(cx + frac * mw, my - smile * 3.2 * s * frac * frac, 3.2 * s, 1.8 * s, 0.55)
+    for frac in (-0.9, 0.0, 0.9):
+        _darken(img, cx + frac * mw, my - smile * 3.5 * s * frac * frac, 0.45 * mw, 2.1 * s, 0.6)
     open_ = float(np.clip(mouth, 0, 1.6))
     if open_ > 0:
-        darken(cx, my + 1.5 * open_ * s, 0.6 * mw, (1.0 + 3.5 * open_) * s, 0.75)
-    return img
+        _darken(img, cx, my + 1.5 * open_ * s, 0.6 * mw, (1.0 + 3.5 * open_) * s, 0.75)
 
 
 def render_clip(seed: int, index: int, actor: Actor, name: RavdessName) -> tuple[np.ndarray, np.ndarray]:
