@@ -78,7 +78,13 @@ class TrainData:
 
 @dataclass
 class TrainConfig:
-    """Options of one training run (``eavs train``)."""
+    """Options of one training run (``eavs train``).
+
+    ``stop_after`` ends this invocation after that many epochs (a time-limited
+    job); ``resume=True`` later continues exactly where it stopped.
+    ``threads`` sets torch's CPU threads (one per process is fastest when
+    several processes share the cores, as under ``torchrun`` or pytest-xdist).
+    """
 
     data: str
     out: str
@@ -100,6 +106,8 @@ class TrainConfig:
     cache_dir: str | None = None
     progress: bool = True
     eval_every: int = 1
+    stop_after: int | None = None
+    threads: int | None = None
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,6 +116,10 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise TrainError(f"{name} must be a positive integer, not {v!r}")
+        for name in ("stop_after", "threads"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise TrainError(f"{name} must be a positive integer or None, not {v!r}")
         if not self.lr > 0:
             raise TrainError(f"lr must be > 0, not {self.lr!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -243,6 +255,8 @@ def train(cfg: TrainConfig, data: TrainData | None = None, log: Callable[[str], 
     if main:
         out.mkdir(parents=True, exist_ok=True)
 
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     mcfg = model_config(cfg, data)
     model = EAVSNet(mcfg).to(device)
@@ -258,6 +272,7 @@ def train(cfg: TrainConfig, data: TrainData | None = None, log: Callable[[str], 
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
+        sched.T_max = cfg.epochs  # --epochs may have been raised since
         start_epoch, best_acc, history = ck["epoch"] + 1, ck["best_val_acc"], list(ck.get("history", []))
         say(f"resuming from {last} at epoch {start_epoch}")
     net: torch.nn.Module = model
@@ -284,7 +299,8 @@ def train(cfg: TrainConfig, data: TrainData | None = None, log: Callable[[str], 
             "val_actors": sorted({int(a) for a in data.actors[val_idx]}),
         },
     }
-    for epoch in range(start_epoch, cfg.epochs):
+    end_epoch = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start_epoch + cfg.stop_after)
+    for epoch in range(start_epoch, end_epoch):
         perm = train_idx[np.random.default_rng(cfg.seed * 100003 + epoch).permutation(len(train_idx))]
         n_batches = max(1, len(perm) // cfg.batch_size)
         model.train()
@@ -371,12 +387,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--hidden", default="64,64,64", help="audio,visual,fusion neurons")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--reset", default="subtract")
     a = p.parse_args(argv)
+    sizes = [int(v) for v in a.hidden.split(",")]
+    if len(sizes) != 3:
+        raise TrainError(f"--hidden must be three integers (audio,visual,fusion), not {a.hidden!r}")
     train(
         TrainConfig(
             data=a.data, out=a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, bits=a.bits,
             modalities=tuple(m.strip() for m in a.modalities.split(",") if m.strip()), seed=a.seed,
-            device=a.device, resume=a.resume, progress=not a.no_progress,
+            device=a.device, resume=a.resume, progress=not a.no_progress, split_seed=a.split_seed, reset=a.reset,
+            audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2],
         )
     )
 
