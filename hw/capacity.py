@@ -34,15 +34,17 @@ __all__ = [
 
 # -- cycle model constants (owned by the RTL; the core must match them) -------
 
-#: Cycles per chunk beyond one per input event: pipeline fill/drain of the
-#: weight read and accumulate, then membrane read, update and write-back.
-PIPELINE_DEPTH = 4
-#: Cycles per (layer, step) to set up the layer's parameters and pointers.
+#: Cycles per chunk beyond one per input event: the last event's weight read
+#: and accumulate (queue read -> weight read -> add); the chunk's membrane
+#: update overlaps the next chunk's first cycle (hw/core.py).
+PIPELINE_DEPTH = 2
+#: Cycles per (layer, step): set-up (latch the layer's parameters and its
+#: sources' queue counts) and the update of its last chunk.
 LAYER_OVERHEAD = 2
-#: Cycles per timestep: swap the spike queues (current <-> previous step).
+#: Cycles per timestep: the step's end (next step, or the end of the sample).
 STEP_OVERHEAD = 1
-#: Cycles per sample: clear membranes' validity and counters, report results.
-SAMPLE_OVERHEAD = 2
+#: Cycles per sample: clear the counters and the spike-queue counts.
+SAMPLE_OVERHEAD = 1
 
 
 class CapacityError(ValueError):

@@ -1,0 +1,969 @@
+"""``eavs_core``: the LIF neuron array and spike-routing fabric behind AXI.
+
+DESIGN.md section 5 in Amaranth 0.5. One bitstream runs any model that fits
+its :class:`hw.capacity.Capacity`: the model image (:mod:`hw.protocol`) is
+loaded over the input stream at run time.
+
+Architecture
+------------
+*Time-stepped across layers, event-driven within a layer.* For each timestep
+the core first takes the step's input events from ``s_axis`` (each into the
+event list of its input group) until the end-of-step marker, then computes
+the layers in order. A layer runs in chunks of P neurons. For each chunk:
+
+1. **Replay** (one cycle per event): a walker visits every non-empty
+   *segment* of the layer's sources (an input group's event list, or one
+   lane bank of a layer's spike queue) and issues one queued index per cycle;
+   a priority encoder over the segments' non-empty bits picks the next
+   segment in the same cycle, so there are no bubbles. Two cycles later the
+   index's row of P weights (one wide weight-memory word) is added into the P
+   accumulators, which were loaded with the chunk's bias.
+2. **Drain** (2 cycles: ``PIPELINE_DEPTH``): the last issued event reaches
+   the accumulators.
+3. **Update** (overlapped with the next chunk's first cycle, or the layer's
+   end cycle): P :class:`hw.lif.LIFLane` units update the chunk's P
+   membranes (one wide membrane-memory word) and write them back; lane ``j``
+   pushes its spike into lane bank ``j`` of the layer's spike queue, so all P
+   spikes of a chunk are queued in that one cycle.
+
+Spike queues are double-buffered per layer (buffer ``t mod 2`` is written at
+step t); a delay-1 source replays the other buffer, i.e. step t-1's spikes.
+Membranes need no clearing pass: at step 0 the update reads them as 0.
+
+Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per step
+``STEP_OVERHEAD`` (1: step end), per layer and step ``LAYER_OVERHEAD`` (2:
+set-up, last chunk's update) plus ``ceil(n/P) * (events + PIPELINE_DEPTH)``.
+Cycles spent waiting for input events, draining a bad stream, and writing
+results are not compute cycles and are not counted.
+
+After the last step the readout membranes are scanned (argmax, lowest index
+wins ties; copied into the ``READOUT`` window) and one result record is
+written to ``m_axis``.
+
+Bad input never corrupts state: out-of-range or malformed event words are
+dropped, words after the T-th marker are drained, a TLAST before it ends the
+sample early; each sets its own sticky bit in ``ERROR`` and in the sample's
+result record, and the next sample is accepted as usual.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hw import protocol, regmap
+from hw.axi import AXI4LiteSignature, AXIStreamSignature
+from hw.capacity import Capacity
+from hw.lif import LIFLane, acc_bits
+from sw.events import END_OF_STEP, INDEX_BITS
+
+__all__ = ["EAVSCore"]
+
+# Top-level states.
+(
+    IDLE,
+    LOAD,
+    R_INIT,
+    R_RECV,
+    R_LSETUP,
+    R_ISSUE,
+    R_D1,
+    R_D2,
+    R_LEND,
+    R_STEP,
+    R_DRAIN,
+    R_SCAN,
+    R_EMIT,
+) = range(13)
+COUNTED = (R_INIT, R_LSETUP, R_ISSUE, R_D1, R_D2, R_LEND, R_STEP)
+
+# Loader sections.
+L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN = range(8)
+
+
+def _bits(n: int) -> int:
+    """Width of an unsigned counter that holds 0..n."""
+    return max(1, ceil_log2(n + 1))
+
+
+def _err(name: str) -> int:
+    return regmap.field("ERROR", name).mask
+
+
+class EAVSCore(wiring.Component):
+    """The accelerator core for one :class:`~hw.capacity.Capacity`.
+
+    Parameters
+    ----------
+    capacity : Capacity
+        Limits of this bitstream; models are loaded at run time.
+
+    Members
+    -------
+    s_axil : In(AXI4LiteSignature(regmap.address_bits(capacity)))
+        Control and status registers, :mod:`hw.regmap`.
+    s_axis : In(AXIStreamSignature(32))
+        Model images and AER event words, :mod:`hw.protocol`.
+    m_axis : Out(AXIStreamSignature(32))
+        Result records, :mod:`hw.protocol`.
+    """
+
+    def __init__(self, capacity: Capacity):
+        if not isinstance(capacity, Capacity):
+            raise TypeError(f"EAVSCore needs a hw.capacity.Capacity, not {capacity!r}")
+        if capacity.max_sources > 255 or capacity.max_layers > 255:
+            raise TypeError(f"max_sources and max_layers must be <= 255 (8-bit source index), not {capacity!r}")
+        self.capacity = capacity
+        self.addr_bits = regmap.address_bits(capacity)
+        super().__init__(
+            {
+                "s_axil": In(AXI4LiteSignature(self.addr_bits)),
+                "s_axis": In(AXIStreamSignature(32)),
+                "m_axis": Out(AXIStreamSignature(32)),
+            }
+        )
+
+    # ------------------------------------------------------------------------
+
+    def elaborate(self, platform):  # noqa: C901 - one FSM, kept in one place on purpose
+        cap = self.capacity
+        P, V, WB = cap.lanes, cap.v_bits, cap.weight_bits
+        L, S = cap.max_layers, cap.max_sources
+        NI, NN, WD, TMAX = cap.max_inputs, cap.max_neurons, cap.weight_depth, cap.max_timesteps
+        QD = protocol.queue_depth(cap)
+        MD = protocol.membrane_depth(cap)
+        WPW = protocol.weight_stream_words(cap)
+        ROWS_MAX = S * max(NI, NN)
+        ACC = acc_bits(V, WB, ROWS_MAX)
+
+        m = Module()
+        axis_in, axis_out, axil = self.s_axis, self.m_axis, self.s_axil
+
+        # -- memories -----------------------------------------------------------
+        m.submodules.wmem = wmem = Memory(shape=unsigned(P * WB), depth=WD, init=[])
+        w_wr = wmem.write_port()
+        w_rd = wmem.read_port()
+        m.submodules.vmem = vmem = Memory(shape=unsigned(P * V), depth=MD, init=[])
+        v_wr = vmem.write_port()
+        v_rd = vmem.read_port()
+        m.submodules.bmem = bmem = Memory(shape=unsigned(P * V), depth=MD, init=[])
+        b_wr = bmem.write_port(granularity=V)
+        b_rd = bmem.read_port()
+        m.submodules.imem = imem = Memory(shape=unsigned(INDEX_BITS + 1), depth=NI, init=[])
+        i_wr = imem.write_port()
+        i_rd = imem.read_port()
+        slot_bits = max(1, ceil_log2(QD))
+        q_wr, q_rd = [], []
+        for j in range(P):
+            qm = Memory(shape=unsigned(slot_bits), depth=2 * L * QD, init=[])
+            m.submodules[f"qbank{j}"] = qm
+            q_wr.append(qm.write_port())
+            q_rd.append(qm.read_port())
+        m.submodules.rmem = rmem = Memory(shape=signed(V), depth=NN, init=[])
+        r_wr = rmem.write_port()
+        r_emit = rmem.read_port()
+        r_axil = rmem.read_port()
+
+        # -- control / status registers ------------------------------------------
+        state = Signal(range(13))
+        mode = Signal()
+        batch = Signal(32, init=1)
+        batch_left = Signal(32)
+        done = Signal()
+        model_valid = Signal()
+        error = Signal(8)
+        sample_err = Signal(8)
+        samples_done = Signal(32)
+        cycles = Signal(32)
+        in_events = Signal(32)
+        spikes_cnt = Signal(32)
+        sops = Signal(32)
+        prediction = Signal(32)
+        start = Signal()
+        start_mode = Signal()  # CTRL.mode as written together with start
+        soft_reset = Signal()
+        clear_errors = Signal()
+        busy = Signal()
+        m.d.comb += busy.eq(state != IDLE)
+        set_err = Signal(8)  # comb: error causes raised this cycle
+        set_sample_err = Signal(8)
+        raised = {f.name: Signal(name=f"raise_{f.name}") for f in regmap.ERROR_BITS}
+
+        def raise_(name):
+            m.d.comb += raised[name].eq(1)
+
+        sample_causes = ("event_index", "extra_events", "truncated", "start_busy", "bad_word")
+        m.d.comb += set_sample_err.eq(
+            Cat(*[raised[f.name] if f.name in sample_causes else Const(0, 1) for f in regmap.ERROR_BITS])
+        )
+        m.d.sync += error.eq(Mux(clear_errors, 0, error) | set_err)
+
+        # -- model parameters (written by the loader) ------------------------------
+        nb = _bits(NN)
+        rows_bits = _bits(ROWS_MAX)
+        m_inputs = Signal(_bits(NI))
+        m_T = Signal(_bits(TMAX))
+        m_layers = Signal(_bits(L))
+        m_groups = Signal(_bits(S))
+        m_outputs = Signal(nb)
+        m_out_mbase = Signal(_bits(MD))
+        g_off = Array(Signal(_bits(NI), name=f"g_off{g}") for g in range(S))
+        g_size = Array(Signal(_bits(NI), name=f"g_size{g}") for g in range(S))
+        ly_n = Array(Signal(nb, name=f"ly_n{i}") for i in range(L))
+        ly_chunks = Array(Signal(_bits(QD), name=f"ly_chunks{i}") for i in range(L))
+        ly_thr = Array(Signal(signed(V), name=f"ly_thr{i}") for i in range(L))
+        ly_k = Array(Signal(4, name=f"ly_k{i}") for i in range(L))
+        ly_sub = Array(Signal(name=f"ly_sub{i}") for i in range(L))
+        ly_spk = Array(Signal(name=f"ly_spk{i}") for i in range(L))
+        ly_vb = Array(Signal(6, name=f"ly_vb{i}") for i in range(L))
+        ly_nsrc = Array(Signal(_bits(S), name=f"ly_nsrc{i}") for i in range(L))
+        ly_wbase = Array(Signal(_bits(WD), name=f"ly_wbase{i}") for i in range(L))
+        ly_rows = Array(Signal(rows_bits, name=f"ly_rows{i}") for i in range(L))
+        ly_mbase = Array(Signal(_bits(MD), name=f"ly_mbase{i}") for i in range(L))
+        sr_idx = Array(Array(Signal(8, name=f"sr_idx{i}_{s}") for s in range(S)) for i in range(L))
+        sr_delay = Array(Array(Signal(name=f"sr_delay{i}_{s}") for s in range(S)) for i in range(L))
+        sr_layer = Array(Array(Signal(name=f"sr_layer{i}_{s}") for s in range(S)) for i in range(L))
+        sr_off = Array(Array(Signal(rows_bits, name=f"sr_off{i}_{s}") for s in range(S)) for i in range(L))
+
+        # -- AXI4-Stream in: who consumes ------------------------------------------
+        word = axis_in.tdata
+        fire_in = Signal()
+        m.d.comb += fire_in.eq(axis_in.tvalid & axis_in.tready)
+
+        # ===================================================================
+        # Loader
+        # ===================================================================
+        ld_sec = Signal(range(8))
+        ld_k = Signal(4)
+        ld_g = Signal(_bits(S) + 8)
+        ld_l = Signal(_bits(L) + 8)
+        ld_s = Signal(_bits(S) + 8)
+        ld_cnt = Signal(32)
+        ld_lane = Signal(range(max(2, P)))
+        ld_row = Signal(32)
+        ld_sub = Signal(range(max(2, WPW)))
+        ld_pos = Signal(32)
+        ld_sum = Signal(32)
+        ld_total = Signal(32)
+        ld_bias_words = Signal(32)
+        ld_weight_words = Signal(32)
+        ld_cap = Signal()
+        ld_bad = Signal()
+        ld_nsrc_cur = Signal(32)
+        wshift = Signal(max(32, WPW * 32))
+
+        def ld_finish():
+            """End of the load: the model is valid only if nothing was wrong."""
+            m.d.sync += [model_valid.eq(0), state.eq(IDLE), done.eq(1)]
+
+        def after_layers():
+            with m.If(ld_bias_words != 0):
+                m.d.sync += [ld_sec.eq(L_BIAS), ld_cnt.eq(0), ld_lane.eq(0), ld_row.eq(0)]
+            with m.Elif(ld_weight_words != 0):
+                m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
+            with m.Else():
+                m.d.sync += ld_sec.eq(L_TRL)
+
+        def after_weights_or_bias(is_bias: bool):
+            if is_bias:
+                with m.If(ld_weight_words != 0):
+                    m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
+                with m.Else():
+                    m.d.sync += ld_sec.eq(L_TRL)
+            else:
+                m.d.sync += ld_sec.eq(L_TRL)
+
+        def next_layer():
+            with m.If(ld_l + 1 < m_layers):
+                m.d.sync += [ld_l.eq(ld_l + 1), ld_k.eq(0), ld_sec.eq(L_LAY)]
+            with m.Else():
+                after_layers()
+
+        load_err = Signal(8)
+        with m.If((state == LOAD) & fire_in):
+            m.d.sync += [ld_pos.eq(ld_pos + 1), ld_sum.eq(ld_sum + word)]
+            is_last = axis_in.tlast
+            with m.If(is_last & (ld_sec != L_TRL) & (ld_sec != L_DRAIN)):
+                # Packet ended before the image did.
+                m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
+                ld_finish()
+            with m.Else():
+                with m.Switch(ld_sec):
+                    with m.Case(L_HDR):
+                        m.d.sync += ld_k.eq(ld_k + 1)
+                        with m.Switch(ld_k):
+                            with m.Case(0):
+                                with m.If(word != protocol.MODEL_MAGIC):
+                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
+                            with m.Case(1):
+                                m.d.sync += ld_total.eq(word)
+                            with m.Case(2):
+                                with m.If(word != P):
+                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
+                            with m.Case(3):
+                                m.d.sync += m_inputs.eq(word)
+                                with m.If((word > NI) | (word == 0)):
+                                    m.d.sync += ld_cap.eq(1)
+                            with m.Case(4):
+                                m.d.sync += m_T.eq(word)
+                                with m.If((word > TMAX) | (word == 0)):
+                                    m.d.sync += ld_cap.eq(1)
+                            with m.Case(5):
+                                m.d.sync += m_layers.eq(word)
+                                with m.If(word == 0):
+                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
+                                with m.If(word > L):
+                                    m.d.sync += [ld_cap.eq(1), m_layers.eq(L)]
+                            with m.Case(6):
+                                m.d.sync += ld_bias_words.eq(word)
+                                with m.If(word > MD * P):
+                                    m.d.sync += ld_cap.eq(1)
+                            with m.Case(7):
+                                m.d.sync += ld_weight_words.eq(word)
+                                with m.If(word > WD):
+                                    m.d.sync += ld_cap.eq(1)
+                            with m.Case(8):
+                                m.d.sync += [m_groups.eq(word), ld_g.eq(0), ld_k.eq(0)]
+                                with m.If(word == 0):
+                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
+                                with m.Else():
+                                    m.d.sync += ld_sec.eq(L_GRP)
+                                    with m.If(word > S):
+                                        m.d.sync += [ld_cap.eq(1), m_groups.eq(S)]
+                    with m.Case(L_GRP):
+                        ok = ld_g < S
+                        with m.If(ld_k == 0):
+                            with m.If(ok):
+                                m.d.sync += g_off[ld_g].eq(word)
+                            m.d.sync += ld_k.eq(1)
+                        with m.Else():
+                            with m.If(ok):
+                                m.d.sync += g_size[ld_g].eq(word)
+                            m.d.sync += ld_k.eq(0)
+                            with m.If(ld_g + 1 < m_groups):
+                                m.d.sync += ld_g.eq(ld_g + 1)
+                            with m.Else():
+                                m.d.sync += [ld_sec.eq(L_LAY), ld_l.eq(0)]
+                    with m.Case(L_LAY):
+                        ok = ld_l < L
+                        m.d.sync += ld_k.eq(ld_k + 1)
+                        with m.Switch(ld_k):
+                            with m.Case(0):
+                                with m.If(ok):
+                                    m.d.sync += ly_n[ld_l].eq(word)
+                                m.d.sync += m_outputs.eq(word)
+                                with m.If((word > NN) | (word == 0)):
+                                    m.d.sync += ld_cap.eq(1)
+                            with m.Case(1):
+                                with m.If(ok):
+                                    m.d.sync += ly_chunks[ld_l].eq(word)
+                                with m.If(word > QD):
+                                    m.d.sync += ld_cap.eq(1)
+                            with m.Case(2):
+                                with m.If(ok):
+                                    m.d.sync += ly_thr[ld_l].eq(word)
+                            with m.Case(3):
+                                with m.If(ok):
+                                    m.d.sync += [
+                                        ly_k[ld_l].eq(word[0:4]),
+                                        ly_sub[ld_l].eq(word[4]),
+                                        ly_spk[ld_l].eq(word[5]),
+                                        ly_vb[ld_l].eq(word[8:14]),
+                                    ]
+                                with m.If((word[8:14] > V) | (word[8:14] < 2)):
+                                    m.d.sync += ld_cap.eq(1)
+                            with m.Case(4):
+                                m.d.sync += ld_nsrc_cur.eq(word)
+                                with m.If(ok):
+                                    m.d.sync += ly_nsrc[ld_l].eq(word)
+                                with m.If(word > S):
+                                    m.d.sync += [ld_cap.eq(1)]
+                                    with m.If(ok):
+                                        m.d.sync += ly_nsrc[ld_l].eq(S)
+                                with m.If(word == 0):
+                                    m.d.sync += ld_bad.eq(1)
+                            with m.Case(5):
+                                with m.If(ok):
+                                    m.d.sync += ly_wbase[ld_l].eq(word)
+                            with m.Case(6):
+                                with m.If(ok):
+                                    m.d.sync += ly_rows[ld_l].eq(word)
+                            with m.Case(7):
+                                with m.If(ok):
+                                    m.d.sync += ly_mbase[ld_l].eq(word)
+                                m.d.sync += m_out_mbase.eq(word)
+                                with m.If(word >= MD):
+                                    m.d.sync += ld_cap.eq(1)
+                                with m.If(ld_nsrc_cur != 0):
+                                    m.d.sync += [ld_sec.eq(L_SRC), ld_s.eq(0), ld_k.eq(0)]
+                                with m.Else():
+                                    next_layer()
+                    with m.Case(L_SRC):
+                        ok = (ld_l < L) & (ld_s < S)
+                        m.d.sync += ld_k.eq(ld_k + 1)
+                        with m.Switch(ld_k):
+                            with m.Case(0):
+                                with m.If(ok):
+                                    m.d.sync += [
+                                        sr_idx[ld_l][ld_s].eq(word[0:8]),
+                                        sr_delay[ld_l][ld_s].eq(word[8]),
+                                        sr_layer[ld_l][ld_s].eq(word[9]),
+                                    ]
+                            with m.Case(2):
+                                with m.If(ok):
+                                    m.d.sync += sr_off[ld_l][ld_s].eq(word)
+                                m.d.sync += ld_k.eq(0)
+                                with m.If(ld_s + 1 < ld_nsrc_cur):
+                                    m.d.sync += ld_s.eq(ld_s + 1)
+                                with m.Else():
+                                    next_layer()
+                    with m.Case(L_BIAS):
+                        with m.If(ld_row < MD):
+                            m.d.comb += [
+                                b_wr.addr.eq(ld_row),
+                                b_wr.data.eq(Cat(word[:V] for _ in range(P))),
+                                b_wr.en.eq(Const(1, P) << ld_lane),
+                            ]
+                        m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                        with m.If(ld_lane == P - 1):
+                            m.d.sync += [ld_lane.eq(0), ld_row.eq(ld_row + 1)]
+                        with m.Else():
+                            m.d.sync += ld_lane.eq(ld_lane + 1)
+                        with m.If(ld_cnt + 1 == ld_bias_words):
+                            after_weights_or_bias(True)
+                    with m.Case(L_WGT):
+                        full = Cat(wshift[32:], word)
+                        m.d.sync += wshift.eq(full)
+                        with m.If(ld_sub == WPW - 1):
+                            m.d.sync += [ld_sub.eq(0), ld_cnt.eq(ld_cnt + 1)]
+                            with m.If(ld_cnt < WD):
+                                m.d.comb += [
+                                    w_wr.addr.eq(ld_cnt),
+                                    w_wr.data.eq(full[: P * WB]),
+                                    w_wr.en.eq(1),
+                                ]
+                            with m.If(ld_cnt + 1 == ld_weight_words):
+                                after_weights_or_bias(False)
+                        with m.Else():
+                            m.d.sync += ld_sub.eq(ld_sub + 1)
+                    with m.Case(L_TRL):
+                        good = (word == ld_sum) & (ld_pos + 1 == ld_total) & is_last & ~ld_bad
+                        with m.If(is_last):
+                            m.d.comb += load_err.eq(Mux(good, 0, _err("bad_model")) | Mux(ld_cap, _err("over_capacity"), 0))
+                            ld_finish()
+                            with m.If(good & ~ld_cap):
+                                m.d.sync += model_valid.eq(1)
+                        with m.Else():
+                            m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
+                    with m.Case(L_DRAIN):
+                        with m.If(is_last):
+                            m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
+                            ld_finish()
+
+        # ===================================================================
+        # Execution
+        # ===================================================================
+        t = Signal(_bits(TMAX))
+        lay = Signal(_bits(L))
+        trunc = Signal()
+        tlast_seen = Signal()
+        gcnt = Array(Signal(_bits(NI), name=f"gcnt{g}") for g in range(S))
+        cnt_bits = _bits(QD)
+        qcnt = Array(Array(Signal(cnt_bits, name=f"qcnt{q}_{j}") for j in range(P)) for q in range(2 * L))
+
+        # current layer (latched at set-up)
+        cur_n_left = Signal(nb + 1)  # neurons from this chunk on
+        cur_chunks_left = Signal(_bits(QD))
+        cur_thr = Signal(signed(V))
+        cur_k = Signal(4)
+        cur_sub = Signal()
+        cur_spk = Signal()
+        cur_lo = Signal(signed(V))
+        cur_hi = Signal(signed(V))
+        cur_own = Signal(range(2 * L))
+        cur_qown = Signal(_bits(2 * L * QD))
+        cur_wptr = Signal(_bits(WD) + 1)
+        cur_rows = Signal(rows_bits)
+        cur_maddr = Signal(_bits(MD))
+        cur_c = Signal(_bits(QD))
+        s_off = Array(Signal(rows_bits, name=f"s_off{s}") for s in range(S))
+        s_layer = Array(Signal(name=f"s_layer{s}") for s in range(S))
+        s_qbase = Array(Signal(_bits(2 * L * QD), name=f"s_qbase{s}") for s in range(S))
+        s_gbase = Array(Signal(_bits(NI), name=f"s_gbase{s}") for s in range(S))
+        # Group event lists can be longer than a queue bank: widen segment counts.
+        seg_w = max(cnt_bits, _bits(NI))
+        seg_cnt = Array(Array(Signal(seg_w, name=f"seg{s}_{j}") for j in range(P)) for s in range(S))
+        mask = Signal(S * P)
+
+        # walker
+        w_active = Signal()
+        w_s = Signal(range(max(2, S)))
+        w_j = Signal(range(max(2, P)))
+        w_k = Signal(seg_w)
+        w_cnt = Signal(seg_w)
+        w_rest = Signal(S * P)
+
+        def lowest(x):
+            """(any, s, j) of the lowest set bit of ``x`` (segment s*P + j)."""
+            s_o = Signal(range(max(2, S)))
+            j_o = Signal(range(max(2, P)))
+            for s in reversed(range(S)):
+                for j in reversed(range(P)):
+                    with m.If(x[s * P + j]):
+                        m.d.comb += [s_o.eq(s), j_o.eq(j)]
+            return x.any(), s_o, j_o
+
+        # pipeline
+        p1_valid = Signal()
+        p1_s = Signal(range(max(2, S)))
+        p1_j = Signal(range(max(2, P)))
+        p2_valid = Signal()
+        acc_load = Signal()
+        c0 = Signal()
+        upd = Signal()
+        upd_maddr = Signal(_bits(MD))
+        upd_c = Signal(_bits(QD))
+        upd_lanes = Signal(_bits(P))
+        lanes_now = Signal(_bits(P))
+        m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
+        acc = [Signal(signed(ACC), name=f"acc{j}") for j in range(P)]
+
+        m.d.sync += [c0.eq(0), upd.eq(0), acc_load.eq(c0), p1_valid.eq(0), p2_valid.eq(p1_valid)]
+
+        # chunk entry helper: called in the cycle before the chunk's cycle 0
+        def enter_chunk(mask_value, counts):
+            any_, fs, fj = lowest(mask_value)
+            m.d.sync += [c0.eq(1), w_active.eq(any_), w_s.eq(fs), w_j.eq(fj), w_k.eq(0), w_cnt.eq(counts[fs][fj])]
+            m.d.sync += w_rest.eq(mask_value & (mask_value - 1))
+            m.d.sync += state.eq(Mux(any_, R_ISSUE, R_D1))
+
+        # queue / input reads for the issued event
+        m.d.comb += i_rd.addr.eq(s_gbase[w_s] + w_k)
+        for j in range(P):
+            m.d.comb += q_rd[j].addr.eq(s_qbase[w_s] + w_k)
+        # p1: weight address
+        bank_data = Array(q.data for q in q_rd)
+        p1_layer = Signal()
+        local = Signal(_bits(ROWS_MAX) + 1)
+        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, i_rd.data))
+        m.d.comb += w_rd.addr.eq(cur_wptr + s_off[p1_s] + local)
+        # p2: accumulate
+        with m.If(acc_load):
+            for j in range(P):
+                m.d.sync += acc[j].eq(b_rd.data[j * V : (j + 1) * V].as_signed())
+        with m.Elif(p2_valid):
+            for j in range(P):
+                m.d.sync += acc[j].eq(acc[j] + w_rd.data[j * WB : (j + 1) * WB].as_signed())
+            m.d.sync += sops.eq(sops + lanes_now)
+        m.d.comb += [b_rd.addr.eq(cur_maddr)]
+
+        # update (the cycle after a chunk's D2)
+        lanes = []
+        v_out = []
+        spike_bits = []
+        for j in range(P):
+            lane = LIFLane(V, ACC)
+            m.submodules[f"lif{j}"] = lane
+            m.d.comb += [
+                lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
+                lane.zero_v.eq(t == 0),
+                lane.acc.eq(acc[j]),
+                lane.leak_shift.eq(cur_k),
+                lane.lo.eq(cur_lo),
+                lane.hi.eq(cur_hi),
+                lane.threshold.eq(cur_thr),
+                lane.subtract.eq(cur_sub),
+                lane.spiking.eq(cur_spk),
+            ]
+            lanes.append(lane)
+            v_out.append(lane.v_out)
+            sb = Signal(name=f"spk{j}")
+            m.d.comb += sb.eq(lane.spike & (j < upd_lanes))
+            spike_bits.append(sb)
+        with m.If(upd):
+            m.d.comb += [v_wr.addr.eq(upd_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
+            for j in range(P):
+                with m.If(spike_bits[j]):
+                    m.d.comb += [q_wr[j].addr.eq(cur_qown + qcnt[cur_own][j]), q_wr[j].data.eq(upd_c), q_wr[j].en.eq(1)]
+                    m.d.sync += qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1)
+            m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
+
+        # membrane read address: the chunk's row while computing, the readout while scanning
+        sc_i = Signal(nb + 1)
+        sc_c = Signal(_bits(MD))
+        sc_j = Signal(range(max(2, P)))
+        sc_dv = Signal()
+        sc_di = Signal(nb + 1)
+        sc_dj = Signal(range(max(2, P)))
+        best = Signal(signed(V))
+        with m.If(state == R_SCAN):
+            m.d.comb += v_rd.addr.eq(m_out_mbase + sc_c)
+        with m.Else():
+            m.d.comb += v_rd.addr.eq(cur_maddr)
+
+        # counters
+        with m.If(Cat(*[state == s for s in COUNTED]).any()):
+            m.d.sync += cycles.eq(Mux(state == R_INIT, 1, cycles + 1))
+
+        # result emission
+        widx = Signal(nb + 4)
+        out_fire = Signal()
+        m.d.comb += out_fire.eq(axis_out.tvalid & axis_out.tready)
+        r_value = r_emit.data
+        header = Array(
+            [
+                Const((protocol.RESULT_MAGIC << 16), 32) | m_outputs,
+                sample_err,
+                prediction,
+                cycles,
+                in_events,
+                spikes_cnt,
+                sops,
+            ]
+        )
+        assert protocol.RESULT_HEADER_WORDS == 7
+        with m.If(state == R_EMIT):
+            m.d.comb += [
+                axis_out.tvalid.eq(1),
+                axis_out.tdata.eq(Mux(widx < 7, header[widx[:3]], r_value.as_signed())),
+                axis_out.tlast.eq(widx == 7 + m_outputs - 1),
+                r_emit.addr.eq(Mux(out_fire, widx + 1, widx) - 7),
+            ]
+
+        # ---- the FSM --------------------------------------------------------------
+        with m.Switch(state):
+            with m.Case(IDLE):
+                with m.If(start):
+                    m.d.sync += done.eq(0)
+                    with m.If(start_mode == regmap.MODE_LOAD):
+                        m.d.sync += [
+                            state.eq(LOAD),
+                            model_valid.eq(0),
+                            ld_sec.eq(L_HDR),
+                            ld_k.eq(0),
+                            ld_pos.eq(0),
+                            ld_sum.eq(0),
+                            ld_cap.eq(0),
+                            ld_bad.eq(0),
+                        ]
+                    with m.Elif(~model_valid):
+                        raise_("no_model")
+                        m.d.sync += done.eq(1)
+                    with m.Else():
+                        m.d.sync += [state.eq(R_INIT), batch_left.eq(Mux(batch == 0, 1, batch))]
+            with m.Case(LOAD):
+                m.d.comb += axis_in.tready.eq(1)
+            with m.Case(R_INIT):
+                m.d.sync += [
+                    t.eq(0),
+                    trunc.eq(0),
+                    tlast_seen.eq(0),
+                    sample_err.eq(set_sample_err),
+                    in_events.eq(0),
+                    spikes_cnt.eq(0),
+                    sops.eq(0),
+                    state.eq(R_RECV),
+                ]
+                for g in range(S):
+                    m.d.sync += gcnt[g].eq(0)
+                for q in range(2 * L):
+                    for j in range(P):
+                        m.d.sync += qcnt[q][j].eq(0)
+            with m.Case(R_RECV):
+                with m.If(trunc):
+                    m.d.sync += [state.eq(R_LSETUP), lay.eq(0)]
+                with m.Else():
+                    m.d.comb += axis_in.tready.eq(1)
+                    with m.If(fire_in):
+                        is_last = axis_in.tlast
+                        with m.If(word[31]):
+                            with m.If(word != END_OF_STEP):
+                                raise_("bad_word")
+                            m.d.sync += [state.eq(R_LSETUP), lay.eq(0)]
+                            with m.If(is_last):
+                                with m.If(t + 1 == m_T):
+                                    m.d.sync += tlast_seen.eq(1)
+                                with m.Else():
+                                    m.d.sync += trunc.eq(1)
+                                    raise_("truncated")
+                        with m.Else():
+                            with m.If(word[INDEX_BITS:31] != 0):
+                                raise_("bad_word")
+                            with m.Elif(word >= m_inputs):
+                                raise_("event_index")
+                            with m.Else():
+                                hit = Signal(S)
+                                for g in range(S):
+                                    m.d.comb += hit[g].eq(
+                                        (g < m_groups) & (word >= g_off[g]) & (word < g_off[g] + g_size[g])
+                                    )
+                                grp = Signal(range(max(2, S)))
+                                for g in reversed(range(S)):
+                                    with m.If(hit[g]):
+                                        m.d.comb += grp.eq(g)
+                                with m.If(~hit.any() | (gcnt[grp] >= g_size[grp])):
+                                    raise_("bad_word")
+                                with m.Else():
+                                    m.d.comb += [
+                                        i_wr.addr.eq(g_off[grp] + gcnt[grp]),
+                                        i_wr.data.eq(word - g_off[grp]),
+                                        i_wr.en.eq(1),
+                                    ]
+                                    m.d.sync += [gcnt[grp].eq(gcnt[grp] + 1), in_events.eq(in_events + 1)]
+                            with m.If(is_last):
+                                m.d.sync += [trunc.eq(1), state.eq(R_LSETUP), lay.eq(0)]
+                                raise_("truncated")
+            with m.Case(R_LSETUP):
+                own = Signal(range(2 * L))
+                m.d.comb += own.eq(lay * 2 + t[0])
+                for j in range(P):
+                    m.d.sync += qcnt[own][j].eq(0)
+                m.d.sync += [
+                    cur_own.eq(own),
+                    cur_qown.eq(own * QD),
+                    cur_n_left.eq(ly_n[lay]),
+                    cur_chunks_left.eq(ly_chunks[lay]),
+                    cur_thr.eq(ly_thr[lay]),
+                    cur_k.eq(ly_k[lay]),
+                    cur_sub.eq(ly_sub[lay]),
+                    cur_spk.eq(ly_spk[lay]),
+                    cur_wptr.eq(ly_wbase[lay]),
+                    cur_rows.eq(ly_rows[lay]),
+                    cur_maddr.eq(ly_mbase[lay]),
+                    cur_c.eq(0),
+                ]
+                with m.Switch(ly_vb[lay]):
+                    for b in range(2, V + 1):
+                        with m.Case(b):
+                            m.d.sync += [cur_hi.eq((1 << (b - 1)) - 1), cur_lo.eq(-(1 << (b - 1)))]
+                    with m.Default():
+                        m.d.sync += [cur_hi.eq((1 << (V - 1)) - 1), cur_lo.eq(-(1 << (V - 1)))]
+                new_mask = Signal(S * P)
+                new_cnt = []
+                for s in range(S):
+                    valid = s < ly_nsrc[lay]
+                    idx = sr_idx[lay][s]
+                    is_layer = sr_layer[lay][s]
+                    buf = t[0] ^ sr_delay[lay][s]
+                    q = Signal(range(2 * L), name=f"lsq{s}")
+                    m.d.comb += q.eq(idx * 2 + buf)
+                    m.d.sync += [
+                        s_off[s].eq(sr_off[lay][s]),
+                        s_layer[s].eq(is_layer),
+                        s_qbase[s].eq(q * QD),
+                        s_gbase[s].eq(g_off[idx]),
+                    ]
+                    new_cnt.append([])
+                    for j in range(P):
+                        cnt_v = Signal(seg_w, name=f"lsc{s}_{j}")
+                        new_cnt[-1].append(cnt_v)
+                        if j == 0:
+                            m.d.comb += cnt_v.eq(Mux(valid, Mux(is_layer, qcnt[q][j], gcnt[idx]), 0))
+                        else:
+                            m.d.comb += cnt_v.eq(Mux(valid & is_layer, qcnt[q][j], 0))
+                        m.d.sync += seg_cnt[s][j].eq(cnt_v)
+                        m.d.comb += new_mask[s * P + j].eq(cnt_v != 0)
+                m.d.sync += mask.eq(new_mask)
+                enter_chunk(new_mask, Array(Array(row) for row in new_cnt))
+            with m.Case(R_ISSUE):
+                m.d.sync += [p1_valid.eq(1), p1_s.eq(w_s), p1_j.eq(w_j), p1_layer.eq(s_layer[w_s])]
+                with m.If(w_k + 1 < w_cnt):
+                    m.d.sync += w_k.eq(w_k + 1)
+                with m.Else():
+                    any_, ns, nj = lowest(w_rest)
+                    m.d.sync += [
+                        w_s.eq(ns),
+                        w_j.eq(nj),
+                        w_k.eq(0),
+                        w_cnt.eq(seg_cnt[ns][nj]),
+                        w_rest.eq(w_rest & (w_rest - 1)),
+                    ]
+                    with m.If(~any_):
+                        m.d.sync += [w_active.eq(0), state.eq(R_D1)]
+            with m.Case(R_D1):
+                m.d.sync += state.eq(R_D2)
+            with m.Case(R_D2):
+                m.d.sync += [
+                    upd.eq(1),
+                    upd_maddr.eq(cur_maddr),
+                    upd_c.eq(cur_c),
+                    upd_lanes.eq(lanes_now),
+                    cur_c.eq(cur_c + 1),
+                    cur_maddr.eq(cur_maddr + 1),
+                    cur_wptr.eq(cur_wptr + cur_rows),
+                    cur_n_left.eq(Mux(cur_n_left > P, cur_n_left - P, 0)),
+                    cur_chunks_left.eq(cur_chunks_left - 1),
+                ]
+                with m.If(cur_chunks_left > 1):
+                    enter_chunk(mask, seg_cnt)
+                with m.Else():
+                    m.d.sync += state.eq(R_LEND)
+            with m.Case(R_LEND):
+                with m.If(lay + 1 < m_layers):
+                    m.d.sync += [lay.eq(lay + 1), state.eq(R_LSETUP)]
+                with m.Else():
+                    m.d.sync += state.eq(R_STEP)
+            with m.Case(R_STEP):
+                for g in range(S):
+                    m.d.sync += gcnt[g].eq(0)
+                with m.If(t + 1 >= m_T):
+                    with m.If(~tlast_seen & ~trunc & (batch_left == 1)):
+                        m.d.sync += state.eq(R_DRAIN)
+                    with m.Else():
+                        m.d.sync += state.eq(R_SCAN)
+                    m.d.sync += [sc_i.eq(0), sc_c.eq(0), sc_j.eq(0)]
+                with m.Else():
+                    m.d.sync += [t.eq(t + 1), state.eq(R_RECV)]
+            with m.Case(R_DRAIN):
+                m.d.comb += axis_in.tready.eq(1)
+                with m.If(fire_in):
+                    raise_("extra_events")
+                    with m.If(axis_in.tlast):
+                        m.d.sync += state.eq(R_SCAN)
+            with m.Case(R_SCAN):
+                m.d.sync += [sc_i.eq(sc_i + 1), sc_di.eq(sc_i), sc_dj.eq(sc_j)]
+                with m.If(sc_j == P - 1):
+                    m.d.sync += [sc_j.eq(0), sc_c.eq(sc_c + 1)]
+                with m.Else():
+                    m.d.sync += sc_j.eq(sc_j + 1)
+                with m.If(sc_i == m_outputs):
+                    m.d.sync += [state.eq(R_EMIT), widx.eq(0)]
+            with m.Case(R_EMIT):
+                with m.If(out_fire):
+                    m.d.sync += widx.eq(widx + 1)
+                    with m.If(axis_out.tlast):
+                        m.d.sync += [samples_done.eq(samples_done + 1), batch_left.eq(batch_left - 1)]
+                        with m.If(batch_left > 1):
+                            m.d.sync += state.eq(R_INIT)
+                        with m.Else():
+                            m.d.sync += [state.eq(IDLE), done.eq(1)]
+
+        # scan data path (one cycle behind the address)
+        sc_val = Signal(signed(V))
+        m.d.comb += sc_val.eq(Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed())
+        m.d.sync += sc_dv.eq(0)
+        with m.If(sc_dv):
+            m.d.comb += [r_wr.addr.eq(sc_di), r_wr.data.eq(sc_val), r_wr.en.eq(1)]
+            with m.If((sc_di == 0) | (sc_val > best)):
+                m.d.sync += [best.eq(sc_val), prediction.eq(sc_di)]
+        with m.If(state == R_SCAN):
+            m.d.sync += sc_dv.eq(sc_i < m_outputs)
+
+        # errors: sticky, and into the running sample's record
+        with m.If(start & busy):
+            raise_("start_busy")
+        m.d.comb += set_err.eq(set_sample_err | load_err | Mux(raised["no_model"], _err("no_model"), 0))
+        with m.If(busy & (state != LOAD) & (state != R_INIT)):
+            m.d.sync += sample_err.eq(sample_err | set_sample_err)
+
+        # soft reset wins over everything above
+        with m.If(soft_reset):
+            m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p1_valid.eq(0), p2_valid.eq(0), c0.eq(0)]
+            with m.If(state == LOAD):
+                m.d.sync += model_valid.eq(0)
+
+        # ===================================================================
+        # AXI4-Lite target, decoder generated from hw.regmap
+        # ===================================================================
+        values = {
+            "CTRL": Cat(Const(0, regmap.field("CTRL", "mode").lsb), mode),
+            "STATUS": self._pack("STATUS", busy=busy, done=done, error=error.any(), model_valid=model_valid),
+            "ERROR": error,
+            "BATCH": batch,
+            "SAMPLES": samples_done,
+            "MODEL_INPUTS": m_inputs,
+            "MODEL_TIMESTEPS": m_T,
+            "MODEL_LAYERS": m_layers,
+            "MODEL_OUTPUTS": m_outputs,
+            "CYCLES": cycles,
+            "IN_EVENTS": in_events,
+            "SPIKES": spikes_cnt,
+            "SOPS": sops,
+            "PREDICTION": prediction,
+            "SAMPLE_ERRORS": sample_err,
+        }
+        for reg in regmap.REGISTERS:
+            if reg.name not in values:
+                if reg.access != "ro":
+                    raise AssertionError(f"register {reg.name} has no storage in the core")
+                values[reg.name] = Const(regmap.reset_value(reg, cap), 32)
+        unknown = set(values) - {r.name for r in regmap.REGISTERS}
+        if unknown:
+            raise AssertionError(f"core decodes registers missing from hw.regmap: {sorted(unknown)}")
+
+        # writes: address and data in the same handshake
+        bvalid = Signal()
+        wr_go = Signal()
+        m.d.comb += [
+            wr_go.eq(axil.awvalid & axil.wvalid & ~bvalid),
+            axil.awready.eq(wr_go),
+            axil.wready.eq(wr_go),
+            axil.bvalid.eq(bvalid),
+            axil.bresp.eq(0),
+        ]
+        with m.If(wr_go):
+            m.d.sync += bvalid.eq(1)
+        with m.Elif(axil.bready):
+            m.d.sync += bvalid.eq(0)
+        wa = axil.awaddr[2:]
+        ctrl = regmap.register("CTRL")
+        with m.If(wr_go & (wa == ctrl.offset // 4)):
+            m.d.comb += [
+                start.eq(axil.wdata[ctrl.field("start").lsb]),
+                soft_reset.eq(axil.wdata[ctrl.field("soft_reset").lsb]),
+                clear_errors.eq(axil.wdata[ctrl.field("clear_errors").lsb]),
+                start_mode.eq(axil.wdata[ctrl.field("mode").lsb]),
+            ]
+            m.d.sync += mode.eq(axil.wdata[ctrl.field("mode").lsb])
+        with m.If(wr_go & (wa == regmap.offset("BATCH") // 4)):
+            m.d.sync += batch.eq(axil.wdata)
+
+        # reads: one cycle to look up (the READOUT window is a memory)
+        r_pend = Signal()
+        r_addr = Signal(self.addr_bits)
+        rvalid = Signal()
+        rdata = Signal(32)
+        m.d.comb += [
+            axil.arready.eq(~r_pend & ~rvalid),
+            axil.rvalid.eq(rvalid),
+            axil.rdata.eq(rdata),
+            axil.rresp.eq(0),
+            r_axil.addr.eq((axil.araddr - regmap.READOUT.offset)[2:]),
+        ]
+        with m.If(axil.arvalid & ~r_pend & ~rvalid):
+            m.d.sync += [r_pend.eq(1), r_addr.eq(axil.araddr)]
+        with m.If(r_pend):
+            m.d.sync += [r_pend.eq(0), rvalid.eq(1)]
+            win_end = regmap.READOUT.offset + 4 * regmap.READOUT.length(cap)
+            with m.If((r_addr >= regmap.READOUT.offset) & (r_addr < win_end)):
+                m.d.sync += rdata.eq(r_axil.data.as_signed())
+            with m.Else():
+                with m.Switch(r_addr[2:]):
+                    for reg in regmap.REGISTERS:
+                        with m.Case(reg.offset // 4):
+                            m.d.sync += rdata.eq(values[reg.name])
+                    with m.Default():
+                        m.d.sync += rdata.eq(0)
+        with m.If(rvalid & axil.rready):
+            m.d.sync += rvalid.eq(0)
+        # the readout memory read port for the AXI window holds its address
+        # from the accept cycle: keep it stable while pending
+        with m.If(r_pend):
+            m.d.comb += r_axil.addr.eq((r_addr - regmap.READOUT.offset)[2:])
+        return m
+
+    @staticmethod
+    def _pack(reg: str, **fields_):
+        """A register's value from named field signals, per hw.regmap's layout."""
+        r = regmap.register(reg)
+        parts = []
+        at = 0
+        for f in sorted(r.fields, key=lambda f: f.lsb):
+            if f.lsb > at:
+                parts.append(Const(0, f.lsb - at))
+            parts.append(fields_[f.name][: f.width] if len(fields_[f.name]) > f.width else fields_[f.name])
+            at = f.lsb + f.width
+        return Cat(*parts)
