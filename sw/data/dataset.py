@@ -290,7 +290,8 @@ def _encode_all(clips, skips, encoders, classes, groups, spec, root, progress, w
         xs, keep, skipped = [], [], [(s.path, s.reason) for s in skips]
         for clip, (x, err) in zip(clips, results):
             if err is not None:
-                skipped.append((clip.path, err))
+                prefix = f"{clip.path}: "
+                skipped.append((clip.path, err[len(prefix) :] if err.startswith(prefix) else err))
             else:
                 xs.append(x)
                 keep.append(clip)
