@@ -186,7 +186,8 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _list(boards_file: Path | None) -> str:
+def list_boards(boards_file: Path | None = None) -> str:
+    """The boards as a table (``--list``)."""
     boards = load_boards(boards_file)
     rows = [("board", "flow", "part", "MHz", "ps", "lanes", "rails")]
     for b in boards.values():
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.list:
-            print(_list(args.boards))
+            print(list_boards(args.boards))
             return 0
         if not args.board:
             parser.error("--board is required (or --list)")

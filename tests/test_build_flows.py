@@ -121,3 +121,15 @@ def test_ecp5_bitstream_with_timing_report(tmp_path):
     # The core was not optimised away: its logic and memory are in the netlist.
     assert e["used"]["lut"] > 200 and e["used"]["ff"] > 100
     assert "Fmax" in proc.stdout and f"{e['fmax_mhz']:.2f}" in proc.stdout
+
+
+def test_eavs_build_command_lists_and_refuses(tmp_path):
+    eavs = [sys.executable, "-m", "eavs"]
+    proc = subprocess.run([*eavs, "build", "--list"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and "ulx3s-85f" in proc.stdout
+    proc = subprocess.run(
+        [*eavs, "build", "--board", "kv260", "--capacity", "lanes=128,weight_depth=65536", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "board 'kv260'" in proc.stderr and "cannot fit the device" in proc.stderr
+    assert not (tmp_path / "o").exists()
