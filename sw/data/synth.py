@@ -7,8 +7,8 @@ paths as RAVDESS (real ``.wav`` and ``.mp4`` files, RAVDESS file names,
 Haar face detection, resampling) and to be worth learning. A model's accuracy
 on it says nothing about accuracy on human emotion.
 
-Deterministic from a seed: clip ``i`` is generated from
-``default_rng([seed, i])`` and actor ``a`` from ``default_rng([seed, 10_000 + a])``,
+Deterministic from a seed: clip ``i``'s audio and video come from
+``default_rng([seed, i, 0])`` and ``default_rng([seed, i, 1])`` and actor ``a`` from ``default_rng([seed, 10_000 + a])``,
 so the result does not depend on the number of workers.
 
 Actors (``actors`` >= 24 by default, odd male, even female) have their own
@@ -380,13 +380,14 @@ def _draw_mouth(img, a: Actor, s, cx, cy, smile, mouth) -> None:
 
 def render_clip(seed: int, index: int, actor: Actor, name: RavdessName) -> tuple[np.ndarray, np.ndarray]:
     """Audio (float32, :data:`SAMPLE_RATE`) and frames (uint8 ``[F, H, W]``) of one clip."""
-    rng = np.random.default_rng([seed, index])
     emotion = EMOTIONS[name.emotion]
     voice = _profile(VOICES, VOICE_OF[emotion], "plain", name.intensity)
     face = _profile(FACES, FACE_OF[emotion], "relaxed", name.intensity)
-    audio = render_audio(rng, actor, voice, name.statement)
+    # Separate streams: a clip's voice does not depend on its face profile
+    # (two emotions with the same voice profile get the very same audio).
+    audio = render_audio(np.random.default_rng([seed, index, 0]), actor, voice, name.statement)
     n_frames = int(len(audio) / SAMPLE_RATE * FPS)
-    frames = render_video(rng, actor, face, n_frames)
+    frames = render_video(np.random.default_rng([seed, index, 1]), actor, face, n_frames)
     return audio, frames
 
 
