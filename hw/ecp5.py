@@ -160,7 +160,8 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
     package = platform._nextpnr_package_options[platform.package].upper()
     seconds = {}
     seconds["yosys"] = run_tool(
-        [tools["YOSYS"], "-q", "-l", f"{TOP}.rpt", f"{TOP}.ys"], out_dir, out_dir / "yosys.stdout", "yosys synth_ecp5", progress
+        [tools["YOSYS"], "-q", "-l", f"{TOP}.rpt", f"{TOP}.ys"], out_dir, out_dir / "yosys.stdout", "yosys synth_ecp5", progress,
+        watch=out_dir / f"{TOP}.rpt",
     )
     seconds["nextpnr"] = run_tool(
         [tools["NEXTPNR_ECP5"], "--log", f"{TOP}.tim", device, "--package", package, "--speed", str(platform.speed),

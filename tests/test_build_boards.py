@@ -169,7 +169,7 @@ def test_memory_blocks_arithmetic():
 def test_capacity_that_cannot_fit_is_refused_before_tools():
     board = get_board("pynq-z2")
     big = board.capacity.replace(lanes=64, weight_depth=65536)
-    with pytest.raises(CapacityError, match=r"board 'pynq-z2'.*cannot fit.*block RAM: at least \d+ blocks.*> 140 on xc7z020clg400-1"):
+    with pytest.raises(CapacityError, match=r"board 'pynq-z2'.*cannot fit.*block RAM: at least [\d.]+ blocks.*> 140 on xc7z020clg400-1"):
         check_fits(board, big)
     est, per_memory = analytic_estimate(big, 36)
     assert per_memory["weights"] == -(-64 * 8 // 9) * (65536 // 4096)
