@@ -260,7 +260,8 @@ def measure_energy(
     finally:
         rec.stop()
     frame = rec.frame
-    power = frame[names].to_numpy(np.float64).sum(axis=1)
+    per_rail = frame[names].to_numpy(np.float64)
+    power = per_rail.sum(axis=1)
     mark = frame["Mark"].to_numpy()
     idle, busy = power[mark == 0], power[mark == 1]
     for phase, values in (("idle", idle), ("active", busy)):
@@ -282,7 +283,16 @@ def measure_energy(
         rails=names,
         source=f"{source} over rails {', '.join(names)} ({interval * 1e3:.0f} ms sampling)",
         samples={"idle_w": idle, "active_w": busy},
-        details={"active_s": active, "repeats": repeats, "batch": inferences},
+        details={
+            "active_s": active,
+            "repeats": repeats,
+            "batch": inferences,
+            # Per rail: a board's input rail (e.g. ZCU104 "12V") already contains the
+            # FPGA rails, so check which rails boards.toml sums before comparing boards.
+            "per_rail_idle_w": dict(zip(names, per_rail[mark == 0].mean(axis=0).tolist())),
+            "per_rail_active_w": dict(zip(names, per_rail[mark == 1].mean(axis=0).tolist())),
+            "per_rail_energy_per_inference_j": dict(zip(names, (per_rail[mark == 1].mean(axis=0) * active / n).tolist())),
+        },
     )
 
 
