@@ -107,6 +107,7 @@ class TrainConfig:
     progress: bool = True
     eval_every: int = 1
     stop_after: int | None = None
+    input_dropout: float = 0.0
     threads: int | None = None
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -120,6 +121,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise TrainError(f"{name} must be a positive integer or None, not {v!r}")
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise TrainError(f"input_dropout must be in [0, 1), not {self.input_dropout!r}")
         if not self.lr > 0:
             raise TrainError(f"lr must be > 0, not {self.lr!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -314,6 +317,9 @@ def train(cfg: TrainConfig, data: TrainData | None = None, log: Callable[[str], 
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             idx = idx[rank::world]
             xb = x_all[idx].to(device)
+            if cfg.input_dropout:  # drop input spikes at random: augmentation, training only
+                g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 100003 + b)
+                xb = xb * (torch.rand(xb.shape, generator=g) >= cfg.input_dropout).to(xb.dtype).to(device)
             yb = y_all[idx].to(device)
             outb = net(xb)
             loss = F.cross_entropy(outb["logits"], yb)

@@ -25,6 +25,10 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
         cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: next to the data)."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
+        input_dropout: float = typer.Option(0.0, "--input-dropout", help="Drop this fraction of input spikes at random while training."),
+        weight_decay: float = typer.Option(0.0, "--weight-decay"),
+        threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."),
+        stop_after: int = typer.Option(None, "--stop-after", min=1, help="End this run after N epochs; continue later with --resume."),
     ) -> None:
         """Train EAVS-TF with Brevitas QAT on a speaker-independent split; writes checkpoints to OUT.
 
@@ -43,5 +47,6 @@ def register(app: typer.Typer) -> None:
             split_seed=split_seed, reset=reset, audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2],
             modalities=tuple(m.strip() for m in modalities.split(",") if m.strip()), device=device, resume=resume,
             cache_dir=None if cache_dir is None else str(cache_dir), progress=progress,
+            threads=threads, stop_after=stop_after, input_dropout=input_dropout, weight_decay=weight_decay,
         )
         train(cfg, log=typer.echo)
