@@ -83,3 +83,26 @@ def test_notebook_runs_end_to_end_on_golden(tmp_path, clips_dir):
     assert "energy per inference (estimated)" in text
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 1, "the spike raster figure"
+
+
+def test_encode_and_infer_uses_the_header_encoders(tmp_path, clips_dir):
+    import host
+    from sw.data import ravdess as rv
+    from sw.encode import encode_clip
+
+    model = small_av_model(tmp_path / "model.qnet")
+    be = host.open_backend("golden", board="pynq-z2")
+    net = be.load_model(model)
+    rng = np.random.default_rng(1)
+    audio = (0.3 * np.sin(np.linspace(0, 2000, 16000)) * rng.random(16000)).astype(np.float32)
+    frames = rng.integers(0, 256, size=(30, 4, 4)).astype(np.uint8)
+    r = be.encode_and_infer(audio, 16000, frames, 30.0)
+    ref = be.infer(encode_clip(net.inputs, audio, 16000, frames, 30.0))
+    assert (r.prediction, r.cycles, r.counters) == (ref.prediction, ref.cycles, ref.counters)
+    assert r.latency_s == pytest.approx(r.cycles / 100e6)  # pynq-z2 clock from boards.toml
+    clips, _ = rv.scan(clips_dir)
+    x = be.encode_files(clips[0].audio, clips[0].video)
+    assert x.shape == (net.timesteps, net.n_inputs) and x.dtype == np.uint8
+    assert be.classify_files(clips[0].audio, clips[0].video).prediction == be.infer(x).prediction
+    with pytest.raises(FileNotFoundError, match="clip file nope.wav does not exist"):
+        be.classify_files("nope.wav", clips[0].video)
