@@ -204,10 +204,19 @@ class CoreDriver:
             done.append(f"core soft-reset failed: {e}")
         for name in ("sendchannel", "recvchannel"):
             ch = getattr(self.dma, name, None)
-            if ch is not None and hasattr(ch, "stop") and hasattr(ch, "start"):
+            if ch is None or not hasattr(ch, "start"):
+                continue
+            if hasattr(ch, "_mmio") and hasattr(ch, "_offset"):
+                # PYNQ's AXI DMA channel: stop() would wait for the stuck transfer
+                # forever, so use the DMACR soft-reset bit (PG021), then start again.
+                ch._mmio.write(ch._offset, 0x4)
+                limit = time.monotonic() + 1.0
+                while ch._mmio.read(ch._offset) & 0x4 and time.monotonic() < limit:
+                    pass
+            elif hasattr(ch, "stop"):
                 ch.stop()
-                ch.start()
-                done.append(f"DMA {name} restarted")
+            ch.start()
+            done.append(f"DMA {name} restarted")
         return ", ".join(done)
 
     def _wait_status(self, what: str, done: Callable[[dict], bool]) -> dict:
