@@ -1,0 +1,118 @@
+"""NIR export/import: exact round trip of our own models, snnTorch graphs
+(feed-forward and recurrent RLeaky) with the approximations reported, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from sw import golden
+from sw.export import to_qnet
+from sw.model import EAVSNet, ModelConfig
+from sw.nir_io import NIRError, export_nir, from_nir, import_nir, to_nir
+
+nir = pytest.importorskip("nir")
+
+
+def small_model(reset="zero", bits=6, bias=True):
+    torch.manual_seed(3)
+    m = EAVSNet(ModelConfig(inputs={"audio": 8, "visual": 12}, timesteps=10, audio_hidden=5, visual_hidden=6,
+                            fusion_hidden=7, reset=reset, bias=bias, weight_bits=bits, readout_leak_shift=2))
+    with torch.no_grad():
+        for b in m.bias.values():
+            b.uniform_(-0.5, 0.5)
+    return m
+
+
+def test_round_trip_is_exact(tmp_path):
+    q0 = to_qnet(small_model())
+    path = export_nir(q0, tmp_path / "m.nir")
+    g = nir.read(str(path))
+    types = {k: type(v).__name__ for k, v in g.nodes.items()}
+    assert types["audio_lif"] == "LIF" and types["readout"] == "LI" and types["fusion.fusion"] == "Linear"
+    assert ("fusion", "fusion.fusion") in g.edges and ("fusion.fusion", "fusion") in g.edges  # recurrence
+    lif = g.nodes["audio_lif"]
+    np.testing.assert_allclose(lif.tau, 1e-4 * 2**3)  # tau = dt * 2^k
+    q1, rep = import_nir(path, tmp_path / "m1.qnet", bits=6)
+    assert rep.notes == []
+    x = (np.random.default_rng(0).random((16, 10, 20)) < 0.3).astype(np.uint8)
+    a, b = golden.run(q0, x), golden.run(q1, x)
+    for k in a.spikes:
+        np.testing.assert_array_equal(a.spikes[k], b.spikes[k])
+    np.testing.assert_array_equal(a.readout, b.readout)
+    for l0, l1 in zip(q0.layers, q1.layers):
+        assert (l0.name, l0.leak_shift, [s.delay for s in l0.sources]) == (l1.name, l1.leak_shift, [s.delay for s in l1.sources])
+    assert q1.inputs[0].encoder == q0.inputs[0].encoder
+
+
+def test_subtract_reset_is_refused():
+    with pytest.raises(NIRError, match="subtraction"):
+        to_nir(to_qnet(small_model(reset="subtract")))
+
+
+def _snntorch_graph(recurrent: bool):
+    snn = pytest.importorskip("snntorch")
+    pytest.importorskip("nirtorch")
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(10, 6)
+            if recurrent:
+                self.lif = snn.RLeaky(beta=torch.full((6,), 0.5), linear_features=6, init_hidden=True)
+            else:
+                self.lif = snn.Leaky(beta=torch.full((6,), 0.875), threshold=torch.ones(6), init_hidden=True)
+            self.fc2 = torch.nn.Linear(6, 3)
+            self.out = snn.Leaky(beta=torch.full((3,), 0.9), threshold=torch.ones(3), init_hidden=True, output=True)
+
+        def forward(self, x):
+            return self.out(self.fc2(self.lif(self.fc(x))))
+
+    net = Net()
+    return net, export_to_nir(net, torch.zeros(10))  # 1-D sample: shared/FACTS.md
+
+
+def test_snntorch_feedforward_import_reports_approximations():
+    net, g = _snntorch_graph(recurrent=False)
+    q, rep = from_nir(g, bits=8, timesteps=5)
+    text = "\n".join(rep.lines())
+    assert "no 'dt'" in text and "not a power of two" in text and "'>'" in text and "spikes in the source model" in text
+    hidden, out = q.layers
+    assert hidden.leak_shift == 3 and out.leak_shift == 3  # 0.875 exact; 0.9 -> 2^-3
+    s = 2.0 ** rep.errors[hidden.name]["log2_scale"]
+    assert hidden.threshold == round(1.0 / s) + 1  # '>' made exact on integers
+    w = net.fc.weight.detach().numpy().T
+    np.testing.assert_array_equal(hidden.sources[0].weight, np.clip(np.round(w / s), -127, 127))
+    np.testing.assert_array_equal(hidden.bias, np.round(net.fc.bias.detach().numpy() / s))
+    assert not out.spiking and rep.errors[hidden.name]["weight_rel"] < 0.01
+
+
+def test_snntorch_recurrent_import_gives_delay_one_source():
+    _, g = _snntorch_graph(recurrent=True)
+    q, _ = from_nir(g, bits=6, timesteps=5)
+    lif = q.layers[0]
+    assert sorted((s.name == lif.name, s.delay) for s in lif.sources) == [(False, 0), (True, 1)]
+    assert lif.leak_shift == 1
+
+
+def test_unsupported_node_is_named():
+    g = nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([4])), "conv": nir.Flatten(input_type={"input": np.array([4])}),
+               "output": nir.Output(np.array([4]))},
+        edges=[("input", "conv"), ("conv", "output")], type_check=False,
+    )
+    with pytest.raises(NIRError, match="node 'conv' is a Flatten"):
+        from_nir(g)
+
+
+def test_import_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such NIR file"):
+        import_nir(tmp_path / "none.nir", tmp_path / "o.qnet")
+    (tmp_path / "bad.nir").write_bytes(b"not hdf5")
+    with pytest.raises(NIRError, match="not a readable NIR file"):
+        import_nir(tmp_path / "bad.nir", tmp_path / "o.qnet")
+    q0 = to_qnet(small_model())
+    with pytest.raises(NIRError, match="--bits"):
+        from_nir(to_nir(q0), bits=1)
