@@ -174,7 +174,7 @@ def test_generated_flow_runs_under_tclsh_in_order(tmp_path, standin_verilog, boa
 
     # Part: the IP packaging project and the overlay project both target the board's part.
     parts = [c for c in calls if c[0] == "create_project"]
-    assert len(parts) == 2 and all(c[c.index("-part") + 1] == board.part for c in parts)
+    assert [c[1] for c in parts] == ["eavs_ip_pkg", "eavs"] and all(c[c.index("-part") + 1] == board.part for c in parts)
 
     # VLNV: packaged with hw.regmap's, instantiated by it.
     vendor, library, name, version = regmap.VLNV.split(":")
@@ -214,6 +214,7 @@ def test_generated_flow_runs_under_tclsh_in_order(tmp_path, standin_verilog, boa
     assert f"connect_bd_net rst_ps/peripheral_reset {CORE_INSTANCE}/rst" in text
     # Order: package, project, IP catalog, design, validate, wrapper, synth, impl+bitstream, reports.
     order = [
+        index(calls, "create_project", "eavs_ip_pkg"),
         index(calls, "ipx::package_project"),
         index(calls, "ipx::save_core"),
         index(calls, "create_project", "eavs"),
