@@ -22,12 +22,12 @@ def test_synth_info_encode(tmp_path):
     assert "wrote 4 synthetic clips" in r.output and len(list(out.glob("Actor_*/*.wav"))) == 4
     r = runner.invoke(app, ["data", "info", f"builtin:{out}"])
     assert r.exit_code == 0, r.output
-    assert "4 clips, 2 actors, 0 skipped" in r.output
+    assert "4 clips, 1 actors, 0 skipped" in r.output
     npz = tmp_path / "enc.npz"
     r = runner.invoke(app, ["data", "encode", f"builtin:{out}", "--modality", "audio", "--timesteps", "10", "--out", str(npz), "--workers", "1"])
     assert r.exit_code == 0, r.output
     with np.load(npz, allow_pickle=False) as z:
-        assert z["x"].shape == (4, 10, 64) and list(z["y"]) == [0, 0, 1, 1]
+        assert z["x"].shape == (4, 10, 64) and list(z["y"]) == [0, 1, 2, 3]
         header = json.loads(bytes(z["header"]).decode())
     assert header["inputs"][0]["encoder"]["kind"] == "audio" and header["classes"][0] == "neutral"
 

@@ -392,19 +392,23 @@ def render_clip(seed: int, index: int, actor: Actor, name: RavdessName) -> tuple
 
 
 def _takes(actors: int) -> list[RavdessName]:
-    """The 60 speech takes of each actor, emotions interleaved so that any
-    prefix of the list is nearly class-balanced."""
+    """The 60 speech takes of each actor, ordered so that any prefix of the
+    list is nearly balanced over emotions, intensities and actors: round j
+    gives every actor its j-th take of every emotion (neutral has only four
+    takes, as in RAVDESS: it has no strong intensity), and the takes of an
+    emotion alternate normal and strong."""
     per_emotion: dict[int, list[tuple[int, int, int]]] = {}
     for e in EMOTIONS:
         per_emotion[e] = [
-            (i, s, r) for i in ((1,) if e == 1 else (1, 2)) for s in (1, 2) for r in (1, 2)
+            (i, s, r) for s in (1, 2) for r in (1, 2) for i in ((1,) if e == 1 else (1, 2))
         ]  # fmt: skip
-    order = sorted(((j, e) for e, v in per_emotion.items() for j in range(len(v))))
     takes = []
-    for j, e in order:
+    for j in range(max(len(v) for v in per_emotion.values())):
         for a in range(1, actors + 1):
-            i, s, r = per_emotion[e][j]
-            takes.append(RavdessName(modality=3, vocal=1, emotion=e, intensity=i, statement=s, repetition=r, actor=a))
+            for e, options in per_emotion.items():
+                if j < len(options):
+                    i, s, r = options[j]
+                    takes.append(RavdessName(3, 1, e, i, s, r, a))
     return takes
 
 
