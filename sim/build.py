@@ -15,8 +15,8 @@ Stable API (the host driver's RTL back-end uses it too):
 - :func:`run_cocotb` (build, test_module, plan, ...) -> dict
 
 Waveforms: set ``EAVS_WAVES=1`` (or pass ``waves=True``) to build with
-tracing and dump FST (Verilator ``--trace-fst``; Icarus ``-fst``) into the
-build directory. Tracing slows both simulators down, so it is off by default
+tracing and dump FST: Verilator writes ``<build_dir>/<run name>/dump.fst``,
+Icarus ``<build_dir>/<toplevel>.fst``. Tracing slows both simulators down, so it is off by default
 and in CI.
 """
 
@@ -123,16 +123,34 @@ def _tool_path() -> Iterator[None]:
 
 
 @contextmanager
-def _objcache(simulator: str) -> Iterator[None]:
-    """Let Verilator's makefile compile through :mod:`sim.objcache` (unless the user set OBJCACHE)."""
-    if simulator != "verilator" or "OBJCACHE" in os.environ:
+def _verilator_make_env(simulator: str) -> Iterator[None]:
+    """Environment for Verilator's generated makefile during a build.
+
+    - ``OBJCACHE``: compile through :mod:`sim.objcache` (unless the user set one).
+    - ``MAKEFLAGS``: the PyPI wheel's ``verilated.mk`` has an empty
+      ``CFG_CXXFLAGS_PCH_I`` (the flag before a precompiled header's name), so
+      a design large enough for Verilator to split into several files fails
+      to compile ("Vtop__pch.h.slow: linker input file not found"). GCC's
+      flag is ``-include``; a command-line make variable overrides the
+      makefile's empty one.
+    """
+    if simulator != "verilator":
         yield
         return
-    os.environ["OBJCACHE"] = f"{sys.executable} {Path(__file__).with_name('objcache.py')}"
+    saved = {k: os.environ.get(k) for k in ("OBJCACHE", "MAKEFLAGS")}
+    if "OBJCACHE" not in os.environ:
+        os.environ["OBJCACHE"] = f"{sys.executable} {Path(__file__).with_name('objcache.py')}"
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     try:
         yield
     finally:
-        os.environ.pop("OBJCACHE", None)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def tool_problem(simulator: str) -> str | None:
@@ -205,17 +223,38 @@ def build_verilog(
         args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-CFLAGS", opt]
         if waves:
             args.append("--trace-fst")
+    srcs = [str(s) for s in sources]
+    runner_waves = waves
+    if simulator == "icarus":
+        # cocotb's runner compiles with -g2012; under SystemVerilog rules the
+        # initialiser of Yosys' time-zero trigger (``reg \$auto$...$1 = 0;``)
+        # makes no event, so an ``always @*`` block whose inputs are constant
+        # registers never runs and its outputs stay X (e.g. a tready that only
+        # depends on an FSM state sitting in its reset value). Verilog-2005
+        # rules (a later -g2005 wins) keep the trigger working.
+        args = ["-g2005"]
+        if waves:
+            # The runner's own dump module is SystemVerilog (a `string`); use ours.
+            dump = build_dir / "eavs_iverilog_dump.v"
+            dump.write_text(
+                "module eavs_iverilog_dump();\n"
+                f'initial begin $dumpfile("{build_dir / (toplevel + ".fst")}"); $dumpvars(0, {toplevel}); end\n'
+                "endmodule\n"
+            )
+            srcs.append(str(dump))
+            args += ["-s", "eavs_iverilog_dump"]
+            runner_waves = False
     log = build_dir / "build.log"
     t0 = time.perf_counter()
-    with _tool_path(), _objcache(simulator):
+    with _tool_path(), _verilator_make_env(simulator):
         try:
             runner.build(
-                sources=[str(s) for s in sources],
+                sources=srcs,
                 hdl_toplevel=toplevel,
                 build_dir=str(build_dir),
                 build_args=args,
                 timescale=TIMESCALE,
-                waves=waves,
+                waves=runner_waves,
                 log_file=str(log),
             )
         except (SystemExit, subprocess.CalledProcessError) as e:
@@ -243,6 +282,17 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
         return target
     spec = ",".join(f"{k}={v}" for k, v in capacity.to_dict().items())
     _yosys_env()
+    import importlib.util
+
+    if importlib.util.find_spec("hw.generate") is None:
+        # Until hw.generate exists: the same conversion, in process.
+        from amaranth.back import verilog
+
+        from hw.core import EAVSCore
+
+        target.write_text(verilog.convert(EAVSCore(capacity), name="eavs_core", emit_src=False))
+        stamp.write_text(want)
+        return target
     with _tool_path():
         proc = subprocess.run(
             [sys.executable, "-m", "hw.generate", "--capacity", spec, "--out", str(out_dir)],
@@ -342,7 +392,6 @@ def run_cocotb(
                     log_file=str(log),
                     seed=seed,
                     timescale=TIMESCALE,
-                    plusargs=[f"+dumpfile_path={run_dir / (build.toplevel + '.fst')}"] if build.waves and build.simulator == "icarus" else [],
                     test_args=["--trace-file", str(run_dir / "dump.fst")] if build.waves and build.simulator == "verilator" else [],
                 )
             except SystemExit as e:
