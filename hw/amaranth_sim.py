@@ -27,7 +27,7 @@ from hw.capacity import Capacity
 from hw.core import EAVSCore
 from sw.qnet import QNet
 
-__all__ = ["Job", "JobResult", "run_amaranth", "run_amaranth_jobs", "SimTimeout"]
+__all__ = ["Job", "JobResult", "run_amaranth", "run_amaranth_jobs", "fitting_capacity", "ctrl_word", "SimTimeout"]
 
 
 class SimTimeout(TimeoutError):
@@ -50,6 +50,13 @@ class Job:
     packets: list[np.ndarray] | None = None
     n_samples: int | None = None
     n_out: int | None = None
+    #: Register writes (name, value) made after the first packet is sent,
+    #: while the core is busy (e.g. a second CTRL.start).
+    writes_during_run: list[tuple[str, int]] = field(default_factory=list)
+    #: Send only this many packets, then write CTRL.soft_reset (abort test).
+    abort_after: int | None = None
+    #: Start the run even if the model did not load (tests ERROR.no_model).
+    force_run: bool = False
 
 
 @dataclass
@@ -131,7 +138,7 @@ class _Bus:
         raise SimTimeout(f"{what}: core not done; registers " + ", ".join(f"{k}=0x{v:x}" for k, v in regs.items()))
 
 
-def _ctrl(start=0, soft_reset=0, clear_errors=0, mode=0) -> int:
+def ctrl_word(start=0, soft_reset=0, clear_errors=0, mode=0) -> int:
     f = regmap.register("CTRL")
     return (
         (start << f.field("start").lsb)
@@ -181,9 +188,9 @@ def run_amaranth_jobs(
             raise AssertionError(f"ID register reads 0x{ident:08x}, expected 0x{regmap.MAGIC:08x}")
         for job in jobs:
             res = JobResult(model_valid=False, load_errors=0, results=None)
-            await bus.write("CTRL", _ctrl(clear_errors=1))
+            await bus.write("CTRL", ctrl_word(clear_errors=1))
             image = job.image if job.image is not None else protocol.pack_model(job.net, capacity)
-            await bus.write("CTRL", _ctrl(start=1, mode=regmap.MODE_LOAD))
+            await bus.write("CTRL", ctrl_word(start=1, mode=regmap.MODE_LOAD))
             await bus.send(image)
             await bus.wait_done("model load")
             res.model_valid = bool(regmap.field("STATUS", "model_valid").get(await bus.read("STATUS")))
@@ -192,14 +199,33 @@ def run_amaranth_jobs(
                 protocol.event_packets(job.spikes) if job.spikes is not None else []
             )
             n_out = job.n_out if job.n_out is not None else (job.net.readout.n if job.net is not None else 0)
-            if res.model_valid and packets:
+            if job.force_run and not res.model_valid:
+                received.clear()
+                await bus.write("CTRL", ctrl_word(start=1, mode=regmap.MODE_RUN))
+                await bus.wait_done("run without a model")
+                await ctx.tick().repeat(20)
+                res.registers = {n: await bus.read(n) for n in ("ERROR", "STATUS", "SAMPLES")}
+                res.results = protocol.decode_results(np.array(received, np.uint32), n_out)
+            elif res.model_valid and packets and job.abort_after is not None:
+                received.clear()
+                await bus.write("BATCH", len(packets))
+                await bus.write("CTRL", ctrl_word(start=1, mode=regmap.MODE_RUN))
+                for p in packets[: job.abort_after]:
+                    await bus.send(p)
+                await ctx.tick().repeat(50)
+                await bus.write("CTRL", ctrl_word(soft_reset=1))
+                res.registers = {n: await bus.read(n) for n in ("ERROR", "STATUS", "SAMPLES")}
+            elif res.model_valid and packets:
                 n_samples = job.n_samples if job.n_samples is not None else len(packets)
                 received.clear()
-                await bus.write("CTRL", _ctrl(clear_errors=1))
+                await bus.write("CTRL", ctrl_word(clear_errors=1))
                 await bus.write("BATCH", n_samples)
-                await bus.write("CTRL", _ctrl(start=1, mode=regmap.MODE_RUN))
-                for p in packets:
+                await bus.write("CTRL", ctrl_word(start=1, mode=regmap.MODE_RUN))
+                for k, p in enumerate(packets):
                     await bus.send(p)
+                    if k == 0:
+                        for name, value in job.writes_during_run:
+                            await bus.write(name, value)
                 await bus.wait_done("run")
                 need = n_samples * protocol.result_words(n_out)
                 for _ in range(1000):

@@ -1,0 +1,132 @@
+"""The whole core in the Amaranth simulator against sw.golden, sample by sample.
+
+Every sample's prediction, readout membranes, counters and compute cycles must
+equal the golden model and hw.capacity.sample_cycles exactly. The harness
+drives the core through its AXI4-Lite and AXI4-Stream ports with random idle
+cycles on the input stream and random backpressure on the output stream.
+Several models share one simulation (which also loads a new model between
+samples), because elaborating the core dominates the run time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hw import protocol, regmap
+from hw.amaranth_sim import Job, run_amaranth, run_amaranth_jobs
+from hw.capacity import Capacity, sample_cycles
+from sw import golden
+from sw.random_net import random_qnet, random_spikes
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False)
+
+
+def _models(seed: int, cap: Capacity, n: int, **kw):
+    """``n`` random (net, spikes) pairs that fit ``cap``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        net = random_qnet(
+            rng,
+            max_inputs=min(cap.max_inputs, 20),
+            max_neurons=min(cap.max_neurons, 10),
+            max_hidden=min(cap.max_layers - 1, 2),
+            max_sources=cap.max_sources,
+            timesteps=int(rng.integers(1, 5)),
+            **kw,
+        )
+        if cap.problems(net) or len(net.inputs) > cap.max_sources:
+            continue
+        out.append((net, random_spikes(rng, net, int(rng.integers(1, 3)))))
+    return out
+
+
+def check_exact(net, spikes, res, lanes):
+    """Everything the core reports equals the golden model, exactly."""
+    g = golden.run(net, spikes)
+    r = res.results
+    assert res.model_valid, regmap.decode_errors(res.load_errors)
+    assert r.errors.tolist() == [0] * len(spikes)
+    assert r.readout.tolist() == g.readout.tolist()
+    assert r.prediction.tolist() == g.prediction.tolist()
+    assert r.cycles.tolist() == sample_cycles(net, g.layer_events, lanes).tolist()
+    assert r.synaptic_ops.tolist() == g.synaptic_ops.tolist()
+    assert r.spikes.tolist() == g.layer_spikes.sum(axis=1).tolist()
+    assert r.in_events.tolist() == g.input_spikes.tolist()
+    # registers and the READOUT window hold the last sample
+    regs = res.registers
+    assert regs["CYCLES"] == r.cycles[-1] and regs["SOPS"] == r.synaptic_ops[-1]
+    assert regs["SPIKES"] == r.spikes[-1] and regs["IN_EVENTS"] == r.in_events[-1]
+    assert regs["PREDICTION"] == r.prediction[-1] and regs["ERROR"] == 0
+    assert (regs["MODEL_INPUTS"], regs["MODEL_TIMESTEPS"]) == (net.n_inputs, net.timesteps)
+    assert (regs["MODEL_LAYERS"], regs["MODEL_OUTPUTS"]) == (len(net.layers), net.readout.n)
+    assert res.readout_window.tolist() == g.readout[-1].tolist()
+
+
+def _run_and_check(cap, pairs, seed):
+    results = run_amaranth_jobs(cap, [Job(net, sp) for net, sp in pairs], seed=seed)
+    for (net, sp), res in zip(pairs, results):
+        check_exact(net, sp, res, cap.lanes)
+
+
+SMALL = dict(max_layers=3, max_neurons=10, max_sources=3, max_inputs=20, weight_depth=256, max_timesteps=4)
+
+
+@settings(max_examples=3, **SETTINGS)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_core_matches_golden_p4(seed):
+    _run_and_check(Capacity(lanes=4, **SMALL), _models(seed, Capacity(lanes=4, **SMALL), 3), seed)
+
+
+@settings(max_examples=2, **SETTINGS)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_core_matches_golden_p1(seed):
+    cap = Capacity(lanes=1, **{**SMALL, "weight_depth": 1024})
+    _run_and_check(cap, _models(seed, cap, 2), seed)
+
+
+@pytest.mark.slow
+@settings(max_examples=2, **SETTINGS)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_core_matches_golden_p32(seed):
+    cap = Capacity(lanes=32, **SMALL)
+    _run_and_check(cap, _models(seed, cap, 2), seed)
+
+
+@settings(max_examples=2, **SETTINGS)
+@given(seed=st.integers(0, 2**31 - 1), narrow=st.booleans())
+def test_core_widths(seed, narrow):
+    """Narrow datapath (4-bit weights, 8-bit membranes: saturation is common)
+    and a wide one (16-bit weights, 32-bit membranes) holding narrower models."""
+    if narrow:
+        cap = Capacity(lanes=3, weight_bits=4, v_bits=8, **SMALL)
+        pairs = _models(seed, cap, 2, weight_bits=4, v_bits=8)
+    else:
+        cap = Capacity(lanes=5, weight_bits=16, v_bits=32, **SMALL)
+        pairs = _models(seed, cap, 2)
+    _run_and_check(cap, pairs, seed)
+
+
+def test_core_both_resets_recurrence_and_batch():
+    """A fixed case: recurrent hidden layer, subtract and zero resets, four samples in one batch."""
+    cap = Capacity(lanes=4, **SMALL)
+    rng = np.random.default_rng(7)
+    pairs = []
+    for reset in ("zero", "subtract"):
+        while True:
+            net = random_qnet(rng, max_inputs=16, max_neurons=9, max_hidden=2, timesteps=4)
+            net.layers[0].reset = reset
+            if any(s.delay for layer in net.layers for s in layer.sources) and not cap.problems(net) and len(net.inputs) <= 3:
+                break
+        pairs.append((net, random_spikes(rng, net, 4, rate=0.4)))
+    _run_and_check(cap, pairs, seed=11)
+
+
+def test_run_amaranth_entry_point_without_backpressure():
+    net, sp = _models(3, Capacity(lanes=8, **SMALL), 1)[0]
+    res = run_amaranth(net, sp, seed=None)
+    g = golden.run(net, sp)
+    assert res.prediction.tolist() == g.prediction.tolist() and res.readout.tolist() == g.readout.tolist()
