@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of initialisation and batch order."),
         split_seed: int = typer.Option(0, "--split-seed", help="Seed of the speaker-independent actor split."),
         reset: str = typer.Option("subtract", "--reset", help="Membrane reset: subtract | zero."),
+        leak_shift: int = typer.Option(3, "--leak-shift", help="Leak k of the hidden layers: v - (v >> k); 0 = no leak."),
         hidden: str = typer.Option("64,64,64", "--hidden", help="Neurons of the audio, visual and fusion layers."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda[:N]."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
             raise TrainError(f"--hidden must be three integers (audio,visual,fusion), not {hidden!r}")
         cfg = TrainConfig(
             data=data, out=str(out), epochs=epochs, bits=bits, batch_size=batch_size, lr=lr, seed=seed,
-            split_seed=split_seed, reset=reset, audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2],
+            split_seed=split_seed, reset=reset, leak_shift=leak_shift, audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2],
             modalities=tuple(m.strip() for m in modalities.split(",") if m.strip()), device=device, resume=resume,
             cache_dir=None if cache_dir is None else str(cache_dir), progress=progress,
             threads=threads, stop_after=stop_after, input_dropout=input_dropout, weight_decay=weight_decay,

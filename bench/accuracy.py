@@ -1,0 +1,91 @@
+"""Accuracy targets on the built-in corpus, speaker-independent split (issue 4).
+
+Trains, with the same code and the same actor split:
+
+* ``av8``    audio + visual, 8-bit weights (the default model),
+* ``audio``  audio only, 8-bit,  ``visual``  visual only, 8-bit,
+* ``float``  audio + visual, float weights (no quantization),
+* ``av4``    audio + visual, 4-bit weights,
+
+then exports ``av8`` and checks that the golden model gives the same test
+accuracy as torch eval (the integer arithmetic is exact). Figures are
+printed with their targets, never asserted: AV >= 90 %; each modality
+>= 5 points below AV; 4-bit within 1.5 points of float; the default model
+trains in < 10 minutes on 2 CPU cores.
+
+Environment: ``EAVS_ACC_DATA`` (default ``runs/bench-corpus``, synthesized
+on first use), ``EAVS_ACC_EPOCHS`` (default 30), ``EAVS_ACC_ONLY``
+(comma-separated subset of the names above), ``EAVS_ACC_OUT``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.common import Row, print_table
+
+RUNS = {
+    "av8": dict(bits=8, modalities=("audio", "visual")),
+    "audio": dict(bits=8, modalities=("audio",)),
+    "visual": dict(bits=8, modalities=("visual",)),
+    "float": dict(bits=0, modalities=("audio", "visual")),
+    "av4": dict(bits=4, modalities=("audio", "visual")),
+}
+COMMON = dict(input_dropout=0.2, weight_decay=1e-4, progress=False, threads=1)
+
+
+def main() -> list[Row]:
+    from sw.train import TrainConfig, load_data, train
+
+    data_dir = os.environ.get("EAVS_ACC_DATA", "runs/bench-corpus")
+    epochs = int(os.environ.get("EAVS_ACC_EPOCHS", "30"))
+    out = Path(os.environ.get("EAVS_ACC_OUT", "runs/bench-accuracy"))
+    only = [n for n in os.environ.get("EAVS_ACC_ONLY", ",".join(RUNS)).split(",") if n]
+    spec = f"builtin:{data_dir}"
+    data = load_data(spec, progress=True)
+    res = {}
+    for name in only:
+        if name not in RUNS:
+            raise ValueError(f"EAVS_ACC_ONLY: unknown run {name!r} (known: {list(RUNS)})")
+        cfg = TrainConfig(data=spec, out=str(out / name), epochs=epochs, **RUNS[name], **COMMON)
+        res[name] = train(cfg, data=data)
+    rows = []
+    for name, s in res.items():
+        rows.append(Row("accuracy", f"{name}: test accuracy ({epochs} epochs)", 100 * s["test_acc"], "%", goal=">= 90" if name == "av8" else ""))
+    if "av8" in res:
+        av = 100 * res["av8"]["test_acc"]
+        rows.append(Row("accuracy", "av8: training time", res["av8"]["seconds"] / 60, "min", goal="< 10"))
+        for m in ("audio", "visual"):
+            if m in res:
+                rows.append(Row("accuracy", f"av8 - {m} only", av - 100 * res[m]["test_acc"], "points", goal=">= 5"))
+        rows += _exactness(out / "av8", data)
+    if "float" in res and "av4" in res:
+        rows.append(Row("accuracy", "float - av4", 100 * (res["float"]["test_acc"] - res["av4"]["test_acc"]), "points", goal="<= 1.5"))
+    return rows
+
+
+def _exactness(run: Path, data) -> list[Row]:
+    """Export av8 and evaluate its test split with the golden model."""
+    from sw.export import export_checkpoint, select_inputs
+    from sw.metrics import evaluate
+    from sw.train import split_data
+
+    import numpy as np
+
+    net = export_checkpoint(run / "best.pt", run / "model.qnet")
+    _, _, test = split_data(data)
+    ev = evaluate(net, select_inputs(data.x[test], data.inputs, net), data.y[test])
+    import json
+
+    torch_acc = json.loads((run / "history.json").read_text())["summary"]["test_acc"]
+    for line in ev.lines():
+        print(line)
+    return [
+        Row("accuracy", "av8 golden (.qnet) test accuracy", 100 * ev.accuracy, "%", 100 * torch_acc, "torch eval", "equal"),
+        Row("accuracy", "av8 estimated energy ANN/SNN", ev.energy.ratio, "x", goal="report (estimated)"),
+    ] + ([] if np.isclose(ev.accuracy, torch_acc) else [Row("accuracy", "MISMATCH golden vs torch", 1, "flag")])
+
+
+if __name__ == "__main__":
+    print_table(main())
