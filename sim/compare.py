@@ -77,7 +77,7 @@ def compare_results(got: protocol.Results, exp: protocol.Results, where: str = "
     return out
 
 
-def compare_registers(regs: dict[str, int], exp: protocol.Results, samples_before: int, where: str = "",
+def compare_registers(regs: dict[str, int], exp: protocol.Results, samples_before: int | None, where: str = "",
                       readout: list[int] | None = None) -> list[str]:
     """Registers read after a batch against its last sample (and the sample count)."""
     pre = f"{where}: " if where else ""
@@ -92,8 +92,9 @@ def compare_registers(regs: dict[str, int], exp: protocol.Results, samples_befor
         "PREDICTION": int(exp.prediction[last]),
         "SAMPLE_ERRORS": int(exp.errors[last]),
         "ERROR": int(np.bitwise_or.reduce(exp.errors)) if len(exp.errors) else 0,
-        "SAMPLES": (samples_before + len(exp.prediction)) & 0xFFFFFFFF,
     }
+    if samples_before is not None:
+        want["SAMPLES"] = (samples_before + len(exp.prediction)) & 0xFFFFFFFF
     out = []
     for name, value in want.items():
         if name in regs and int(regs[name]) != value:

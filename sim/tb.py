@@ -42,8 +42,8 @@ CLOCK_NS = 10
 
 def pause_generator(rng: random.Random, probability: float) -> Iterator[bool]:
     """Endless booleans, each True (pause this cycle) with ``probability``."""
-    if not 0.0 <= probability < 1.0:
-        raise ValueError(f"pause probability must be in [0, 1), not {probability!r}")
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"pause probability must be in [0, 1], not {probability!r}")
     while True:
         yield rng.random() < probability
 
