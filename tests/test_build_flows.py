@@ -19,21 +19,16 @@ from sw.qnet import save
 from sw.random_net import random_qnet
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).parent))
 
 SMALL = Capacity(lanes=2, max_layers=2, max_neurons=8, max_sources=2, max_inputs=16, weight_depth=1024, max_timesteps=8)
 SMALL_STR = ",".join(f"{k}={v}" for k, v in SMALL.to_dict().items())
 
 
 def core_verilog(tmp_path: Path) -> Path:
-    """The real core's Verilog when ``hw.generate`` exists, else the stand-in's."""
-    if (ROOT / "hw" / "generate.py").is_file():
-        from hw.build import generate_core
+    """The real core's Verilog at the small capacity (``python -m hw.generate``)."""
+    from hw.build import generate_core
 
-        return generate_core(SMALL, tmp_path / "core", progress=lambda m: None)
-    from build_standin import write_standin
-
-    return write_standin(SMALL, tmp_path / "core")
+    return generate_core(SMALL, tmp_path / "core", progress=lambda m: None)
 
 
 def hw_build(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -25,8 +25,6 @@ from hw.boards import get_board
 from hw.capacity import Capacity
 from hw.vivado import CORE_INSTANCE, DMA_INSTANCE, PS, parse_reports, write_project
 
-sys.path.insert(0, str(Path(__file__).parent))
-from build_standin import write_standin  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh (Tcl 8.6) not installed")
 
@@ -160,14 +158,17 @@ def joined(calls) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def standin_verilog(tmp_path_factory) -> Path:
-    return write_standin(SMALL, tmp_path_factory.mktemp("core"))
+def core_v(tmp_path_factory) -> Path:
+    """The real core's Verilog at a small capacity (``python -m hw.generate``)."""
+    from hw.build import generate_core
+
+    return generate_core(SMALL, tmp_path_factory.mktemp("core"), progress=lambda m: None)
 
 
 @pytest.mark.parametrize("board_name", ["pynq-z2", "zcu104", "kv260"])
-def test_generated_flow_runs_under_tclsh_in_order(tmp_path, standin_verilog, board_name):
+def test_generated_flow_runs_under_tclsh_in_order(tmp_path, core_v, board_name):
     board = get_board(board_name)
-    files = write_project(board, SMALL, standin_verilog, tmp_path / "vivado")
+    files = write_project(board, SMALL, core_v, tmp_path / "vivado")
     calls = run_standin(tmp_path, files["build"])
     text = joined(calls)
     ps = PS[board.ps]
@@ -254,18 +255,20 @@ def test_standin_rejects_a_misspelt_command(tmp_path):
         run_standin(tmp_path, bad)
 
 
-def test_tcl_syntax_error_fails(tmp_path, standin_verilog):
-    files = write_project(get_board("pynq-z2"), SMALL, standin_verilog, tmp_path / "v")
+def test_tcl_syntax_error_fails(tmp_path, core_v):
+    files = write_project(get_board("pynq-z2"), SMALL, core_v, tmp_path / "v")
     files["bd"].write_text(files["bd"].read_text().replace("proc eavs_latest_ip {prefix} {", "proc eavs_latest_ip {prefix} {{"))
     with pytest.raises(AssertionError, match="tclsh failed"):
         run_standin(tmp_path, files["build"])
 
 
-def test_core_without_axis_port_is_refused(tmp_path, standin_verilog):
+def test_core_without_axis_port_is_refused(tmp_path, core_v):
     from hw.estimate import ToolError
 
     broken = tmp_path / "eavs_core.v"
-    broken.write_text(standin_verilog.read_text().replace("m_axis__tlast", "m_axis__tlst"))
+    text = core_v.read_text()
+    assert "m_axis__tlast" in text
+    broken.write_text(text.replace("m_axis__tlast", "m_axis__tlst"))
     with pytest.raises(ToolError, match=r"bus 'm_axis' lacks \['m_axis__tlast'\]"):
         write_project(get_board("pynq-z2"), SMALL, broken, tmp_path / "v")
 
@@ -287,7 +290,7 @@ def fake_vivado(tmp_path) -> Path:
     return bindir
 
 
-def test_build_runs_vivado_when_on_path(tmp_path, fake_vivado, standin_verilog):
+def test_build_runs_vivado_when_on_path(tmp_path, fake_vivado, core_v):
     out = tmp_path / "out"
     env = {
         **os.environ,
@@ -298,7 +301,7 @@ def test_build_runs_vivado_when_on_path(tmp_path, fake_vivado, standin_verilog):
     caps = ",".join(f"{k}={v}" for k, v in SMALL.to_dict().items())
     proc = subprocess.run(
         [sys.executable, "-m", "hw.build", "--board", "pynq-z2", "--out", str(out), "--capacity", caps,
-         "--core-verilog", str(standin_verilog)],
+         "--core-verilog", str(core_v)],
         capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parent.parent,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
