@@ -5,6 +5,8 @@
   what is skipped (no encoding).
 - ``eavs data encode SPEC --out FILE.npz``: encode with the default (or
   given) encoder parameters, print the summary, save the spike trains.
+- ``eavs data probe SPEC``: linear-probe accuracy of audio, visual and both
+  with actor-disjoint cross-validation (does fusion matter on this data?).
 """
 
 from __future__ import annotations
@@ -105,3 +107,27 @@ def encode(
             header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
         )
         typer.echo(f"wrote {out}")
+
+
+@data_app.command("probe")
+def probe_cmd(
+    spec: str = typer.Argument(..., help="builtin:DIR, ravdess:DIR or cremad:DIR"),
+    timesteps: int = typer.Option(40, "--timesteps", help="T: bins per clip."),
+    folds: int = typer.Option(6, "--folds", help="Actor folds for cross-validation."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Encoding cache folder."),
+    workers: int = typer.Option(2, "--workers", help="Processes."),
+) -> None:
+    """Linear-probe accuracy of audio, visual and both (speaker-independent CV):
+    does fusion matter on this data set?"""
+    from sw.data import load_encoded
+    from sw.data.probe import probe
+
+    s = load_encoded(spec, _encoders("av", timesteps, None), cache_dir=cache_dir, progress=True, workers=workers)
+    if len(s) == 0:
+        raise ValueError(f"{spec}: no usable clips to probe")
+    groups, at = {}, 0
+    for g in s.inputs:
+        groups[g.name] = slice(at, at + g.size)
+        at += g.size
+    result = probe(s.x, s.y, s.actors, groups, k=folds)
+    typer.echo(result.table())
