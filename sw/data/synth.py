@@ -102,9 +102,9 @@ FACE_OF = {
 #: jitter (relative F0 s.d.), breathiness (noise / voice ratio).
 VOICES: dict[str, dict[str, float]] = {
     "plain": dict(shift=0.0, range=2.0, rate=4.0, loud=0.0, tilt=-6.0, jitter=0.006, breath=0.03),
-    "soft": dict(shift=-2.5, range=1.0, rate=3.0, loud=-7.0, tilt=-9.0, jitter=0.006, breath=0.12),
-    "bright": dict(shift=4.0, range=6.0, rate=4.8, loud=4.0, tilt=-4.0, jitter=0.008, breath=0.03),
-    "tense": dict(shift=3.0, range=3.0, rate=5.6, loud=8.0, tilt=-2.0, jitter=0.025, breath=0.05),
+    "soft": dict(shift=-3.0, range=0.8, rate=2.8, loud=-10.0, tilt=-10.0, jitter=0.006, breath=0.15),
+    "bright": dict(shift=5.0, range=7.0, rate=4.4, loud=3.0, tilt=-5.0, jitter=0.006, breath=0.02),
+    "tense": dict(shift=2.0, range=2.5, rate=5.8, loud=8.0, tilt=-1.0, jitter=0.03, breath=0.06),
 }
 #: Face profiles at strong intensity (action units, about -1..1).
 FACES: dict[str, dict[str, float]] = {
@@ -267,9 +267,9 @@ def _time_course(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
     dur = n / fps
     onset = rng.uniform(0.1, 0.3) * dur
     rise = rng.uniform(0.3, 0.6)
-    release = rng.uniform(0.65, 0.85) * dur
+    release = rng.uniform(0.75, 0.9) * dur
     up = np.clip((t - onset) / rise, 0, 1)
-    down = 1.0 - 0.5 * np.clip((t - release) / 0.4, 0, 1)
+    down = 1.0 - 0.3 * np.clip((t - release) / 0.4, 0, 1)
     return (up * up * (3 - 2 * up)) * down
 
 
@@ -357,14 +357,14 @@ def _draw_upper(img, a: Actor, s, cx, cy, brow, angle, eye, wrinkle) -> None:
     ey = cy + a.eye_y * s
     for sx in (-1.0, 1.0):
         ex = cx + sx * a.eye_dx * s
-        _darken(img, ex, ey, a.eye_r * s, a.eye_r * 0.62 * s * (1.0 + 0.45 * eye), 0.7)
-        by = ey - (a.brow_gap + 3.0 * brow) * s
+        _darken(img, ex, ey, a.eye_r * s, a.eye_r * 0.62 * s * (1.0 + 0.7 * eye), 0.75)
+        by = ey - (a.brow_gap + 5.0 * brow) * s
         for frac in (-0.7, 0.0, 0.7):
             bx = ex + sx * frac * 0.9 * a.eye_r * s
-            lift = angle * 2.6 * s * (-frac / 1.4)
-            _darken(img, bx, by - lift, 3.2 * s, 2.1 * s, 0.6)
+            lift = angle * 4.0 * s * (-frac / 1.4)
+            _darken(img, bx, by - lift, 3.2 * s, 2.1 * s, 0.75)
     if wrinkle > 0:
-        _darken(img, cx, cy - 4.0 * s, 4.0 * s, 2.5 * s, 0.35 * float(min(wrinkle, 1.5)))
+        _darken(img, cx, cy - 4.0 * s, 4.5 * s, 3.0 * s, 0.5 * float(min(wrinkle, 1.5)))
 
 
 def _draw_mouth(img, a: Actor, s, cx, cy, smile, mouth) -> None:
@@ -372,10 +372,10 @@ def _draw_mouth(img, a: Actor, s, cx, cy, smile, mouth) -> None:
     my = cy + a.mouth_y * s
     mw = a.mouth_w * s
     for frac in (-0.9, 0.0, 0.9):
-        _darken(img, cx + frac * mw, my - smile * 3.5 * s * frac * frac, 0.45 * mw, 2.1 * s, 0.6)
+        _darken(img, cx + frac * mw, my - smile * 6.0 * s * frac * frac, 0.45 * mw, 2.1 * s, 0.75)
     open_ = float(np.clip(mouth, 0, 1.6))
     if open_ > 0:
-        _darken(img, cx, my + 1.5 * open_ * s, 0.6 * mw, (1.0 + 3.5 * open_) * s, 0.75)
+        _darken(img, cx, my + 2.0 * open_ * s, 0.6 * mw, (1.0 + 5.0 * open_) * s, 0.85)
 
 
 def render_clip(seed: int, index: int, actor: Actor, name: RavdessName) -> tuple[np.ndarray, np.ndarray]:
