@@ -7,7 +7,8 @@ AXI4-Lite and AXI4-Stream ports, and a synthesiser removes every gate whose
 inputs are constant or whose outputs go nowhere. :class:`ScanBridge` makes
 every input port of the core a bit of a shift register loaded from one pin
 (the UART RX pin, one bit per clock while a button is held) and every output
-port a bit of a capture register shifted out on another (UART TX). All the
+port a bit of a capture register shifted out on another (UART TX)
+(:func:`scan_bridge`). All the
 core's logic is then controllable and observable, so none of it can be
 optimised away, and the utilisation and Fmax are the core's (plus about
 ``2 x port bits`` flip-flops of bridge). It is a synthesis harness, not a
@@ -27,31 +28,44 @@ from pathlib import Path
 from typing import Callable
 
 from hw.boards import Board, Resources
-from hw.estimate import ToolError, run_tool, tool_path
+from hw.estimate import ToolError, run_tool, tool_path, without_zero_meminit
 from hw.vivado import verilog_ports
 
-__all__ = ["ScanBridge", "build_ecp5", "parse_nextpnr_report"]
+__all__ = ["scan_bridge", "build_ecp5", "parse_nextpnr_report"]
 
 TOP = "top"
 
 
-def ScanBridge(core_verilog: Path, core: str = "eavs_core"):  # noqa: N802 - a class built lazily
-    """The bridge around ``core`` (ports read from its Verilog)."""
+def _scan_bridge_class():
+    """:class:`ScanBridge`, defined on first use so importing this module
+    does not import amaranth."""
     from amaranth import Cat, ClockSignal, Elaboratable, Instance, Module, Signal
 
-    ports = verilog_ports(core_verilog, core)
-    inputs = {n: w for n, (d, w) in ports.items() if d == "input" and n not in ("clk", "rst")}
-    outputs = {n: w for n, (d, w) in ports.items() if d == "output"}
-    if "clk" not in ports or "rst" not in ports:
-        raise ToolError(f"{core} must have clk and rst ports; has {list(ports)}")
+    class ScanBridge(Elaboratable):
+        """Top level for a board without a processor: ``eavs_core`` (from its
+        Verilog) behind a serial scan chain.
 
-    class _ScanBridge(Elaboratable):
-        """Pins: UART RX = scan in, UART TX = scan out, FIRE0 = shift,
-        FIRE1 = capture outputs, UP = core reset; LED 0..7 show the low
-        capture bits (a visible sign of life)."""
+        Pins: UART RX = scan in, UART TX = scan out, FIRE0 held = shift one
+        bit per clock, FIRE1 = capture the core's outputs, UP = core reset;
+        LEDs 0..7 show the low capture bits.
 
-        n_in = sum(inputs.values())
-        n_out = sum(outputs.values())
+        Parameters
+        ----------
+        core_verilog : Path
+            The core's Verilog; its port list sets the chain lengths.
+        core : str
+            Its module name.
+        """
+
+        def __init__(self, core_verilog: Path, core: str = "eavs_core"):
+            ports = verilog_ports(core_verilog, core)
+            if "clk" not in ports or "rst" not in ports:
+                raise ToolError(f"{core} must have clk and rst ports; has {list(ports)}")
+            self.core = core
+            self.inputs = {n: w for n, (d, w) in ports.items() if d == "input" and n not in ("clk", "rst")}
+            self.outputs = {n: w for n, (d, w) in ports.items() if d == "output"}
+            self.n_in = sum(self.inputs.values())
+            self.n_out = sum(self.outputs.values())
 
         def elaborate(self, platform):
             m = Module()
@@ -73,7 +87,7 @@ def ScanBridge(core_verilog: Path, core: str = "eavs_core"):  # noqa: N802 - a c
 
             scan = Signal(self.n_in, name="scan_chain")
             captured = Signal(self.n_out, name="capture_chain")
-            out_sigs = {n: Signal(w, name=f"core_{n}") for n, w in outputs.items()}
+            out_sigs = {n: Signal(w, name=f"core_{n}") for n, w in self.outputs.items()}
             with m.If(shift):
                 m.d.sync += scan.eq(Cat(scan[1:], rx))
             with m.If(capture):
@@ -85,15 +99,20 @@ def ScanBridge(core_verilog: Path, core: str = "eavs_core"):  # noqa: N802 - a c
 
             kwargs = {"i_clk": ClockSignal(), "i_rst": core_rst}
             at = 0
-            for n, w in inputs.items():
+            for n, w in self.inputs.items():
                 kwargs[f"i_{n}"] = scan[at : at + w]
                 at += w
             for n, sig in out_sigs.items():
                 kwargs[f"o_{n}"] = sig
-            m.submodules.core = Instance(core, **kwargs)
+            m.submodules.core = Instance(self.core, **kwargs)
             return m
 
-    return _ScanBridge()
+    return ScanBridge
+
+
+def scan_bridge(core_verilog: Path, core: str = "eavs_core"):
+    """A :class:`ScanBridge` around ``core``."""
+    return _scan_bridge_class()(core_verilog, core)
 
 
 def _platform(board: Board):
@@ -150,8 +169,8 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
     # amaranth's Verilog/RTLIL back-end also runs Yosys; the platform checks for the programmer only by name.
     os.environ.setdefault("OPENFPGALOADER", "openFPGALoader")
     platform = _platform(board)
-    platform.add_file("eavs_core.v", Path(core_verilog).read_text())
-    bridge = ScanBridge(Path(core_verilog))
+    platform.add_file("eavs_core.v", without_zero_meminit(Path(core_verilog).read_text())[0])
+    bridge = scan_bridge(Path(core_verilog))
     if progress:
         progress(f"ecp5: elaborating the scan bridge ({bridge.n_in} input and {bridge.n_out} output bits of eavs_core)")
     plan = platform.build(bridge, name=TOP, build_dir=str(out_dir), do_build=False)

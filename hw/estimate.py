@@ -203,6 +203,24 @@ def tool_path(name: str) -> str:
     return found
 
 
+_ZERO_MEMINIT = re.compile(r"\n[ \t]*initial begin\n(?:[ \t]*[\w$\\]+\[\d+\] = \d+'[hbd]0+;\n)+[ \t]*end\n")
+
+
+def without_zero_meminit(verilog_text: str) -> tuple[str, int]:
+    """Drop the ``initial`` blocks that set every word of a memory to zero.
+
+    Amaranth's Verilog back-end writes one assignment per memory word
+    (32768 lines for a 32 K-word weight memory), which Yosys's frontend
+    turns into one ``$meminit`` cell each: minutes of synthesis for
+    nothing, since block RAMs are zero after configuration on both Xilinx
+    (no INIT given) and ECP5 (EBR initialised to zero by the bitstream).
+    Only all-zero blocks are removed; any other initial value is kept.
+
+    Returns the text and the number of blocks removed.
+    """
+    return _ZERO_MEMINIT.subn("\n", verilog_text)
+
+
 def run_tool(
     argv: list[str],
     cwd: Path,
@@ -269,9 +287,9 @@ def yosys_xilinx_estimate(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # YoWASP tools see only their working directory: copy the source in, use relative names.
+    # Zero memory initialisers dropped: see without_zero_meminit.
     local = out_dir / "eavs_core.v"
-    if Path(verilog).resolve() != local.resolve():
-        shutil.copyfile(verilog, local)
+    local.write_text(without_zero_meminit(Path(verilog).read_text())[0])
     stat_json = out_dir / "yosys_stat.json"
     script = out_dir / "yosys_estimate.ys"
     script.write_text(
