@@ -15,7 +15,8 @@ trains in < 10 minutes on 2 CPU cores.
 
 Environment: ``EAVS_ACC_DATA`` (default ``runs/bench-corpus``, synthesized
 on first use), ``EAVS_ACC_EPOCHS`` (default 30), ``EAVS_ACC_ONLY``
-(comma-separated subset of the names above), ``EAVS_ACC_OUT``.
+(comma-separated subset of the names above), ``EAVS_ACC_OUT``,
+``EAVS_ACC_CACHE`` (encoded-spike cache folder).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def main() -> list[Row]:
     out = Path(os.environ.get("EAVS_ACC_OUT", "runs/bench-accuracy"))
     only = [n for n in os.environ.get("EAVS_ACC_ONLY", ",".join(RUNS)).split(",") if n]
     spec = f"builtin:{data_dir}"
-    data = load_data(spec, progress=True)
+    data = load_data(spec, cache_dir=os.environ.get("EAVS_ACC_CACHE"), progress=True)
     res = {}
     for name in only:
         if name not in RUNS:
