@@ -228,7 +228,9 @@ class Step:
 
     ``params`` lists the config fields the step's result depends on;
     ``after`` the steps whose outputs it reads (their keys enter its key, and
-    it is skipped when one of them did not produce results).
+    it is skipped when one of them did not produce results); ``code`` the
+    source files (globs relative to the repository) of the stage it runs, so
+    a changed stage implementation invalidates its cached result too.
     """
 
     name: str
@@ -237,6 +239,7 @@ class Step:
     after: tuple[str, ...]
     fn: Callable[[Context], dict]
     always: bool = False
+    code: tuple[str, ...] = ()
 
 
 def _api(module: str, *names: str) -> Any:
@@ -265,8 +268,8 @@ def step_data(ctx: Context) -> dict:
         if not Path(where).is_dir():
             raise FileNotFoundError(f"data spec {cfg.data!r}: {where} is not a directory")
         return {"spec": cfg.data, "synthetic": False}
-    synthesize = _api("sw.data.synth", "synthesize")
-    corpus = ctx.cache / f"corpus-c{cfg.clips}-a{cfg.actors}-s{cfg.seed}"
+    synthesize, version = _api("sw.data.synth", "synthesize", "GENERATOR_VERSION")
+    corpus = ctx.cache / f"corpus-v{version}-c{cfg.clips}-a{cfg.actors}-s{cfg.seed}"
     t0 = time.perf_counter()
     ctx.log(f"synthesising {cfg.clips} clips of {cfg.actors} actors into {corpus} (reused when present)")
     synthesize(corpus, clips=cfg.clips, seed=cfg.seed, actors=cfg.actors, workers=cfg.workers, progress=True)
@@ -340,6 +343,9 @@ def step_train(ctx: Context) -> dict:
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, bits=cfg.bits, modalities=mods,
             seed=cfg.seed, split_seed=cfg.seed, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
             fusion_hidden=cfg.fusion_hidden, device="cpu", progress=True,
+            # One thread: torch's per-op threading costs more than it gains on these small
+            # tensors, and collapses when other processes share the cores.
+            **({"threads": 1} if "threads" in TrainConfig.__dataclass_fields__ else {}),
         )  # fmt: skip
         summary = train(tcfg, data=data, log=ctx.log)
         out[name] = {
@@ -485,6 +491,7 @@ def step_simulate(ctx: Context) -> dict:
     cfg = ctx.cfg
     if cfg.sim_clips == 0:
         raise NotAvailable("sim_clips is 0: RTL simulation switched off")
+    _api("hw.generate", "main")
     run_rtl = _rtl_runner()
     from hw.capacity import sample_cycles
 
@@ -493,7 +500,7 @@ def step_simulate(ctx: Context) -> dict:
     _, cap = board_capacity(cfg)
     # The simulated core has the board's capacity; only its lane count changes cycles.
     t0 = time.perf_counter()
-    rtl = run_rtl(net, x[:k], cap, cfg.simulator, ctx.dir("simulate") / "build", ctx.log)
+    rtl = run_rtl(net, x[:k], cap, cfg.simulator, ctx.cache / f"rtl-{cfg.simulator}", ctx.log)
     wall = time.perf_counter() - t0
     model_cycles = sample_cycles(net, g.layer_events[:k], cap.lanes)
     mismatches = []
@@ -554,17 +561,35 @@ def _rtl_runner() -> Callable:
 
 
 def step_resources(ctx: Context) -> dict:
+    """``hw.build.build`` for the board: Vivado when on PATH, else the Yosys ``synth_xilinx`` estimate
+    (ECP5 boards: the open flow's real place and route)."""
     cfg = ctx.cfg
     if not cfg.resources:
         raise NotAvailable("resource estimate switched off (resources = false)")
-    estimate = _api("hw.build", "estimate_resources")
+    _api("hw.generate", "main")
+    build = _api("hw.build", "build")
     board, cap = board_capacity(cfg)
-    rep = estimate(board, cap, ctx.dir("resources"), progress=ctx.log)
-    return {
-        "kind": rep.get("kind", "estimated"), "tool": rep.get("tool"), "board": board.name, "part": board.part,
-        "lanes": cap.lanes, "used": rep["used"], "budget": board.resources.to_dict(), "note": rep.get("note", ""),
-        "fmax_mhz": rep.get("fmax_mhz"),
-    }  # fmt: skip
+    rep = build(board.name, out_dir=ctx.dir("resources"), capacity=cfg.capacity or None, progress=ctx.log)
+    out = {"board": board.name, "part": board.part, "lanes": cap.lanes, "budget": {k: v for k, v in board.resources.to_dict().items() if k != "bram_kbits"}}
+    viv = rep.get("vivado") or {}
+    if viv.get("ran") and viv.get("used"):
+        out.update(kind="measured", tool="Vivado (post-implementation utilisation)", used=viv["used"])
+        out["note"] = f"Vivado ran: bitstream in {viv.get('bitstream', viv.get('project'))}."
+    elif rep.get("yosys"):
+        y = rep["yosys"]
+        out.update(kind="estimated", tool=y.get("tool", "yosys synth_xilinx"), used=y["used"], seconds=y.get("seconds"))
+        out["note"] = (
+            f"Yosys synth_xilinx -family {board.family} estimate of the core alone (out of context; Vivado maps "
+            f"differently, typically by tens of percent in LUTs). {viv.get('note', '')}"
+        )
+    elif rep.get("ecp5"):
+        e = rep["ecp5"]
+        out.update(kind="measured", tool="yosys + nextpnr-ecp5 (placed and routed)", used=e["used"], fmax_mhz=e.get("fmax_mhz"))
+        out["note"] = f"ECP5 bitstream built; nextpnr Fmax {e.get('fmax_mhz')} MHz."
+    else:
+        raise NotAvailable(f"hw.build produced no utilisation for {board.name} (report keys: {sorted(rep)})")
+    out["used"] = {k: v for k, v in out["used"].items() if k in out["budget"] and k != "bram_kbits"}
+    return out
 
 
 # 8. energy ----------------------------------------------------------------------------
@@ -573,20 +598,14 @@ def step_resources(ctx: Context) -> dict:
 def step_energy(ctx: Context) -> dict:
     estimate = _api("sw.energy", "estimate")
     net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
-    rep = estimate(net, x)
-    d = rep.to_dict() if hasattr(rep, "to_dict") else dict(vars(rep))
-    snn = _mean(d.get("snn_energy_per_inference_j", d.get("snn_j")))
-    ann = _mean(d.get("ann_energy_per_inference_j", d.get("ann_j")))
-    if snn is None:
-        raise NotAvailable(f"sw.energy.estimate returned no SNN energy (fields: {sorted(d)})")
-    out = {"kind": "estimated", "snn_j": snn, "ann_j": ann, "ratio": (ann / snn) if ann and snn else None,
-           "source": str(d.get("source", "sw.energy"))}  # fmt: skip
-    for k, v in d.items():
-        if k not in out and isinstance(v, (int, float, np.integer, np.floating, np.ndarray, list)):
-            m = _mean(v)
-            if m is not None:
-                out[k] = m
-    return out
+    rep = estimate(net, g.synaptic_ops, g.neuron_updates)
+    d = rep.to_dict()
+    snn_j, ann_j = float(d["snn_energy_pj"]) * 1e-12, float(d["ann_energy_pj"]) * 1e-12
+    return {
+        "kind": str(d.get("kind", "estimated")), "snn_j": snn_j, "ann_j": ann_j, "ratio": ann_j / snn_j if snn_j else None,
+        "synaptic_ops": float(d["synaptic_ops"]), "ann_macs": int(d["ann_macs"]), "neuron_updates": float(d["neuron_updates"]),
+        "source": str(d.get("source", "sw.energy")), "clips": int(len(te)),
+    }  # fmt: skip
 
 
 def _mean(v: Any) -> float | None:
@@ -610,14 +629,20 @@ def step_report(ctx: Context) -> dict:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("data", "synthesize the corpus", ("data", "clips", "actors", "seed", "workers", "cache_dir"), (), step_data),
-    Step("encode", "encode clips to spikes", ("timesteps", "audio", "visual", "seed"), ("data",), step_encode),
-    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "seed"), ("encode",), step_train),
-    Step("export", "export .qnet", (), ("train",), step_export),
-    Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate),
-    Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "board", "capacity"), ("export",), step_simulate),
-    Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources),
-    Step("energy", "energy per inference", (), ("export",), step_energy),
+    Step("data", "synthesize the corpus", ("data", "clips", "actors", "seed", "cache_dir"), (), step_data,
+         code=("sw/data/synth.py",)),
+    Step("encode", "encode clips to spikes", ("timesteps", "audio", "visual", "seed"), ("data",), step_encode,
+         code=("sw/encode.py", "sw/data/*.py")),
+    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "seed"),
+         ("encode",), step_train, code=("sw/model.py", "sw/train.py")),
+    Step("export", "export .qnet", (), ("train",), step_export, code=("sw/export.py", "sw/qnet.py")),
+    Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
+         code=("sw/golden.py", "hw/capacity.py", "boards.toml")),
+    Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "board", "capacity"), ("export",), step_simulate,
+         code=("hw/*.py", "sim/*.py", "host/*.py", "boards.toml")),
+    Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
+         code=("hw/*.py", "boards.toml")),
+    Step("energy", "energy per inference", (), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
     Step("report", "write the report", (), (), step_report, always=True),
 )  # fmt: skip
 STEP_NAMES = tuple(s.name for s in STEPS)
@@ -628,8 +653,27 @@ STEP_NAMES = tuple(s.name for s in STEPS)
 
 def step_key(step: Step, cfg: DemoConfig, upstream: dict[str, str]) -> str:
     """Hash of the step's name, its config fields and its upstream steps' keys."""
-    payload = {"step": step.name, "params": {p: getattr(cfg, p) for p in step.params}, "after": {a: upstream.get(a) for a in step.after}}
+    payload = {
+        "step": step.name,
+        "params": {p: getattr(cfg, p) for p in step.params},
+        "after": {a: upstream.get(a) for a in step.after},
+        "code": _code_digest(step.code),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _code_digest(globs: tuple[str, ...]) -> str:
+    """Hash of the stage's source files (so a changed implementation is not served from cache)."""
+    h = hashlib.sha256()
+    for pattern in globs:
+        for path in sorted(REPO.glob(pattern)):
+            if path.is_file():
+                h.update(str(path.relative_to(REPO)).encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _load_results(run_dir: Path) -> dict:

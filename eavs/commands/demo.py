@@ -63,12 +63,13 @@ def register(app: typer.Typer) -> None:
             return
 
         from rich.console import Console
+        from rich.markup import escape
 
         console = Console(stderr=False)
 
         def log(msg: str) -> None:
             if msg.startswith("["):
-                console.print(f"[bold cyan]{msg}[/]", highlight=False)
+                console.print(f"[bold cyan]{escape(msg)}[/]", highlight=False)
             else:
                 console.print(f"  {msg}", highlight=False, markup=False)
 
