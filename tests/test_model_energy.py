@@ -66,3 +66,14 @@ def test_neurobench_metrics_through_the_package():
     assert nb["SynapticOperations"]["Dense"] == pytest.approx(ann_macs(net))
     # activation sparsity: the neuron modules emit exactly the golden spikes (readout: none)
     assert nb["ActivationSparsity"] == pytest.approx(1 - g.spikes["h"].sum() / (24 * 4 * (3 + 2)))
+
+
+@pytest.mark.parametrize("module", ["sw.energy", "sw.metrics"])
+def test_energy_and_metrics_import_no_torch(module):
+    """The board's host code uses these: numpy only at import (neurobench is imported on demand)."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'brevitas', 'amaranth'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
