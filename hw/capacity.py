@@ -34,10 +34,10 @@ __all__ = [
 
 # -- cycle model constants (owned by the RTL; the core must match them) -------
 
-#: Cycles per chunk beyond one per input event: the last event's weight read
-#: and accumulate (queue read -> weight read -> add); the chunk's membrane
-#: update overlaps the next chunk's first cycle (hw/core.py).
-PIPELINE_DEPTH = 2
+#: Cycles per chunk beyond one per input event: the accumulate of the last
+#: event (its queue entry addresses the weight row in the issue cycle); the
+#: chunk's membrane update overlaps the next chunk's first cycle (hw/core.py).
+PIPELINE_DEPTH = 1
 #: Cycles per (layer, step): set-up (latch the layer's parameters and its
 #: sources' queue counts) and the update of its last chunk.
 LAYER_OVERHEAD = 2

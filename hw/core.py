@@ -15,11 +15,13 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
    *segment* of the layer's sources (an input group's event list, or one
    lane bank of a layer's spike queue) and issues one queued index per cycle;
    a priority encoder over the segments' non-empty bits picks the next
-   segment in the same cycle, so there are no bubbles. Two cycles later the
-   index's row of P weights (one wide weight-memory word) is added into the P
-   accumulators, which were loaded with the chunk's bias.
-2. **Drain** (2 cycles: ``PIPELINE_DEPTH``): the last issued event reaches
-   the accumulators.
+   segment in the same cycle, so there are no bubbles. The queues are read
+   asynchronously (small LUT memories), so in the issue cycle the index
+   already addresses its row of P weights (one wide weight-memory word);
+   the next cycle adds the row into the P accumulators, which the chunk's
+   second cycle loads with the chunk's bias.
+2. **Drain** (1 cycle: ``PIPELINE_DEPTH``): the chunk's last issued event
+   reaches the accumulators.
 3. **Update** (overlapped with the next chunk's first cycle, or the layer's
    end cycle): P :class:`hw.lif.LIFLane` units update the chunk's P
    membranes (one wide membrane-memory word) and write them back; lane ``j``
@@ -70,15 +72,14 @@ __all__ = ["EAVSCore"]
     R_RECV,
     R_LSETUP,
     R_ISSUE,
-    R_D1,
-    R_D2,
+    R_CEND,
     R_LEND,
     R_STEP,
     R_DRAIN,
     R_SCAN,
     R_EMIT,
-) = range(13)
-COUNTED = (R_INIT, R_LSETUP, R_ISSUE, R_D1, R_D2, R_LEND, R_STEP)
+) = range(12)
+COUNTED = (R_INIT, R_LSETUP, R_ISSUE, R_CEND, R_LEND, R_STEP)
 
 # Loader sections.
 L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN = range(8)
@@ -154,21 +155,21 @@ class EAVSCore(wiring.Component):
         b_rd = bmem.read_port()
         m.submodules.imem = imem = Memory(shape=unsigned(INDEX_BITS + 1), depth=NI, init=[])
         i_wr = imem.write_port()
-        i_rd = imem.read_port()
+        i_rd = imem.read_port(domain="comb")
         slot_bits = max(1, ceil_log2(QD))
         q_wr, q_rd = [], []
         for j in range(P):
             qm = Memory(shape=unsigned(slot_bits), depth=2 * L * QD, init=[])
             m.submodules[f"qbank{j}"] = qm
             q_wr.append(qm.write_port())
-            q_rd.append(qm.read_port())
+            q_rd.append(qm.read_port(domain="comb"))
         m.submodules.rmem = rmem = Memory(shape=signed(V), depth=NN, init=[])
         r_wr = rmem.write_port()
         r_emit = rmem.read_port()
         r_axil = rmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(13))
+        state = Signal(range(12))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -517,9 +518,6 @@ class EAVSCore(wiring.Component):
             return x.any(), s_o, j_o
 
         # pipeline
-        p1_valid = Signal()
-        p1_s = Signal(range(max(2, S)))
-        p1_j = Signal(range(max(2, P)))
         p2_valid = Signal()
         acc_load = Signal()
         c0 = Signal()
@@ -531,32 +529,35 @@ class EAVSCore(wiring.Component):
         m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
         acc = [Signal(signed(ACC), name=f"acc{j}") for j in range(P)]
 
-        m.d.sync += [c0.eq(0), upd.eq(0), acc_load.eq(c0), p1_valid.eq(0), p2_valid.eq(p1_valid)]
+        m.d.sync += [c0.eq(0), upd.eq(0), acc_load.eq(c0), p2_valid.eq(state == R_ISSUE)]
 
         # chunk entry helper: called in the cycle before the chunk's cycle 0
         def enter_chunk(mask_value, counts):
             any_, fs, fj = lowest(mask_value)
             m.d.sync += [c0.eq(1), w_active.eq(any_), w_s.eq(fs), w_j.eq(fj), w_k.eq(0), w_cnt.eq(counts[fs][fj])]
             m.d.sync += w_rest.eq(mask_value & (mask_value - 1))
-            m.d.sync += state.eq(Mux(any_, R_ISSUE, R_D1))
+            m.d.sync += state.eq(Mux(any_, R_ISSUE, R_CEND))
 
         # queue / input reads for the issued event
         m.d.comb += i_rd.addr.eq(s_gbase[w_s] + w_k)
         for j in range(P):
             m.d.comb += q_rd[j].addr.eq(s_qbase[w_s] + w_k)
-        # p1: weight address
+        # issue cycle: the queue entry (asynchronous read) gives the weight row address
         bank_data = Array(q.data for q in q_rd)
-        p1_layer = Signal()
         local = Signal(_bits(ROWS_MAX) + 1)
-        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, i_rd.data))
-        m.d.comb += w_rd.addr.eq(cur_wptr + s_off[p1_s] + local)
-        # p2: accumulate
+        m.d.comb += local.eq(Mux(s_layer[w_s], bank_data[w_j] * P + w_j, i_rd.data))
+        m.d.comb += w_rd.addr.eq(cur_wptr + s_off[w_s] + local)
+        # next cycle: accumulate (chunk cycle 1 also loads the bias)
+        bias = [b_rd.data[j * V : (j + 1) * V].as_signed() for j in range(P)]
+        wgt = [w_rd.data[j * WB : (j + 1) * WB].as_signed() for j in range(P)]
         with m.If(acc_load):
             for j in range(P):
-                m.d.sync += acc[j].eq(b_rd.data[j * V : (j + 1) * V].as_signed())
+                m.d.sync += acc[j].eq(bias[j] + Mux(p2_valid, wgt[j], 0))
+            with m.If(p2_valid):
+                m.d.sync += sops.eq(sops + lanes_now)
         with m.Elif(p2_valid):
             for j in range(P):
-                m.d.sync += acc[j].eq(acc[j] + w_rd.data[j * WB : (j + 1) * WB].as_signed())
+                m.d.sync += acc[j].eq(acc[j] + wgt[j])
             m.d.sync += sops.eq(sops + lanes_now)
         m.d.comb += [b_rd.addr.eq(cur_maddr)]
 
@@ -570,7 +571,7 @@ class EAVSCore(wiring.Component):
             m.d.comb += [
                 lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
                 lane.zero_v.eq(t == 0),
-                lane.acc.eq(acc[j]),
+                lane.acc.eq(Mux(acc_load, bias[j], acc[j])),  # a chunk without events
                 lane.leak_shift.eq(cur_k),
                 lane.lo.eq(cur_lo),
                 lane.hi.eq(cur_hi),
@@ -769,7 +770,6 @@ class EAVSCore(wiring.Component):
                 m.d.sync += mask.eq(new_mask)
                 enter_chunk(new_mask, Array(Array(row) for row in new_cnt))
             with m.Case(R_ISSUE):
-                m.d.sync += [p1_valid.eq(1), p1_s.eq(w_s), p1_j.eq(w_j), p1_layer.eq(s_layer[w_s])]
                 with m.If(w_k + 1 < w_cnt):
                     m.d.sync += w_k.eq(w_k + 1)
                 with m.Else():
@@ -782,10 +782,8 @@ class EAVSCore(wiring.Component):
                         w_rest.eq(w_rest & (w_rest - 1)),
                     ]
                     with m.If(~any_):
-                        m.d.sync += [w_active.eq(0), state.eq(R_D1)]
-            with m.Case(R_D1):
-                m.d.sync += state.eq(R_D2)
-            with m.Case(R_D2):
+                        m.d.sync += [w_active.eq(0), state.eq(R_CEND)]
+            with m.Case(R_CEND):
                 m.d.sync += [
                     upd.eq(1),
                     upd_maddr.eq(cur_maddr),
@@ -861,7 +859,7 @@ class EAVSCore(wiring.Component):
 
         # soft reset wins over everything above
         with m.If(soft_reset):
-            m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p1_valid.eq(0), p2_valid.eq(0), c0.eq(0)]
+            m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p2_valid.eq(0), c0.eq(0), acc_load.eq(0)]
             with m.If(state == LOAD):
                 m.d.sync += model_valid.eq(0)
 
