@@ -335,7 +335,10 @@ def from_nir(
     for li, name in enumerate(order):
         node = nodes[name]
         t = type(node).__name__
-        n = _size(node)
+        n = sources[name][0][1].shape[1]  # from the weights: exporters may write 0-d (shared) parameters
+        for src, w, _ in sources[name]:
+            if w.shape[1] != n:
+                raise NIRError(f"node {name!r}: its Linear inputs have {w.shape[1]} and {n} outputs")
         spiking = t in ("LIF", "IF")
         r = _arr(node.r, n, f"node {name!r} r")
         if t in ("LIF", "LI"):

@@ -116,3 +116,33 @@ def test_import_errors(tmp_path):
     q0 = to_qnet(small_model())
     with pytest.raises(NIRError, match="--bits"):
         from_nir(to_nir(q0), bits=1)
+
+
+def test_zero_d_parameters_and_ge_comparison_norse_sinabs_style():
+    """Norse/Sinabs write shared 0-d neuron parameters; Sinabs' IAF fires on >=."""
+    rng = np.random.default_rng(0)
+    w1 = rng.normal(0, 0.3, (5, 4))
+    w2 = rng.normal(0, 0.3, (3, 5))
+    g = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([4])),
+            "fc1": nir.Linear(weight=w1),
+            "if1": nir.IF(r=np.array(1.0), v_threshold=np.array(0.5), v_reset=np.array(0.0)),
+            "fc2": nir.Linear(weight=w2),
+            "li": nir.LI(tau=np.array(1e-3 * 4), r=np.array(1.0), v_leak=np.array(0.0)),
+            "output": nir.Output(np.array([3])),
+        },
+        edges=[("input", "fc1"), ("fc1", "if1"), ("if1", "fc2"), ("fc2", "li"), ("li", "output")],
+        metadata={"dt": 1e-3},
+        type_check=False,
+    )
+    q, rep = from_nir(g, bits=8, timesteps=6, comparison=">=")
+    assert [layer.n for layer in q.layers] == [5, 3]
+    if1, li = q.layers
+    assert if1.leak_shift == 0 and li.leak_shift == 2 and not li.spiking
+    s = 2.0 ** rep.errors["if1"]["log2_scale"]
+    assert if1.threshold == round(0.5 / s)  # '>=' kept as is
+    # LI gain dt*r/tau = 1/4 is folded into the readout weights
+    s2 = 2.0 ** rep.errors["li"]["log2_scale"]
+    np.testing.assert_array_equal(li.sources[0].weight, np.round(w2.T * 0.25 / s2))
+    assert not any("'>'" in n for n in rep.notes)
