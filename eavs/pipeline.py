@@ -209,6 +209,15 @@ class Context:
     run_dir: Path
     results: dict[str, dict]
     log: Callable[[str], None] = print
+    futures: dict[str, Any] = field(default_factory=dict)
+
+    def prepared(self, step: str) -> Any:
+        """What the step's ``prepare`` returned (waiting for it); runs it now if it was not started."""
+        fut = self.futures.get(step)
+        if fut is None:
+            step_obj = next(s for s in STEPS if s.name == step)
+            return step_obj.prepare(self)
+        return fut.result()
 
     def dir(self, step: str) -> Path:
         d = self.run_dir / step
@@ -231,6 +240,11 @@ class Step:
     it is skipped when one of them did not produce results); ``code`` the
     source files (globs relative to the repository) of the stage it runs, so
     a changed stage implementation invalidates its cached result too.
+
+    ``background`` steps (they read no other step's files) run in a thread
+    from the start of the run, beside the others; ``prepare`` starts a
+    step's slow set-up (building the simulated core) in a thread at the start
+    so that it overlaps the steps before it.
     """
 
     name: str
@@ -240,6 +254,8 @@ class Step:
     fn: Callable[[Context], dict]
     always: bool = False
     code: tuple[str, ...] = ()
+    background: bool = False
+    prepare: Callable[[Context], Any] | None = None
 
 
 def _api(module: str, *names: str) -> Any:
@@ -487,22 +503,51 @@ def _torch_vs_golden(checkpoint: str, x: np.ndarray, g) -> dict:
 # 6. simulate --------------------------------------------------------------------------
 
 
-def step_simulate(ctx: Context) -> dict:
+def prepare_simulate(ctx: Context) -> Any:
+    """Build the core for the board's capacity and start its simulation (while training runs).
+
+    Returns the open RTL back-end (``host.open_backend("rtl")``: the board
+    driver's own code on the Verilator model, through ``sim.build``).
+    """
     cfg = ctx.cfg
     if cfg.sim_clips == 0:
         raise NotAvailable("sim_clips is 0: RTL simulation switched off")
     _api("hw.generate", "main")
-    run_rtl = _rtl_runner()
+    open_backend = _api("host", "open_backend")
+    _, cap = board_capacity(cfg)
+    ctx.log(f"(background) building the core for {cfg.simulator} at P = {cap.lanes} and starting its simulation")
+    t0 = time.perf_counter()
+    be = open_backend("rtl", capacity=cap, simulator=cfg.simulator)
+    ctx.log(f"(background) RTL simulation of the core ready after {time.perf_counter() - t0:.0f} s")
+    return be
+
+
+def step_simulate(ctx: Context) -> dict:
+    """Run test clips through the simulated core; compare every field with golden and the cycle model."""
     from hw.capacity import sample_cycles
 
+    cfg = ctx.cfg
     net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
     k = min(cfg.sim_clips, len(te))
     _, cap = board_capacity(cfg)
-    # The simulated core has the board's capacity; only its lane count changes cycles.
     t0 = time.perf_counter()
-    rtl = run_rtl(net, x[:k], cap, cfg.simulator, ctx.cache / f"rtl-{cfg.simulator}", ctx.log)
+    be = ctx.prepared("simulate")
+    from tqdm import tqdm
+
+    rows = []
+    be.load_model(net)
+    for i in tqdm(range(k), desc=f"RTL ({cfg.simulator})", unit="clip"):
+        rows.append(be.infer_batch(np.ascontiguousarray(x[i : i + 1]).astype(np.uint8)))
     wall = time.perf_counter() - t0
+    rtl = {
+        "prediction": np.concatenate([r.prediction for r in rows]),
+        "readout": np.concatenate([r.readout for r in rows]),
+        "cycles": np.concatenate([r.cycles for r in rows]),
+        "errors": np.concatenate([r.errors for r in rows]),
+        "counters": {c: np.concatenate([r.counters[c] for r in rows]) for c in rows[0].counters},
+    }
     model_cycles = sample_cycles(net, g.layer_events[:k], cap.lanes)
+    gold_counters = _golden_counters(net, g)
     mismatches = []
     cycles_equal = 0
     for i in range(k):
@@ -513,14 +558,14 @@ def step_simulate(ctx: Context) -> dict:
             ("cycles", int(model_cycles[i]), int(rtl["cycles"][i])),
             ("errors", 0, int(rtl["errors"][i])),
         ]
-        for name, gold in _golden_counters(net, g, i).items():
-            if name in rtl.get("counters", {}):
-                checks.append((name, int(gold), int(rtl["counters"][name][i])))
+        for name, gold in gold_counters.items():
+            if name in rtl["counters"]:
+                checks.append((name, int(gold[i]), int(rtl["counters"][name][i])))
         for name, gold, got in checks:
             if gold != got:
                 mismatches.append({"clip": clip, "field": name, "golden": gold, "rtl": got})
         cycles_equal += int(model_cycles[i]) == int(rtl["cycles"][i])
-    compared = ["prediction", "readout", "cycles", "errors"] + sorted(set(rtl.get("counters", {})) & set(_golden_counters(net, g, 0)))
+    compared = ["prediction", "readout", "cycles", "errors"] + sorted(set(rtl["counters"]) & set(gold_counters))
     return {
         "kind": "simulated", "simulator": cfg.simulator, "clips": k, "lanes": cap.lanes,
         "bit_exact": not mismatches, "mismatches": mismatches, "cycles_equal": cycles_equal,
@@ -528,33 +573,13 @@ def step_simulate(ctx: Context) -> dict:
     }  # fmt: skip
 
 
-def _golden_counters(net, g, i: int) -> dict[str, int]:
-    """The golden model's counters for sample ``i``, named as the host back-ends name them."""
+def _golden_counters(net, g) -> dict[str, np.ndarray]:
+    """The golden model's values of every counter the core reports (named as the host back-ends name them)."""
     try:
         golden_counters = _api("host.golden_backend", "golden_counters")
     except NotAvailable:
-        return {"synaptic_ops": int(g.synaptic_ops[i])}
-    return {k: int(np.asarray(v)[i]) for k, v in golden_counters(net, g).items()}
-
-
-def _rtl_runner() -> Callable:
-    """A function ``(net, spikes, capacity, simulator, build_dir, log) -> dict`` running the RTL.
-
-    Uses the RTL back-end of the host driver (``host.open_backend("rtl")``),
-    which drives the cocotb simulation of the generated core; the result is
-    the back-end's batch record (prediction, readout, cycles, counters, errors).
-    """
-    open_backend = _api("host", "open_backend")
-
-    def run_rtl(net, spikes, capacity, simulator, build_dir, log):
-        log(f"RTL simulation on {simulator}: {len(spikes)} clips, P = {capacity.lanes} (building the core first)")
-        with open_backend("rtl", capacity=capacity, simulator=simulator, build_dir=build_dir) as be:
-            be.load_model(net)
-            res = be.infer_batch(np.asarray(spikes, np.uint8))
-        return {"prediction": res.prediction, "readout": res.readout, "cycles": res.cycles,
-                "counters": res.counters, "errors": res.errors}  # fmt: skip
-
-    return run_rtl
+        return {"synaptic_ops": g.synaptic_ops}
+    return {k: np.asarray(v) for k, v in golden_counters(net, g).items()}
 
 
 # 7. resources -------------------------------------------------------------------------
@@ -639,9 +664,9 @@ STEPS: tuple[Step, ...] = (
     Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
          code=("sw/golden.py", "hw/capacity.py", "boards.toml")),
     Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "board", "capacity"), ("export",), step_simulate,
-         code=("hw/*.py", "sim/*.py", "host/*.py", "boards.toml")),
+         code=("hw/*.py", "sim/*.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
     Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
-         code=("hw/*.py", "boards.toml")),
+         code=("hw/*.py", "boards.toml"), background=True),
     Step("energy", "energy per inference", (), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
     Step("report", "write the report", (), (), step_report, always=True),
 )  # fmt: skip
@@ -706,15 +731,22 @@ def run(
 ) -> dict:
     """Run the steps (all, or ``only`` those) into ``out_dir``; return the results dict.
 
-    Steps whose key is unchanged are reused (``cached``); ``force`` names
-    steps to re-run anyway. The results are written to ``out_dir/results.json``
-    after every step, so an interrupted run keeps what it finished.
+    A step whose key is unchanged and whose upstream steps did not run is
+    reused (``cached``); ``force`` names steps to re-run anyway. The results
+    are written to ``out_dir/results.json`` after every step, so an
+    interrupted run keeps what it finished.
     """
-    run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for name in list(only or []) + list(force or []):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    only, force = list(only or []), list(force or [])
+    for name in only + force:
         if name not in STEP_NAMES:
             raise ConfigError(f"unknown step {name!r}; steps: {', '.join(STEP_NAMES)}")
+    run_dir = Path(out_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir}: exists and is not a directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     results: dict[str, Any] = {
         "title": "EAVS-TF demo report",
@@ -722,37 +754,48 @@ def run(
         "command": command or "eavs demo",
         "config": cfg.to_dict(),
         "python": sys.version.split()[0],
-        "stages": {},
+        "stages": {name: {"status": "pending", "seconds": 0.0} for name in STEP_NAMES},
     }
+    lock = threading.Lock()
     ctx = Context(cfg, run_dir, {}, log)
+
+    # The plan (which steps run, which are reused) is decided up front, so slow set-ups start now.
     keys: dict[str, str] = {}
+    plan: list[tuple[Step, str, dict | None, str]] = []
+    will_run: set[str] = set()
     for step in STEPS:
         key = step_key(step, cfg, keys)
         keys[step.name] = key
+        record_path = run_dir / step.name / STEP_FILE
+        prior = json.loads(record_path.read_text()) if record_path.is_file() else None
+        up_to_date = bool(prior and prior.get("key") == key and prior.get("status") == "done")
+        selected = not only or step.name in only or step.always
+        if step.always:
+            action = "run"
+        elif up_to_date and step.name not in force and not any(a in will_run for a in step.after):
+            action = "cached"
+        elif selected:
+            action = "run"
+        else:
+            action = "skip"
+        if action == "run":
+            will_run.add(step.name)
+        plan.append((step, key, prior, action))
+
+    def store() -> None:
+        with lock:
+            (run_dir / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=1))
+
+    def execute(step: Step, key: str) -> None:
         sdir = run_dir / step.name
         record_path = sdir / STEP_FILE
-        prior = json.loads(record_path.read_text()) if record_path.is_file() else None
         missing = [a for a in step.after if a not in ctx.results]
         t0 = time.perf_counter()
-        if only and step.name not in only and not step.always:
-            if prior and prior.get("key") == key and prior.get("status") in ("done", "cached"):
-                ctx.results[step.name] = prior["result"]
-                results["stages"][step.name] = {"status": "cached", "seconds": 0.0, "key": key}
-            else:
-                results["stages"][step.name] = {"status": "skipped", "reason": "not selected and no up-to-date result", "seconds": 0.0}
-            _store(results, step.name, ctx, run_dir)
-            continue
         if missing:
             status = {"status": "skipped", "reason": f"needs {', '.join(missing)}", "seconds": 0.0}
-        elif (not step.always and prior and prior.get("key") == key and prior.get("status") == "done"
-              and step.name not in (force or [])):  # fmt: skip
-            ctx.results[step.name] = prior["result"]
-            status = {"status": "cached", "seconds": 0.0, "key": key}
-            log(f"[{step.name}] {step.title}: cached ({key})")
+            log(f"[{step.name}] skipped: needs {', '.join(missing)}")
         else:
             log(f"[{step.name}] {step.title} ...")
-            if step.name == "report":
-                _store(results, step.name, ctx, run_dir)  # the report reads results.json
             try:
                 result = _jsonable(step.fn(ctx))
                 ctx.results[step.name] = result
@@ -762,31 +805,76 @@ def run(
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as e:  # a stage's failure is recorded; independent stages still run
-                (sdir if sdir.is_dir() else run_dir).mkdir(parents=True, exist_ok=True)
                 (run_dir / f"{step.name}.error.txt").write_text(traceback.format_exc())
                 status = {"status": "failed", "reason": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - t0, 1)}
-            if status["status"] == "done" and not step.always:
-                sdir.mkdir(parents=True, exist_ok=True)
-                record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"],
-                                                   "params": {p: getattr(cfg, p) for p in step.params},
-                                                   "result": ctx.results[step.name]}, indent=1))  # fmt: skip
-            elif record_path.is_file() and status["status"] != "cached":
-                record_path.unlink()
-            log(f"[{step.name}] {status['status']}" + (f": {status.get('reason')}" if status.get("reason") else "") + f" ({status['seconds']} s)")
-        results["stages"][step.name] = status
-        _store(results, step.name, ctx, run_dir)
+            reason = f": {status['reason']}" if status.get("reason") else ""
+            log(f"[{step.name}] {status['status']}{reason} ({status['seconds']} s)")
+        if status["status"] == "done" and not step.always:
+            sdir.mkdir(parents=True, exist_ok=True)
+            record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"],
+                                               "params": {p: getattr(cfg, p) for p in step.params},
+                                               "result": ctx.results[step.name]}, indent=1))  # fmt: skip
+        elif record_path.is_file():
+            record_path.unlink()
+        with lock:
+            results["stages"][step.name] = status
+            if step.name in ctx.results:
+                results[step.name] = ctx.results[step.name]
+        store()
+
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="eavs-step")
+    background = {}
+    try:
+        for step, key, prior, action in plan:
+            if action != "run":
+                continue
+            if step.background:
+                background[step.name] = pool.submit(execute, step, key)
+            elif step.prepare is not None:
+                ctx.futures[step.name] = pool.submit(step.prepare, ctx)
+        for step, key, prior, action in plan:
+            if action == "cached":
+                ctx.results[step.name] = prior["result"]
+                with lock:
+                    results["stages"][step.name] = {"status": "cached", "seconds": 0.0, "key": key}
+                    results[step.name] = prior["result"]
+                log(f"[{step.name}] {step.title}: cached ({key})")
+                store()
+            elif action == "skip":
+                with lock:
+                    results["stages"][step.name] = {"status": "skipped", "reason": "not selected (--only) and no up-to-date result", "seconds": 0.0}
+                store()
+            elif step.background:
+                continue
+            else:
+                if step.always:  # the report: wait for the background steps first
+                    for fut in background.values():
+                        fut.result()
+                execute(step, key)
+    finally:
+        for fut in ctx.futures.values():
+            _close_prepared(fut)
+        pool.shutdown(wait=True)
     if "report" in ctx.results:
-        # the report step ran before its own status existed: render once more with every status
+        # the report ran before its own status was known: render once more with every status
         from eavs import report
 
         report.render(run_dir, results)
     return results
 
 
-def _store(results: dict, name: str, ctx: Context, run_dir: Path) -> None:
-    if name in ctx.results:
-        results[name] = ctx.results[name]
-    (run_dir / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=1))
+def _close_prepared(fut) -> None:
+    """Close what a ``prepare`` opened (the simulator), whether or not its step ran."""
+    try:
+        obj = fut.result()
+    except BaseException:
+        return
+    close = getattr(obj, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            pass
 
 
 def failed_stages(results: dict) -> list[str]:
