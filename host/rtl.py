@@ -22,6 +22,7 @@ cocotbpynq, which is GPL and wants a Vivado ``.hwh``.)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -281,6 +282,20 @@ class SimDMA:
         self.recvchannel = SimChannel(bridge, "recv", poll_cycles)
 
 
+def hardware_digest() -> str:
+    """Hash of the hardware sources (``hw/*.py``): a build made from other sources is stale."""
+    h = hashlib.sha1()
+    for p in sorted((ROOT / "hw").glob("*.py")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def default_build_dir(capacity: Capacity, simulator: str) -> Path:
+    """``build/host-rtl/<simulator>-<capacity>-<hw digest>``: rebuilt when the RTL's sources change."""
+    tag = "-".join(f"{v}" for v in capacity.to_dict().values())
+    return DEFAULT_BUILD_ROOT / f"{simulator}-{tag}-{hardware_digest()}"
+
+
 def _allocate(shape, dtype=np.uint32, **kw):
     return np.zeros(shape, dtype)
 
@@ -294,7 +309,9 @@ class RtlBackend(Backend):
         The core to generate (default: ``hw.capacity.Capacity()``).
     simulator : {"verilator", "icarus"}
     build_dir : path, optional
-        Build cache; default ``build/host-rtl/<simulator>-<capacity>``.
+        Build cache; default :func:`default_build_dir` (keyed by simulator,
+        capacity and a digest of the hardware sources, so an edited core is
+        rebuilt rather than a stale one simulated).
     timeout_s : float
         The driver's deadline per wait (simulated cores are slow: generous).
     clock_hz : float, optional
@@ -318,11 +335,11 @@ class RtlBackend(Backend):
         start_timeout_s: float = 900.0,
     ):
         capacity = capacity or Capacity()
+        self.simulator = simulator
         if not isinstance(capacity, Capacity):
             raise TypeError(f"capacity must be a hw.capacity.Capacity, not {type(capacity).__name__}")
         if build_dir is None:
-            tag = "-".join(f"{v}" for v in capacity.to_dict().values())
-            build_dir = DEFAULT_BUILD_ROOT / f"{simulator}-{tag}"
+            build_dir = default_build_dir(capacity, simulator)
         self.bridge = SimBridge(
             {"core": capacity.to_dict()},
             simulator,

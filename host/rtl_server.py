@@ -12,6 +12,7 @@ cocotb or amaranth (``hw.generate`` runs in a further subprocess).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
 from pathlib import Path
@@ -26,12 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     from sim.build import build_core, build_verilog, run_cocotb
 
     design, simulator, build_dir = plan["design"], plan["simulator"], Path(plan["build_dir"])
-    if "core" in design:
-        from hw.capacity import Capacity
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # Two back-ends (two notebooks, two test workers) may share a build folder:
+    # build one at a time; the second finds the build up to date.
+    with open(build_dir / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if "core" in design:
+            from hw.capacity import Capacity
 
-        build = build_core(Capacity.from_dict(design["core"]), simulator, build_dir)
-    else:
-        build = build_verilog(design["verilog"], design["toplevel"], simulator, build_dir / simulator)
+            build = build_core(Capacity.from_dict(design["core"]), simulator, build_dir)
+        else:
+            build = build_verilog(design["verilog"], design["toplevel"], simulator, build_dir / simulator)
     print(f"built {build.toplevel} for {simulator} in {build.seconds:.1f} s", flush=True)
     record = run_cocotb(build, "host.rtl_bridge", plan, name=f"bridge-{Path(plan['socket']).parent.name}", seed=plan.get("seed"))
     print(f"bridge served {record.get('requests')} requests, {record.get('cycles')} cycles", flush=True)

@@ -1,11 +1,14 @@
-"""The RTL back-end: the board driver's own code driving the Verilator model.
+"""The RTL back-end: the board driver's own code driving the simulated core
+(Verilator and Icarus).
 
 The same calls run on the simulated RTL and on the golden back-end and must
 give identical results (prediction, readout membranes, cycles, every
 counter, no error bits), across random models with both resets, leak
 shifts, recurrence and several input groups, loaded one after another into
-the same running core. The core is built once per session
-(``build/host-rtl/``), shared by every test here and by the notebook run.
+the same running core. Each simulator's build is made once
+(``build/host-rtl/``) and shared by every test here and by the notebook run
+(on Icarus, whose build takes seconds; Verilator's C++ build takes minutes
+on two cores, so its variant is also marked slow).
 """
 
 from __future__ import annotations
@@ -22,40 +25,57 @@ from hw import regmap
 from hw.capacity import Capacity, CapacityError
 from sw.random_net import random_qnet, random_spikes
 
-pytestmark = [pytest.mark.verilator, pytest.mark.slow, pytest.mark.xdist_group("host_rtl")]
-
-#: Small enough to build quickly, big enough for 2..3-layer random models and the notebook's model.
-CAP = Capacity(lanes=4, max_layers=4, max_neurons=32, max_sources=3, max_inputs=64, weight_depth=512, weight_bits=8, v_bits=16, max_timesteps=16)
+#: Small enough to build quickly, big enough for 2..3-layer random models and the notebook's model;
+#: the same as the cocotb suite's P=8 capacity (sim.scenarios.test_capacity(8)), so a shared
+#: build cache (host.rtl.default_build_dir) can serve both.
+CAP = Capacity(lanes=8, max_layers=4, max_neurons=32, max_sources=3, max_inputs=64, weight_depth=1024, weight_bits=8, v_bits=16, max_timesteps=16)
 CAP_SPEC = ",".join(f"{k}={v}" for k, v in CAP.to_dict().items())
 
 
-def _skip_reason() -> str | None:
-    if importlib.util.find_spec("hw.generate") is None:
-        return "hw.generate (the core's Verilog generator) is not in the tree yet"
+ICARUS = pytest.param("icarus", marks=[pytest.mark.icarus, pytest.mark.xdist_group("host_rtl_icarus")])
+VERILATOR = pytest.param("verilator", marks=[pytest.mark.verilator, pytest.mark.slow, pytest.mark.xdist_group("host_rtl_verilator")])
+#: The equality test runs on both simulators; the others on Icarus, whose build takes seconds
+#: (Verilator's C++ build of the core takes minutes on two cores).
+SIMULATORS = [ICARUS, VERILATOR]
+icarus_only = pytest.mark.parametrize("rtl", [ICARUS], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def rtl_pool():
+    """Running simulations by simulator, shared by every test of the session."""
+    pool: dict[str, host.Backend] = {}
+    yield pool
+    for be in pool.values():
+        be.close()
+
+
+@pytest.fixture(params=SIMULATORS)
+def rtl(request, rtl_pool):
+    """The core for CAP in one simulator (built once, cached in build/host-rtl/, started once)."""
     from sim.build import tool_problem
 
-    return tool_problem("verilator")
-
-
-@pytest.fixture(scope="module")
-def rtl():
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    be = host.open_backend("rtl", capacity=CAP, simulator="verilator", timeout_s=60.0, source_pause=0.2, sink_pause=0.2)
-    yield be
-    be.close()
+    sim = request.param
+    if importlib.util.find_spec("hw.generate") is None:
+        pytest.skip("hw.generate (the core's Verilog generator) is not in the tree")
+    problem = tool_problem(sim)
+    if problem:
+        pytest.skip(problem)
+    if sim not in rtl_pool:
+        rtl_pool[sim] = host.open_backend("rtl", capacity=CAP, simulator=sim, timeout_s=60.0, source_pause=0.2, sink_pause=0.2)
+    return rtl_pool[sim]
 
 
 def test_rtl_equals_golden_on_random_models(rtl):
     rng = np.random.default_rng(2024)
     gold = host.open_backend("golden", capacity=CAP)
     assert rtl.capacity == CAP  # read back from the simulated core's registers
-    for k in range(6):
+    # Icarus is slow per simulated cycle: fewer models there.
+    n_models, batch = (6, 3) if rtl.simulator == "verilator" else (4, 2)
+    for k in range(n_models):
         net = random_qnet(rng, max_inputs=24, max_neurons=12, max_hidden=2, weight_bits=int(rng.choice([4, 8])), v_bits=int(rng.choice([8, 12, 16])))
         rtl.load_model(net)
         gold.load_model(net)
-        x = random_spikes(rng, net, batch=3)
+        x = random_spikes(rng, net, batch=batch)
         got, want = rtl.infer_batch(x), gold.infer_batch(x)
         assert got.backend == "rtl"
         assert got.differences(want) == [], f"model {k}"
@@ -63,6 +83,7 @@ def test_rtl_equals_golden_on_random_models(rtl):
         assert (one.prediction, one.cycles, one.counters) == (want[1].prediction, want[1].cycles, want[1].counters)
 
 
+@icarus_only
 def test_rtl_refuses_model_over_capacity(rtl):
     net = random_qnet(np.random.default_rng(5), max_inputs=8, max_neurons=8, timesteps=CAP.max_timesteps)
     net.timesteps = CAP.max_timesteps + 1
@@ -70,6 +91,7 @@ def test_rtl_refuses_model_over_capacity(rtl):
         rtl.load_model(net)
 
 
+@icarus_only
 def test_rtl_core_that_never_finishes_times_out_and_recovers(rtl):
     rng = np.random.default_rng(9)
     net = random_qnet(rng, max_inputs=10, max_neurons=6)
@@ -90,13 +112,14 @@ def test_rtl_core_that_never_finishes_times_out_and_recovers(rtl):
     assert rtl.infer_batch(x).differences(gold.infer_batch(x)) == []
 
 
+@icarus_only
 def test_notebook_on_rtl(tmp_path, rtl):
     from tests.test_host_notebook import outputs_text, run_notebook, small_av_model
     from sw.data.synth import synthesize
 
     clips = synthesize(tmp_path / "clips", clips=3, seed=5, actors=2, workers=1)
     model = small_av_model(tmp_path / "model.qnet")
-    nb = run_notebook(tmp_path, {"EAVS_BACKEND": "rtl", "EAVS_BOARD": "pynq-z2", "EAVS_CAPACITY": CAP_SPEC, "EAVS_MODEL": str(model),
+    nb = run_notebook(tmp_path, {"EAVS_BACKEND": "rtl", "EAVS_SIMULATOR": rtl.simulator, "EAVS_BOARD": "pynq-z2", "EAVS_CAPACITY": CAP_SPEC, "EAVS_MODEL": str(model),
                                  "EAVS_CLIPS": str(clips), "EAVS_MAX_CLIPS": "3", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     text = outputs_text(nb)
     assert "rtl back-end; capacity (read back from the core)" in text
