@@ -212,8 +212,8 @@ class AudioEncoder:
     hop_ms: float = 10.0
     fmin: float = 50.0
     fmax: float = 8000.0
-    threshold: float = 3.0
-    floor_db: float = -60.0
+    threshold: float = 6.0
+    floor_db: float = -50.0
     timesteps: int = 40
 
     kind = "audio"
