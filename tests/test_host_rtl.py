@@ -125,3 +125,24 @@ def test_notebook_on_rtl(tmp_path, rtl):
     assert "rtl back-end; capacity (read back from the core)" in text
     assert "identical to the golden model" in text
     assert "energy per inference (estimated)" in text
+
+
+@icarus_only
+def test_rtl_error_bits_from_the_core_are_decoded(rtl):
+    """Events past the model's inputs (the driver never sends them; sent here on
+    purpose below the driver's shape check): the core flags the sample, the
+    driver raises with the decoded cause, and the next batch runs clean."""
+    from host.driver import CoreError
+
+    rng = np.random.default_rng(21)
+    net = random_qnet(rng, max_inputs=10, max_neurons=6, timesteps=4)
+    rtl.load_model(net)
+    x = random_spikes(rng, net, batch=2, rate=0.3)
+    wide = np.concatenate([x, np.zeros((2, net.timesteps, 3), np.uint8)], axis=2)
+    wide[1, 0, net.n_inputs + 1] = 1  # index n_inputs + 1 at step 0 of sample 1
+    with pytest.raises(CoreError, match=r"flagged 1 of 2 samples \(sample 1: \['event_index'\]") as e:
+        rtl.driver.run(wide)
+    assert e.value.result.errors.tolist() == [0, regmap.field("ERROR", "event_index").mask]
+    gold = host.open_backend("golden", capacity=CAP)
+    gold.load_model(net)
+    assert rtl.infer_batch(x).differences(gold.infer_batch(x)) == []
