@@ -293,7 +293,27 @@ def hardware_digest() -> str:
 def default_build_dir(capacity: Capacity, simulator: str) -> Path:
     """``build/host-rtl/<simulator>-<capacity>-<hw digest>``: rebuilt when the RTL's sources change."""
     tag = "-".join(f"{v}" for v in capacity.to_dict().values())
-    return DEFAULT_BUILD_ROOT / f"{simulator}-{tag}-{hardware_digest()}"
+    path = DEFAULT_BUILD_ROOT / f"{simulator}-{tag}-{hardware_digest()}"
+    _prune_stale(path)
+    return path
+
+
+def _prune_stale(current: Path, idle_s: float = 600.0) -> None:
+    """Remove builds of the same simulator and capacity from older hardware
+    sources (a Verilator build is ~150 MB), once untouched for ``idle_s``."""
+    import shutil
+
+    prefix = current.name.rsplit("-", 1)[0] + "-"
+    if not current.parent.is_dir():
+        return
+    now = time.time()
+    for d in current.parent.iterdir():
+        if d.is_dir() and d != current and d.name.startswith(prefix) and len(d.name) == len(current.name):
+            try:
+                if now - d.stat().st_mtime > idle_s:
+                    shutil.rmtree(d, ignore_errors=True)
+            except OSError:
+                pass
 
 
 def _allocate(shape, dtype=np.uint32, **kw):
