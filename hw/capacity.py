@@ -38,10 +38,12 @@ __all__ = [
 #: event (its queue entry addresses the weight row in the issue cycle); the
 #: chunk's membrane update overlaps the next chunk's first cycle (hw/core.py).
 PIPELINE_DEPTH = 1
-#: Cycles per (layer, step): set-up (latch the layer's parameters and its
-#: sources' queue counts) and the update of its last chunk.
-LAYER_OVERHEAD = 2
-#: Cycles per timestep: the step's end (next step, or the end of the sample).
+#: Cycles per (layer, step): the layer's end (its last chunk's update),
+#: merged with the set-up of the next layer (latch its parameters and its
+#: sources' queue counts) or with the end of the step.
+LAYER_OVERHEAD = 1
+#: Cycles per timestep: the set-up of the first layer once the step's input
+#: events are in.
 STEP_OVERHEAD = 1
 #: Cycles per sample: clear the counters and the spike-queue counts.
 SAMPLE_OVERHEAD = 1

@@ -32,11 +32,15 @@ Spike queues are double-buffered per layer (buffer ``t mod 2`` is written at
 step t); a delay-1 source replays the other buffer, i.e. step t-1's spikes.
 Membranes need no clearing pass: at step 0 the update reads them as 0.
 
-Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per step
-``STEP_OVERHEAD`` (1: step end), per layer and step ``LAYER_OVERHEAD`` (2:
-set-up, last chunk's update) plus ``ceil(n/P) * (events + PIPELINE_DEPTH)``.
+Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
+step ``STEP_OVERHEAD`` (1: the first layer's set-up), per layer and step
+``LAYER_OVERHEAD`` (1: the last chunk's update, merged with the next layer's
+set-up or the step's end) plus ``ceil(n/P) * (events + PIPELINE_DEPTH)``.
 Cycles spent waiting for input events, draining a bad stream, and writing
 results are not compute cycles and are not counted.
+
+AXI4-Lite: address and data are accepted in the same handshake, ``wstrb`` is
+ignored (registers are written whole), reads take two cycles.
 
 After the last step the readout membranes are scanned (argmax, lowest index
 wins ties; copied into the ``READOUT`` window) and one result record is
@@ -74,12 +78,11 @@ __all__ = ["EAVSCore"]
     R_ISSUE,
     R_CEND,
     R_LEND,
-    R_STEP,
     R_DRAIN,
     R_SCAN,
     R_EMIT,
-) = range(12)
-COUNTED = (R_INIT, R_LSETUP, R_ISSUE, R_CEND, R_LEND, R_STEP)
+) = range(11)
+COUNTED = (R_INIT, R_LSETUP, R_ISSUE, R_CEND, R_LEND)
 
 # Loader sections.
 L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN = range(8)
@@ -169,7 +172,7 @@ class EAVSCore(wiring.Component):
         r_axil = rmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(12))
+        state = Signal(range(11))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -634,6 +637,75 @@ class EAVSCore(wiring.Component):
                 r_emit.addr.eq(Mux(out_fire, widx + 1, widx) - 7),
             ]
 
+        # ---- layer set-up ------------------------------------------------------------
+        # Latches layer ``su_l``'s parameters and its sources' queue counts. It
+        # runs in R_LSETUP (layer 0, after the step's input) and, merged, in
+        # the R_LEND cycle of the layer before, whose last chunk's spikes are
+        # being queued in that same cycle: they are added to the counts here.
+        su_l = Signal(range(max(2, L)))
+        m.d.comb += su_l.eq(Mux(state == R_LEND, lay + 1, lay))
+        su_own = Signal(range(2 * L))
+        m.d.comb += su_own.eq(su_l * 2 + t[0])
+        su_hi = Signal(signed(V))
+        su_lo = Signal(signed(V))
+        with m.Switch(ly_vb[su_l]):
+            for b in range(2, V + 1):
+                with m.Case(b):
+                    m.d.comb += [su_hi.eq((1 << (b - 1)) - 1), su_lo.eq(-(1 << (b - 1)))]
+            with m.Default():
+                m.d.comb += [su_hi.eq((1 << (V - 1)) - 1), su_lo.eq(-(1 << (V - 1)))]
+        su_stmts = [qcnt[su_own][j].eq(0) for j in range(P)] + [
+            lay.eq(su_l),
+            cur_own.eq(su_own),
+            cur_qown.eq(su_own * QD),
+            cur_n_left.eq(ly_n[su_l]),
+            cur_chunks_left.eq(ly_chunks[su_l]),
+            cur_thr.eq(ly_thr[su_l]),
+            cur_k.eq(ly_k[su_l]),
+            cur_sub.eq(ly_sub[su_l]),
+            cur_spk.eq(ly_spk[su_l]),
+            cur_wptr.eq(ly_wbase[su_l]),
+            cur_rows.eq(ly_rows[su_l]),
+            cur_maddr.eq(ly_mbase[su_l]),
+            cur_c.eq(0),
+            cur_hi.eq(su_hi),
+            cur_lo.eq(su_lo),
+        ]
+        su_mask = Signal(S * P)
+        su_cnt = []
+        for s in range(S):
+            valid = s < ly_nsrc[su_l]
+            idx = sr_idx[su_l][s]
+            is_layer = sr_layer[su_l][s]
+            buf = t[0] ^ sr_delay[su_l][s]
+            q = Signal(range(2 * L), name=f"su_q{s}")
+            m.d.comb += q.eq(idx * 2 + buf)
+            pending = Signal(name=f"su_pend{s}")  # the previous layer's last chunk, queued now
+            m.d.comb += pending.eq(upd & (q == cur_own))
+            su_stmts += [
+                s_off[s].eq(sr_off[su_l][s]),
+                s_layer[s].eq(is_layer),
+                s_qbase[s].eq(q * QD),
+                s_gbase[s].eq(g_off[idx]),
+            ]
+            su_cnt.append([])
+            for j in range(P):
+                cnt_v = Signal(seg_w, name=f"su_cnt{s}_{j}")
+                su_cnt[-1].append(cnt_v)
+                qc = qcnt[q][j] + (pending & spike_bits[j])
+                if j == 0:
+                    m.d.comb += cnt_v.eq(Mux(valid, Mux(is_layer, qc, gcnt[idx]), 0))
+                else:
+                    m.d.comb += cnt_v.eq(Mux(valid & is_layer, qc, 0))
+                su_stmts.append(seg_cnt[s][j].eq(cnt_v))
+                m.d.comb += su_mask[s * P + j].eq(cnt_v != 0)
+        su_stmts.append(mask.eq(su_mask))
+        su_counts = Array(Array(row) for row in su_cnt)
+
+        def do_setup():
+            m.d.sync += su_stmts
+            enter_chunk(su_mask, su_counts)
+
         # ---- the FSM --------------------------------------------------------------
         with m.Switch(state):
             with m.Case(IDLE):
@@ -718,57 +790,7 @@ class EAVSCore(wiring.Component):
                                 m.d.sync += [trunc.eq(1), state.eq(R_LSETUP), lay.eq(0)]
                                 raise_("truncated")
             with m.Case(R_LSETUP):
-                own = Signal(range(2 * L))
-                m.d.comb += own.eq(lay * 2 + t[0])
-                for j in range(P):
-                    m.d.sync += qcnt[own][j].eq(0)
-                m.d.sync += [
-                    cur_own.eq(own),
-                    cur_qown.eq(own * QD),
-                    cur_n_left.eq(ly_n[lay]),
-                    cur_chunks_left.eq(ly_chunks[lay]),
-                    cur_thr.eq(ly_thr[lay]),
-                    cur_k.eq(ly_k[lay]),
-                    cur_sub.eq(ly_sub[lay]),
-                    cur_spk.eq(ly_spk[lay]),
-                    cur_wptr.eq(ly_wbase[lay]),
-                    cur_rows.eq(ly_rows[lay]),
-                    cur_maddr.eq(ly_mbase[lay]),
-                    cur_c.eq(0),
-                ]
-                with m.Switch(ly_vb[lay]):
-                    for b in range(2, V + 1):
-                        with m.Case(b):
-                            m.d.sync += [cur_hi.eq((1 << (b - 1)) - 1), cur_lo.eq(-(1 << (b - 1)))]
-                    with m.Default():
-                        m.d.sync += [cur_hi.eq((1 << (V - 1)) - 1), cur_lo.eq(-(1 << (V - 1)))]
-                new_mask = Signal(S * P)
-                new_cnt = []
-                for s in range(S):
-                    valid = s < ly_nsrc[lay]
-                    idx = sr_idx[lay][s]
-                    is_layer = sr_layer[lay][s]
-                    buf = t[0] ^ sr_delay[lay][s]
-                    q = Signal(range(2 * L), name=f"lsq{s}")
-                    m.d.comb += q.eq(idx * 2 + buf)
-                    m.d.sync += [
-                        s_off[s].eq(sr_off[lay][s]),
-                        s_layer[s].eq(is_layer),
-                        s_qbase[s].eq(q * QD),
-                        s_gbase[s].eq(g_off[idx]),
-                    ]
-                    new_cnt.append([])
-                    for j in range(P):
-                        cnt_v = Signal(seg_w, name=f"lsc{s}_{j}")
-                        new_cnt[-1].append(cnt_v)
-                        if j == 0:
-                            m.d.comb += cnt_v.eq(Mux(valid, Mux(is_layer, qcnt[q][j], gcnt[idx]), 0))
-                        else:
-                            m.d.comb += cnt_v.eq(Mux(valid & is_layer, qcnt[q][j], 0))
-                        m.d.sync += seg_cnt[s][j].eq(cnt_v)
-                        m.d.comb += new_mask[s * P + j].eq(cnt_v != 0)
-                m.d.sync += mask.eq(new_mask)
-                enter_chunk(new_mask, Array(Array(row) for row in new_cnt))
+                do_setup()
             with m.Case(R_ISSUE):
                 with m.If(w_k + 1 < w_cnt):
                     m.d.sync += w_k.eq(w_k + 1)
@@ -801,20 +823,18 @@ class EAVSCore(wiring.Component):
                     m.d.sync += state.eq(R_LEND)
             with m.Case(R_LEND):
                 with m.If(lay + 1 < m_layers):
-                    m.d.sync += [lay.eq(lay + 1), state.eq(R_LSETUP)]
-                with m.Else():
-                    m.d.sync += state.eq(R_STEP)
-            with m.Case(R_STEP):
-                for g in range(S):
-                    m.d.sync += gcnt[g].eq(0)
-                with m.If(t + 1 >= m_T):
-                    with m.If(~tlast_seen & ~trunc & (batch_left == 1)):
-                        m.d.sync += state.eq(R_DRAIN)
+                    do_setup()
+                with m.Else():  # end of the step
+                    for g in range(S):
+                        m.d.sync += gcnt[g].eq(0)
+                    with m.If(t + 1 >= m_T):
+                        with m.If(~tlast_seen & ~trunc & (batch_left == 1)):
+                            m.d.sync += state.eq(R_DRAIN)
+                        with m.Else():
+                            m.d.sync += state.eq(R_SCAN)
+                        m.d.sync += [sc_i.eq(0), sc_c.eq(0), sc_j.eq(0)]
                     with m.Else():
-                        m.d.sync += state.eq(R_SCAN)
-                    m.d.sync += [sc_i.eq(0), sc_c.eq(0), sc_j.eq(0)]
-                with m.Else():
-                    m.d.sync += [t.eq(t + 1), state.eq(R_RECV)]
+                        m.d.sync += [t.eq(t + 1), state.eq(R_RECV)]
             with m.Case(R_DRAIN):
                 m.d.comb += axis_in.tready.eq(1)
                 with m.If(fire_in):

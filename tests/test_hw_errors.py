@@ -17,7 +17,7 @@ from sw import golden
 from sw.events import END_OF_STEP
 from sw.random_net import random_qnet, random_spikes
 
-pytestmark = pytest.mark.xdist_group("hw_errors")  # one simulation shared by the module
+pytestmark = pytest.mark.xdist_group(name="hw_errors")  # one simulation shared by the module
 
 CAP = Capacity(lanes=4, max_layers=3, max_neurons=10, max_sources=3, max_inputs=20, weight_depth=256, max_timesteps=4)
 
