@@ -133,3 +133,21 @@ def test_voice_twins_get_identical_audio_and_different_faces():
         clip_b = render_clip(0, 11, actor, RavdessName(3, 1, code[b], 1, 1, 1, 5))
         assert np.array_equal(clip_a[0], clip_b[0]), (a, b)
         assert not np.array_equal(clip_a[1], clip_b[1]), (a, b)
+
+
+def test_concurrent_synthesis_of_the_same_corpus_agrees(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = tmp_path / "shared"
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: synthesize(target, clips=2, seed=5, actors=2, workers=1), range(2)))
+    assert results == [target, target]
+    assert len(list(target.glob("Actor_*/*.wav"))) == 2
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_folder_holding_only_a_hidden_cache_is_filled(tmp_path):
+    target = tmp_path / "c"
+    (target / ".eavs_cache").mkdir(parents=True)
+    synthesize(target, clips=1, seed=5, actors=2, workers=1)
+    assert (target / MANIFEST).is_file() and (target / ".eavs_cache").is_dir()

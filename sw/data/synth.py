@@ -63,6 +63,7 @@ import json
 import math
 import os
 import shutil
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -468,16 +469,13 @@ def synthesize(
     want = _manifest(clips, seed, actors)
     manifest = out / MANIFEST
     if manifest.is_file():
-        try:
-            have = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            have = None
+        have = _read_manifest(manifest)
         if have == want:
             return out
         raise SynthError(f"{out} already holds a different synthetic corpus ({manifest}); choose another folder")
     if out.exists() and any(p for p in out.iterdir() if not p.name.startswith(".")):
         raise SynthError(f"{out} exists and is not empty; refusing to write a corpus into it")
-    tmp = out.with_name(out.name + f".partial-{os.getpid()}")
+    tmp = out.with_name(out.name + f".partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     if tmp.exists():
         shutil.rmtree(tmp)
     takes = _takes(actors)[:clips]
@@ -491,16 +489,32 @@ def synthesize(
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 _drain(pool.map(_write_clip, jobs, chunksize=8), len(jobs), progress)
-        out.mkdir(parents=True, exist_ok=True)
-        for p in sorted(tmp.iterdir()):
-            p.rename(out / p.name)
-        tmp.rmdir()
-        # The manifest goes last: its presence means the corpus is complete.
-        manifest.write_text(json.dumps(want, indent=1) + "\n")
+        (tmp / MANIFEST).write_text(json.dumps(want, indent=1) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(tmp, out)  # atomic: the corpus appears complete or not at all
+        except OSError:
+            if _read_manifest(manifest) == want:  # another process made the same corpus meanwhile
+                shutil.rmtree(tmp, ignore_errors=True)
+                return out
+            if not out.is_dir() or any(not p.name.startswith(".") for p in out.iterdir()):
+                raise SynthError(f"{out} was filled by someone else while the corpus was being written") from None
+            for p in sorted(tmp.iterdir()):  # only hidden entries there (e.g. a cache): move in, manifest last
+                if p.name != MANIFEST:
+                    p.rename(out / p.name)
+            (tmp / MANIFEST).rename(manifest)
+            tmp.rmdir()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _drain(it, total: int, progress: bool) -> None:
