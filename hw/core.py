@@ -116,10 +116,12 @@ class EAVSCore(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity):
+        self._MustUse__silence = True  # a rejected instance is not an unused one
         if not isinstance(capacity, Capacity):
             raise TypeError(f"EAVSCore needs a hw.capacity.Capacity, not {capacity!r}")
         if capacity.max_sources > 255 or capacity.max_layers > 255:
             raise TypeError(f"max_sources and max_layers must be <= 255 (8-bit source index), not {capacity!r}")
+        self._MustUse__silence = False
         self.capacity = capacity
         self.addr_bits = regmap.address_bits(capacity)
         super().__init__(

@@ -57,10 +57,12 @@ class LIFLane(wiring.Component):
     """
 
     def __init__(self, v_bits: int, acc_width: int):
+        self._MustUse__silence = True  # a rejected instance is not an unused one
         if not isinstance(v_bits, int) or not 4 <= v_bits <= 32:
             raise TypeError(f"Membrane width must be an integer in 4..32, not {v_bits!r}")
         if not isinstance(acc_width, int) or acc_width < v_bits:
             raise TypeError(f"Accumulator width must be an integer >= v_bits {v_bits}, not {acc_width!r}")
+        self._MustUse__silence = False
         self.v_bits = v_bits
         self.acc_width = acc_width
         super().__init__(

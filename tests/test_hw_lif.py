@@ -65,7 +65,6 @@ def test_lif_lane_matches_golden(V, wb, events):
     assert not mismatches, mismatches[:5]
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore:.*created but never used")
 def test_lif_lane_validates_widths():
     with pytest.raises(TypeError, match="Membrane width"):
         LIFLane(3, 10)
@@ -79,3 +78,10 @@ def test_acc_bits_holds_the_worst_case():
     for V, wb, ev in [(4, 2, 1), (16, 8, 3 * 1024), (16, 16, 65536 * 3)]:
         worst = (1 << (V - 1)) + ev * (1 << (wb - 1))
         assert worst <= (1 << (acc_bits(V, wb, ev) - 1)) - 1
+
+
+def test_core_validates_capacity():
+    from hw.core import EAVSCore
+
+    with pytest.raises(TypeError, match="hw.capacity.Capacity"):
+        EAVSCore({"lanes": 8})
