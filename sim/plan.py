@@ -132,10 +132,11 @@ class Record:
 
     ops: list[dict[str, Any]]
     sim_cycles: int = 0
+    wall_s: float = 0.0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Record":
-        return cls(list(data["ops"]), int(data.get("sim_cycles", 0)))
+        return cls(list(data["ops"]), int(data.get("sim_cycles", 0)), float(data.get("wall_s", 0.0)))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.ops[index]
