@@ -128,3 +128,13 @@ def test_eavs_build_command_lists_and_refuses(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2 and "board 'kv260'" in proc.stderr and "cannot fit the device" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_core_generated_for_another_capacity_is_refused(tmp_path):
+    verilog = tmp_path / "core" / "eavs_core.v"
+    verilog.parent.mkdir()
+    verilog.write_text("module eavs_core(); endmodule\n")
+    (verilog.parent / "capacity.json").write_text(json.dumps(SMALL.replace(lanes=4).to_dict()))
+    proc = hw_build("--board", "ulx3s-85f", "--out", str(tmp_path / "o"), "--capacity", SMALL_STR, "--core-verilog", str(verilog))
+    assert proc.returncode == 2
+    assert "was generated for another capacity" in proc.stderr and "lanes: core 4 != build 2" in proc.stderr
