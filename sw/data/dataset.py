@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import sys
+import uuid
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -318,7 +319,7 @@ def _write_cache(path: Path, s: EncodedSet, root: Path) -> None:
         "paths": [os.path.relpath(p, root) for p in s.paths],
         "skipped": [[os.path.relpath(p, root), r] for p, r in s.skipped],
     }
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz")
     try:
         np.savez_compressed(
             tmp,

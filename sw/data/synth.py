@@ -55,6 +55,11 @@ perfect voice-only model is capped at 4/8 = 50 % and a perfect face-only
 model at 5/8 = 62.5 % on balanced classes. Profiles have overlapping
 per-clip and per-actor spread, and normal intensity moves only 60 % of the
 way from the plain profile, so the task is not trivially easy either.
+
+Measured (``eavs data probe builtin:DIR`` on 1000 clips, seed 0, default
+encoders: a ridge linear probe on spike rates, 6 actor-disjoint folds):
+audio 0.36, visual 0.52, both 0.73 accuracy (chance 0.13). Every one of the
+1000 videos had its face found by the Haar cascade.
 """
 
 from __future__ import annotations
