@@ -15,12 +15,17 @@ says which one the next ``CTRL.start`` reads:
 * ``MODE_RUN``: ``BATCH`` **samples** of AER event words (:mod:`sw.events`,
   DESIGN.md section 4): each sample is its events and exactly T
   end-of-step markers. TLAST ends a DMA transfer and may sit on the T-th
-  marker of any sample (one transfer per sample, or one per batch). Words
-  between a T-th marker and the TLAST that follows it, when the batch ends
-  there or the TLAST comes before the next sample, are dropped and flagged
-  ``extra_events``; a TLAST before the T-th marker flags ``truncated`` and the
+  marker of any sample (one transfer per sample, or one per batch). If the
+  batch's last sample's T-th marker lacks TLAST, the words up to the next
+  TLAST are dropped and flagged ``extra_events``. (Extra words after an
+  earlier sample's T-th marker cannot be told from the next sample's events:
+  they are read as such, and that sample's early TLAST then flags it
+  ``truncated``.) A TLAST before the T-th marker flags ``truncated`` and the
   remaining steps run without input. For each sample the core writes one
   **result record** (:func:`decode_results`) with TLAST on its last word.
+  Within a step an index sent twice is added twice (the host sends each
+  spike once, :func:`sw.events.encode_events`); an event that would exceed
+  its input group's size in one step is dropped and flagged ``bad_word``.
 
 Model image layout (uint32 words)
 ---------------------------------
