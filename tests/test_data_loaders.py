@@ -22,6 +22,9 @@ from sw.data.ravdess import RavdessName
 
 ENCODERS = [AudioEncoder(timesteps=20), VisualEncoder(timesteps=20)]
 
+# One worker builds the module data set tree once (under --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("data_loaders")
+
 
 def write_video(path: Path, frames: np.ndarray, fps: float = 30.0, fourcc: str = "mp4v") -> None:
     h, w = frames.shape[1:]

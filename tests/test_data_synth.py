@@ -34,6 +34,9 @@ from sw.encode import AudioEncoder, VisualEncoder
 
 CLIPS, ACTORS = 16, 2
 
+# One worker builds the module corpus once (under --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("data_synth")
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
