@@ -233,3 +233,12 @@ def test_missing_roots_and_media_errors_name_the_file(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(MediaError, match="empty.mp4: unreadable video"):
         read_video(empty)
+
+
+def test_a_models_input_groups_can_stand_for_the_encoders(ravdess_tree, tmp_path):
+    from sw.encode import input_groups
+
+    root, _ = ravdess_tree
+    by_encoders = load_encoded(f"ravdess:{root}", ENCODERS, cache_dir=tmp_path, progress=False, workers=1)
+    by_groups = load_encoded(f"ravdess:{root}", input_groups(ENCODERS), cache_dir=tmp_path, progress=False, workers=1)
+    assert np.array_equal(by_groups.x, by_encoders.x) and by_groups.inputs == by_encoders.inputs

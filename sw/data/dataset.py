@@ -29,7 +29,7 @@ import numpy as np
 
 from sw.data import cremad, ravdess
 from sw.data.media import Clip, MediaError, Skip, crop_faces, read_audio, read_video
-from sw.encode import AudioEncoder, Encoder, EncoderError, VisualEncoder, encode_clip, input_groups
+from sw.encode import AudioEncoder, Encoder, EncoderError, VisualEncoder, encode_clip, encoders_from_inputs, input_groups
 from sw.qnet import InputGroup
 
 __all__ = ["DataSpecError", "EncodedSet", "load_encoded", "parse_spec", "encode_one", "CACHE_VERSION"]
@@ -219,7 +219,7 @@ def load_encoded(
     spec : str
         ``builtin:DIR[?clips=N&seed=S&actors=A]`` (synthesized into DIR if it
         holds no corpus yet), ``ravdess:DIR`` or ``cremad:DIR``.
-    encoders : list of AudioEncoder / VisualEncoder
+    encoders : list of AudioEncoder / VisualEncoder, or a model's InputGroups
         One per input group, in model header order (unimodal is fine).
     cache_dir : path, optional
         Where the encoded set is cached (default ``DIR/.eavs_cache``, or
@@ -231,6 +231,8 @@ def load_encoded(
     """
     kind, root, options = parse_spec(spec)
     encoders = list(encoders)
+    if encoders and all(isinstance(e, InputGroup) for e in encoders):
+        encoders = encoders_from_inputs(encoders)  # a model's input groups: encode as it was trained
     groups = input_groups(encoders)  # validates kinds and a common T
     need_audio = any(isinstance(e, AudioEncoder) for e in encoders)
     need_video = any(isinstance(e, VisualEncoder) for e in encoders)

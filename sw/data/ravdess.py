@@ -100,7 +100,9 @@ def scan(root: str | Path, need_audio: bool = True, need_video: bool = True) -> 
 
     Returns the clips sorted by path and the files that were skipped with the
     reason (bad name, a take missing a modality the caller needs, duplicates).
-    Speech and song takes are both kept; the label is the emotion.
+    Speech and song takes are both kept; the label is the emotion. A
+    video-only (02) file of a take that also has its audio-video (01) file
+    shows the same picture and is not used (nor reported: no take is lost).
     """
     root = Path(root)
     if not root.is_dir():
