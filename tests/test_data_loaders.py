@@ -242,3 +242,21 @@ def test_a_models_input_groups_can_stand_for_the_encoders(ravdess_tree, tmp_path
     by_encoders = load_encoded(f"ravdess:{root}", ENCODERS, cache_dir=tmp_path, progress=False, workers=1)
     by_groups = load_encoded(f"ravdess:{root}", input_groups(ENCODERS), cache_dir=tmp_path, progress=False, workers=1)
     assert np.array_equal(by_groups.x, by_encoders.x) and by_groups.inputs == by_encoders.inputs
+
+
+def test_subset_keeps_rows_aligned(ravdess_tree, tmp_path):
+    root, _ = ravdess_tree
+    s = load_encoded(f"ravdess:{root}", ENCODERS, cache_dir=tmp_path, progress=False, workers=1)
+    one = s.subset(np.array([1]))
+    assert len(one) == 1 and np.array_equal(one.x[0], s.x[1]) and one.paths == [s.paths[1]]
+    assert one.y[0] == s.y[1] and one.actors[0] == s.actors[1] and one.intensity[0] == s.intensity[1]
+
+
+def test_ravdess_names_round_trip():
+    from itertools import product
+
+    for m, v, e, i, a in product((1, 2, 3), (1, 2), range(1, 9), (1, 2), (1, 24)):
+        if e == 1 and i == 2:
+            continue
+        name = f"{m:02d}-{v:02d}-{e:02d}-{i:02d}-02-01-{a:02d}.wav"
+        assert ravdess.format_name(ravdess.parse_name(name), ".wav") == name
