@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import soundfile
