@@ -42,9 +42,9 @@ PIPELINE_DEPTH = 1
 #: merged with the set-up of the next layer (latch its parameters and its
 #: sources' queue counts) or with the end of the step.
 LAYER_OVERHEAD = 1
-#: Cycles per timestep: the set-up of the first layer once the step's input
-#: events are in.
-STEP_OVERHEAD = 1
+#: Cycles per timestep: none; the first layer is set up in the cycle that
+#: accepts the step's end-of-step marker (an input cycle, not counted).
+STEP_OVERHEAD = 0
 #: Cycles per sample: clear the counters and the spike-queue counts.
 SAMPLE_OVERHEAD = 1
 

@@ -33,11 +33,12 @@ step t); a delay-1 source replays the other buffer, i.e. step t-1's spikes.
 Membranes need no clearing pass: at step 0 the update reads them as 0.
 
 Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
-step ``STEP_OVERHEAD`` (1: the first layer's set-up), per layer and step
-``LAYER_OVERHEAD`` (1: the last chunk's update, merged with the next layer's
-set-up or the step's end) plus ``ceil(n/P) * (events + PIPELINE_DEPTH)``.
-Cycles spent waiting for input events, draining a bad stream, and writing
-results are not compute cycles and are not counted.
+step ``STEP_OVERHEAD`` (0: the first layer is set up in the cycle that
+accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (1:
+the last chunk's update, merged with the next layer's set-up or the step's
+end) plus ``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
+words (events and markers), drain a bad stream, scan the readout and write
+results are stream I/O, not compute, and are not counted.
 
 AXI4-Lite: address and data are accepted in the same handshake, ``wstrb`` is
 ignored (registers are written whole), reads take two cycles.
@@ -74,15 +75,14 @@ __all__ = ["EAVSCore"]
     LOAD,
     R_INIT,
     R_RECV,
-    R_LSETUP,
     R_ISSUE,
     R_CEND,
     R_LEND,
     R_DRAIN,
     R_SCAN,
     R_EMIT,
-) = range(11)
-COUNTED = (R_INIT, R_LSETUP, R_ISSUE, R_CEND, R_LEND)
+) = range(10)
+COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND)
 
 # Loader sections.
 L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN = range(8)
@@ -174,7 +174,7 @@ class EAVSCore(wiring.Component):
         r_axil = rmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(11))
+        state = Signal(range(10))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -641,11 +641,12 @@ class EAVSCore(wiring.Component):
 
         # ---- layer set-up ------------------------------------------------------------
         # Latches layer ``su_l``'s parameters and its sources' queue counts. It
-        # runs in R_LSETUP (layer 0, after the step's input) and, merged, in
-        # the R_LEND cycle of the layer before, whose last chunk's spikes are
-        # being queued in that same cycle: they are added to the counts here.
+        # runs for layer 0 in the cycle that accepts the step's end-of-step
+        # marker, and for the others in the R_LEND cycle of the layer before,
+        # whose last chunk's spikes are being queued in that same cycle: they
+        # are added to the counts here.
         su_l = Signal(range(max(2, L)))
-        m.d.comb += su_l.eq(Mux(state == R_LEND, lay + 1, lay))
+        m.d.comb += su_l.eq(Mux(state == R_LEND, lay + 1, Mux(state == R_RECV, 0, lay)))
         su_own = Signal(range(2 * L))
         m.d.comb += su_own.eq(su_l * 2 + t[0])
         su_hi = Signal(signed(V))
@@ -749,7 +750,7 @@ class EAVSCore(wiring.Component):
                         m.d.sync += qcnt[q][j].eq(0)
             with m.Case(R_RECV):
                 with m.If(trunc):
-                    m.d.sync += [state.eq(R_LSETUP), lay.eq(0)]
+                    do_setup()  # a step without input: no marker to wait for
                 with m.Else():
                     m.d.comb += axis_in.tready.eq(1)
                     with m.If(fire_in):
@@ -757,7 +758,7 @@ class EAVSCore(wiring.Component):
                         with m.If(word[31]):
                             with m.If(word != END_OF_STEP):
                                 raise_("bad_word")
-                            m.d.sync += [state.eq(R_LSETUP), lay.eq(0)]
+                            do_setup()  # in the marker's cycle
                             with m.If(is_last):
                                 with m.If(t + 1 == m_T):
                                     m.d.sync += tlast_seen.eq(1)
@@ -789,10 +790,8 @@ class EAVSCore(wiring.Component):
                                     ]
                                     m.d.sync += [gcnt[grp].eq(gcnt[grp] + 1), in_events.eq(in_events + 1)]
                             with m.If(is_last):
-                                m.d.sync += [trunc.eq(1), state.eq(R_LSETUP), lay.eq(0)]
+                                m.d.sync += trunc.eq(1)  # the step ends; set-up next cycle
                                 raise_("truncated")
-            with m.Case(R_LSETUP):
-                do_setup()
             with m.Case(R_ISSUE):
                 with m.If(w_k + 1 < w_cnt):
                     m.d.sync += w_k.eq(w_k + 1)
