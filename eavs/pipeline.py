@@ -105,8 +105,11 @@ class DemoConfig:
         Board of ``boards.toml`` for capacity, clock and resource budget.
     capacity : str
         Capacity overrides ``k=v,...`` on the board's default.
-    resources : bool
-        Run the synthesis resource estimate (Yosys; Vivado when present).
+    resources : str
+        ``synth``: ``hw.build`` for the board (Vivado when on PATH, else the
+        Yosys ``synth_xilinx`` estimate; ECP5 boards: the open flow);
+        ``analytic``: ``hw.estimate``'s model of the core's memories and
+        lanes (instant); ``none``: skip.
     workers : int
         Processes for corpus synthesis.
     cache_dir : str
@@ -133,7 +136,7 @@ class DemoConfig:
     simulator: str = "verilator"
     board: str = "pynq-z2"
     capacity: str = ""
-    resources: bool = True
+    resources: str = "synth"
     workers: int = 2
     cache_dir: str = ""
 
@@ -148,6 +151,8 @@ class DemoConfig:
                 raise ConfigError(f"demo config field {name!r} must be a non-negative integer, not {v!r}")
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ConfigError(f"demo config field 'lr' must be > 0, not {self.lr!r}")
+        if self.resources not in ("synth", "analytic", "none"):
+            raise ConfigError(f"demo config field 'resources' must be 'synth', 'analytic' or 'none', not {self.resources!r}")
         if self.simulator not in ("verilator", "icarus"):
             raise ConfigError(f"demo config field 'simulator' must be 'verilator' or 'icarus', not {self.simulator!r}")
         if not isinstance(self.data, str) or not (self.data == "builtin" or ":" in self.data):
@@ -163,8 +168,9 @@ class DemoConfig:
 
     @classmethod
     def quick_preset(cls, **overrides: Any) -> "DemoConfig":
-        """``eavs demo --quick``: same stages on a smaller corpus, no ablations (< 5 min on 2 cores)."""
-        base = dict(quick=True, clips=384, epochs=12, ablations=False, sim_clips=4)
+        """``eavs demo --quick``: same stages on a smaller corpus, no ablations, the analytic
+        resource estimate instead of synthesis (< 5 min on 2 cores)."""
+        base = dict(quick=True, clips=384, epochs=20, ablations=False, sim_clips=4, resources="analytic")
         base.update(overrides)
         return cls(**base)
 
@@ -514,9 +520,22 @@ def prepare_simulate(ctx: Context) -> Any:
         raise NotAvailable("sim_clips is 0: RTL simulation switched off")
     _api("hw.generate", "main")
     open_backend = _api("host", "open_backend")
+    default_build_dir = _api("host.rtl", "default_build_dir")
+    build_core = _api("sim.build", "build_core")
     _, cap = board_capacity(cfg)
     ctx.log(f"(background) building the core for {cfg.simulator} at P = {cap.lanes} and starting its simulation")
     t0 = time.perf_counter()
+    # Build first, with no deadline (a loaded machine can take many minutes), into the
+    # back-end's own build folder, under the same lock its server takes; opening the
+    # back-end then finds the build up to date.
+    import fcntl
+
+    bdir = Path(default_build_dir(cap, cfg.simulator))
+    bdir.mkdir(parents=True, exist_ok=True)
+    with open(bdir / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build_core(cap, cfg.simulator, bdir)
+    ctx.log(f"(background) core built for {cfg.simulator} in {time.perf_counter() - t0:.0f} s ({bdir})")
     be = open_backend("rtl", capacity=cap, simulator=cfg.simulator)
     ctx.log(f"(background) RTL simulation of the core ready after {time.perf_counter() - t0:.0f} s")
     return be
@@ -589,13 +608,25 @@ def step_resources(ctx: Context) -> dict:
     """``hw.build.build`` for the board: Vivado when on PATH, else the Yosys ``synth_xilinx`` estimate
     (ECP5 boards: the open flow's real place and route)."""
     cfg = ctx.cfg
-    if not cfg.resources:
-        raise NotAvailable("resource estimate switched off (resources = false)")
+    if cfg.resources == "none":
+        raise NotAvailable("resource estimate switched off (resources = none)")
+    board, cap = board_capacity(cfg)
+    budget = {k: v for k, v in board.resources.to_dict().items() if k != "bram_kbits"}
+    if cfg.resources == "analytic":
+        analytic_estimate = _api("hw.estimate", "analytic_estimate")
+        est, per_memory = analytic_estimate(cap, board.resources.bram_kbits)
+        used = {k: v for k, v in est.to_dict().items() if k in budget}
+        return {
+            "kind": "estimated", "tool": "hw.estimate analytic model", "board": board.name, "part": board.part,
+            "lanes": cap.lanes, "used": used, "budget": budget,
+            "note": "Analytic estimate (no synthesis; `--set resources=synth` runs Yosys or Vivado): block RAM is "
+                    "the exact count of the core's memories (" + ", ".join(f"{k} {v:g}" for k, v in per_memory.items() if v)
+                    + "), LUT/FF a per-lane model fitted to Yosys runs of the core.",
+        }  # fmt: skip
     _api("hw.generate", "main")
     build = _api("hw.build", "build")
-    board, cap = board_capacity(cfg)
     rep = build(board.name, out_dir=ctx.dir("resources"), capacity=cfg.capacity or None, progress=ctx.log)
-    out = {"board": board.name, "part": board.part, "lanes": cap.lanes, "budget": {k: v for k, v in board.resources.to_dict().items() if k != "bram_kbits"}}
+    out = {"board": board.name, "part": board.part, "lanes": cap.lanes, "budget": budget}
     viv = rep.get("vivado") or {}
     if viv.get("ran") and viv.get("used"):
         out.update(kind="measured", tool="Vivado (post-implementation utilisation)", used=viv["used"])

@@ -69,20 +69,21 @@ def register(app: typer.Typer) -> None:
 
         def log(msg: str) -> None:
             if msg.startswith("["):
-                console.print(f"[bold cyan]{escape(msg)}[/]", highlight=False)
+                console.print(f"[bold cyan]{escape(msg)}[/]", highlight=False, soft_wrap=True)
             else:
-                console.print(f"  {msg}", highlight=False, markup=False)
+                console.print(f"  {msg}", highlight=False, markup=False, soft_wrap=True)
 
         command = "eavs " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         results = pipeline.run(cfg, out, only=list(only), force=list(force), log=log, command=command)
         console.rule("summary")
         for line in report.summary_lines(results):
-            console.print(line, highlight=False, markup=False)
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
         console.print(f"report: {out / 'report.html'} (and report.md)", highlight=False, markup=False)
         failed = pipeline.failed_stages(results)
         if failed:
             for name in failed:
-                console.print(f"[red]stage {name} failed: {results['stages'][name].get('reason')} (see {out / (name + '.error.txt')})[/]")
+                reason = escape(str(results["stages"][name].get("reason")))
+                console.print(f"[red]stage {name} failed: {reason} (see {escape(str(out / (name + '.error.txt')))})[/]", soft_wrap=True)
             raise typer.Exit(1)
         sim = results.get("simulate", {})
         if sim.get("bit_exact") is False:
