@@ -267,7 +267,9 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
 
     Uses ``hw.generate`` (the hardware's own entry point) in a subprocess, so
     exactly what a user's ``python -m hw.generate`` writes is what is
-    simulated. Regenerates only when the capacity changed.
+    simulated. Regenerates only when the capacity or a source under hw/
+    changed (a stale core in a reused build directory would be compared with
+    today's cycle model).
     """
     from hw.capacity import Capacity
 
@@ -276,8 +278,8 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "eavs_core.v"
-    stamp = out_dir / "capacity.json"
-    want = json.dumps(capacity.to_dict(), sort_keys=True)
+    stamp = out_dir / "eavs_sim_stamp.json"  # hw.generate writes its own capacity.json
+    want = json.dumps({"capacity": capacity.to_dict(), "hw": _hw_digest()}, sort_keys=True)
     if target.exists() and stamp.exists() and stamp.read_text() == want:
         return target
     spec = ",".join(f"{k}={v}" for k, v in capacity.to_dict().items())
@@ -305,6 +307,17 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
         raise SimError(f"python -m hw.generate --capacity {spec} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     stamp.write_text(want)
     return target
+
+
+def _hw_digest() -> str:
+    """Hash of every Python source under hw/ (what the generated Verilog depends on)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for f in sorted((ROOT / "hw").glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def build_core(capacity: Any, simulator: str, build_dir: str | Path, *, waves: bool | None = None) -> Build:

@@ -1,0 +1,48 @@
+"""``eavs sim``: a user's model and spikes on the simulated core, and its errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sim.build import tool_problem
+from sw.qnet import save
+from sw.random_net import random_spikes
+
+
+def _eavs(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eavs", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.mark.icarus
+@pytest.mark.xdist_group("sim_cli")
+def test_sim_cli_model_and_npz_on_icarus(tmp_path):
+    if tool_problem("icarus"):
+        pytest.skip(tool_problem("icarus"))
+    from sim.scenarios import random_models, test_capacity
+
+    net = random_models(5, test_capacity(4), 1, timesteps=4)[0]
+    save(net, tmp_path / "m.qnet")
+    np.savez(tmp_path / "s.npz", spikes=random_spikes(np.random.default_rng(0), net, 3))
+    r = _eavs("sim", "--model", str(tmp_path / "m.qnet"), "--data", str(tmp_path / "s.npz"), "--simulator", "icarus",
+              "--clips", "2", "--lanes", "4", "--build-dir", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2/2 samples bit-exact, 2/2 predictions equal" in r.stdout
+    assert "cycles/s" in r.stdout
+
+
+def test_sim_cli_errors_name_the_problem(tmp_path):
+    r = _eavs("sim", "--model", str(tmp_path / "none.qnet"), "--data", "x.npz", "--simulator", "icarus")
+    assert r.returncode == 2 and "none.qnet" in r.stderr
+    r = _eavs("sim", "--random", "--simulator", "modelsim")
+    assert r.returncode == 2 and "modelsim" in r.stderr
+    from sim.scenarios import random_models, test_capacity
+
+    net = random_models(5, test_capacity(4), 1, timesteps=4)[0]
+    save(net, tmp_path / "m.qnet")
+    np.savez(tmp_path / "bad.npz", spikes=np.zeros((2, 3, 1), np.uint8))
+    r = _eavs("sim", "--model", str(tmp_path / "m.qnet"), "--data", str(tmp_path / "bad.npz"), "--simulator", "icarus")
+    assert r.returncode == 2 and "bad.npz" in r.stderr and "shape" in r.stderr
