@@ -95,18 +95,24 @@ def core_memories(cap: Capacity) -> dict[str, tuple[int, int, int]]:
 # Bits below which a tool keeps a memory in LUTs/flip-flops rather than BRAM.
 _LUTRAM_BITS = 4096
 
-# Logic model: a fixed part (AXI-Lite, stream framing, sequencer, counters) and
-# a per-lane part (accumulator, membrane update, comparator, queue bank).
-# Fitted to `bench/resources.py` Yosys runs of the core; deliberately
-# conservative (rounded up) since it only gates builds.
-_BASE_LUT, _LANE_LUT_PER_BIT = 1500, 6
-_BASE_FF, _LANE_FF_PER_BIT = 1200, 3
+# Logic model: a fixed part (AXI-Lite, stream framing, loader, sequencer,
+# counters) and a per-lane part (accumulator, LIF update, queue bank), per bit
+# of a lane's datapath (accumulator + membrane + weight). Fitted to Yosys
+# synth_xilinx -family xc7 runs of hw.core at the ULX3S default capacity
+# (bench/resources.py, 2026-11-25): P=8: 6936 LUT / 2442 FF, P=16: 11378 LUT /
+# 3585 FF, i.e. 555 LUT and 143 FF per lane (42 datapath bits) over a base of
+# about 2500 LUT / 1300 FF; rounded up, since the estimate only gates builds.
+# ECP5 LUT4s: about 1.9x the LUT6 count (P=2 core: 4108 LUT4 vs 2200 LUT6).
+_BASE_LUT, _LANE_LUT_PER_BIT = 2600, 14
+_BASE_FF, _LANE_FF_PER_BIT = 1400, 4
+_LUT4_PER_LUT6 = 2.0
 
 
-def analytic_estimate(cap: Capacity, block_kbits: int) -> tuple[Resources, dict[str, float]]:
+def analytic_estimate(cap: Capacity, block_kbits: int, family: str = "xc7") -> tuple[Resources, dict[str, float]]:
     """Estimate of what the core at ``cap`` uses; BRAM is a lower bound.
 
-    Returns the estimate and the blocks per memory (for the report).
+    ``family`` ``ecp5`` counts LUT4s, others LUT6s. Returns the estimate and
+    the blocks per memory (for the report).
     """
     per_memory = {}
     for name, (w, d, copies) in core_memories(cap).items():
@@ -114,6 +120,8 @@ def analytic_estimate(cap: Capacity, block_kbits: int) -> tuple[Resources, dict[
     acc_bits = cap.v_bits + 2
     lane_bits = acc_bits + cap.v_bits + cap.weight_bits
     lut = _BASE_LUT + cap.lanes * _LANE_LUT_PER_BIT * lane_bits
+    if family == "ecp5":
+        lut = int(lut * _LUT4_PER_LUT6)
     ff = _BASE_FF + cap.lanes * _LANE_FF_PER_BIT * lane_bits
     return Resources(lut=lut, ff=ff, bram=sum(per_memory.values()), bram_kbits=block_kbits, dsp=0), per_memory
 
@@ -126,7 +134,7 @@ def check_fits(board: Board, cap: Capacity) -> dict:
     CapacityError
         Naming the board, the resource, the estimate and the budget.
     """
-    est, per_memory = analytic_estimate(cap, board.resources.bram_kbits)
+    est, per_memory = analytic_estimate(cap, board.resources.bram_kbits, board.family)
     budget = board.resources
     problems = []
     if est.bram > budget.bram:
