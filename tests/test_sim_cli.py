@@ -46,3 +46,15 @@ def test_sim_cli_errors_name_the_problem(tmp_path):
     np.savez(tmp_path / "bad.npz", spikes=np.zeros((2, 3, 1), np.uint8))
     r = _eavs("sim", "--model", str(tmp_path / "m.qnet"), "--data", str(tmp_path / "bad.npz"), "--simulator", "icarus")
     assert r.returncode == 2 and "bad.npz" in r.stderr and "shape" in r.stderr
+
+
+def test_sim_amaranth_backend_agrees():
+    """The Amaranth-simulator back-end of `eavs sim` reports the same comparison."""
+    from sim.compare_run import simulate
+    from sim.scenarios import random_models, test_capacity
+
+    cap = test_capacity(4)
+    net = random_models(6, cap, 1, timesteps=3)[0]
+    r = simulate(net, random_spikes(np.random.default_rng(1), net, 2), cap, "amaranth", pauses=0.2)
+    assert r.agreement.ok, r.agreement.mismatches
+    assert r.agreement.exact == 2 and r.core_cycles > 0 and r.sim_cycles > r.core_cycles

@@ -48,7 +48,7 @@ RANDOM = [
     pytest.param("verilator", 8, 6, 3, marks=[pytest.mark.verilator, pytest.mark.xdist_group("core_verilator_P8")]),
     pytest.param("icarus", 1, 3, 2, marks=[pytest.mark.icarus, pytest.mark.xdist_group("core_icarus_P1")]),
     pytest.param("icarus", 8, 3, 2, marks=[pytest.mark.icarus, pytest.mark.xdist_group("core_icarus_P8")]),
-    pytest.param("icarus", 32, 3, 2, marks=[pytest.mark.icarus, pytest.mark.xdist_group("core_icarus_P32")]),
+    pytest.param("icarus", 32, 3, 1, marks=[pytest.mark.icarus, pytest.mark.xdist_group("core_icarus_P32")]),
 ]
 
 
