@@ -130,6 +130,10 @@ class Capacity:
         out = []
         if len(net.layers) > self.max_layers:
             out.append(f"{len(net.layers)} layers > max_layers {self.max_layers}")
+        if len(net.inputs) > self.max_sources:
+            out.append(
+                f"{len(net.inputs)} input groups > max_sources {self.max_sources} (the core keeps one event list per group)"
+            )
         if net.n_inputs > self.max_inputs:
             out.append(f"{net.n_inputs} inputs > max_inputs {self.max_inputs}")
         if net.timesteps > self.max_timesteps:

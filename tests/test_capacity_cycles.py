@@ -69,3 +69,12 @@ def test_cycle_model_rejects_wrong_shape():
     net = random_qnet(np.random.default_rng(2))
     with pytest.raises(ValueError, match="layer_events must be"):
         sample_cycles(net, np.zeros((net.timesteps + 1, len(net.layers))), 4)
+
+
+def test_input_groups_count_against_max_sources():
+    """The core keeps one event list per input group, bounded by max_sources."""
+    rng = np.random.default_rng(0)
+    net = next(n for n in (random_qnet(rng) for _ in range(50)) if len(n.inputs) == 2)
+    problems = Capacity(max_sources=1).problems(net)
+    assert "2 input groups > max_sources 1 (the core keeps one event list per group)" in problems
+    assert not any("input groups" in p for p in Capacity(max_sources=2).problems(net))
