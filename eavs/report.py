@@ -354,6 +354,14 @@ def build_blocks(results: dict, fig_dir: Path) -> Doc:
             f"Cycle counter equal to the cycle model on {sim.get('cycles_equal')} of {sim.get('clips')} clips. "
             f"Simulation took {sim.get('wall_s', 0):.1f} s."
         )
+        cap = sim.get("capacity") or {}
+        if cap:
+            which = (
+                f"exactly the {sim.get('board')} bitstream's capacity"
+                if sim.get("capacity_is_board")
+                else f"the {sim.get('board')} bitstream's lanes and widths, with memories and limits sized to the model"
+            )
+            doc.p(f"Simulated core: {which}: " + ", ".join(f"{k}={v}" for k, v in cap.items()) + ".")
         mism = sim.get("mismatches") or []
         if mism:
             doc.table(["clip", "field", "golden", "rtl"], [[m.get("clip"), m.get("field"), m.get("golden"), m.get("rtl")] for m in mism[:20]])
