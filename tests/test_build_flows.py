@@ -31,7 +31,7 @@ def core_verilog(tmp_path: Path) -> Path:
     return generate_core(SMALL, tmp_path / "core", progress=lambda m: None)
 
 
-def hw_build(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def hw_build(*args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hw.build", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
         env={**os.environ, **(env or {})},
