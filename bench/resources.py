@@ -54,8 +54,10 @@ def measure(lanes: int, out: str, base: dict, ecp5: bool = True) -> dict:
     verilog = generate_core(cap, root / "core", log)
     result = {"lanes": lanes, "capacity": cap.to_dict()}
     result["xilinx"] = yosys_xilinx_estimate(verilog, "eavs_core", XILINX_FAMILY, root / "yosys", log)
+    (root / "result.json").write_text(json.dumps(result, indent=2) + "\n")  # partial results survive an interrupted run
     if ecp5:
         result["ecp5"] = build_ecp5(get_board(ECP5_BOARD), verilog, root / "ecp5", log)
+        (root / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
