@@ -107,10 +107,10 @@ FACE_OF = {
 #: (semitones), syllable rate (Hz), loudness (dB), spectral tilt (dB/octave),
 #: jitter (relative F0 s.d.), breathiness (noise / voice ratio).
 VOICES: dict[str, dict[str, float]] = {
-    "plain": dict(shift=0.0, range=2.0, rate=4.0, loud=0.0, tilt=-6.0, jitter=0.006, breath=0.03),
-    "soft": dict(shift=-3.0, range=0.8, rate=2.8, loud=-10.0, tilt=-10.0, jitter=0.006, breath=0.15),
-    "bright": dict(shift=5.0, range=7.0, rate=4.4, loud=3.0, tilt=-5.0, jitter=0.006, breath=0.02),
-    "tense": dict(shift=2.0, range=2.5, rate=5.8, loud=8.0, tilt=-1.0, jitter=0.03, breath=0.06),
+    "plain": dict(shift=0.0, range=2.0, rate=3.6, loud=0.0, tilt=-7.0, jitter=0.006, breath=0.03),
+    "soft": dict(shift=-4.0, range=0.5, rate=2.5, loud=-14.0, tilt=-13.0, jitter=0.006, breath=0.25),
+    "bright": dict(shift=7.0, range=9.0, rate=4.8, loud=4.0, tilt=-3.0, jitter=0.006, breath=0.02),
+    "tense": dict(shift=3.0, range=2.5, rate=6.5, loud=10.0, tilt=0.0, jitter=0.04, breath=0.08),
 }
 #: Face profiles at strong intensity (action units, about -1..1).
 FACES: dict[str, dict[str, float]] = {
@@ -120,7 +120,7 @@ FACES: dict[str, dict[str, float]] = {
     "frown": dict(smile=-0.3, mouth=0.15, brow=-1.0, angle=-1.0, eye=-0.35, wrinkle=1.0),
     "wide": dict(smile=0.0, mouth=1.0, brow=1.0, angle=0.3, eye=0.6, wrinkle=0.0),
 }
-NORMAL_INTENSITY = 0.6
+NORMAL_INTENSITY = 0.8
 
 # Vowel formants (Hz, bandwidth Hz) for three vowels; scaled per actor.
 _VOWELS = np.array(
@@ -165,7 +165,7 @@ class Actor:
             f0=float(r.uniform(175, 240) if female else r.uniform(95, 145)),
             formant=float(r.uniform(1.05, 1.2) if female else r.uniform(0.88, 1.02)),
             rate=float(np.exp(r.normal(0, 0.1))),
-            loud=float(r.normal(0, 2.0)),
+            loud=float(r.normal(0, 1.5)),
             tilt=float(r.normal(0, 1.0)),
             breath=float(r.uniform(0.5, 1.5)),
             face_w=float(r.uniform(23, 29)),
@@ -225,8 +225,8 @@ def render_audio(rng: np.random.Generator, actor: Actor, voice: dict[str, float]
     env, syl = env[:n], syl[:n]
     t = np.arange(n) / sr
     # F0 contour: declination, accents on stressed syllables, jitter.
-    shift = voice["shift"] + rng.normal(0, 1.0)
-    rng_st = voice["range"] * float(np.exp(rng.normal(0, 0.25)))
+    shift = voice["shift"] + rng.normal(0, 0.7)
+    rng_st = voice["range"] * float(np.exp(rng.normal(0, 0.2)))
     accent = np.zeros(n)
     for k, s in enumerate(stress):
         m = syl == k
@@ -245,7 +245,7 @@ def render_audio(rng: np.random.Generator, actor: Actor, voice: dict[str, float]
     n_fft = 1 << (n - 1).bit_length()
     spec = np.fft.rfft(excitation, n_fft)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    tilt = voice["tilt"] + actor.tilt + rng.normal(0, 1.5)
+    tilt = voice["tilt"] + actor.tilt + rng.normal(0, 1.0)
     tilt_gain = 10.0 ** ((tilt + 6.0) * np.log2(np.maximum(freqs, 60.0) / 500.0) / 20.0)
     vowel_seq = _STATEMENT_VOWELS[statement]
     out = np.zeros(n)
@@ -261,21 +261,27 @@ def render_audio(rng: np.random.Generator, actor: Actor, voice: dict[str, float]
         out += np.fft.irfft(spec * h * tilt_gain, n_fft)[:n] * weight
     voiced = env > 0.05
     rms = float(np.sqrt(np.mean(out[voiced] ** 2))) if voiced.any() else 1.0
-    loud = voice["loud"] + actor.loud + rng.normal(0, 2.0)
+    loud = voice["loud"] + actor.loud + rng.normal(0, 1.5)
     out *= 10.0 ** ((loud - 24.0) / 20.0) / max(rms, 1e-9)
     out += rng.normal(0, 10.0 ** (-72.0 / 20.0), n)
     return np.clip(out, -0.99, 0.99).astype(np.float32)
 
 
 def _time_course(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
-    """Expression strength per frame: rise after an onset, hold, partial relax."""
+    """Expression strength per frame: rise after an onset, hold, relax.
+
+    The relax phase returns most of the way to neutral, so a DVS-like
+    encoder sees the expression twice: ON/OFF events as it forms and the
+    opposite polarities as it fades.
+    """
     t = np.arange(n) / fps
     dur = n / fps
-    onset = rng.uniform(0.1, 0.3) * dur
-    rise = rng.uniform(0.3, 0.6)
-    release = rng.uniform(0.75, 0.9) * dur
+    onset = rng.uniform(0.1, 0.25) * dur
+    rise = rng.uniform(0.25, 0.45)
+    release = rng.uniform(0.6, 0.72) * dur
     up = np.clip((t - onset) / rise, 0, 1)
-    down = 1.0 - 0.3 * np.clip((t - release) / 0.4, 0, 1)
+    fall = np.clip((t - release) / rng.uniform(0.3, 0.5), 0, 1)
+    down = 1.0 - 0.8 * fall * fall * (3 - 2 * fall)
     return (up * up * (3 - 2 * up)) * down
 
 
@@ -287,7 +293,7 @@ def render_video(rng: np.random.Generator, actor: Actor, face: dict[str, float],
     the whole picture is shifted by the head sway (sub-pixel, bilinear) and
     lit. Sensor noise comes from a small bank of noise frames.
     """
-    au = {k: v * float(np.exp(rng.normal(0, 0.25))) + rng.normal(0, 0.12) for k, v in face.items()}
+    au = {k: v * float(np.exp(rng.normal(0, 0.2))) + rng.normal(0, 0.08) for k, v in face.items()}
     course = _time_course(rng, n_frames, FPS)
     scale = rng.uniform(0.85, 1.15)
     cx0 = rng.uniform(WIDTH / 2 - 22, WIDTH / 2 + 22)
@@ -363,11 +369,11 @@ def _draw_upper(img, a: Actor, s, cx, cy, brow, angle, eye, wrinkle) -> None:
     ey = cy + a.eye_y * s
     for sx in (-1.0, 1.0):
         ex = cx + sx * a.eye_dx * s
-        _darken(img, ex, ey, a.eye_r * s, a.eye_r * 0.62 * s * (1.0 + 0.7 * eye), 0.75)
-        by = ey - (a.brow_gap + 5.0 * brow) * s
+        _darken(img, ex, ey, a.eye_r * s, a.eye_r * 0.62 * s * (1.0 + 0.9 * eye), 0.75)
+        by = ey - (a.brow_gap + 6.5 * brow) * s
         for frac in (-0.7, 0.0, 0.7):
             bx = ex + sx * frac * 0.9 * a.eye_r * s
-            lift = angle * 4.0 * s * (-frac / 1.4)
+            lift = angle * 5.0 * s * (-frac / 1.4)
             _darken(img, bx, by - lift, 3.2 * s, 2.1 * s, 0.75)
     if wrinkle > 0:
         _darken(img, cx, cy - 4.0 * s, 4.5 * s, 3.0 * s, 0.5 * float(min(wrinkle, 1.5)))
@@ -378,7 +384,7 @@ def _draw_mouth(img, a: Actor, s, cx, cy, smile, mouth) -> None:
     my = cy + a.mouth_y * s
     mw = a.mouth_w * s
     for frac in (-0.9, 0.0, 0.9):
-        _darken(img, cx + frac * mw, my - smile * 6.0 * s * frac * frac, 0.45 * mw, 2.1 * s, 0.75)
+        _darken(img, cx + frac * mw, my - smile * 7.5 * s * frac * frac, 0.45 * mw, 2.1 * s, 0.75)
     open_ = float(np.clip(mouth, 0, 1.6))
     if open_ > 0:
         _darken(img, cx, my + 2.0 * open_ * s, 0.6 * mw, (1.0 + 5.0 * open_) * s, 0.85)
