@@ -102,10 +102,10 @@ _LUTRAM_BITS = 4096
 # (bench/resources.py, 2026-11-25): P=8: 6936 LUT / 2442 FF, P=16: 11378 LUT /
 # 3585 FF, i.e. 555 LUT and 143 FF per lane (42 datapath bits) over a base of
 # about 2500 LUT / 1300 FF; rounded up, since the estimate only gates builds.
-# ECP5 LUT4s: about 1.9x the LUT6 count (P=2 core: 4108 LUT4 vs 2200 LUT6).
+# ECP5 LUT4s: 1.9x to 2.25x the LUT6 count (P=2 core: 4108 vs 2200; P=8: 15511 vs 6936).
 _BASE_LUT, _LANE_LUT_PER_BIT = 2600, 14
 _BASE_FF, _LANE_FF_PER_BIT = 1400, 4
-_LUT4_PER_LUT6 = 2.0
+_LUT4_PER_LUT6 = 2.3
 
 
 def analytic_estimate(cap: Capacity, block_kbits: int, family: str = "xc7") -> tuple[Resources, dict[str, float]]:
