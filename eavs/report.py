@@ -427,6 +427,6 @@ def summary_lines(results: dict) -> list[str]:
             + ", ".join(f"{k} {_num(v)}" + (f" ({_pct(v / res['budget'][k])})" if res.get("budget", {}).get(k) else "") for k, v in res["used"].items())
         )
     for name, st in results.get("stages", {}).items():
-        if st.get("status") not in ("done", "cached"):
+        if st.get("status") not in ("done", "cached", "pending"):
             lines.append(f"{name}: {st.get('status')}: {st.get('reason', '')}")
     return lines
