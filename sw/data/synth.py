@@ -93,7 +93,7 @@ from sw.data.ravdess import EMOTIONS, RavdessName, format_name
 __all__ = ["synthesize", "VOICE_OF", "FACE_OF", "VOICES", "FACES", "MANIFEST", "SynthError", "render_clip"]
 
 MANIFEST = "eavs_synth.json"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SAMPLE_RATE = 16000
 FPS = 30
 WIDTH, HEIGHT = 128, 96
