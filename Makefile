@@ -26,10 +26,15 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps 'neurobench>=2.0'
 	touch $(STAMP)
 
+# Icarus Verilog (the second HDL simulator) and tclsh (runs the generated
+# Vivado Tcl against stand-in commands) come from Debian.
 icarus:
-	@command -v iverilog >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iverilog; \
-	  else echo "Icarus Verilog missing: sudo apt-get install -y iverilog"; exit 1; fi; }
+	@for tool in iverilog:iverilog tclsh:tcl; do \
+	  cmd=$${tool%%:*}; pkg=$${tool##*:}; \
+	  command -v $$cmd >/dev/null && continue; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$pkg; \
+	  else echo "$$cmd missing: sudo apt-get install -y $$pkg"; exit 1; fi; \
+	done
 
 demo: setup
 	$(VENV)/bin/eavs demo --out runs/demo
