@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.verilator, pytest.mark.yosys, pytest.mark.xdist_group("demo_quick")]
+pytestmark = [pytest.mark.slow, pytest.mark.verilator, pytest.mark.xdist_group("demo_quick")]
 
 ROOT = Path(__file__).resolve().parent.parent
 
