@@ -18,6 +18,16 @@ def register(app: typer.Typer) -> None:
         cache_dir: Path = typer.Option(None, "--cache-dir"),
         neurobench: bool = typer.Option(False, "--neurobench/--no-neurobench", help="Also compute NeuroBench metrics (needs torch)."),
         json_out: Path = typer.Option(None, "--json", help="Write all figures to this JSON file."),
+        backend: str = typer.Option(
+            "golden",
+            "--backend",
+            help="golden: sw.golden only. rtl: also run the samples on the simulated core; board: on the FPGA "
+            "(run on the board). Either is compared with sw.golden sample by sample.",
+        ),
+        board: str = typer.Option(None, "--board", help="Board of boards.toml (capacity and clock; board back-end rails)."),
+        bitstream: Path = typer.Option(Path("eavs.bit"), "--bitstream", help="Overlay for --backend board."),
+        simulator: str = typer.Option("verilator", "--simulator", help="verilator or icarus, for --backend rtl."),
+        clips: int = typer.Option(0, "--clips", help="With --backend rtl|board: run only the first N samples (0: all)."),
     ) -> None:
         """Evaluate MODEL exactly as the hardware computes it (sw.golden) and print the figures."""
         import numpy as np
@@ -28,6 +38,8 @@ def register(app: typer.Typer) -> None:
         from sw.qnet import load
         from sw.train import load_data
 
+        if backend not in ("golden", "rtl", "board"):
+            raise ValueError(f"--backend must be golden, rtl or board, not {backend!r}")
         if split not in ("test", "all"):
             raise ValueError(f"--split must be 'test' or 'all', not {split!r}")
         net = load(model)
@@ -56,7 +68,47 @@ def register(app: typer.Typer) -> None:
             nb = neurobench_metrics(net, x[idx], d.y[idx])
             result["neurobench"] = nb
             typer.echo("NeuroBench: " + ", ".join(f"{k} {v}" for k, v in nb.items()))
+        if backend != "golden":
+            result["backend"] = _run_backend(backend, net, x[idx], d.y[idx], board, bitstream, simulator, clips)
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(result, indent=1))
             typer.echo(f"wrote {json_out}")
+
+
+def _run_backend(kind, net, x, y, board, bitstream, simulator, clips) -> dict:
+    """Run ``x`` on the board or the simulated core and compare with sw.golden, sample by sample."""
+    import numpy as np
+
+    import host
+    from host.golden_backend import GoldenBackend
+
+    if clips:
+        x, y = x[:clips], y[:clips]
+    options: dict = {}
+    if kind == "board":
+        options = {"bitfile": str(bitstream), "board": board}
+    else:
+        options = {"simulator": simulator}
+        if board is not None:
+            from hw.boards import get_board
+
+            options["capacity"] = get_board(board).capacity
+    with host.open_backend(kind, **options) as be:
+        be.load_model(net)
+        got = be.infer_batch(x)
+    with GoldenBackend(capacity=getattr(be, "capacity", None)) as ref:
+        ref.load_model(net)
+        want = ref.infer_batch(x)
+    diffs = got.differences(want)
+    accuracy = float(np.mean(got.prediction == y))
+    typer.echo(
+        f"{kind} back-end on {len(y)} samples: accuracy {accuracy:.4f}; "
+        f"{'bit-exact with sw.golden' if not diffs else f'{len(diffs)} DIFFERENCES from sw.golden'} "
+        f"(prediction, readout, cycles, counters, errors); mean {got.cycles.mean():.0f} cycles/inference"
+    )
+    for line in diffs[:10]:
+        typer.echo(f"  {line}")
+    if diffs:
+        raise typer.Exit(1)
+    return {"kind": kind, "samples": int(len(y)), "accuracy": accuracy, "bit_exact": not diffs, "mean_cycles": float(got.cycles.mean())}
