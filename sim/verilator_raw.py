@@ -36,9 +36,9 @@ def raw_build(capacity: Capacity, build_dir: str | Path, opt: str = "-O2") -> Pa
     if exe.exists() and exe.stat().st_mtime > max(src.stat().st_mtime, HARNESS.stat().st_mtime):
         return exe
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", "eavs_core", "--prefix", "Vtop", "-Mdir", str(mdir), "-CFLAGS", opt, "-o", "eavs_raw",
+           "--top-module", "eavs_core", "--prefix", "Vtop", "-Mdir", str(mdir), "-o", "eavs_raw",
            str(src), str(HARNESS)]
-    with _tool_path(), _verilator_make_env("verilator"):
+    with _tool_path(), _verilator_make_env("verilator", opt):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     if proc.returncode != 0 or not exe.exists():
         raise SimError(f"raw Verilator build failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
