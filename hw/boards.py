@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (PYNQ board images): the same parser as a package
+    import tomli as tomllib
 
 from hw.capacity import Capacity, CapacityError
 
