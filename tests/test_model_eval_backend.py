@@ -1,6 +1,8 @@
 """``eavs eval --backend rtl``: the same samples on the simulated core and on
 sw.golden, compared sample by sample (prediction, readout, cycles, counters)."""
 
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -41,7 +43,5 @@ def test_eval_on_simulated_core_is_bit_exact(model_and_data, tmp_path):
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "rtl back-end on 3 samples: accuracy 1.0000; bit-exact with sw.golden" in result.output
-    import json
-
     report = json.loads(out.read_text())["backend"]
     assert report == {**report, "kind": "rtl", "samples": 3, "accuracy": 1.0, "bit_exact": True}

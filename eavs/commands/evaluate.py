@@ -85,9 +85,8 @@ def _run_backend(kind, net, x, y, board, bitstream, simulator, clips) -> dict:
 
     if clips:
         x, y = x[:clips], y[:clips]
-    options: dict = {}
     if kind == "board":
-        options = {"bitfile": str(bitstream), "board": board}
+        options: dict = {"bitfile": str(bitstream), "board": board}
     else:
         options = {"simulator": simulator}
         if board is not None:
@@ -97,7 +96,7 @@ def _run_backend(kind, net, x, y, board, bitstream, simulator, clips) -> dict:
     with host.open_backend(kind, **options) as be:
         be.load_model(net)
         got = be.infer_batch(x)
-    with GoldenBackend(capacity=getattr(be, "capacity", None)) as ref:
+    with GoldenBackend(capacity=be.capacity) as ref:  # the capacity the core reported: same lanes, same cycles
         ref.load_model(net)
         want = ref.infer_batch(x)
     diffs = got.differences(want)
