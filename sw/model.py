@@ -60,6 +60,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from sw.qnet import DECAY_ONE
+from sw.qnet import decay_from_beta as _qnet_decay_from_beta
+
 __all__ = ["ModelConfig", "LayerSpec", "EAVSNet", "ModelConfigError", "spike_fn"]
 
 MODALITIES = ("audio", "visual")
@@ -275,17 +278,9 @@ def spike_fn(x: torch.Tensor, slope: float = 5.0) -> torch.Tensor:
 
 # -- the network -----------------------------------------------------------------
 
-DECAY_ONE = 4096  # sw.qnet.DECAY_ONE: the 12-bit decay's unit
-
-
 def decay_from_beta(beta: float) -> int:
-    """The 12-bit decay of a per-step membrane factor ``beta``: ``round((1 - beta) * 4096)``.
-
-    Round half away from zero on the real value (Python's ``round`` would
-    round half to even); 0.9 -> 409.6 -> 410, 0.5 -> 2048 exactly.
-    """
-    x = (1.0 - float(beta)) * DECAY_ONE
-    return int(min(DECAY_ONE, max(0, math.floor(x + 0.5))))
+    """The 12-bit decay of ``beta``: :func:`sw.qnet.decay_from_beta` (``round((1 - beta) * 4096)``, half up)."""
+    return int(_qnet_decay_from_beta(beta))
 
 
 def _quant_linear(n_in: int, n_out: int, bits: int) -> nn.Module:
@@ -393,7 +388,7 @@ class EAVSNet(nn.Module):
         """Per-neuron decay ``d`` in 0..4096: exact integers in eval, STE-rounded in training."""
         if name in self.beta:
             d = torch.clamp((1.0 - self.beta[name]) * DECAY_ONE, 0.0, float(DECAY_ONE))
-            # floor(x + 0.5): the same half-up rounding as decay_from_beta
+            # floor(x + 0.5): sw.qnet.decay_from_leak's half-up rounding, in torch for the STE
             return _floor_ste(d + 0.5) if self.training else torch.floor(d + 0.5).detach()
         return self._fixed_decay[name].to(device)
 

@@ -79,7 +79,7 @@ from typing import Any
 
 import numpy as np
 
-from sw.qnet import DECAY_ONE, InputGroup, Layer, QNet, Source
+from sw.qnet import DECAY_ONE, InputGroup, Layer, QNet, Source, decay_from_leak
 
 __all__ = ["NIRError", "ImportReport", "to_nir", "export_nir", "from_nir", "import_nir", "DEFAULT_DT"]
 
@@ -438,7 +438,7 @@ def from_nir(
             if (alpha > 1 + 1e-9).any():
                 raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time")
             x = alpha * DECAY_ONE
-            decay = np.clip(np.floor(x + 0.5), 0, DECAY_ONE).astype(np.int32)  # d = round(4096 (1 - beta))
+            decay = decay_from_leak(alpha).astype(np.int32)  # d = round(4096 dt/tau), half up
             off = np.abs(x - decay) > 1e-6 * np.maximum(1.0, x)
             if off.any():
                 j = int(np.argmax(off))

@@ -41,6 +41,8 @@ __all__ = [
     "DECAY_ONE",
     "QNetError",
     "shift_decay",
+    "decay_from_beta",
+    "decay_from_leak",
     "InputGroup",
     "Source",
     "Layer",
@@ -110,6 +112,22 @@ def shift_decay(k: int, where: str = "leak_shift") -> int:
             f"re-export with leak_shift <= {MAX_EXACT_SHIFT} (or d = 0, no leak) to convert it"
         )
     return 0 if k == 0 else DECAY_ONE >> k
+
+
+def decay_from_leak(alpha: Any) -> np.ndarray:
+    """The 12-bit decay of a per-step leak fraction ``alpha = 1 - beta`` (NIR's ``dt/tau``).
+
+    ``d = round(4096 alpha)``, half away from zero (``floor(x + 0.5)``, not
+    numpy's half-to-even), clipped to 0..4096. The one rounding rule that
+    training (sw.model) and imports (sw.nir_io) share.
+    """
+    x = np.asarray(alpha, dtype=np.float64) * DECAY_ONE
+    return np.clip(np.floor(x + 0.5), 0, DECAY_ONE).astype(np.int64)
+
+
+def decay_from_beta(beta: Any) -> np.ndarray:
+    """``decay_from_leak(1 - beta)``: snnTorch's beta 0.9 -> d = 410 (beta 0.899902)."""
+    return decay_from_leak(1.0 - np.asarray(beta, dtype=np.float64))
 
 
 class Layer:
