@@ -91,14 +91,37 @@ class GoldenResult:
     counts: np.ndarray | None = None
 
 
-def lif_step(v: np.ndarray, current: np.ndarray, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+def _leak_form(layer: Layer) -> tuple[str, object]:
+    """How to compute the layer's leak fastest, with the same integers.
+
+    ``("none", None)`` when every d is 0; ``("shift", k)`` when every d is
+    ``4096 >> k`` (then ``(v * d) >> 12 == v >> k`` exactly, one op instead
+    of two); otherwise ``("mul", d)``.
+    """
+    d = np.asarray(layer.decay, dtype=np.int64)
+    if d.size and (d == 0).all():
+        return "none", None
+    if d.size and (d == d.flat[0]).all():
+        d0 = int(d.flat[0])
+        if d0 & (d0 - 1) == 0 and d0 <= 1 << (DECAY_BITS - 1):  # a power of two: 4096 >> k, k >= 1
+            return "shift", DECAY_BITS - d0.bit_length() + 1
+    return "mul", d
+
+
+def lif_step(v: np.ndarray, current: np.ndarray, layer: Layer, _form: tuple[str, object] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """One membrane update of DESIGN.md section 3 for a whole layer.
 
     Returns ``(v_next, spike)``. ``v`` and ``current`` are int64 arrays
     (``[..., n]``); ``layer.decay`` broadcasts over the last axis.
     """
-    d = np.asarray(layer.decay, dtype=np.int64)
-    v = v - ((v * d) >> DECAY_BITS) + current  # exact in int64; >> is floor
+    kind, arg = _form or _leak_form(layer)
+    if kind == "mul":
+        v = v - ((v * arg) >> DECAY_BITS) + current  # exact in int64; >> is floor
+    elif kind == "shift":
+        v = v - (v >> arg) + current  # == (v * (4096 >> k)) >> 12
+    else:
+        v = v + current
     lo, hi = -(1 << (layer.v_bits - 1)), (1 << (layer.v_bits - 1)) - 1
     v = np.clip(v, lo, hi)
     if not layer.spiking:
@@ -169,6 +192,7 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
                 cur += (s.reshape(B * T, b - a).astype(w.dtype) @ w).astype(np.int64).reshape(B, T, layer.n)
         static.append(cur)
     dynamic = [[(src, w) for src, w in weights[li] if src.name not in groups] for li in range(L)]
+    forms = [_leak_form(layer) for layer in net.layers]
 
     for t in range(T):
         for li, layer in enumerate(net.layers):
@@ -177,7 +201,7 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
                 s = prev[src.name] if src.delay else now[src.name]
                 events[:, t, li] += s.sum(axis=1)
                 current = current + (s.astype(w.dtype) @ w).astype(np.int64)
-            v[li], spk = lif_step(v[li], current, layer)
+            v[li], spk = lif_step(v[li], current, layer, forms[li])
             now[layer.name] = spk
             out[layer.name][:, t] = spk
             if mem is not None:
