@@ -229,6 +229,16 @@ def test_version1_file_loads_with_shift_converted(tmp_path, net):
         # literal table: k -> d = 4096 >> k (k >= 1), 0 for k = 0
         assert layer.decay.tolist() == [{3: 512, 0: 0, 12: 1, 1: 2048}[k]] * layer.n
         assert layer.leak_shift == k and layer.readout == "membrane"
+    # and the same spikes as the version 1 equation v - (v >> k), neuron by neuron
+    from tests.reference import reference_run
+
+    x = random_spikes(np.random.default_rng(4), back, batch=3)
+    g = golden.run(back, x)
+    for b in range(3):
+        trains, readout, _ = reference_run(back, x[b], shift_form=True)
+        for layer in back.layers:
+            np.testing.assert_array_equal(g.spikes[layer.name][b], np.array(trains[layer.name], bool))
+        assert g.readout[b].tolist() == readout
 
 
 def test_version1_shift_without_exact_decay_is_refused(tmp_path, net):
@@ -251,3 +261,21 @@ def test_leak_shift_property_reads_shift_decays_only():
             qnet.Layer("a", 3, src, 5, decay=np.array(d)).leak_shift
     with pytest.raises(TypeError, match="exactly one of decay"):
         qnet.Layer("a", 3, src, 5, 2, decay=np.zeros(3, np.int32))
+
+
+def test_frozen_version1_file_gives_its_recorded_results():
+    """tests/data/v1_shift_model.qnet was written by the version 1 writer (before the decay), and its
+    spikes, readout and predictions recorded by the version 1 golden model (v - (v >> k)): both frozen."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    net = qnet.load(data / "v1_shift_model.qnet")
+    with np.load(data / "v1_shift_model_expected.npz") as z:
+        exp = {k: z[k] for k in z.files}
+    assert [layer.decay.tolist() for layer in net.layers] == [[512] * net.layers[0].n, [2048] * net.layers[1].n,
+                                                              [1024] * net.layers[2].n]  # k = 3, 1, 2
+    g = golden.run(net, exp["x"])
+    for layer in net.layers:
+        np.testing.assert_array_equal(g.spikes[layer.name], exp[f"spikes_{layer.name}"])
+    np.testing.assert_array_equal(g.readout, exp["readout"])
+    np.testing.assert_array_equal(g.prediction, exp["prediction"])
