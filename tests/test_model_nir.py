@@ -241,3 +241,24 @@ def test_cli_imports_shape_one_parameters_and_declared_reset(tmp_path):
 
     q = load(tmp_path / "m.qnet")
     assert q.classes == ["calm", "happy", "sad"] and q.layers[1].decay.tolist() == [410] * 3
+
+
+def test_cli_imports_zero_d_parameters(tmp_path):
+    """0-d (scalar) neuron parameters, as other writers store them; nir.write cannot make them, so edit the HDF5."""
+    h5py = pytest.importorskip("h5py")
+    from typer.testing import CliRunner
+
+    from eavs.cli import app
+
+    path = tmp_path / "g.nir"
+    nir.write(str(path), _lif_graph([1e-3] * 3, shape1=True))
+    with h5py.File(path, "r+") as f:
+        grp = f["node/nodes/out"]
+        for k in ("tau", "r", "v_leak", "v_threshold", "v_reset"):
+            v = float(grp[k][0])
+            del grp[k]
+            grp.create_dataset(k, data=v)
+    assert np.asarray(nir.read(str(path), type_check=False).nodes["out"].tau).shape == ()
+    r = CliRunner().invoke(app, ["nir", "import", str(path), "--out", str(tmp_path / "m.qnet"), "--timesteps", "5"])
+    assert r.exit_code == 0, r.output
+    assert "looks like snnTorch's export_to_nir" in r.output and "readout spikes" in r.output
