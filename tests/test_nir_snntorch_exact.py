@@ -18,6 +18,11 @@ import answers it (sw.nir_io):
   import chooses because the output node spikes.
 
 Goal: >= 99.9 % of spike elements and >= 99 % of predictions equal, per network.
+Betas and thresholds are given to snnTorch as per-neuron vectors (``beta 0.9``
+is ``torch.full((n,), 0.9)``): snnTorch 1.0's ``export_to_nir`` fails its own
+NIR type check on a scalar beta (shared/FACTS.md). The membrane is 24 bits:
+at 16 bits the threshold gets only ~2^11 units and subtract-reset networks
+fall to ~99.75 % (run ``python -m tests.test_nir_snntorch_exact 16``).
 """
 
 from __future__ import annotations
