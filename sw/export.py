@@ -62,11 +62,12 @@ def to_qnet(model: EAVSNet, inputs: list[InputGroup] | None = None, metadata: di
                 n=spec.n,
                 sources=sources,
                 threshold=p["threshold"],
-                leak_shift=spec.leak_shift,
+                decay=p["decay"].astype(np.int32),
                 reset=cfg.reset,
                 v_bits=cfg.v_bits,
                 spiking=spec.spiking,
                 bias=bias,
+                readout=cfg.readout if spec.name == model.specs[-1].name else "membrane",
             )
         )
         scales[spec.name] = p["scale"]

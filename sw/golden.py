@@ -13,6 +13,26 @@ column, and float32 (float64) represents all integers below 2**24 (2**53)
 exactly, so the float product equals the integer one. :func:`_exact_dtype`
 picks the narrowest type for which that bound holds.
 
+The leak is the contract's 12-bit decay, ``v - ((v * d) >> 12)``, computed
+in int64: ``|v| < 2**31`` and ``d <= 4096`` bound the product by ``2**43``, so
+it is exact, and numpy's ``>>`` on signed integers is an arithmetic shift,
+i.e. the floor of ``v * d / 4096`` also for negative products (-5 * 410 =
+-2050, and -2050 >> 12 = -1, not 0).
+
+Rounding: the floor, not Lava's. Lava's bit-accurate LIF (``LIFBitAcc``,
+``PyLifModelBitAcc``) multiplies by the *kept* fraction and rounds the
+magnitude toward zero: ``sign(p) * (|p| >> 12)`` with ``p = v * (4096 - d)``.
+Ours subtracts the floor of the *lost* fraction: ``v - floor(v * d / 4096)``,
+which is ``ceil(v * (4096 - d) / 4096)``. The two differ by one unit whenever
+the product has a remainder and v > 0 (Lava decays a small positive membrane
+one unit further; ours keeps it), and agree for v <= 0. We keep the floor
+because (a) with ``d = 4096 >> k`` it is exactly today's ``v - (v >> k)``, so
+every shift model and every test keeps its integers bit for bit, and Lava's
+form is not (for v = 3, k = 1 it gives 1, the shift gives 2); (b) in the RTL it
+is one multiplier and a plain arithmetic shift, with no sign/magnitude
+correction. Importers (sw.nir_io) choose ``d = round((1 - beta) * 4096)`` and
+a weight scale large enough that one unit is far below the threshold.
+
 numpy and the standard library only (it runs on the board).
 """
 
@@ -22,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sw.qnet import Layer, QNet
+from sw.qnet import DECAY_BITS, Layer, QNet
 
 __all__ = ["GoldenResult", "run", "lif_step", "check_spikes"]
 
@@ -36,9 +56,13 @@ class GoldenResult:
     spikes : dict of layer name -> bool array ``[B, T, n]``
         Output spikes of every layer (all False for the readout).
     readout : int64 array ``[B, n_out]``
-        The readout layer's membrane after step T-1.
+        The last layer's membrane after step T-1 (after its reset, if it spikes).
+    counts : int64 array ``[B, n_out]``
+        The last layer's spike counts over the sample (zero for a
+        non-spiking membrane readout).
     prediction : int64 array ``[B]``
-        ``argmax`` of ``readout``; the lowest index wins ties.
+        ``argmax`` of ``readout`` (``readout='membrane'``) or of ``counts``
+        (``readout='spikes'``); the lowest index wins ties.
     layer_events : int64 array ``[B, T, L]``
         Spike events each layer consumed at each step (summed over its
         sources; recurrent sources count the previous step's spikes). This
@@ -64,16 +88,40 @@ class GoldenResult:
     neuron_updates: np.ndarray
     input_spikes: np.ndarray
     membranes: dict[str, np.ndarray] | None = None
+    counts: np.ndarray | None = None
 
 
-def lif_step(v: np.ndarray, current: np.ndarray, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+def _leak_form(layer: Layer) -> tuple[str, object]:
+    """How to compute the layer's leak fastest, with the same integers.
+
+    ``("none", None)`` when every d is 0; ``("shift", k)`` when every d is
+    ``4096 >> k`` (then ``(v * d) >> 12 == v >> k`` exactly, one op instead
+    of two); otherwise ``("mul", d)``.
+    """
+    d = np.asarray(layer.decay, dtype=np.int64)
+    if d.size and (d == 0).all():
+        return "none", None
+    if d.size and (d == d.flat[0]).all():
+        d0 = int(d.flat[0])
+        if d0 & (d0 - 1) == 0 and d0 <= 1 << (DECAY_BITS - 1):  # a power of two: 4096 >> k, k >= 1
+            return "shift", DECAY_BITS - d0.bit_length() + 1
+    return "mul", d
+
+
+def lif_step(v: np.ndarray, current: np.ndarray, layer: Layer, _form: tuple[str, object] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """One membrane update of DESIGN.md section 3 for a whole layer.
 
-    Returns ``(v_next, spike)``. ``v`` and ``current`` are int64 arrays.
+    Returns ``(v_next, spike)``. ``v`` and ``current`` are int64 arrays
+    (``[..., n]``); ``layer.decay`` broadcasts over the last axis.
     """
-    k = layer.leak_shift
-    leak = (v >> k) if k else 0  # k = 0 is the IF neuron: no leak term at all
-    v = v - leak + current
+    kind, arg = _form or _leak_form(layer)
+    if kind == "mul":
+        v = v - ((v * arg) >> DECAY_BITS) + current  # exact in int64; >> is floor
+    elif kind == "shift":
+        v = v - (v >> arg) + current  # == (v * (4096 >> k)) >> 12
+    else:
+        v = v + current
     lo, hi = -(1 << (layer.v_bits - 1)), (1 << (layer.v_bits - 1)) - 1
     v = np.clip(v, lo, hi)
     if not layer.spiking:
@@ -144,6 +192,7 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
                 cur += (s.reshape(B * T, b - a).astype(w.dtype) @ w).astype(np.int64).reshape(B, T, layer.n)
         static.append(cur)
     dynamic = [[(src, w) for src, w in weights[li] if src.name not in groups] for li in range(L)]
+    forms = [_leak_form(layer) for layer in net.layers]
 
     for t in range(T):
         for li, layer in enumerate(net.layers):
@@ -152,7 +201,7 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
                 s = prev[src.name] if src.delay else now[src.name]
                 events[:, t, li] += s.sum(axis=1)
                 current = current + (s.astype(w.dtype) @ w).astype(np.int64)
-            v[li], spk = lif_step(v[li], current, layer)
+            v[li], spk = lif_step(v[li], current, layer, forms[li])
             now[layer.name] = spk
             out[layer.name][:, t] = spk
             if mem is not None:
@@ -162,10 +211,13 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
     sops = (events * np.array([layer.n for layer in net.layers], np.int64)).sum(axis=(1, 2))
 
     readout = v[-1]
+    counts = out[net.layers[-1].name].sum(axis=1).astype(np.int64)
+    score = counts if net.layers[-1].readout == "spikes" else readout
     return GoldenResult(
         spikes=out,
         readout=readout,
-        prediction=np.argmax(readout, axis=1).astype(np.int64),
+        counts=counts,
+        prediction=np.argmax(score, axis=1).astype(np.int64),
         layer_events=events,
         layer_spikes=np.stack([out[layer.name].sum(axis=(1, 2)) for layer in net.layers], axis=1).astype(np.int64),
         synaptic_ops=sops,

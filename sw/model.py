@@ -17,17 +17,27 @@ back into sources. Membrane, threshold and bias live in units of ``s``:
   value, 1.0 by default), bias ``b_int = round(b / s)``;
 * ``I = b_int + sum of W_int rows of the inputs that spiked`` (recurrent
   rows: the layer's own spikes of the step before);
-* ``v' = v - floor(v / 2^k) + I`` (k = 0: no leak), clamped to ``v_bits``;
+* ``v' = v - floor(v * d / 4096) + I``, clamped to ``v_bits``, with a
+  per-neuron 12-bit decay ``d`` (DESIGN.md section 3): ``d = 4096 >> k``
+  from a shift ``k`` (the default; exactly ``v - floor(v / 2^k)``), or
+  ``d = round((1 - beta) * 4096)`` from a ``beta`` that is fixed or learned
+  per neuron (``ModelConfig.beta``, ``learn_beta``);
 * ``spike = v' >= theta_int``, reset to zero or by subtraction;
-* the readout does not spike; its membrane after step T-1 is the output.
+* ``readout="membrane"`` (default): the readout does not spike; its membrane
+  after step T-1 is the output. ``readout="spikes"``: the readout is a LIF
+  layer too, the class is the argmax of its spike counts, and the loss reads
+  the counts (snnTorch's ``ce_count_loss`` style).
 
 In **eval mode** the forward runs in float64 on integer-valued tensors
 (``quant_weight().int()``, the rounded threshold and bias), so every value
 is an exact integer and the result equals :func:`sw.golden.run` bit for bit
 (the export reads the same integers through :meth:`EAVSNet.integer_layers`).
 In **training mode** the same equations run in float32 with straight-through
-estimators for the rounding, the leak's floor and the clamp, and a
-fast-sigmoid surrogate gradient for the spike.
+estimators for the rounding (weights, bias, decay), the leak's floor and the
+clamp, and a fast-sigmoid surrogate gradient for the spike; the floor of
+``v * d / 4096`` is taken on a float64 product, because ``v * d`` passes
+float32's exact range (2**24) for 16-bit membranes, so training computes the
+same spikes as eval (tests/test_model_train.py checks it on a trained model).
 
 A layer may read itself with delay 1 (recurrence) but no *later* layer, so the
 forward evaluates layer by layer over all timesteps: the feed-forward input
@@ -49,6 +59,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from sw.qnet import DECAY_ONE
+from sw.qnet import decay_from_beta as _qnet_decay_from_beta
 
 __all__ = ["ModelConfig", "LayerSpec", "EAVSNet", "ModelConfigError", "spike_fn"]
 
@@ -72,6 +85,7 @@ class LayerSpec:
     sources: tuple[tuple[str, int], ...]
     leak_shift: int
     spiking: bool = True
+    beta: bool = False  # decay from ModelConfig.beta / a learned per-neuron beta, not the shift
 
 
 @dataclass(frozen=True)
@@ -101,7 +115,19 @@ class ModelConfig:
     v_bits : int
         Signed membrane width.
     leak_shift, fusion_leak_shift, readout_leak_shift : int
-        k of ``v - (v >> k)`` for the branches, the fusion and the readout.
+        k of ``v - (v >> k)`` (decay ``4096 >> k``, k in 0..12) for the
+        branches, the fusion and a membrane readout.
+    beta : float or None
+        When set, every spiking layer decays by ``d = round((1 - beta) *
+        4096)`` instead of its shift (0.9 -> 410); with ``learn_beta`` it is
+        the initial value of a per-neuron learned beta.
+    learn_beta : bool
+        Learn one beta per neuron of every spiking layer (initialised from
+        ``beta``, or from the layer's shift when ``beta`` is None), quantised
+        to the 12-bit decay with a straight-through estimator.
+    readout : str
+        ``membrane`` (argmax of the non-spiking readout's membrane) or
+        ``spikes`` (the readout spikes; argmax of its spike counts).
     reset : str
         ``zero`` or ``subtract``.
     threshold : float
@@ -127,6 +153,9 @@ class ModelConfig:
     reset: str = "subtract"
     threshold: float = 1.0
     bias: bool = False
+    beta: float | None = None
+    learn_beta: bool = False
+    readout: str = "membrane"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", dict(self.inputs))
@@ -154,8 +183,12 @@ class ModelConfig:
             raise ModelConfigError(f"v_bits must be in 4..32, not {self.v_bits!r}")
         for name in ("leak_shift", "fusion_leak_shift", "readout_leak_shift"):
             v = getattr(self, name)
-            if not isinstance(v, int) or not 0 <= v <= 15:
-                raise ModelConfigError(f"{name} must be an integer in 0..15, not {v!r}")
+            if not isinstance(v, int) or not 0 <= v <= 12:
+                raise ModelConfigError(f"{name} must be an integer in 0..12 (decay 4096 >> k), not {v!r}")
+        if self.beta is not None and not (isinstance(self.beta, (int, float)) and 0.0 <= self.beta <= 1.0):
+            raise ModelConfigError(f"beta must be a number in [0, 1] (or None for the shift leaks), not {self.beta!r}")
+        if self.readout not in ("membrane", "spikes"):
+            raise ModelConfigError(f"readout must be 'membrane' or 'spikes', not {self.readout!r}")
         if self.reset not in ("zero", "subtract"):
             raise ModelConfigError(f"reset must be 'zero' or 'subtract', not {self.reset!r}")
         if not self.threshold > 0:
@@ -168,12 +201,16 @@ class ModelConfig:
     def layer_specs(self) -> list[LayerSpec]:
         """The layers in evaluation order (the last is the readout)."""
         hidden = {"audio": self.audio_hidden, "visual": self.visual_hidden}
-        specs = [LayerSpec(f"{m}_lif", hidden[m], ((m, 0),), self.leak_shift) for m in self.modalities]
+        b = self.beta is not None or self.learn_beta
+        specs = [LayerSpec(f"{m}_lif", hidden[m], ((m, 0),), self.leak_shift, beta=b) for m in self.modalities]
         fusion_src = tuple((f"{m}_lif", 0) for m in self.modalities)
         if self.recurrent:
             fusion_src += (("fusion", 1),)
-        specs.append(LayerSpec("fusion", self.fusion_hidden, fusion_src, self.fusion_leak_shift))
-        specs.append(LayerSpec("readout", len(self.classes), (("fusion", 0),), self.readout_leak_shift, spiking=False))
+        specs.append(LayerSpec("fusion", self.fusion_hidden, fusion_src, self.fusion_leak_shift, beta=b))
+        if self.readout == "spikes":
+            specs.append(LayerSpec("readout", len(self.classes), (("fusion", 0),), self.fusion_leak_shift, beta=b))
+        else:
+            specs.append(LayerSpec("readout", len(self.classes), (("fusion", 0),), self.readout_leak_shift, spiking=False))
         return specs
 
     def input_names(self) -> list[str]:
@@ -198,16 +235,21 @@ class ModelConfig:
 # -- straight-through helpers ----------------------------------------------------
 
 
+# Each returns the exact rounded value plus ``x - x.detach()`` (exactly 0 in
+# value, identity in gradient). ``x + (round(x) - x).detach()`` would be the
+# same in exact arithmetic but can land one float32 ulp off the integer.
+
+
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
-    return x + (torch.round(x) - x).detach()
+    return torch.round(x).detach() + (x - x.detach())
 
 
 def _floor_ste(x: torch.Tensor) -> torch.Tensor:
-    return x + (torch.floor(x) - x).detach()
+    return torch.floor(x).detach() + (x - x.detach())
 
 
 def _clamp_ste(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    return x + (torch.clamp(x, lo, hi) - x).detach()
+    return torch.clamp(x, lo, hi).detach() + (x - x.detach())
 
 
 class _Spike(torch.autograd.Function):
@@ -235,6 +277,10 @@ def spike_fn(x: torch.Tensor, slope: float = 5.0) -> torch.Tensor:
 
 
 # -- the network -----------------------------------------------------------------
+
+def decay_from_beta(beta: float) -> int:
+    """The 12-bit decay of ``beta``: :func:`sw.qnet.decay_from_beta` (``round((1 - beta) * 4096)``, half up)."""
+    return int(_qnet_decay_from_beta(beta))
 
 
 def _quant_linear(n_in: int, n_out: int, bits: int) -> nn.Module:
@@ -270,6 +316,17 @@ class EAVSNet(nn.Module):
         self.bias = nn.ParameterDict(
             {s.name: nn.Parameter(torch.zeros(s.n)) for s in self.specs} if config.bias else {}
         )
+        # Per-neuron beta (learned) or a fixed one; shift layers keep 4096 >> k.
+        self.beta = nn.ParameterDict()
+        self._fixed_decay: dict[str, torch.Tensor] = {}
+        for s in self.specs:
+            if s.beta and config.learn_beta:
+                b0 = config.beta if config.beta is not None else 1.0 - (2.0 ** -s.leak_shift if s.leak_shift else 0.0)
+                self.beta[s.name] = nn.Parameter(torch.full((s.n,), float(b0)))
+            elif s.beta:
+                self._fixed_decay[s.name] = torch.full((s.n,), float(decay_from_beta(config.beta)))
+            else:
+                self._fixed_decay[s.name] = torch.full((s.n,), float(0 if s.leak_shift == 0 else DECAY_ONE >> s.leak_shift))
         self._init_weights()
         offsets, at = {}, 0
         for name, size in config.inputs.items():
@@ -327,6 +384,14 @@ class EAVSNet(nn.Module):
         thr = torch.tensor(cfg.threshold, device=w.device)
         return w, b.to(w.dtype), thr.to(w.dtype), 1.0
 
+    def _decay(self, name: str, device: torch.device) -> torch.Tensor:
+        """Per-neuron decay ``d`` in 0..4096: exact integers in eval, STE-rounded in training."""
+        if name in self.beta:
+            d = torch.clamp((1.0 - self.beta[name]) * DECAY_ONE, 0.0, float(DECAY_ONE))
+            # floor(x + 0.5): sw.qnet.decay_from_leak's half-up rounding, in torch for the STE
+            return _floor_ste(d + 0.5) if self.training else torch.floor(d + 0.5).detach()
+        return self._fixed_decay[name].to(device)
+
     def integer_layers(self) -> list[dict[str, Any]]:
         """Per layer: integer weight ``[n_in, n]`` split by source, bias, threshold (numpy).
 
@@ -348,7 +413,9 @@ class EAVSNet(nn.Module):
                         blocks.append((src, delay, w[at : at + size]))
                         at += size
                     bias = b.cpu().numpy().astype("int64") if s.name in self.bias else None
-                    out.append({"spec": s, "sources": blocks, "bias": bias, "threshold": int(thr.item()), "scale": scale})
+                    decay = self._decay(s.name, b.device).cpu().numpy().astype("int64")
+                    out.append({"spec": s, "sources": blocks, "bias": bias, "threshold": int(thr.item()), "scale": scale,
+                                "decay": decay})
         finally:
             self.train(was)
         return out
@@ -361,8 +428,8 @@ class EAVSNet(nn.Module):
         B, T, n = current.shape
         exact = cfg.quantized
         vmin, vmax = -float(1 << (cfg.v_bits - 1)), float((1 << (cfg.v_bits - 1)) - 1)
-        k = spec.leak_shift
-        div = float(1 << k)
+        d = self._decay(spec.name, current.device).to(current.dtype)
+        leaky = bool((d != 0).any()) or spec.name in self.beta
         v = current.new_zeros(B, n)
         prev = current.new_zeros(B, n)
         out = []
@@ -370,9 +437,12 @@ class EAVSNet(nn.Module):
             i_t = current[:, t]
             if w_rec is not None:
                 i_t = i_t + prev @ w_rec
-            if k:
-                leak = v / div
-                v = v - (_floor_ste(leak) if exact else leak)
+            if leaky:
+                leak = v * d / DECAY_ONE
+                if exact:  # floor of the exact product (float64: v * d may pass 2**24), gradient of v * d / 4096
+                    exact_leak = torch.floor(v.detach().double() * d.detach().double() / DECAY_ONE).to(leak.dtype)
+                    leak = exact_leak + (leak - leak.detach())
+                v = v - leak
             v = v + i_t
             if exact:
                 v = _clamp_ste(v, vmin, vmax)
@@ -416,10 +486,15 @@ class EAVSNet(nn.Module):
             acts[s.name] = spk
             spikes[s.name] = spk
             v_out, scale_out = v, scale
-        logits = v_out * scale_out
+        counts = spikes[self.specs[-1].name].sum(dim=1)
+        if self.config.readout == "spikes":
+            logits, score = counts, counts  # cross-entropy on spike counts
+        else:
+            logits, score = v_out * scale_out, v_out
         return {
             "logits": logits,
             "readout": v_out,
-            "prediction": torch.argmax(v_out, dim=1),
+            "counts": counts,
+            "prediction": torch.argmax(score, dim=1),  # first maximum: the lowest index wins ties
             "spikes": spikes,
         }

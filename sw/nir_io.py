@@ -8,11 +8,14 @@ Norse's and Sinabs' for LIF)::
 
     tau dv/dt = (v_leak - v) + R I      ->   v[t+1] = v + (dt/tau) (v_leak - v + R I)
 
-so our leak ``v - v/2^k`` is ``dt/tau = 2^-k``, i.e. **tau = dt * 2^k**, and
-``R = tau/dt = 2^k`` makes the input gain ``dt R / tau`` exactly 1 (what
-snnTorch writes for a ``Leaky`` with ``beta = 1 - 2^-k``). k = 0 (no leak)
-is an ``IF`` neuron (``R = 1``: ``v += I`` per step); the readout is ``LI``
-(or ``I``, the integrator, when k = 0). Weights and thresholds are written
+so our per-neuron decay ``v - (v * d) >> 12`` is ``dt/tau = d/4096``
+(``beta = 1 - d/4096``), i.e. **tau = dt * 4096/d**, and ``R = tau/dt``
+makes the input gain ``dt R / tau`` exactly 1 (what snnTorch writes for a
+``Leaky``). A layer with d = 0 (no leak) is an ``IF`` neuron (``R = 1``:
+``v += I`` per step); a membrane readout is ``LI`` (or ``I``, the
+integrator, when d = 0), a spike-count readout a ``LIF``/``IF``. On import
+``d = round(4096 dt / tau)`` per neuron: beta = 0.9 gives d = 410, i.e.
+beta 0.899902; the report says so. Weights and thresholds are written
 in real units (integer weight x the layer's power-of-two scale), so a
 framework that imports the graph sees the trained values. The graph's
 metadata holds ``dt``, the class names, T, the input groups' encoder
@@ -20,6 +23,33 @@ parameters and the note that the threshold comparison is ``>=``.
 
 Our reset by subtraction has no NIR equivalent (NIR's LIF/IF reset *to*
 ``v_reset``), so such models are refused, not exported as something else.
+
+Reset, and what a file cannot say
+---------------------------------
+snnTorch's ``export_to_nir`` writes ``v_reset = 0`` for both of its reset
+mechanisms, and ``subtract`` is its default, so a graph that looks like
+snnTorch's (LIF nodes with ``r = tau/dt``, ``v_leak = 0``, ``v_reset = 0``
+and no ``eavs-tf`` metadata) is imported as zero reset *with a warning*,
+unless the caller declares the source's reset (``reset="subtract"``,
+``eavs nir import --reset subtract``). snnTorch subtracts the threshold
+*after* the decay (``m' = beta m + I - theta S``), our contract before it
+(``v' = beta (v - theta) + I``); the import makes them agree by adding a
+self-recurrent (delay 1) weight ``theta_int - theta/s - d theta_int/4096``
+on each neuron's diagonal, which also absorbs the ``+1`` of a ``>``
+threshold. snnTorch's ``RLeaky`` with zero reset also throws away the input
+of the step after a spike; that is invisible in the file and not modelled,
+and the import says so.
+
+Scale
+-----
+A layer's weights, bias and threshold share one power-of-two scale ``s``.
+It is the finest scale at which (a) every weight fits ``bits`` and (b) the
+threshold is at most 1/16 of the membrane's positive range, so membranes
+from about -16 to +16 thresholds are represented without the clamp that a
+float framework does not have. With 16-bit weights and a 24-bit membrane an
+snnTorch network's threshold is ~10^5 units, so the decay's floor (at most
+one unit per step) and the rounding of weights are far below anything that
+moves a spike.
 The floor in the leak and the membrane clamp are integer details that NIR
 does not carry either; they are in the metadata (``eavs.v_bits``).
 
@@ -49,7 +79,7 @@ from typing import Any
 
 import numpy as np
 
-from sw.qnet import InputGroup, Layer, QNet, Source
+from sw.qnet import DECAY_ONE, InputGroup, Layer, QNet, Source, decay_from_leak
 
 __all__ = ["NIRError", "ImportReport", "to_nir", "export_nir", "from_nir", "import_nir", "DEFAULT_DT"]
 
@@ -79,6 +109,12 @@ def to_nir(net: QNet, dt: float = DEFAULT_DT):
                 f"layer {layer.name!r} resets by subtraction, which NIR cannot express (its LIF/IF reset to "
                 "v_reset); retrain with --reset zero to export NIR"
             )
+        d = np.asarray(layer.decay)
+        if (d == 0).any() and (d != 0).any():
+            raise NIRError(
+                f"layer {layer.name!r} mixes non-leaky (d = 0) and leaky neurons; NIR has one neuron type per node "
+                "(IF or LIF): give every neuron of the layer a decay > 0, or none"
+            )
     nodes: dict[str, Any] = {}
     edges: list[tuple[str, str]] = []
     for g in net.inputs:
@@ -86,8 +122,11 @@ def to_nir(net: QNet, dt: float = DEFAULT_DT):
     for layer in net.layers:
         s = _scale_of(net, layer)
         n = layer.n
-        k = layer.leak_shift
+        d = np.asarray(layer.decay, np.float64)
+        leaky = bool((d != 0).all())
         ones = np.ones(n)
+        tau = dt * DECAY_ONE / np.where(d == 0, 1, d)  # dt/tau = d/4096
+        r = DECAY_ONE / np.where(d == 0, 1, d)  # r = tau/dt: input gain 1
         for j, src in enumerate(layer.sources):
             w = src.weight.astype(np.float64).T * s  # [n, n_src]
             key = f"{layer.name}.{src.name}"
@@ -98,13 +137,12 @@ def to_nir(net: QNet, dt: float = DEFAULT_DT):
             edges += [(src.name, key), (key, layer.name)]
         thr = ones * layer.threshold * s
         if layer.spiking:
-            if k:
-                nodes[layer.name] = nir.LIF(tau=ones * dt * 2**k, r=ones * 2.0**k, v_leak=0 * ones, v_threshold=thr,
-                                            v_reset=0 * ones)
+            if leaky:
+                nodes[layer.name] = nir.LIF(tau=tau, r=r, v_leak=0 * ones, v_threshold=thr, v_reset=0 * ones)
             else:
                 nodes[layer.name] = nir.IF(r=ones, v_threshold=thr, v_reset=0 * ones)
-        elif k:
-            nodes[layer.name] = nir.LI(tau=ones * dt * 2**k, r=ones * 2.0**k, v_leak=0 * ones)
+        elif leaky:
+            nodes[layer.name] = nir.LI(tau=tau, r=r, v_leak=0 * ones)
         else:
             nodes[layer.name] = nir.I(r=ones)
     nodes["output"] = nir.Output(output_type=np.array([net.readout.n]))
@@ -112,13 +150,13 @@ def to_nir(net: QNet, dt: float = DEFAULT_DT):
     meta = {
         "dt": dt,
         "framework": "eavs-tf",
-        "classes": list(net.classes),
+        "classes_json": _json(list(net.classes)),  # a list of str comes back from HDF5 as bytes
         "timesteps": int(net.timesteps),
         "threshold_comparison": ">=",
         "inputs_json": _json([{"name": g.name, "size": g.size, "encoder": g.encoder} for g in net.inputs]),
         "v_bits": int(max(layer.v_bits for layer in net.layers)),
         "weight_scales_json": _json({layer.name: _scale_of(net, layer) for layer in net.layers}),
-        "readout": "membrane of the last layer after the last step",
+        "readout": "spikes" if net.readout.readout == "spikes" else "membrane",
     }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
@@ -221,12 +259,26 @@ def from_nir(
     timesteps: int | None = None,
     classes: list[str] | None = None,
     comparison: str | None = None,
+    reset: str | None = None,
+    readout: str | None = None,
 ) -> tuple[QNet, ImportReport]:
-    """Quantize a NIR graph into a :class:`QNet`; returns it with an :class:`ImportReport`."""
+    """Quantize a NIR graph into a :class:`QNet`; returns it with an :class:`ImportReport`.
+
+    ``reset`` declares the source's reset (``zero`` or ``subtract``), which a
+    NIR file cannot say for snnTorch; None imports zero reset and warns when
+    the graph looks like snnTorch's. ``readout`` (``membrane``/``spikes``)
+    overrides the choice made from the output node (spikes when it spikes).
+    """
     import nir
 
     if not 2 <= bits <= 16:
         raise NIRError(f"--bits must be in 2..16, not {bits}")
+    if not 2 <= v_bits <= 32:
+        raise NIRError(f"--v-bits must be in 2..32, not {v_bits}")
+    if reset not in (None, "zero", "subtract"):
+        raise NIRError(f"--reset must be 'zero' or 'subtract', not {reset!r}")
+    if readout not in (None, "membrane", "spikes"):
+        raise NIRError(f"--readout must be 'membrane' or 'spikes', not {readout!r}")
     rep = ImportReport()
     meta = dict(getattr(graph, "metadata", None) or {})
     dt = meta.get("dt")
@@ -289,13 +341,13 @@ def from_nir(
     out_src = incoming[outputs[0]]
     if len(out_src) != 1 or kinds[out_src[0]] != "neuron":
         raise NIRError(f"the Output node must be fed by one neuron node, not {out_src}")
-    readout = out_src[0]
+    out_node = out_src[0]
 
     # Order: topological over feed-forward edges; an edge into a neuron that is
     # already placed or is itself is a recurrent (delay 1) edge.
     order: list[str] = []
     placed: set[str] = set()
-    pending = [n for n in neurons if n != readout] + [readout]
+    pending = [n for n in neurons if n != out_node] + [out_node]
     while pending:
         for n in pending:
             deps = [s for s, _, _ in sources[n] if kinds[s] == "neuron" and s != n and s not in placed]
@@ -306,13 +358,47 @@ def from_nir(
         order.append(n)
         placed.add(n)
         pending.remove(n)
-    if order[-1] != readout:
-        raise NIRError(f"the output neuron {readout!r} must come last, but {order[-1]!r} depends on it")
+    if order[-1] != out_node:
+        raise NIRError(f"the output neuron {out_node!r} must come last, but {order[-1]!r} depends on it")
     pos = {n: i for i, n in enumerate(order)}
 
     cmp_ = comparison or str(meta.get("threshold_comparison", ">"))
     if cmp_ not in (">", ">="):
         raise NIRError(f"threshold comparison must be '>' or '>=', not {cmp_!r}")
+
+    ours = str(meta.get("framework", "")) == "eavs-tf"
+    lifs = [n for n in neurons if type(nodes[n]).__name__ == "LIF"]
+
+    def _snn_like(node: Any) -> bool:
+        try:
+            tau, r = np.asarray(node.tau, np.float64), np.asarray(node.r, np.float64)
+            return (np.allclose(r * dt, tau, rtol=1e-5) and np.allclose(np.asarray(node.v_leak, np.float64), 0)
+                    and np.allclose(np.asarray(node.v_reset, np.float64), 0))
+        except (TypeError, ValueError):
+            return False
+
+    snntorch_like = not ours and bool(lifs) and all(_snn_like(nodes[n]) for n in lifs)
+    if snntorch_like and reset is None:
+        rep.notes.append(
+            "the graph looks like snnTorch's export_to_nir, which writes v_reset = 0 for reset_mechanism 'zero' "
+            "and 'subtract' (snnTorch's default) alike: the file cannot say which; imported as zero reset. "
+            "Pass --reset subtract if the source subtracts the threshold"
+        )
+    reset_mode = reset or "zero"
+    rec_lifs = sorted({n for n in neurons for s_, _, _ in sources[n] if s_ == n})
+    if snntorch_like and rec_lifs and reset_mode != "subtract":
+        rep.notes.append(
+            f"node(s) {rec_lifs} look like snnTorch's RLeaky: with zero reset snnTorch also discards the input of "
+            "the step after a spike, which the file cannot show and this import does not model "
+            "(with reset_mechanism='subtract', declared by --reset subtract, it is exact)"
+        )
+    readout_spikes = type(nodes[out_node]).__name__ in ("LIF", "IF")
+    if readout is None and "readout" in meta:
+        readout_mode = "spikes" if str(meta["readout"]) == "spikes" and readout_spikes else "membrane"
+    else:
+        readout_mode = readout or ("spikes" if readout_spikes else "membrane")
+    if readout_mode == "spikes" and not readout_spikes:
+        raise NIRError(f"--readout spikes: the output node {out_node!r} is a {type(nodes[out_node]).__name__}, which does not spike")
 
     groups = []
     meta_inputs = {}
@@ -349,20 +435,19 @@ def from_nir(
             gain = dt * r / tau
             v_leak = _arr(node.v_leak, n, f"node {name!r} v_leak")
             drive = alpha * v_leak
-            if (alpha > 1).any():
+            if (alpha > 1 + 1e-9).any():
                 raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time")
-            ks = np.clip(np.round(-np.log2(alpha)), 0, 15).astype(int)
-            k = int(np.round(np.median(ks)))
-            if len(set(ks.tolist())) > 1:
-                rep.notes.append(f"node {name!r}: per-neuron leaks differ (k {ks.min()}..{ks.max()}); used k={k} for all")
-            exact = 2.0**-k
-            if not np.allclose(alpha, exact, rtol=1e-6):
+            x = alpha * DECAY_ONE
+            decay = decay_from_leak(alpha).astype(np.int32)  # d = round(4096 dt/tau), half up
+            off = np.abs(x - decay) > 1e-6 * np.maximum(1.0, x)
+            if off.any():
+                j = int(np.argmax(off))
                 rep.notes.append(
-                    f"node {name!r}: leak dt/tau = {float(np.median(alpha)):.4g} is not a power of two; "
-                    f"used 2^-{k} = {exact:.4g} (tau {float(np.median(tau)):.4g} -> {dt * 2**k:.4g})"
+                    f"node {name!r}: {int(off.sum())} of {n} decays dt/tau are not multiples of 1/4096; "
+                    f"used d = round(4096 dt/tau), e.g. beta {1 - alpha[j]:.6g} -> {1 - decay[j] / DECAY_ONE:.6g} (d = {decay[j]})"
                 )
         else:  # IF, I: no leak
-            k, gain, drive = 0, r, np.zeros(n)
+            decay, gain, drive = np.zeros(n, np.int32), r, np.zeros(n)
         if spiking:
             thr = _arr(node.v_threshold, n, f"node {name!r} v_threshold")
             v_reset = _arr(node.v_reset, n, f"node {name!r} v_reset") if getattr(node, "v_reset", None) is not None else np.zeros(n)
@@ -389,30 +474,57 @@ def from_nir(
             raise NIRError(f"node {name!r}: all its weights are zero")
         log2s = math.ceil(math.log2(wmax / qmax))
         stored = stored_scales.get(name)
+        if spiking and not stored:
+            # the finest scale at which the threshold stays within 1/16 of the membrane's positive range
+            log2s = max(log2s, math.ceil(math.log2(thr_ref * 16 / vmax)))
         if stored:  # our own export: keep its scale when every weight is an integer multiple of it
             ls = math.log2(stored)
-            if ls == int(ls) and all(np.abs(w / stored).max(initial=0) <= qmax and np.all(np.round(w / stored) * stored == w) for _, w in blocks):
+            if ls == int(ls) and all(np.abs(w / stored).max(initial=0) <= qmax
+                                     and np.allclose(np.round(w / stored) * stored, w, rtol=1e-9, atol=0) for _, w in blocks):
                 log2s = int(ls)
-        s = 2.0**log2s
-        qsrc, errs = [], []
-        for src, w in blocks:
-            wq = np.clip(np.round(w / s), -qmax, qmax)
-            errs.append((w - wq * s).ravel())
-            if kinds[src] == "input":
-                delay = 0
-            else:
-                delay = 1 if (src == name or pos[src] > li) else 0
-            qsrc.append(Source(src, wq.astype(np.int16 if bits > 8 else np.int8), bits, delay))
-        err = np.concatenate(errs)
-        thr_int = int(round(thr_ref / s)) if spiking else 1
-        if spiking and cmp_ == ">":
-            thr_int += 1  # v > θ  <=>  v >= θ + 1 on integers
-        if spiking and thr_int > vmax:
-            raise NIRError(
-                f"node {name!r}: threshold {thr_ref:.4g} is {thr_int} weight units, beyond the {v_bits}-bit membrane; "
-                "use fewer --bits or a wider membrane"
-            )
-        thr_int = max(1, min(thr_int, vmax))
+        for _attempt in range(64):  # coarsen the scale until the subtract-reset correction fits the weights
+            s = 2.0**log2s
+            qsrc, errs = [], []
+            for src, w in blocks:
+                wq = np.clip(np.round(w / s), -qmax, qmax)
+                errs.append((w - wq * s).ravel())
+                if kinds[src] == "input":
+                    delay = 0
+                else:
+                    delay = 1 if (src == name or pos[src] > li) else 0
+                qsrc.append(Source(src, wq.astype(np.int16 if bits > 8 else np.int8), bits, delay))
+            err = np.concatenate(errs)
+            thr_int = int(round(thr_ref / s)) if spiking else 1
+            if spiking and cmp_ == ">":
+                thr_int += 1  # v > θ  <=>  v >= θ + 1 on integers
+            if spiking and thr_int > vmax:
+                raise NIRError(
+                    f"node {name!r}: threshold {thr_ref:.4g} is {thr_int} weight units, beyond the {v_bits}-bit membrane; "
+                    "use fewer --bits or a wider membrane"
+                )
+            thr_int = max(1, min(thr_int, vmax))
+            layer_reset = reset_mode if spiking else "zero"
+            if spiking and layer_reset == "subtract" and (decay != 0).any():
+                # snnTorch: m' = beta m + I - theta S. Ours: v' = beta (v - theta_int) + I (+ W S on the diagonal):
+                # W = theta_int - theta/s - d theta_int / 4096 makes the two equal (up to the floor).
+                comp = np.round(thr_int - thr_ref / s - decay * thr_int / DECAY_ONE).astype(np.int64)
+                self_src = [q for q in qsrc if q.name == name]
+                if self_src:
+                    wq = self_src[0].weight.astype(np.int64)
+                    wq[np.arange(n), np.arange(n)] += comp
+                    if np.abs(wq).max() > qmax:
+                        log2s += 1
+                        continue
+                    self_src[0].weight = wq.astype(self_src[0].weight.dtype)
+                elif comp.any():
+                    if np.abs(comp).max() > qmax:
+                        log2s += 1
+                        continue
+                    qsrc.append(Source(name, np.diag(comp).astype(np.int16 if bits > 8 else np.int8), bits, 1))
+            break
+        else:
+            raise NIRError(f"node {name!r}: no scale fits the subtract-reset correction in {bits}-bit weights")
+
         bias_int = None
         if any_bias:
             bias_int = np.clip(np.round(bias / s), -vmax - 1, vmax).astype(np.int32)
@@ -426,17 +538,24 @@ def from_nir(
             "threshold_int": float(thr_int),
             "threshold_err": float(abs(thr_ref - round(thr_ref / s) * s)) if spiking else 0.0,
         }
-        layers.append(Layer(name=name, n=n, sources=qsrc, threshold=thr_int, leak_shift=k, reset="zero", v_bits=v_bits,
-                            spiking=spiking if name != readout else False, bias=bias_int))
-    if type(nodes[readout]).__name__ in ("LIF", "IF"):
+        last = name == out_node
+        layers.append(Layer(name=name, n=n, sources=qsrc, threshold=thr_int, reset=layer_reset, v_bits=v_bits,
+                            spiking=spiking if not last else readout_mode == "spikes", bias=bias_int, decay=decay,
+                            readout=readout_mode if last else "membrane"))
+    if readout_spikes and readout_mode == "spikes" and not ours:
         rep.notes.append(
-            f"output node {readout!r} spikes in the source model; here it is the non-spiking readout "
+            f"output node {out_node!r} spikes in the source model: class = argmax of its spike counts over the "
+            "sample (readout='spikes'; --readout membrane to classify by its membrane)"
+        )
+    elif readout_spikes and readout_mode == "membrane":
+        rep.notes.append(
+            f"output node {out_node!r} spikes in the source model; here it is the non-spiking readout "
             "(class = argmax of its membrane after the last step, not of its spike count)"
         )
     if cmp_ == ">":
         rep.notes.append("threshold comparison '>' (NIR, snnTorch, Norse) made exact as '>= threshold + 1' on integers")
     n_out = layers[-1].n
-    cls = classes or [str(c) for c in meta.get("classes", [])] or [f"class{i}" for i in range(n_out)]
+    cls = classes or _class_names(meta) or [f"class{i}" for i in range(n_out)]
     if len(cls) != n_out:
         raise NIRError(f"{len(cls)} class names for an output of {n_out} neurons")
     T = timesteps or int(meta.get("timesteps", 0) or 0)
@@ -449,8 +568,26 @@ def from_nir(
     return net.validate("imported NIR graph"), rep
 
 
+def _class_names(meta: dict[str, Any]) -> list[str]:
+    """Class names from graph metadata: our ``classes_json``, or a ``classes`` list (HDF5 gives bytes back)."""
+    import json
+
+    if "classes_json" in meta:
+        return [str(c) for c in json.loads(str(meta["classes_json"]))]
+    out = []
+    for c in np.asarray(meta.get("classes", []), dtype=object).reshape(-1).tolist():
+        out.append(c.decode("utf-8") if isinstance(c, (bytes, np.bytes_)) else str(c))
+    return out
+
+
 def import_nir(path: str | Path, out: str | Path, bits: int = 8, **kw: Any) -> tuple[QNet, ImportReport]:
-    """``eavs nir import``: read a NIR file with ``nir.read``, quantize, write a ``.qnet``."""
+    """``eavs nir import``: read a NIR file with ``nir.read``, quantize, write a ``.qnet``.
+
+    Read with ``type_check=False``: nir's type inference rejects graphs whose
+    neuron parameters are 0-d or of shape (1,) (shared by all neurons, as
+    Norse and Sinabs write them) though they are valid; the import checks
+    every size itself (from the weights) and broadcasts such parameters.
+    """
     import nir
 
     from sw.qnet import save
@@ -459,7 +596,7 @@ def import_nir(path: str | Path, out: str | Path, bits: int = 8, **kw: Any) -> t
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such NIR file")
     try:
-        graph = nir.read(str(path))
+        graph = nir.read(str(path), type_check=False)
     except Exception as e:  # h5py / nir raise many kinds
         raise NIRError(f"{path}: not a readable NIR file: {e}") from None
     net, rep = from_nir(graph, bits=bits, **kw)

@@ -3,13 +3,21 @@ golden model, the RTL and the board driver (DESIGN.md section 3).
 
 A ``.qnet`` is a plain ``.npz`` read with ``allow_pickle=False``. It holds one
 ``header`` array (UTF-8 JSON as ``uint8``) and integer arrays named
-``layer{i}.src{j}.weight`` and ``layer{i}.bias``. The JSON header carries
+``layer{i}.src{j}.weight``, ``layer{i}.bias`` and ``layer{i}.decay``. The JSON header carries
 everything that is not a big integer array: the classes, the timestep count,
 the input groups with the encoder parameters that produced them, and per
 layer its neuron parameters and the names of its sources.
 
 numpy and the standard library only: this module runs on the board's ARM
 cores, where there is no torch.
+
+Version 2 replaced the layer-wide shift leak ``leak_shift`` k by a per-neuron
+12-bit decay ``d`` (``v - ((v * d) >> 12)``, DESIGN.md section 3) and added the
+``readout`` option (``membrane`` or ``spikes``). A version 1 file still loads:
+its k becomes ``d = 4096 >> k`` (k >= 1) or ``d = 0`` (k = 0) for every
+neuron, which gives the same integers bit for bit, except k = 13..15, whose
+``2**(12-k)`` is not an integer: such a file is refused with a message that
+says how to convert it.
 
 Every way a file can be wrong raises :class:`QNetError` with a message that
 names the file, the layer and the field, because a user who exported a model
@@ -29,7 +37,12 @@ import numpy as np
 __all__ = [
     "FORMAT",
     "VERSION",
+    "DECAY_BITS",
+    "DECAY_ONE",
     "QNetError",
+    "shift_decay",
+    "decay_from_beta",
+    "decay_from_leak",
     "InputGroup",
     "Source",
     "Layer",
@@ -39,9 +52,13 @@ __all__ = [
 ]
 
 FORMAT = "eavs-qnet"
-VERSION = 1
+VERSION = 2
 RESETS = ("zero", "subtract")
-MAX_LEAK_SHIFT = 15
+READOUTS = ("membrane", "spikes")
+DECAY_BITS = 12
+DECAY_ONE = 1 << DECAY_BITS  # d = DECAY_ONE forgets the whole membrane each step
+MAX_LEAK_SHIFT = 15  # largest k a version 1 header could hold
+MAX_EXACT_SHIFT = DECAY_BITS  # largest k with an integer d = 4096 >> k
 
 
 class QNetError(ValueError):
@@ -79,24 +96,114 @@ class Source:
     delay: int = 0
 
 
-@dataclass
+def shift_decay(k: int, where: str = "leak_shift") -> int:
+    """The 12-bit decay ``d`` equal to the shift leak ``v - (v >> k)``.
+
+    ``(v * 2**(12-k)) >> 12 == v >> k`` for every integer v when 1 <= k <= 12,
+    so ``d = 4096 >> k`` keeps a shift model's integers bit for bit; k = 0 (no
+    leak, IF neuron) is ``d = 0``. k = 13..15 would need d = 1/2, 1/4, 1/8:
+    there is no exact 12-bit decay, so they are refused.
+    """
+    if not _is_int(k) or not 0 <= k <= MAX_LEAK_SHIFT:
+        raise QNetError(f"{where}: field 'leak_shift' must be an integer in 0..{MAX_LEAK_SHIFT}, not {k!r}")
+    if k > MAX_EXACT_SHIFT:
+        raise QNetError(
+            f"{where}: leak_shift {k} has no exact {DECAY_BITS}-bit decay (d would be 4096 / 2**{k} < 1); "
+            f"re-export with leak_shift <= {MAX_EXACT_SHIFT} (or d = 0, no leak) to convert it"
+        )
+    return 0 if k == 0 else DECAY_ONE >> k
+
+
+def decay_from_leak(alpha: Any) -> np.ndarray:
+    """The 12-bit decay of a per-step leak fraction ``alpha = 1 - beta`` (NIR's ``dt/tau``).
+
+    ``d = round(4096 alpha)``, half away from zero (``floor(x + 0.5)``, not
+    numpy's half-to-even), clipped to 0..4096. The one rounding rule that
+    training (sw.model) and imports (sw.nir_io) share.
+    """
+    x = np.asarray(alpha, dtype=np.float64) * DECAY_ONE
+    return np.clip(np.floor(x + 0.5), 0, DECAY_ONE).astype(np.int64)
+
+
+def decay_from_beta(beta: Any) -> np.ndarray:
+    """``decay_from_leak(1 - beta)``: snnTorch's beta 0.9 -> d = 410 (beta 0.899902)."""
+    return decay_from_leak(1.0 - np.asarray(beta, dtype=np.float64))
+
+
 class Layer:
-    """A layer of LIF (or, for the readout, non-spiking leaky) neurons.
+    """A layer of LIF (or, for a membrane readout, non-spiking leaky) neurons.
 
     Weights, ``bias``, ``threshold`` and the membrane are integers in the
-    layer's one power-of-two weight unit. ``leak_shift`` k gives the leak
-    ``v - (v >> k)``; k = 0 means no leak (IF neuron).
+    layer's one power-of-two weight unit. ``decay`` is a per-neuron integer
+    array ``d[n]`` in 0..4096: each step the membrane loses ``(v * d) >> 12``
+    (an arithmetic shift, i.e. floor, of the exact product); d = 0 is an IF
+    neuron, d = 4096 keeps nothing of the previous membrane.
+
+    ``readout`` says how the *last* layer gives the class: ``membrane``
+    (argmax of its membrane after step T-1; the layer must be non-spiking)
+    or ``spikes`` (argmax of its spike counts over the sample; the layer must
+    spike). Earlier layers say ``membrane`` and it means nothing for them.
+
+    For code written against version 1 the constructor still takes a shift
+    ``leak_shift`` k (in the old positional place) instead of ``decay``, and
+    :attr:`leak_shift` reads the decay back as a shift when it is one.
     """
 
-    name: str
-    n: int
-    sources: list[Source]
-    threshold: int
-    leak_shift: int
-    reset: str = "subtract"
-    v_bits: int = 16
-    spiking: bool = True
-    bias: np.ndarray | None = None
+    def __init__(
+        self,
+        name: str,
+        n: int,
+        sources: list[Source],
+        threshold: int,
+        leak_shift: int | None = None,
+        reset: str = "subtract",
+        v_bits: int = 16,
+        spiking: bool = True,
+        bias: np.ndarray | None = None,
+        *,
+        decay: Any = None,
+        readout: str = "membrane",
+    ) -> None:
+        if (leak_shift is None) == (decay is None):
+            raise TypeError(f"layer {name!r}: give exactly one of decay (per-neuron array) or leak_shift, "
+                            f"not {'both' if decay is not None else 'neither'}")
+        if decay is None:
+            d = shift_decay(leak_shift, f"layer {name!r}")
+            decay = np.full(n if _is_int(n) and n > 0 else 0, d, np.int32)
+        elif not isinstance(decay, np.ndarray):
+            decay = np.asarray(decay)
+        self.name = name
+        self.n = n
+        self.sources = sources
+        self.threshold = threshold
+        self.decay = decay
+        self.reset = reset
+        self.v_bits = v_bits
+        self.spiking = spiking
+        self.bias = bias
+        self.readout = readout
+
+    @property
+    def leak_shift(self) -> int:
+        """The decay as a shift k (transition for shift-only consumers).
+
+        k when every neuron's decay is ``4096 >> k`` (k in 1..12), 0 when all
+        are 0; any other decay raises :class:`QNetError` naming the layer.
+        """
+        d = np.asarray(self.decay)
+        if d.size and (d == 0).all():
+            return 0
+        for k in range(1, MAX_EXACT_SHIFT + 1):
+            if d.size and (d == DECAY_ONE >> k).all():
+                return k
+        raise QNetError(f"layer {self.name!r}: general decay; this consumer supports shift leaks only")
+
+    def __repr__(self) -> str:
+        d = np.asarray(self.decay)
+        dtxt = str(int(d[0])) if d.size and (d == d.flat[0]).all() else f"[{d.min() if d.size else ''}..{d.max() if d.size else ''}]"
+        return (f"Layer(name={self.name!r}, n={self.n}, sources={[s.name for s in self.sources]}, "
+                f"threshold={self.threshold}, decay={dtxt}, reset={self.reset!r}, v_bits={self.v_bits}, "
+                f"spiking={self.spiking}, readout={self.readout!r}, bias={'yes' if self.bias is not None else 'no'})")
 
 
 @dataclass
@@ -128,7 +235,13 @@ class QNet:
 
     @property
     def readout(self) -> Layer:
+        """The last layer, whose membrane or spike counts give the class."""
         return self.layers[-1]
+
+    @property
+    def readout_mode(self) -> str:
+        """``membrane`` or ``spikes``: how the class is read (the last layer's option)."""
+        return self.layers[-1].readout
 
     def layer_index(self, name: str) -> int:
         for i, layer in enumerate(self.layers):
@@ -193,8 +306,14 @@ def _validate(net: QNet, where: str) -> None:
     for i, layer in enumerate(net.layers):
         _validate_layer(net, i, layer, layer_pos, f"{where}: layer {layer.name!r}")
 
-    if net.readout.spiking:
-        raise _fail(where, f"layer {net.readout.name!r}: the last layer is the readout and must have spiking=false")
+    if net.readout.readout == "membrane" and net.readout.spiking:
+        raise _fail(
+            where,
+            f"layer {net.readout.name!r}: the last layer is the readout and must have spiking=false "
+            "(or readout='spikes' to classify by its spike counts)",
+        )
+    if net.readout.readout == "spikes" and not net.readout.spiking:
+        raise _fail(where, f"layer {net.readout.name!r}: readout='spikes' counts spikes, so the layer must have spiking=true")
     if net.readout.n != len(net.classes):
         raise _fail(
             where,
@@ -204,6 +323,8 @@ def _validate(net: QNet, where: str) -> None:
     for layer in net.layers[:-1]:
         if not layer.spiking:
             raise _fail(where, f"layer {layer.name!r}: only the last (readout) layer may be non-spiking")
+        if layer.readout != "membrane":
+            raise _fail(where, f"layer {layer.name!r}: readout={layer.readout!r}: only the last layer may read out by spikes")
 
 
 def _validate_layer(net: QNet, i: int, layer: Layer, layer_pos: dict[str, int], where: str) -> None:
@@ -219,8 +340,12 @@ def _validate_layer(net: QNet, i: int, layer: Layer, layer_pos: dict[str, int], 
             f"{where}: field 'threshold' {layer.threshold} exceeds the largest membrane value {v_max} "
             f"of v_bits={layer.v_bits}: the layer could never spike"
         )
-    if not _is_int(layer.leak_shift) or not 0 <= layer.leak_shift <= MAX_LEAK_SHIFT:
-        raise QNetError(f"{where}: field 'leak_shift' must be an integer in 0..{MAX_LEAK_SHIFT}, not {layer.leak_shift!r}")
+    _check_int_array(layer.decay, (layer.n,), f"{where}: field 'decay'")
+    if layer.decay.size and (layer.decay.min() < 0 or layer.decay.max() > DECAY_ONE):
+        bad = layer.decay[(layer.decay < 0) | (layer.decay > DECAY_ONE)][0]
+        raise QNetError(f"{where}: field 'decay' holds {int(bad)}, outside 0..{DECAY_ONE} ({DECAY_BITS}-bit decay)")
+    if layer.readout not in READOUTS:
+        raise QNetError(f"{where}: field 'readout' must be one of {READOUTS}, not {layer.readout!r}")
     if layer.reset not in RESETS:
         raise QNetError(f"{where}: field 'reset' must be one of {RESETS}, not {layer.reset!r}")
     if not isinstance(layer.spiking, (bool, np.bool_)):
@@ -285,6 +410,10 @@ def _bias_key(i: int) -> str:
     return f"layer{i}.bias"
 
 
+def _decay_key(i: int) -> str:
+    return f"layer{i}.decay"
+
+
 def to_header(net: QNet) -> dict[str, Any]:
     """The JSON header of ``net`` (everything but the integer arrays)."""
     return {
@@ -298,8 +427,8 @@ def to_header(net: QNet) -> dict[str, Any]:
                 "name": layer.name,
                 "n": int(layer.n),
                 "threshold": int(layer.threshold),
-                "leak_shift": int(layer.leak_shift),
                 "reset": layer.reset,
+                "readout": layer.readout,
                 "v_bits": int(layer.v_bits),
                 "spiking": bool(layer.spiking),
                 "bias": layer.bias is not None,
@@ -327,6 +456,7 @@ def save(net: QNet, path: str | Path) -> Path:
             arrays[_weight_key(i, j)] = src.weight.astype(dtype)
         if layer.bias is not None:
             arrays[_bias_key(i)] = layer.bias.astype(np.int32)
+        arrays[_decay_key(i)] = layer.decay.astype(np.int16)  # 0..4096 fits
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:  # np.savez would append ".npz" to the name
         np.savez_compressed(f, **arrays)
@@ -343,7 +473,14 @@ def load(path: str | Path) -> QNet:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise QNetError(f"{where}: not a readable .qnet (npz) file: {e}") from None
+        # numpy reads a file that is not a zip as a pickle and, with
+        # allow_pickle=False, says "Cannot load file containing pickled
+        # data": true but useless to someone who renamed a text file.
+        if not zipfile.is_zipfile(path):
+            raise QNetError(f"{where}: not a .qnet (npz) file: it is not a zip archive (truncated, or another kind of file)") from None
+        if "pickle" in str(e):
+            raise QNetError(f"{where}: not a .qnet (npz) file: it holds pickled (object) arrays, which a .qnet never does") from None
+        raise QNetError(f"{where}: not a .qnet (npz) file: {e}") from None
     if "header" not in arrays:
         raise QNetError(f"{where}: missing the 'header' array: not a .qnet file")
     try:
@@ -366,8 +503,8 @@ def from_header(header: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         return obj[key]
 
     version = need(header, "version", "")
-    if version != VERSION:
-        raise QNetError(f"{where}: unsupported version {version!r} (this reader knows {VERSION})")
+    if version not in (1, VERSION):
+        raise QNetError(f"{where}: unsupported version {version!r} (this reader knows 1 and {VERSION})")
     inputs = [
         InputGroup(need(g, "name", f"input {k}: "), need(g, "size", f"input {k}: "), g.get("encoder", {}))
         for k, g in enumerate(need(header, "inputs", ""))
@@ -393,17 +530,29 @@ def from_header(header: dict[str, Any], arrays: dict[str, np.ndarray], where: st
             if _bias_key(i) not in arrays:
                 raise QNetError(f"{where}: {ctx}missing bias array {_bias_key(i)!r}")
             bias = arrays[_bias_key(i)]
+        name = need(lh, "name", ctx)
+        if version == 1:  # one shift for the layer: the same integers as d = 4096 >> k
+            decay = None
+            leak_shift = shift_decay(need(lh, "leak_shift", ctx), f"{where}: layer {name!r}")
+            readout = "membrane"
+        else:
+            if _decay_key(i) not in arrays:
+                raise QNetError(f"{where}: {ctx}missing decay array {_decay_key(i)!r}")
+            decay, leak_shift = arrays[_decay_key(i)], None
+            readout = need(lh, "readout", ctx)
         layers.append(
             Layer(
-                name=need(lh, "name", ctx),
+                name=name,
                 n=need(lh, "n", ctx),
                 sources=sources,
                 threshold=need(lh, "threshold", ctx),
-                leak_shift=need(lh, "leak_shift", ctx),
+                leak_shift=need(lh, "leak_shift", ctx) if leak_shift is not None else None,
                 reset=need(lh, "reset", ctx),
                 v_bits=need(lh, "v_bits", ctx),
                 spiking=need(lh, "spiking", ctx),
                 bias=bias,
+                decay=decay,
+                readout=readout,
             )
         )
     net = QNet(
@@ -411,7 +560,6 @@ def from_header(header: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         timesteps=need(header, "timesteps", ""),
         inputs=inputs,
         layers=layers,
-        version=version,
         metadata=header.get("metadata", {}) or {},
     )
     return net.validate(where)

@@ -3,7 +3,12 @@
 numpy only. The same generator feeds the golden model's property tests, the
 Amaranth and cocotb testbenches and ``eavs sim``, so every stage is exercised
 on the same kinds of models: several input groups, skip connections,
-recurrence (delay 1), both reset modes, all leak shifts, saturating widths.
+recurrence (delay 1), both reset modes, every exact leak shift, saturating
+widths, and on request general per-neuron decays and a spike-count readout.
+
+The default stays shift-form (``d = 4096 >> k`` for one k per layer, k in
+0..12) and membrane readout, because the RTL tests draw from here and today's
+LIF lane knows only shifts (``Layer.leak_shift``).
 """
 
 from __future__ import annotations
@@ -27,8 +32,18 @@ def random_qnet(
     timesteps: int | None = None,
     n_classes: int | None = None,
     recurrence: bool = True,
+    general_decay: bool = False,
+    readout: str = "membrane",
 ) -> QNet:
-    """A valid random :class:`QNet`; every layer respects ``max_sources``."""
+    """A valid random :class:`QNet`; every layer respects ``max_sources``.
+
+    ``general_decay``: every neuron draws its own decay in 0..4096 (edges
+    0, 1, 4095, 4096 and shift values included) instead of one shift per
+    layer. ``readout``: ``"membrane"``, ``"spikes"`` (the last layer spikes
+    and the class is its spike count) or ``"random"`` (either).
+    """
+    if readout == "random":
+        readout = str(rng.choice(["membrane", "spikes"]))
     n_groups = int(rng.integers(1, 3))
     inputs = [InputGroup(f"in{g}", int(rng.integers(1, max(2, max_inputs // n_groups) + 1))) for g in range(n_groups)]
     n_hidden = int(rng.integers(1, max_hidden + 1))
@@ -36,13 +51,13 @@ def random_qnet(
     sizes = [int(rng.integers(1, max_neurons + 1)) for _ in range(n_hidden)] + [n_out]
     layers: list[Layer] = []
     for i, n in enumerate(sizes):
-        readout = i == len(sizes) - 1
+        is_last = i == len(sizes) - 1
         wb = weight_bits or int(rng.choice([2, 4, 6, 8]))
         vb = v_bits or int(rng.choice([6, 8, 12, 16]))
         # Candidate sources: inputs and earlier layers (delay 0), self/later (delay 1).
         cands: list[tuple[str, int, int]] = [(g.name, g.size, 0) for g in inputs]
         cands += [(layers[j].name, layers[j].n, int(rng.integers(0, 2))) for j in range(i)]
-        if recurrence and not readout:
+        if recurrence and not is_last:
             cands.append((f"h{i}", n, 1))
             cands += [(f"h{j}", sizes[j], 1) for j in range(i + 1, n_hidden)]
         k = int(rng.integers(1, min(max_sources, len(cands)) + 1))
@@ -57,17 +72,25 @@ def random_qnet(
         ]
         vmax = (1 << (vb - 1)) - 1
         bias = rng.integers(-vmax // 4, vmax // 4 + 1, size=n).astype(np.int32) if rng.random() < 0.5 else None
+        if general_decay:
+            edges = np.array([0, 1, 4095, 4096, 2048, 512, 410, 205], np.int32)
+            decay = np.where(rng.random(n) < 0.3, rng.choice(edges, size=n), rng.integers(0, 4097, size=n)).astype(np.int32)
+            shape = dict(decay=decay)
+        else:
+            shape = dict(leak_shift=int(rng.integers(0, 13)))
+        spiking_out = readout == "spikes"
         layers.append(
             Layer(
-                name="out" if readout else f"h{i}",
+                name="out" if is_last else f"h{i}",
                 n=n,
                 sources=sources,
                 threshold=int(rng.integers(1, vmax + 1)) if rng.random() < 0.3 else int(rng.integers(1, min(vmax, 4 * hi) + 1)),
-                leak_shift=int(rng.integers(0, 16)),
                 reset=str(rng.choice(["zero", "subtract"])),
                 v_bits=vb,
-                spiking=not readout,
+                spiking=spiking_out if is_last else True,
                 bias=bias,
+                readout=readout if is_last else "membrane",
+                **shape,
             )
         )
     T = timesteps or int(rng.integers(1, 9))

@@ -109,6 +109,7 @@ class TrainConfig:
     stop_after: int | None = None
     input_dropout: float = 0.0
     threads: int | None = None
+    # Any other sw.model.ModelConfig field, e.g. {"beta": 0.9, "learn_beta": True, "readout": "spikes"}
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -396,6 +397,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hidden", default="64,64,64", help="audio,visual,fusion neurons")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--reset", default="subtract")
+    p.add_argument("--beta", type=float, default=None, help="decay every spiking layer by d = round((1-beta)*4096) instead of the shift")
+    p.add_argument("--learn-beta", action="store_true", help="learn one beta per neuron (12-bit decay, STE)")
+    p.add_argument("--readout", default="membrane", choices=["membrane", "spikes"], help="classify by membrane or by spike count")
     a = p.parse_args(argv)
     sizes = [int(v) for v in a.hidden.split(",")]
     if len(sizes) != 3:
@@ -406,6 +410,8 @@ def main(argv: list[str] | None = None) -> None:
             modalities=tuple(m.strip() for m in a.modalities.split(",") if m.strip()), seed=a.seed,
             device=a.device, resume=a.resume, progress=not a.no_progress, split_seed=a.split_seed, reset=a.reset,
             audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2],
+            model_overrides={k: v for k, v in (("beta", a.beta), ("learn_beta", a.learn_beta), ("readout", a.readout))
+                             if v != {"beta": None, "learn_beta": False, "readout": "membrane"}[k]},
         )
     )
 

@@ -9,10 +9,16 @@ by reading it. It is slow on purpose; never use it outside tests.
 from __future__ import annotations
 
 
-def reference_run(net, spikes):
+def reference_run(net, spikes, shift_form=False):
     """``spikes``: nested lists / array ``[T][N_in]`` of 0/1 for ONE sample.
 
+    ``shift_form=True`` evaluates the version 1 equation instead, the leak
+    ``v - (v >> k)`` with the layer's ``leak_shift`` k, to prove that the
+    decay ``4096 >> k`` keeps every shift model's integers.
+
     Returns (spike trains {layer: [T][n]}, final readout membrane list, prediction).
+    The prediction is the argmax of the last layer's membrane, or of its spike
+    counts when its ``readout`` is ``"spikes"``; the lowest index wins ties.
     """
     T = net.timesteps
     offset = {}
@@ -39,10 +45,11 @@ def reference_run(net, spikes):
                         if s[i]:
                             current += int(src.weight[i][j])
                 old = v[layer.name][j]
-                if layer.leak_shift == 0:
-                    leak = 0
+                if shift_form:
+                    leak = 0 if layer.leak_shift == 0 else old // (2 ** layer.leak_shift)
                 else:
-                    leak = old // (2 ** layer.leak_shift)  # floor division == arithmetic shift
+                    d = int(layer.decay[j])
+                    leak = (old * d) // 4096  # Python ints: exact product, floor division == arithmetic shift
                 new = old - leak + current
                 if new < lo:
                     new = lo
@@ -60,9 +67,14 @@ def reference_run(net, spikes):
             trains[layer.name].append(out)
         for layer in net.layers:
             prev[layer.name] = now[layer.name]
-    readout = v[net.layers[-1].name]
+    last = net.layers[-1]
+    readout = v[last.name]
+    if last.readout == "spikes":
+        score = [sum(trains[last.name][t][j] for t in range(T)) for j in range(last.n)]
+    else:
+        score = readout
     best = 0
-    for j in range(len(readout)):
-        if readout[j] > readout[best]:
+    for j in range(len(score)):
+        if score[j] > score[best]:
             best = j
     return trains, readout, best

@@ -28,7 +28,7 @@ def _vectors(rng, V, ACC, n):
         cur = max(-amax - 1, min(amax, cur))
         thr = int(rng.choice([1, hi, max(1, hi // 2), int(rng.integers(1, hi + 1)) if hi >= 1 else 1]))
         thr = max(1, min(hi, thr)) if hi >= 1 else 1
-        out.append((v, cur, vb, int(rng.integers(0, 16)), str(rng.choice(["zero", "subtract"])),
+        out.append((v, cur, vb, int(rng.integers(0, 13)), str(rng.choice(["zero", "subtract"])),
                     bool(rng.random() < 0.8), thr, bool(rng.random() < 0.1)))
     return out
 

@@ -142,3 +142,78 @@ def test_training_mode_has_surrogate_gradients_everywhere():
     loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+# -- general decay, spike-count readout, and the rounding pins (issues 14, 16) ---
+
+
+def test_decay_from_beta_literal_table():
+    from sw.model import decay_from_beta
+
+    table = {0.9: 410, 0.95: 205, 0.8: 819, 0.5: 2048, 0.875: 512, 1.0: 0, 0.0: 4096, 0.99: 41}
+    assert {b: decay_from_beta(b) for b in table} == table
+
+
+BETA_CASES = [
+    dict(weight_bits=8, beta=0.9, reset="subtract"),
+    dict(weight_bits=6, beta=0.95, reset="zero", bias=True, readout="spikes"),
+    dict(weight_bits=8, learn_beta=True, readout="spikes"),
+    dict(weight_bits=4, learn_beta=True, beta=0.8, v_bits=10, bias=True),
+]
+
+
+@pytest.mark.parametrize("case", BETA_CASES, ids=[str(i) for i in range(len(BETA_CASES))])
+def test_eval_forward_equals_golden_with_general_decay(case, tmp_path):
+    torch.manual_seed(3)
+    cfg = ModelConfig(inputs=SMALL, timesteps=12, audio_hidden=10, visual_hidden=9, fusion_hidden=11, threshold=0.7, **case)
+    model = EAVSNet(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.startswith("beta."):
+                p.mul_(torch.empty_like(p).uniform_(0.5, 3.0))
+        for b in model.bias.values():
+            b.uniform_(-1.0, 1.0)
+        for b in model.beta.values():
+            b.uniform_(0.6, 1.0)  # per-neuron betas
+    groups = [InputGroup("audio", 12, {}), InputGroup("visual", 20, {})]
+    net = load(save(to_qnet(model, groups), tmp_path / "m.qnet"))
+    spiking = [layer for layer in net.layers if layer.spiking]
+    if cfg.learn_beta:
+        assert any(len(set(layer.decay.tolist())) > 1 for layer in spiking)  # really per neuron
+    elif cfg.beta is not None:
+        assert all(layer.decay.tolist() == [round((1 - cfg.beta) * 4096)] * layer.n for layer in spiking)
+    assert net.layers[-1].readout == cfg.readout and net.layers[-1].spiking == (cfg.readout == "spikes")
+    x = _spikes(np.random.default_rng(2), 24, 12, 32)
+    assert_exact(model, net, x, groups)
+    g = golden.run(net, select_inputs(x, groups, net))
+    if cfg.readout == "spikes":
+        with torch.no_grad():
+            out = model.eval()(torch.from_numpy(x))
+        np.testing.assert_array_equal(out["counts"].numpy().astype(np.int64), g.counts)
+        assert g.counts.sum() > 0
+
+
+def _pinned_model(threshold, bias_values):
+    cfg = ModelConfig(inputs=SMALL, timesteps=4, audio_hidden=len(bias_values), visual_hidden=4, fusion_hidden=4,
+                      weight_bits=4, threshold=threshold, bias=True)
+    model = EAVSNet(cfg)
+    with torch.no_grad():
+        for p in model.fc.parameters():
+            p.copy_(torch.sign(torch.randn_like(p)) * 0.875)  # max |w| = 0.875: 4-bit scale 2^-3
+        model.bias["audio_lif"].copy_(torch.tensor(bias_values))
+    return model
+
+
+def test_threshold_is_round_theta_over_scale():
+    # scale s = 0.125 (4 bits, max |w| = 0.875 = 7 s). theta 1.3 -> 10.4 -> 10 (ceil would give 11);
+    # theta 1.45 -> 11.6 -> 12 (floor would give 11); theta 0.01 -> 0.08 -> clamped to 1.
+    for theta, expected in [(1.3, 10), (1.45, 12), (0.01, 1)]:
+        p = _pinned_model(theta, [0.0] * 4).integer_layers()
+        assert [q["scale"] for q in p] == [0.125] * 4
+        assert [q["threshold"] for q in p] == [expected] * 4, theta
+
+
+def test_bias_is_round_b_over_scale_half_to_even():
+    # b / 0.125: 1.52 -> 2, -1.52 -> -2, 0.48 -> 0, -0.56 -> -1, 2.5 -> 2, 1.5 -> 2 (torch.round: half to even)
+    p = _pinned_model(1.0, [0.19, -0.19, 0.06, -0.07, 0.3125, 0.1875]).integer_layers()
+    assert p[0]["bias"].tolist() == [2, -2, 0, -1, 2, 2]

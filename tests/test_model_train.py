@@ -138,3 +138,49 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert "world=2" in r.stdout and "ranks in sync: 2 parameter digests equal" in r.stdout
     ck = torch.load(tmp_path / "ddp" / "best.pt", weights_only=True)
     assert ck["epoch"] in (0, 1)
+
+
+def _train_vs_eval_spikes(model, x):
+    """Spikes of the training-mode forward (float32, STEs) and of the eval-mode integer forward."""
+    with torch.no_grad():
+        model.train()
+        tr = model(torch.from_numpy(x))
+        model.eval()
+        ev = model(torch.from_numpy(x))
+    return tr, ev
+
+
+def test_training_forward_agrees_with_integer_eval_on_a_trained_model(trained):
+    """Locks training to export: the forward that gradients see computes the integers that ship."""
+    out, data, _ = trained
+    model, _ = load_checkpoint(out / "best.pt")
+    _, _, test_idx = split_data(data)
+    x = data.x[test_idx]
+    tr, ev = _train_vs_eval_spikes(model, x)
+    for name in ev["spikes"]:
+        np.testing.assert_array_equal(tr["spikes"][name].numpy().astype(bool), ev["spikes"][name].numpy().astype(bool), err_msg=name)
+    np.testing.assert_array_equal(tr["readout"].numpy(), ev["readout"].numpy())
+    assert sum(int(s.sum()) for s in ev["spikes"].values()) > 0
+
+
+def test_learned_beta_and_spike_count_readout_train_and_export_exactly(tmp_path):
+    data = structured_data(n=128, seed=8)
+    s = train(small_cfg(tmp_path, epochs=3, model_overrides={"learn_beta": True, "beta": 0.9, "readout": "spikes", "threshold": 0.7}), data=data)
+    assert s["best_val_acc"] > 0.4, s  # chance 0.25
+    model, _ = load_checkpoint(tmp_path / "best.pt")
+    net = export_checkpoint(tmp_path / "best.pt", tmp_path / "m.qnet")
+    net = load(tmp_path / "m.qnet")
+    assert net.layers[-1].readout == "spikes" and net.layers[-1].spiking
+    # theta / s is not an integer (0.7 / 2^-k), so a threshold rounded differently in training would show
+    assert all(layer.threshold != 0.7 / net.metadata["weight_scales"][layer.name] for layer in net.layers)
+    decays = np.concatenate([layer.decay for layer in net.layers])
+    assert len(set(decays.tolist())) > 1 and set(decays.tolist()) != {410}  # learned, per neuron
+    _, _, test_idx = split_data(data)
+    x = data.x[test_idx]
+    tr, ev = _train_vs_eval_spikes(model, x)
+    g = golden.run(net, select_inputs(x, data.inputs, net))
+    for name in g.spikes:
+        np.testing.assert_array_equal(ev["spikes"][name].numpy().astype(bool), g.spikes[name], err_msg=name)
+        np.testing.assert_array_equal(tr["spikes"][name].numpy().astype(bool), g.spikes[name], err_msg=name)
+    np.testing.assert_array_equal(ev["counts"].numpy().astype(np.int64), g.counts)
+    np.testing.assert_array_equal(ev["prediction"].numpy(), g.prediction)

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     def export_cmd(
         model: Path = typer.Argument(..., help="A .qnet model (reset zero: NIR cannot express reset by subtraction)."),
         out: Path = typer.Option(..., "--out", help="The NIR (HDF5) file to write."),
-        dt: float = typer.Option(1e-4, "--dt", help="Time step in seconds: leak shift k <-> tau = dt * 2^k."),
+        dt: float = typer.Option(1e-4, "--dt", help="Time step in seconds: decay d <-> tau = dt * 4096 / d."),
     ) -> None:
         """Write MODEL as a NIR graph: Linear/Affine + LIF/IF/LI/I nodes, recurrent edges."""
         from sw.nir_io import export_nir
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
         net = load(model)
         export_nir(net, out, dt)
-        typer.echo(f"wrote {out}: {len(net.layers)} neuron layers, dt={dt} s (tau = dt * 2^k)")
+        typer.echo(f"wrote {out}: {len(net.layers)} neuron layers, dt={dt} s (tau = dt * 4096 / d), readout {net.readout.readout}")
 
     @nir_app.command("import")
     def import_cmd(
@@ -32,13 +32,23 @@ def register(app: typer.Typer) -> None:
         v_bits: int = typer.Option(16, "--v-bits", help="Membrane bits."),
         timesteps: int = typer.Option(None, "--timesteps", help="T (default: the graph's metadata, else 40)."),
         comparison: str = typer.Option(None, "--comparison", help="Source threshold test: '>' or '>=' (default: metadata, else '>')."),
+        reset: str = typer.Option(
+            None, "--reset",
+            help="The source's reset, 'zero' or 'subtract'. NIR files cannot say it (snnTorch writes v_reset = 0 for both); default zero, with a warning for snnTorch-like graphs.",
+        ),
+        readout: str = typer.Option(
+            None, "--readout",
+            help="'membrane' or 'spikes' (default: spikes when the output layer spikes, else membrane).",
+        ),
     ) -> None:
         """Quantize a NIR graph into a .qnet; prints the quantization error and every approximation."""
         from sw.nir_io import import_nir
 
-        net, rep = import_nir(graph, out, bits=bits, v_bits=v_bits, timesteps=timesteps, comparison=comparison)
+        net, rep = import_nir(graph, out, bits=bits, v_bits=v_bits, timesteps=timesteps, comparison=comparison,
+                              reset=reset, readout=readout)
         for line in rep.lines():
             typer.echo(line)
-        typer.echo(f"wrote {out}: layers {[(l.name, l.n) for l in net.layers]}, inputs {[(g.name, g.size) for g in net.inputs]}, T={net.timesteps}")
+        typer.echo(f"wrote {out}: layers {[(l.name, l.n) for l in net.layers]}, inputs {[(g.name, g.size) for g in net.inputs]}, "
+                   f"T={net.timesteps}, reset {net.layers[0].reset}, readout {net.readout.readout}")
 
     app.add_typer(nir_app, name="nir")
