@@ -46,6 +46,7 @@ __all__ = [
     "Step",
     "STEPS",
     "STEP_NAMES",
+    "check_config",
     "run",
     "step_key",
     "RESULTS_FILE",
@@ -210,6 +211,22 @@ class DemoConfig:
     def variants(self) -> dict[str, tuple[str, ...]]:
         """The models to train: audio+visual, plus the unimodal ablations when asked."""
         return dict(VARIANTS) if self.ablations else {AV: VARIANTS[AV]}
+
+
+def check_config(cfg: DemoConfig) -> None:
+    """Everything a run needs that can be checked in a second, before any stage:
+    the board and capacity overrides, the data spec's kind and folder, and the
+    model options (through ``sw.model``'s own validation). Raises
+    :class:`eavs.checks.CheckError` (one line) on the first problem."""
+    from eavs.checks import check_board, check_data_spec, check_model_options
+
+    check_board(cfg.board, cfg.capacity)
+    if cfg.data != "builtin":
+        check_data_spec(cfg.data)
+    labels = {"weight_bits": "demo config field 'bits'", "timesteps": "demo config field 'timesteps'",
+              **{f"{m}_hidden": f"demo config field '{m}_hidden'" for m in ("audio", "visual", "fusion")}}  # fmt: skip
+    check_model_options(labels, weight_bits=cfg.bits, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
+                        fusion_hidden=cfg.fusion_hidden, timesteps=cfg.timesteps)  # fmt: skip
 
 
 # -- steps -----------------------------------------------------------------------------

@@ -25,11 +25,16 @@ def register(app: typer.Typer) -> None:
         cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for the corpus and encoded spikes (default OUT/cache)."),
         show_config: bool = typer.Option(False, "--show-config", help="Print the effective config as JSON and exit."),
     ) -> None:
-        """Run every stage: corpus, encode, train (QAT), export, golden evaluation, RTL simulation,
-        resource estimate, energy estimate; then write OUT/report.html and OUT/report.md.
+        """Run the whole flow on a corpus and write the report.
+
+        Stages: corpus, encode, train (QAT), export, golden evaluation, RTL
+        simulation, resource estimate, energy estimate; then OUT/report.html
+        and OUT/report.md. The configuration (board, data spec, model
+        options) is checked before any stage runs.
 
         Re-runs reuse every step whose parameters did not change. Steps:
-        data, encode, train, export, evaluate, simulate, resources, energy, report.
+        data, encode, train, export, evaluate, simulate, resources, energy,
+        report.
         """
         import json
 
@@ -58,6 +63,7 @@ def register(app: typer.Typer) -> None:
             cfg = pipeline.DemoConfig.quick_preset(**overrides) if quick else pipeline.DemoConfig.full(**overrides)
         except TypeError as e:
             raise pipeline.ConfigError(f"bad demo config: {e}") from None
+        pipeline.check_config(cfg)
         if show_config:
             typer.echo(json.dumps(cfg.to_dict(), indent=1))
             return
