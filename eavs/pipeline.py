@@ -799,6 +799,10 @@ def _load_results(run_dir: Path) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -892,7 +896,7 @@ def run(
             try:
                 result = _jsonable(step.fn(ctx))
                 ctx.results[step.name] = result
-                status = {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "key": key}
+                status = {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "key": key, "computed": _now()}
             except NotAvailable as e:
                 status = {"status": "not available", "reason": str(e), "seconds": round(time.perf_counter() - t0, 1)}
             except (KeyboardInterrupt, SystemExit):
@@ -904,7 +908,7 @@ def run(
             log(f"[{step.name}] {status['status']}{reason} ({status['seconds']} s)")
         if status["status"] == "done" and not step.always:
             sdir.mkdir(parents=True, exist_ok=True)
-            record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"],
+            record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"], "computed": status["computed"],
                                                "params": {p: getattr(cfg, p) for p in step.params},
                                                "result": ctx.results[step.name]}, indent=1))  # fmt: skip
         elif record_path.is_file():
@@ -929,7 +933,9 @@ def run(
             if action == "cached":
                 ctx.results[step.name] = prior["result"]
                 with lock:
-                    results["stages"][step.name] = {"status": "cached", "seconds": 0.0, "key": key}
+                    # A reused result keeps the time it took and when it was computed (its provenance).
+                    results["stages"][step.name] = {"status": "cached", "seconds": prior.get("seconds", 0.0), "key": key,
+                                                    "computed": prior.get("computed")}  # fmt: skip
                     results[step.name] = prior["result"]
                 log(f"[{step.name}] {step.title}: cached ({key})")
                 store()
