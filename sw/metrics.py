@@ -13,6 +13,8 @@ model's spikes.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +24,7 @@ from sw import golden
 from sw.energy import EnergyEstimate, estimate
 from sw.qnet import QNet
 
-__all__ = ["Evaluation", "evaluate", "format_recall", "neurobench_metrics"]
+__all__ = ["Evaluation", "evaluate", "format_recall", "neurobench_metrics", "wilson_interval"]
 
 
 @dataclass
@@ -70,6 +72,25 @@ class Evaluation:
         )
         out += self.energy.lines()
         return out
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``correct / n`` (95 % for the default z).
+
+    Chosen over the normal approximation because it stays inside [0, 1] and
+    is sound for small test sets and accuracies near 0 or 1. It treats clips
+    as independent draws; clips of one actor are not, so it understates the
+    spread between speakers (the demo's seed spread shows another part).
+    """
+    if n <= 0:
+        raise ValueError(f"no samples: cannot bound an accuracy over n = {n}")
+    if not 0 <= correct <= n:
+        raise ValueError(f"correct must be in 0..{n}, not {correct}")
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def format_recall(r: float | None) -> str:

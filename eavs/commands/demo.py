@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         data: Optional[str] = typer.Option(None, "--data", help="builtin (default), ravdess:DIR or cremad:DIR."),
         simulator: Optional[str] = typer.Option(None, "--simulator", help="verilator (default) or icarus."),
         cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for the corpus and encoded spikes (default OUT/cache)."),
+        seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Train the audio+visual model with N seeds and report the spread of its accuracy (default 1)."),
         show_config: bool = typer.Option(False, "--show-config", help="Print the effective config as JSON and exit."),
     ) -> None:
         """Run the whole flow on a corpus and write the report.
@@ -34,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         Re-runs reuse every step whose parameters did not change. Steps:
         data, encode, train, export, evaluate, simulate, resources, energy,
-        report.
+        seeds, report.
         """
         import json
 
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
                 overrides[key.strip()] = json.loads(value)
             except json.JSONDecodeError:
                 overrides[key.strip()] = value
-        for name, value in (("board", board), ("data", data), ("simulator", simulator), ("cache_dir", str(cache) if cache else None)):
+        for name, value in (("board", board), ("data", data), ("simulator", simulator), ("cache_dir", str(cache) if cache else None), ("seeds", seeds)):
             if value is not None:
                 overrides[name] = value
         known = {f for f in pipeline.DemoConfig.__dataclass_fields__}
