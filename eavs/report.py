@@ -330,7 +330,8 @@ def build_blocks(results: dict, fig_dir: Path) -> Doc:
         secs = f"{st.get('seconds', 0.0):.1f} s"
         if st.get("status") == "cached":
             secs += " (when computed)"
-        rows.append([name, st.get("status", "?"), secs, st.get("computed") or "", st.get("reason", "") or st.get("note", "")])
+        when = st.get("computed") or ("not recorded (an older run)" if st.get("status") == "cached" else "")
+        rows.append([name, st.get("status", "?"), secs, when, st.get("reason", "") or st.get("note", "")])
     doc.table(["stage", "status", "time", "computed at", "note"], rows)
     doc.p("A cached stage was reused from an earlier run with the same inputs; its time and date are those of the run that computed it.")
 
