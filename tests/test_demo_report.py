@@ -151,12 +151,18 @@ def test_eavs_report_command(tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.fixture
+def no_drawing(monkeypatch):
+    """Text checks need the captions, not the PNGs: skip matplotlib (about 2 s a render)."""
+    monkeypatch.setattr(report, "_figure", lambda doc, fig_dir, name, caption, draw: doc.fig(f"{report.FIG_DIR}/{name}", caption))
+
+
 def _md(tmp_path, res) -> str:
     report.render(tmp_path, res)
     return (tmp_path / "report.md").read_text()
 
 
-def test_synthetic_data_is_said_on_the_first_screen_and_beside_every_accuracy(tmp_path):
+def test_synthetic_data_is_said_on_the_first_screen_and_beside_every_accuracy(tmp_path, no_drawing):
     text = _md(tmp_path, fabricated())
     assert "**Data: the built-in synthetic corpus.**" in text[:700]
     assert "on real held-out clips" not in text
@@ -175,13 +181,13 @@ def test_synthetic_data_is_said_on_the_first_screen_and_beside_every_accuracy(tm
     assert "synthetic" not in text.lower() and "on RAVDESS recordings" in text
 
 
-def test_raster_of_the_golden_model_is_labelled_measured(tmp_path):
+def test_raster_of_the_golden_model_is_labelled_measured(tmp_path, no_drawing):
     text = _md(tmp_path, fabricated())
     line = next(ln for ln in text.splitlines() if ln.startswith("![Spike raster"))
     assert "[measured, golden model]" in line and "simulated" not in line
 
 
-def test_accuracy_interval_and_seed_spread_worked_by_hand(tmp_path):
+def test_accuracy_interval_and_seed_spread_worked_by_hand(tmp_path, no_drawing):
     # Wilson 95 % for 40/48 by hand: centre 0.8086, half-width 0.1044.
     lo, hi = report.accuracy_interval({"accuracy": 40 / 48, "n_test": 48})
     assert (round(lo, 3), round(hi, 3)) == (0.704, 0.913)
@@ -199,7 +205,7 @@ def test_accuracy_interval_and_seed_spread_worked_by_hand(tmp_path):
     assert "over 3 training seeds (same split), test accuracy 79.4 % mean, 4.2 points standard deviation, range 75.0 %-83.3 %" in text
 
 
-def test_energy_table_has_labels_and_the_baseline_terms(tmp_path):
+def test_energy_table_has_labels_and_the_baseline_terms(tmp_path, no_drawing):
     text = _md(tmp_path, fabricated())
     section = text[text.index("## Energy"):text.index("## Cycles")]
     for raw in ("snn_j", "ann_j", "ann_macs", "synaptic_ops", "neuron_updates"):
@@ -211,7 +217,7 @@ def test_energy_table_has_labels_and_the_baseline_terms(tmp_path):
     assert "8-bit integer MACs" in section and "neuron updates costed on both sides" in section
 
 
-def test_clock_is_assumed_unless_a_build_timed_it_and_io_is_included(tmp_path):
+def test_clock_is_assumed_unless_a_build_timed_it_and_io_is_included(tmp_path, no_drawing):
     res = fabricated()
     text = _md(tmp_path, res)
     section = text[text.index("## Cycles"):text.index("## RTL")]
@@ -229,12 +235,12 @@ def test_clock_is_assumed_unless_a_build_timed_it_and_io_is_included(tmp_path):
     assert "not timed" not in section
 
 
-def test_stage_table_keeps_the_original_time_of_cached_stages(tmp_path):
+def test_stage_table_keeps_the_original_time_of_cached_stages(tmp_path, no_drawing):
     text = _md(tmp_path, fabricated())
     assert "| data | cached | 81.5 s (when computed) | 2026-01-01 09:00:00 UTC |" in text
 
 
-def test_recall_of_a_class_without_clips(tmp_path):
+def test_recall_of_a_class_without_clips(tmp_path, no_drawing):
     res = fabricated()
     res["evaluate"]["recall"]["calm"] = None
     text = _md(tmp_path, res)
