@@ -99,6 +99,82 @@ MUTANTS = (
 )
 
 
+REPORT_TESTS = ("tests/test_demo_report.py",)
+
+MUTANTS += (
+    Mutant(
+        "report: the golden model's raster labelled simulated again",
+        "eavs/report.py",
+        'f"Spike raster of one test clip, per layer [measured, golden model]: {title}"',
+        'f"Spike raster of one test clip, per layer [simulated, golden model]: {title}"',
+        REPORT_TESTS,
+    ),
+    Mutant(
+        "report: no synthetic-data label beside the accuracies",
+        "eavs/report.py",
+        '        return "synthetic data"',
+        '        return "held-out data"',
+        REPORT_TESTS,
+    ),
+    Mutant(
+        "metrics: Wilson interval at z = 1 (68 %) instead of 95 %",
+        "sw/metrics.py",
+        "z: float = 1.959964",
+        "z: float = 1.0",
+        REPORT_TESTS,
+    ),
+    Mutant(
+        "report: latency without the stream I/O",
+        "eavs/report.py",
+        '        "latency_io_s": with_io / hz if with_io else None,',
+        '        "latency_io_s": cyc["mean"] / hz if with_io else None,',
+        REPORT_TESTS,
+    ),
+    Mutant(
+        "energy: ANN priced with float32 MACs (3.7 + 0.9 pJ) again",
+        "sw/energy.py",
+        "E_MAC_PJ = E_MUL8_PJ + E_ADD32_PJ",
+        "E_MAC_PJ = 4.6",
+        ("tests/test_model_energy.py",),
+    ),
+    Mutant(
+        "energy: neuron updates not costed",
+        "sw/energy.py",
+        "snn_ops, snn_neu = mean_sops * E_AC_PJ, mean_nups * E_NEURON_PJ",
+        "snn_ops, snn_neu = mean_sops * E_AC_PJ, 0.0",
+        ("tests/test_model_energy.py",),
+    ),
+    Mutant(
+        "pipeline: a cached step's time reset to 0 s",
+        "eavs/pipeline.py",
+        '"seconds": prior.get("seconds", 0.0), "key": key,',
+        '"seconds": 0.0, "key": key,',
+        ("tests/test_demo_pipeline.py",),
+    ),
+    Mutant(
+        "metrics: recall of a class without samples is nan again",
+        "sw/metrics.py",
+        "if support[i] else None)",
+        'if support[i] else float("nan"))',
+        ("tests/test_cli_checks.py", "-k", "recall"),
+    ),
+    Mutant(
+        "export: a text file reaches torch.load",
+        "eavs/commands/export.py",
+        "        _check_checkpoint(checkpoint)\n",
+        "\n",
+        ("tests/test_cli_checks.py", "-k", "export"),
+    ),
+    Mutant(
+        "train: a missing builtin corpus folder is accepted (and would be synthesised)",
+        "eavs/checks.py",
+        '        if kind == "builtin":\n            raise CheckError(',
+        '        if False:\n            raise CheckError(',
+        ("tests/test_cli_checks.py", "-k", "train_checks"),
+    ),
+)
+
+
 def _copy_tree(dest: Path) -> None:
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
     for f in filter(None, files):

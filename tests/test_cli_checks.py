@@ -7,6 +7,7 @@ to print its own essay.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,7 @@ def test_demo_board_typo_fails_at_once_in_one_line(tmp_path):
     [
         (["--data", "ravdes:/x"], r"--data: .*unknown kind 'ravdes'"),
         (["--data", "ravdess:/nonexistent/eavs"], r"--data 'ravdess:/nonexistent/eavs': no folder /nonexistent/eavs"),
-        (["--data", "builtin:/nonexistent/eavs"], r"no corpus folder /nonexistent/eavs; make one with `eavs data synth --out /nonexistent/eavs`"),
+        (["--data", "builtin:{tmp}/missing"], r"no corpus folder {tmp}/missing; make one with `eavs data synth --out {tmp}/missing`"),
         (["--set", "bits=12"], r"demo config field 'bits': weight_bits must be in 2..8 .*not 12"),
         (["--set", "capacity=lanes=7x"], r"capacity overrides 'lanes=7x' for board 'pynq-z2'"),
         (["--board", "TYPO"], r"unknown board 'TYPO'"),
@@ -61,9 +62,10 @@ def test_demo_board_typo_fails_at_once_in_one_line(tmp_path):
 )
 def test_demo_checks_the_whole_config_before_any_stage(tmp_path, args, message):
     out = tmp_path / "run"
-    with pytest.raises(CheckError, match=message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    with pytest.raises(CheckError, match=message.replace("{tmp}", re.escape(str(tmp_path)))):
         invoke("demo", "--quick", "--out", out, *args)
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "missing").exists()
     assert not Path("/nonexistent").exists()
 
 
@@ -75,7 +77,7 @@ def test_demo_show_config_still_works_when_valid(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--data", "builtin:/nonexistent/eavs"], r"no corpus folder /nonexistent/eavs; make one with `eavs data synth"),
+        (["--data", "builtin:{tmp}/missing"], r"no corpus folder {tmp}/missing; make one with `eavs data synth"),
         (["--data", "ravdes:/x"], r"unknown kind 'ravdes'"),
         (["--data", "npz:/nonexistent/e.npz"], r"/nonexistent/e.npz is not a file"),
         (["--bits", "12"], r"--bits: weight_bits must be in 2..8 \(or 0 for the float model\), not 12"),
@@ -88,11 +90,11 @@ def test_train_checks_options_before_reading_data(tmp_path, args, message):
     corpus = tmp_path / "corpus"  # an empty folder: any read of it would fail differently
     corpus.mkdir()
     base = {"--data": f"builtin:{corpus}"}
-    base.update(dict(zip(args[::2], args[1::2])))
+    base.update(dict(zip(args[::2], (a.replace("{tmp}", str(tmp_path)) for a in args[1::2]))))
     flat = [x for kv in base.items() for x in kv]
-    with pytest.raises(CheckError, match=message):
+    with pytest.raises(CheckError, match=message.replace("{tmp}", re.escape(str(tmp_path)))):
         invoke("train", "--out", tmp_path / "run", "--no-progress", *flat)
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "missing").exists()
     assert list(corpus.iterdir()) == []
     assert not Path("/nonexistent").exists()
 
