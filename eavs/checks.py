@@ -43,8 +43,9 @@ def check_board(name: str, capacity: str = "", option: str = "--board"):
 def check_data_spec(spec: str, *, option: str = "--data", npz: bool = False) -> None:
     """Kind and path of a data spec, without reading or writing any clip.
 
-    ``builtin:DIR`` must name an existing corpus folder (only ``eavs data
-    synth`` and the demo's own cache create corpora); ``ravdess:DIR`` and
+    ``builtin:DIR`` must name a folder that holds a corpus (its
+    ``sw.data.synth.MANIFEST``: only ``eavs data synth`` and the demo's own
+    cache create corpora); ``ravdess:DIR`` and
     ``cremad:DIR`` an existing folder; ``npz:FILE`` (when ``npz``) a file.
     When ``sw.data`` offers its own cheap spec check (``validate_spec``),
     it is called too, so new kinds and rules are picked up here.
@@ -69,6 +70,14 @@ def check_data_spec(spec: str, *, option: str = "--data", npz: bool = False) -> 
             raise CheckError(f"{option}: {_one_line(e)}") from None
     if root.exists() and not root.is_dir():
         raise CheckError(f"{option} {spec!r}: {root} is a file, not a folder")
+    if kind == "builtin" and root.is_dir():
+        from sw.data.synth import MANIFEST
+
+        if not (root / MANIFEST).is_file():
+            raise CheckError(
+                f"{option} {spec!r}: {root} holds no synthetic corpus (no {MANIFEST}); "
+                f"make one with `eavs data synth --out NEW_DIR`"
+            )
     if not root.is_dir():
         if kind == "builtin":
             raise CheckError(

@@ -79,6 +79,7 @@ def test_demo_show_config_still_works_when_valid(tmp_path):
     [
         (["--data", "builtin:{tmp}/missing"], r"no corpus folder {tmp}/missing; make one with `eavs data synth"),
         (["--data", "ravdes:/x"], r"unknown kind 'ravdes'"),
+        (["--data", "builtin:{tmp}"], r"{tmp} holds no synthetic corpus \(no eavs_synth.json\); make one with `eavs data synth"),
         (["--data", "npz:/nonexistent/e.npz"], r"/nonexistent/e.npz is not a file"),
         (["--bits", "12"], r"--bits: weight_bits must be in 2..8 \(or 0 for the float model\), not 12"),
         (["--modalities", "audo"], r"--modalities: modalities must be a non-empty subset"),
@@ -87,15 +88,18 @@ def test_demo_show_config_still_works_when_valid(tmp_path):
     ],
 )
 def test_train_checks_options_before_reading_data(tmp_path, args, message):
-    corpus = tmp_path / "corpus"  # an empty folder: any read of it would fail differently
+    from sw.data.synth import MANIFEST
+
+    corpus = tmp_path / "corpus"  # a stand-in corpus: its manifest only, so any read of it would fail differently
     corpus.mkdir()
+    (corpus / MANIFEST).write_text("{}")
     base = {"--data": f"builtin:{corpus}"}
     base.update(dict(zip(args[::2], (a.replace("{tmp}", str(tmp_path)) for a in args[1::2]))))
     flat = [x for kv in base.items() for x in kv]
     with pytest.raises(CheckError, match=message.replace("{tmp}", re.escape(str(tmp_path)))):
         invoke("train", "--out", tmp_path / "run", "--no-progress", *flat)
     assert not (tmp_path / "run").exists() and not (tmp_path / "missing").exists()
-    assert list(corpus.iterdir()) == []
+    assert [p.name for p in corpus.iterdir()] == [MANIFEST]
     assert not Path("/nonexistent").exists()
 
 
