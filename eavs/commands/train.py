@@ -12,11 +12,11 @@ def register(app: typer.Typer) -> None:
     def train_cmd(
         data: str = typer.Option(..., "--data", help="builtin:DIR | ravdess:DIR | cremad:DIR | npz:FILE (encoded spikes)."),
         out: Path = typer.Option(..., "--out", help="Run directory: last.pt, best.pt, history.json."),
-        epochs: int = typer.Option(30, "--epochs", min=1),
+        epochs: int = typer.Option(30, "--epochs", min=1, help="Passes over the training split."),
         bits: int = typer.Option(8, "--bits", help="Weight bits: 4, 6, 8 (2..8), or 0 for the float reference model."),
         modalities: str = typer.Option("audio,visual", "--modalities", help="audio,visual | audio | visual"),
-        batch_size: int = typer.Option(32, "--batch-size", min=1),
-        lr: float = typer.Option(3e-3, "--lr"),
+        batch_size: int = typer.Option(32, "--batch-size", min=1, help="Clips per optimiser step."),
+        lr: float = typer.Option(3e-3, "--lr", help="Learning rate of the Adam optimiser."),
         seed: int = typer.Option(0, "--seed", help="Seed of initialisation and batch order."),
         split_seed: int = typer.Option(0, "--split-seed", help="Seed of the speaker-independent actor split."),
         reset: str = typer.Option("subtract", "--reset", help="Membrane reset: subtract | zero."),
@@ -25,16 +25,18 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda[:N]."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
         cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: next to the data)."),
-        progress: bool = typer.Option(True, "--progress/--no-progress"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
         input_dropout: float = typer.Option(0.0, "--input-dropout", help="Drop this fraction of input spikes at random while training."),
-        weight_decay: float = typer.Option(0.0, "--weight-decay"),
+        weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay of the optimiser."),
         threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."),
         stop_after: int = typer.Option(None, "--stop-after", min=1, help="End this run after N epochs; continue later with --resume."),
     ) -> None:
-        """Train EAVS-TF with Brevitas QAT on a speaker-independent split; writes checkpoints to OUT.
+        """Train EAVS-TF with quantization-aware training (Brevitas).
 
+        Trains on a speaker-independent split and writes checkpoints to OUT.
         Multi-GPU / multi-process: `torchrun --nproc_per_node N -m sw.train --data ... --out ...`.
         """
+        from eavs.checks import check_data_spec, check_model_options
         from sw.train import TrainConfig, TrainError, train
 
         try:
@@ -43,10 +45,15 @@ def register(app: typer.Typer) -> None:
             raise TrainError(f"--hidden must be three integers like 64,64,64, not {hidden!r}") from None
         if len(sizes) != 3:
             raise TrainError(f"--hidden must be three integers (audio,visual,fusion), not {hidden!r}")
+        # Every option is checked before any clip is read or encoded.
+        check_data_spec(data, npz=True)
+        mods = tuple(m.strip() for m in modalities.split(",") if m.strip())
+        check_model_options(weight_bits=bits, leak_shift=leak_shift, reset=reset, modalities=mods,
+                            audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2])  # fmt: skip
         cfg = TrainConfig(
             data=data, out=str(out), epochs=epochs, bits=bits, batch_size=batch_size, lr=lr, seed=seed,
             split_seed=split_seed, reset=reset, leak_shift=leak_shift, audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2],
-            modalities=tuple(m.strip() for m in modalities.split(",") if m.strip()), device=device, resume=resume,
+            modalities=mods, device=device, resume=resume,
             cache_dir=None if cache_dir is None else str(cache_dir), progress=progress,
             threads=threads, stop_after=stop_after, input_dropout=input_dropout, weight_decay=weight_decay,
         )
