@@ -87,7 +87,7 @@ def check_data_spec(spec: str, *, option: str = "--data", npz: bool = False) -> 
 
 
 #: Model fields -> the ``eavs train`` options that set them (named in errors).
-TRAIN_OPTIONS = {"weight_bits": "--bits", "leak_shift": "--leak-shift", "reset": "--reset", "modalities": "--modalities",
+TRAIN_OPTIONS = {"weight_bits": "--bits", "leak_shift": "--leak-shift", "beta": "--beta", "readout": "--readout", "reset": "--reset", "modalities": "--modalities",
                  "audio_hidden": "--hidden", "visual_hidden": "--hidden", "fusion_hidden": "--hidden"}  # fmt: skip
 
 

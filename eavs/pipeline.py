@@ -414,13 +414,14 @@ def step_train(ctx: Context) -> dict:
 
 def step_export(ctx: Context) -> dict:
     export_checkpoint = _api("sw.export", "export_checkpoint")
+    describe_decay = _api("sw.qnet", "describe_decay")
     out = {}
     for name, v in ctx.results["train"]["variants"].items():
         path = ctx.dir("export") / f"{name.replace('+', '_')}.qnet"
         net = export_checkpoint(v["checkpoint"], path)
         out[name] = {
             "qnet": str(path),
-            "layers": [{"name": layer.name, "n": layer.n, "threshold": int(layer.threshold), "leak_shift": layer.leak_shift,
+            "layers": [{"name": layer.name, "n": layer.n, "threshold": int(layer.threshold), "decay": describe_decay(layer),
                         "sources": [s.name for s in layer.sources]} for layer in net.layers],  # fmt: skip
             "weights": int(sum(s.weight.size for layer in net.layers for s in layer.sources)),
             "bytes": path.stat().st_size,

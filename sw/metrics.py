@@ -159,8 +159,8 @@ def _plain_torch_copy(net: QNet):
         """An snnTorch neuron module applying DESIGN.md section 3 in integer units."""
 
         def __init__(self, layer, scale: float) -> None:
-            k = layer.leak_shift
-            super().__init__(beta=1.0 - (2.0**-k if k else 0.0), threshold=float(layer.threshold) * scale,
+            d = np.asarray(layer.decay, np.int64)
+            super().__init__(beta=torch.as_tensor(1.0 - d / 4096.0), threshold=float(layer.threshold) * scale,
                              reset_mechanism=layer.reset, init_hidden=False)
             self.layer, self.scale = layer, scale
             self.v = None
@@ -173,7 +173,8 @@ def _plain_torch_copy(net: QNet):
             if self.v is None:
                 self.v = torch.zeros_like(i)
             lay = self.layer
-            v = self.v - (torch.floor(self.v / 2**lay.leak_shift) if lay.leak_shift else 0) + i
+            d = torch.as_tensor(np.asarray(lay.decay, np.float64), dtype=torch.float64)
+            v = self.v - torch.floor(self.v * d / 4096.0) + i  # v * d < 2**53: exact in float64
             v = torch.clamp(v, -(2 ** (lay.v_bits - 1)), 2 ** (lay.v_bits - 1) - 1)
             if lay.spiking:
                 spk = (v >= lay.threshold).double()

@@ -43,6 +43,7 @@ __all__ = [
     "shift_decay",
     "decay_from_beta",
     "decay_from_leak",
+    "describe_decay",
     "InputGroup",
     "Source",
     "Layer",
@@ -112,6 +113,13 @@ def shift_decay(k: int, where: str = "leak_shift") -> int:
             f"re-export with leak_shift <= {MAX_EXACT_SHIFT} (or d = 0, no leak) to convert it"
         )
     return 0 if k == 0 else DECAY_ONE >> k
+
+
+def describe_decay(layer: "Layer") -> str:
+    """A layer's per-neuron 12-bit decay in one short string for logs and
+    reports: ``"d=512"`` when every neuron shares it, else ``"d=410..819"``."""
+    d = np.asarray(layer.decay)
+    return f"d={int(d.min())}" if d.min() == d.max() else f"d={int(d.min())}..{int(d.max())}"
 
 
 def decay_from_leak(alpha: Any) -> np.ndarray:

@@ -84,7 +84,9 @@ def test_demo_show_config_still_works_when_valid(tmp_path):
         (["--bits", "12"], r"--bits: weight_bits must be in 2..8 \(or 0 for the float model\), not 12"),
         (["--modalities", "audo"], r"--modalities: modalities must be a non-empty subset"),
         (["--reset", "half"], r"--reset: reset must be 'zero' or 'subtract', not 'half'"),
-        (["--leak-shift", "16"], r"--leak-shift: leak_shift must be an integer in 0..15, not 16"),
+        (["--leak-shift", "13"], r"--leak-shift: leak_shift must be an integer in 0..12 \(decay 4096 >> k\), not 13"),
+        (["--beta", "1.5"], r"--beta: beta must be a number in \[0, 1\]"),
+        (["--readout", "votes"], r"--readout: readout must be 'membrane' or 'spikes', not 'votes'"),
     ],
 )
 def test_train_checks_options_before_reading_data(tmp_path, args, message):

@@ -46,9 +46,11 @@ def register(app: typer.Typer) -> None:
             if len(first) > 200:
                 first = first[:200] + "..."
             raise CheckError(f"{checkpoint}: cannot export: {first}") from None
+        from sw.qnet import describe_decay
+
         typer.echo(
             f"wrote {out}: {len(net.layers)} layers "
-            + ", ".join(f"{l.name}[{l.n}] thr={l.threshold} k={l.leak_shift}" for l in net.layers)
+            + ", ".join(f"{l.name}[{l.n}] thr={l.threshold} {describe_decay(l)}" for l in net.layers)
             + f"; inputs {[(g.name, g.size) for g in net.inputs]}, T={net.timesteps}"
         )
         if capacity_check:

@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         split_seed: int = typer.Option(0, "--split-seed", help="Seed of the speaker-independent actor split."),
         reset: str = typer.Option("subtract", "--reset", help="Membrane reset: subtract | zero."),
         leak_shift: int = typer.Option(3, "--leak-shift", help="Leak k of the hidden layers: v - (v >> k); 0 = no leak."),
+        beta: float = typer.Option(None, "--beta", help="Decay every spiking layer by d = round((1 - beta) * 4096) instead of the shift (--leak-shift)."),
+        learn_beta: bool = typer.Option(False, "--learn-beta", help="Learn one beta per neuron (12-bit decay, straight-through rounding)."),
+        readout: str = typer.Option("membrane", "--readout", help="Classify by the readout's membrane (membrane) or the output layer's spike counts (spikes)."),
         hidden: str = typer.Option("64,64,64", "--hidden", help="Neurons of the audio, visual and fusion layers."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda[:N]."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
@@ -48,7 +51,8 @@ def register(app: typer.Typer) -> None:
         # Every option is checked before any clip is read or encoded.
         check_data_spec(data, npz=True)
         mods = tuple(m.strip() for m in modalities.split(",") if m.strip())
-        check_model_options(weight_bits=bits, leak_shift=leak_shift, reset=reset, modalities=mods,
+        check_model_options(weight_bits=bits, leak_shift=leak_shift, reset=reset, modalities=mods, beta=beta,
+                            learn_beta=learn_beta, readout=readout,
                             audio_hidden=sizes[0], visual_hidden=sizes[1], fusion_hidden=sizes[2])  # fmt: skip
         cfg = TrainConfig(
             data=data, out=str(out), epochs=epochs, bits=bits, batch_size=batch_size, lr=lr, seed=seed,
@@ -56,5 +60,7 @@ def register(app: typer.Typer) -> None:
             modalities=mods, device=device, resume=resume,
             cache_dir=None if cache_dir is None else str(cache_dir), progress=progress,
             threads=threads, stop_after=stop_after, input_dropout=input_dropout, weight_decay=weight_decay,
+            model_overrides={k: v for k, v in (("beta", beta), ("learn_beta", learn_beta), ("readout", readout))
+                             if v != {"beta": None, "learn_beta": False, "readout": "membrane"}[k]},  # fmt: skip
         )
         train(cfg, log=typer.echo)
