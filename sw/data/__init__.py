@@ -9,7 +9,7 @@ numpy, soundfile and OpenCV only (no torch). Entry points:
 - :mod:`sw.data.ravdess`, :mod:`sw.data.cremad`: name parsing and ``scan``.
 """
 
-from sw.data.dataset import DataSpecError, EncodedSet, load_encoded, parse_spec
+from sw.data.dataset import DataSpecError, EncodedSet, check_data_spec, load_encoded, parse_spec
 from sw.data.media import Clip, MediaError, Skip
 from sw.data.split import SplitError, actor_folds, actor_split
 
@@ -22,6 +22,7 @@ __all__ = [
     "SplitError",
     "actor_folds",
     "actor_split",
+    "check_data_spec",
     "load_encoded",
     "parse_spec",
 ]

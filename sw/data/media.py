@@ -14,9 +14,12 @@ spurious DVS events.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -24,7 +27,21 @@ import soundfile
 
 from sw.encode import resample_audio
 
-__all__ = ["Clip", "Skip", "MediaError", "read_audio", "read_video", "face_box", "crop_faces", "MAX_SIDE"]
+__all__ = [
+    "Clip",
+    "Skip",
+    "MediaError",
+    "read_audio",
+    "read_video",
+    "audio_info",
+    "video_info",
+    "file_problem",
+    "safe_path",
+    "show",
+    "face_box",
+    "crop_faces",
+    "MAX_SIDE",
+]
 
 #: Frames are stored at most this many pixels on their longer side (real
 #: RAVDESS is 1280 x 720; a 16 x 16 face crop does not need more).
@@ -35,6 +52,106 @@ DETECT_FRAMES = 5
 
 class MediaError(ValueError):
     """A media file that cannot be used (message names the file and why)."""
+
+
+def show(path: str | Path) -> str:
+    """``path`` as printable text: bytes that are not UTF-8 appear as ``\\xNN``.
+
+    Python keeps such bytes as lone surrogates, which ``print`` cannot
+    encode; every message that names a file goes through this.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why a media file cannot even be opened, or None: cheap (a stat and a 1-byte read).
+
+    Reasons: "broken symlink", "file not found", "not a regular file",
+    "0 bytes", "permission denied". Root passes every permission check, so
+    a file that only root may read is usable here.
+    """
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        return "broken symlink"
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return "file not found"
+    except PermissionError:
+        return "permission denied"
+    except OSError as e:
+        return f"cannot stat ({e.strerror})"
+    if not p.is_file():
+        return "not a regular file"
+    if st.st_size == 0:
+        return "0 bytes"
+    try:
+        with open(p, "rb") as f:
+            f.read(1)
+    except PermissionError:
+        return "permission denied"
+    except OSError as e:
+        return f"cannot read ({e.strerror})"
+    return None
+
+
+def _check_file(path: Path, what: str) -> None:
+    problem = file_problem(path)
+    if problem is not None:
+        raise MediaError(f"{show(path)}: {what + ' file not found' if problem == 'file not found' else problem}")
+
+
+@contextlib.contextmanager
+def safe_path(path: str | Path) -> Iterator[str]:
+    """A name for ``path`` that C libraries can take: the path itself if it is
+    valid UTF-8, else a temporary ASCII symlink to it.
+
+    OpenCV's ``VideoCapture`` segfaults on a path string holding bytes that
+    are not UTF-8 (Python's lone surrogates), and libsndfile cannot encode
+    it; the symlink reads the same file through a plain name.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        with tempfile.TemporaryDirectory(prefix="eavs-path-") as d:
+            link = os.path.join(d, "media" + "".join(c for c in Path(path).suffix if c.isascii() and c.isalnum() or c == "."))
+            os.symlink(os.path.abspath(os.fsencode(path)), link)
+            yield link
+        return
+    yield text
+
+
+def audio_info(path: str | Path) -> tuple[int, int]:
+    """``(frames, sample_rate)`` from the sound file's header (no samples read)."""
+    path = Path(path)
+    _check_file(path, "audio")
+    try:
+        with safe_path(path) as name:
+            inf = soundfile.info(name)
+    except Exception as e:  # libsndfile raises its own error types
+        raise MediaError(f"{show(path)}: unreadable audio ({e})") from None
+    return int(inf.frames), int(inf.samplerate)
+
+
+def video_info(path: str | Path) -> tuple[int, float]:
+    """``(frame_count, fps)`` from the container (OpenCV; no frame decoded)."""
+    path = Path(path)
+    _check_file(path, "video")
+    with safe_path(path) as name:
+        cap = cv2.VideoCapture(name)
+        try:
+            if not cap.isOpened():
+                raise MediaError(f"{show(path)}: unreadable video (OpenCV cannot open it)")
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            fps = float(cap.get(cv2.CAP_PROP_FPS))
+        finally:
+            cap.release()
+    if n <= 0:
+        raise MediaError(f"{show(path)}: video has no frames")
+    if not (fps > 0 and np.isfinite(fps)):
+        raise MediaError(f"{show(path)}: video reports no frame rate ({fps!r})")
+    return n, fps
 
 
 @dataclass
@@ -71,19 +188,19 @@ def read_audio(path: str | Path, sample_rate: int, min_rate: int | None = None) 
     """
     path = Path(path)
     min_rate = sample_rate if min_rate is None else min_rate
-    if not path.is_file():
-        raise MediaError(f"{path}: audio file not found")
+    _check_file(path, "audio")
     try:
-        data, sr = soundfile.read(str(path), dtype="float64", always_2d=True)
+        with safe_path(path) as name:
+            data, sr = soundfile.read(name, dtype="float64", always_2d=True)
     except Exception as e:  # libsndfile raises its own error types
-        raise MediaError(f"{path}: unreadable audio ({e})") from None
+        raise MediaError(f"{show(path)}: unreadable audio ({e})") from None
     if data.shape[0] == 0:
-        raise MediaError(f"{path}: audio file has no samples")
+        raise MediaError(f"{show(path)}: audio file has no samples")
     if sr < min_rate:
-        raise MediaError(f"{path}: sample rate {sr} Hz is below the required {min_rate} Hz")
+        raise MediaError(f"{show(path)}: sample rate {sr} Hz is below the required {min_rate} Hz")
     x = data.mean(axis=1)
     if not np.all(np.isfinite(x)):
-        raise MediaError(f"{path}: audio contains NaN or infinite samples")
+        raise MediaError(f"{show(path)}: audio contains NaN or infinite samples")
     return resample_audio(x, sr, sample_rate)
 
 
@@ -95,12 +212,16 @@ def read_video(path: str | Path, max_side: int = MAX_SIDE) -> tuple[np.ndarray, 
     :class:`MediaError` (OpenCV itself only returns an unopened capture).
     """
     path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: video file not found")
-    cap = cv2.VideoCapture(str(path))
+    _check_file(path, "video")
+    with safe_path(path) as name:
+        return _read_video(path, name, max_side)
+
+
+def _read_video(path: Path, name: str, max_side: int) -> tuple[np.ndarray, float]:
+    cap = cv2.VideoCapture(name)
     try:
         if not cap.isOpened():
-            raise MediaError(f"{path}: unreadable video (OpenCV cannot open it)")
+            raise MediaError(f"{show(path)}: unreadable video (OpenCV cannot open it)")
         fps = float(cap.get(cv2.CAP_PROP_FPS))
         frames = []
         while True:
@@ -116,9 +237,9 @@ def read_video(path: str | Path, max_side: int = MAX_SIDE) -> tuple[np.ndarray, 
     finally:
         cap.release()
     if not frames:
-        raise MediaError(f"{path}: video has no readable frames")
+        raise MediaError(f"{show(path)}: video has no readable frames")
     if not (fps > 0 and np.isfinite(fps)):
-        raise MediaError(f"{path}: video reports no frame rate ({fps!r})")
+        raise MediaError(f"{show(path)}: video reports no frame rate ({fps!r})")
     return np.stack(frames), fps
 
 
