@@ -5,10 +5,12 @@ report a signal, they report *changes* of its logarithm that exceed a
 threshold (send-on-delta), in two polarities.
 
 - :class:`AudioEncoder` (cochlea-like): a numpy log-mel spectrogram (Hann
-  window, power spectrum, HTK mel filterbank, decibels with a floor), then per
-  band UP / DOWN spikes each time the band level moves a ``threshold`` (dB)
-  away from its reference. Channels ``[0, n_mels)`` are UP, ``[n_mels,
-  2 n_mels)`` DOWN.
+  window, power spectrum, HTK mel filterbank), a per-clip level
+  normalisation (the clip's loud frames moved to ``level_db``: the spike
+  rate does not follow the recording gain), decibels with a floor that
+  adapts per band to a steady background, then per band UP / DOWN spikes
+  each time the band level moves a ``threshold`` (dB) away from its
+  reference. Channels ``[0, n_mels)`` are UP, ``[n_mels, 2 n_mels)`` DOWN.
 - :class:`VisualEncoder` (DVS-like): per pixel of an ``S x S`` grey face crop,
   log intensity against a per-pixel reference, ON / OFF events for each
   ``threshold`` (natural-log contrast) crossed. Channels ``[0, S*S)`` are ON,
@@ -19,9 +21,12 @@ pooled onto the model's ``timesteps`` bins: a channel spikes in bin ``t`` if
 it had at least one event in the frames of that bin. Each clip is stretched
 onto the same ``T`` bins whatever its duration.
 
-References start at the encoder's *floor* (audio: ``floor_db``; video:
+References start at the encoder's *floor* (audio: each band's floor; video:
 mid-grey), so the first frame reports the clip's onset: silence gives no
 audio spikes at all, and a static face gives events in the first step only.
+
+Fields added after models were first saved carry a ``legacy`` value: a
+header that lacks them rebuilds the encoder it was trained with.
 
 Encoder parameters are plain dataclass fields; ``to_dict()`` stores them (with
 their ``kind``) in the model file's input groups (DESIGN.md section 3) and
@@ -36,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -90,7 +95,7 @@ def pool_events(events: np.ndarray, timesteps: int) -> np.ndarray:
     return out
 
 
-def _send_on_delta(levels: np.ndarray, initial: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _send_on_delta(levels: np.ndarray, initial: float | np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """UP / DOWN event counts of a send-on-delta sampler over ``levels[F, C]``.
 
     Each channel keeps a reference (starting at ``initial``); at each frame
@@ -100,7 +105,7 @@ def _send_on_delta(levels: np.ndarray, initial: float, threshold: float) -> tupl
     below the threshold are never reported.
     """
     n_frames, channels = levels.shape
-    ref = np.full(channels, float(initial))
+    ref = np.array(np.broadcast_to(np.asarray(initial, dtype=np.float64), (channels,)))
     up = np.zeros((n_frames, channels), dtype=np.int32)
     down = np.zeros((n_frames, channels), dtype=np.int32)
     for f in range(n_frames):
@@ -201,9 +206,44 @@ class AudioEncoder:
     floor_db : float
         Level floor in dB re. full scale (a full-scale sine's band power is
         about 0 dB); quieter sounds are clipped to it, so silence and faint
-        noise produce no spikes. The references start at the floor.
+        noise produce no spikes. The references start at the floor. With
+        ``level_db`` set, the floor applies after the clip's level is
+        normalised, so it sits ``level_db - floor_db`` dB below the clip's
+        loud frames whatever the recording gain.
+    level_db : float or None
+        Per-clip level normalisation (an automatic gain control fixed over
+        the clip, as the cochlea's outer hair cells and the efferent system
+        compress level): the clip's loud-frame level (the ``level_percentile``
+        of each frame's loudest band) is moved to ``level_db`` before the
+        floor, so the spike rate no longer follows the recording gain.
+        Default -20 dB: about the median loud-frame level of the built-in
+        synthetic corpus, so its spike rate stays where it was. ``None``
+        (what a model header written before this field means) disables it.
+    level_percentile : float
+        Which frame level counts as "loud": the 95th percentile ignores a few
+        clicks (unlike the maximum) and the share of pauses (unlike the mean).
+    max_gain_db : float
+        The most the normalisation amplifies (attenuation is unlimited). 50 dB
+        lifts speech recorded 30 dB too quietly (-50 dBFS peaks) to the target
+        but leaves digital silence and faint hiss below the floor.
+    noise_margin_db : float or None
+        Adaptation to a steady background, per band: a band's floor rises to
+        its ``noise_percentile`` level plus this margin (never below
+        ``floor_db``), so the recording's noise, lifted by the normalisation
+        of a quiet clip, does not flicker across the threshold. 3 dB (half
+        the send-on-delta step) removes noise flicker and keeps speech that
+        rises above the background. ``None`` (older headers) disables it.
+    noise_percentile : float
+        The band level taken as its background: the 10th percentile is a
+        pause level in speech with at least 10 % pauses.
     timesteps : int
         Bins T of the output.
+
+    Level invariance (tests/test_encode_level.py, a speech-like recording
+    the test makes itself): the spike rate moves by at most 15 % between
+    gains 0.03 and 10; without normalisation it went from 0 to 0.125.
+    Loudness is then no longer a cue: emotion must be read from spectral
+    and temporal change, as a level-invariant listener does.
     """
 
     sample_rate: int = 16000
@@ -214,9 +254,16 @@ class AudioEncoder:
     fmax: float = 8000.0
     threshold: float = 6.0
     floor_db: float = -50.0
+    level_db: Optional[float] = -20.0
+    level_percentile: float = 95.0
+    max_gain_db: float = 50.0
+    noise_margin_db: Optional[float] = 3.0
+    noise_percentile: float = 10.0
     timesteps: int = 40
 
     kind = "audio"
+    #: Values of fields a model header written before they existed means.
+    legacy = {"level_db": None, "noise_margin_db": None}
 
     def __post_init__(self) -> None:
         _check_positive("sample_rate", self.sample_rate, integer=True)
@@ -232,6 +279,23 @@ class AudioEncoder:
             )
         if not isinstance(self.floor_db, (int, float)) or isinstance(self.floor_db, bool) or not math.isfinite(self.floor_db):
             raise EncoderError(f"encoder field 'floor_db' must be a finite number, not {self.floor_db!r}")
+        if self.level_db is not None and (
+            not isinstance(self.level_db, (int, float)) or isinstance(self.level_db, bool) or not math.isfinite(self.level_db)
+        ):
+            raise EncoderError(f"encoder field 'level_db' must be a finite number or None, not {self.level_db!r}")
+        if self.noise_margin_db is not None and (
+            not isinstance(self.noise_margin_db, (int, float))
+            or isinstance(self.noise_margin_db, bool)
+            or not (math.isfinite(self.noise_margin_db) and self.noise_margin_db >= 0)
+        ):
+            raise EncoderError(f"encoder field 'noise_margin_db' must be a finite number >= 0 or None, not {self.noise_margin_db!r}")
+        for name in ("level_percentile", "noise_percentile"):
+            p = getattr(self, name)
+            if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 100:
+                raise EncoderError(f"encoder field {name!r} must be in [0, 100], not {p!r}")
+        g = self.max_gain_db
+        if not isinstance(g, (int, float)) or isinstance(g, bool) or not (math.isfinite(g) and g >= 0):
+            raise EncoderError(f"encoder field 'max_gain_db' must be a finite number >= 0, not {g!r}")
         if self.win_samples < 2 or self.hop_samples < 1:
             raise EncoderError(
                 f"audio window {self.win_ms!r} ms / hop {self.hop_ms!r} ms is shorter than one sample at {self.sample_rate} Hz"
@@ -255,7 +319,14 @@ class AudioEncoder:
         return 1 << max(1, (self.win_samples - 1).bit_length())
 
     def log_mel(self, audio: np.ndarray, sr: int) -> np.ndarray:
-        """Log-mel spectrogram ``[frames, n_mels]`` in dB, floored at ``floor_db``.
+        """Log-mel spectrogram ``[frames, n_mels]`` in dB, floored at each band's floor."""
+        return self._levels(audio, sr)[0]
+
+    def _levels(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+        """Log-mel levels (floored) and the band floors ``[n_mels]``.
+
+        Levels are normalised by :meth:`gain_db` (if ``level_db`` is set),
+        floored at ``floor_db``, then at each band's :meth:`band_floors`.
 
         ``audio`` is mono float in [-1, 1] (or ``[n, channels]``, averaged);
         it is resampled to ``sample_rate`` if ``sr`` differs. Frames are
@@ -264,7 +335,7 @@ class AudioEncoder:
         x = self._prepare(audio, sr)
         win, hop, n_fft = self.win_samples, self.hop_samples, self.n_fft
         if x.size == 0:
-            return np.full((0, self.n_mels), float(self.floor_db))
+            return np.full((0, self.n_mels), float(self.floor_db)), np.full(self.n_mels, float(self.floor_db))
         pad = win // 2
         xp = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
         n_frames = 1 + (xp.size - win) // hop if xp.size >= win else 1
@@ -279,12 +350,36 @@ class AudioEncoder:
         power *= 4.0 / (window.sum() ** 2)
         bank = _filterbank_cached(self.sample_rate, n_fft, self.n_mels, float(self.fmin), float(self.fmax))
         mel = power @ bank.T * 3.0
+        if self.level_db is not None:
+            mel = mel * 10.0 ** (self.gain_db(mel) / 10.0)
         floor = 10.0 ** (self.floor_db / 10.0)
-        return 10.0 * np.log10(np.maximum(mel, floor))
+        levels = 10.0 * np.log10(np.maximum(mel, floor))
+        floors = self.band_floors(levels)
+        return np.maximum(levels, floors), floors
+
+    def band_floors(self, levels: np.ndarray) -> np.ndarray:
+        """Each band's floor ``[n_mels]`` in dB: ``floor_db``, raised to the band's
+        background plus ``noise_margin_db`` when that is set.
+
+        ``levels`` are the mel levels floored at ``floor_db`` only."""
+        floors = np.full(self.n_mels, float(self.floor_db))
+        if self.noise_margin_db is not None and levels.shape[0]:
+            floors = np.maximum(floors, np.percentile(levels, self.noise_percentile, axis=0) + self.noise_margin_db)
+        return floors
+
+    def gain_db(self, mel: np.ndarray) -> float:
+        """The normalisation gain for a clip's mel powers ``[frames, n_mels]`` (0 when off)."""
+        if self.level_db is None or mel.size == 0:
+            return 0.0
+        loudest = 10.0 * np.log10(np.maximum(mel.max(axis=1), 1e-30))
+        level = float(np.percentile(loudest, self.level_percentile))
+        return float(min(self.level_db - level, self.max_gain_db))
 
     def events(self, audio: np.ndarray, sr: int) -> np.ndarray:
         """Unpooled UP/DOWN event counts ``int32 [frames, 2 * n_mels]``."""
-        up, down = _send_on_delta(self.log_mel(audio, sr), self.floor_db, self.threshold)
+        levels, floors = self._levels(audio, sr)
+        # References start at each band's floor: a steady background gives no onset spikes.
+        up, down = _send_on_delta(levels, floors, self.threshold)
         return np.concatenate([up, down], axis=1)
 
     def encode(self, audio: np.ndarray, sr: int) -> np.ndarray:
@@ -410,7 +505,9 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
     unknown = sorted(set(d) - names)
     if unknown:
         raise EncoderError(f"{kind} encoder: unknown field(s) {unknown}; known: {sorted(names)}")
-    return cls(**d)
+    # A field missing from an older header takes the value that reproduces that
+    # header's encoding (not today's default), so old models encode as trained.
+    return cls(**{**getattr(cls, "legacy", {}), **d})
 
 
 def encoder_from_dict(d: dict[str, Any]) -> Encoder:

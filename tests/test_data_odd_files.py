@@ -199,14 +199,18 @@ def test_empty_data_set_stops_with_top_reasons(tmp_path):
 
 def test_cache_sees_replaced_content_with_old_mtime_and_prunes_stale_files(tmp_path, monkeypatch):
     p = wav(tmp_path / "Actor_01" / name(3), voice(seed=1))
+    calls = []
+    real = dataset._encode_all
+    monkeypatch.setattr(dataset, "_encode_all", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = load_encoded(f"ravdess:{tmp_path}", AUDIO, cache_dir=tmp_path / "c", progress=False, workers=1)
     st = p.stat()
     x = soundfile.read(str(p))[0]
-    soundfile.write(str(p), x[::-1].copy(), SR)  # same size, other content
+    x[len(x) // 2 :] = 0.0
+    soundfile.write(str(p), x, SR)  # same size, other content
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert p.stat().st_size == st.st_size and p.stat().st_mtime_ns == st.st_mtime_ns
     again = load_encoded(f"ravdess:{tmp_path}", AUDIO, cache_dir=tmp_path / "c", progress=False, workers=1)
-    assert not np.array_equal(again.x, first.x)  # re-encoded, not served stale
+    assert len(calls) == 2 and not np.array_equal(again.x, first.x)  # re-encoded, not served stale
     assert len(list((tmp_path / "c").glob("ravdess-*.npz"))) == 1  # the stale file was pruned
 
 

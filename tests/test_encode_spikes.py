@@ -141,12 +141,14 @@ def test_tone_onset_gives_up_spikes_in_its_band_and_offset_gives_down():
     assert up[21:].sum() == 0 and down[21:].sum() == 0
 
 
-def test_louder_sound_spikes_in_more_bands_than_a_faint_one():
-    enc = AudioEncoder()
+def test_without_level_normalisation_a_louder_sound_spikes_in_more_bands():
+    enc = AudioEncoder(level_db=None, noise_margin_db=None)  # what a header from before the fields means
     rng = np.random.default_rng(3)
     noise = rng.normal(0, 1, SR)
     loud, faint = enc.encode(0.3 * noise, SR), enc.encode(0.02 * noise, SR)
     assert loud[:, :32].sum() > faint[:, :32].sum() > 0
+    norm = AudioEncoder()  # level-normalised: the same sound 23 dB apart encodes the same
+    assert np.array_equal(norm.encode(0.3 * noise, SR), norm.encode(0.02 * noise, SR))
 
 
 def test_resampled_input_encodes_like_native_rate():
