@@ -104,6 +104,12 @@ def _send_on_delta(levels: np.ndarray, initial: float | np.ndarray, threshold: f
     stays on the lattice ``initial + k * threshold`` and small fluctuations
     below the threshold are never reported.
     """
+    up, down, _ = _send_on_delta_ref(levels, initial, threshold)
+    return up, down
+
+
+def _send_on_delta_ref(levels: np.ndarray, initial: float | np.ndarray, threshold: float):
+    """:func:`_send_on_delta` that also returns the final references."""
     n_frames, channels = levels.shape
     ref = np.array(np.broadcast_to(np.asarray(initial, dtype=np.float64), (channels,)))
     up = np.zeros((n_frames, channels), dtype=np.int32)
@@ -113,7 +119,7 @@ def _send_on_delta(levels: np.ndarray, initial: float | np.ndarray, threshold: f
         ref += n * threshold
         up[f] = np.maximum(n, 0)
         down[f] = np.maximum(-n, 0)
-    return up, down
+    return up, down, ref
 
 
 def resample_audio(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -432,20 +438,57 @@ class VisualEncoder:
     offset : float
         Added to the 0..255 intensity before the log, so the sensor noise of
         dark pixels does not explode into events.
+    onset : str
+        Where the per-pixel references start. ``"first"`` (default): at the
+        first visible frame, as a retina already adapted to the scene when
+        the clip starts, so step 0 reports changes only, like every other
+        step. ``"grey"`` (what a header from before this field means): at
+        mid-grey, so the first frame emits the face's contrast against grey,
+        an onset snapshot of up to every pixel in one step. The snapshot is
+        an artefact of the recording's start, not of the expression (on
+        real video it is as large for a neutral face as for an angry one),
+        so the default does not produce it.
+    track : str
+        How the loader finds the face crop (sw.data.media): ``"tracked"``
+        (default) follows the face frame by frame; ``"fixed"`` (what a header
+        from before this field means) uses one box for the whole clip, so
+        head motion reads as expression.
+    detect_step : int
+        The face detector runs on every ``detect_step``-th frame (3: about
+        10 Hz at 30 fps, enough for head motion, a third of the cost).
+    smooth_s : float
+        Window (s) of the local linear fit that smooths the box centre:
+        averages the detector's few-pixel jitter, passes steady motion.
+    hold_s : float
+        How long (s) the last box is held when no face is found; after that
+        the frames are not visible (their steps are empty).
+    max_missing : float
+        A clip whose face is missing (not even held) in more than this
+        share of its frames is skipped with that reason.
     timesteps : int
         Bins T of the output.
 
-    The references start at mid-grey, so the first frame emits the face's
-    contrast against grey (an onset snapshot); afterwards only changes do.
+    Frames may come with a ``visible`` mask (the face tracker's): a frame
+    that is not visible emits nothing, and the first visible frame after a
+    gap re-adapts the references silently, so a face that was lost and found
+    again does not fire every pixel at once.
     """
 
     side: int = 16
     fps: float = 30.0
     threshold: float = 0.10
     offset: float = 8.0
+    onset: str = "first"
+    track: str = "tracked"
+    detect_step: int = 3
+    smooth_s: float = 1.0
+    hold_s: float = 0.5
+    max_missing: float = 0.3
     timesteps: int = 40
 
     kind = "visual"
+    #: Values of fields a model header written before they existed means.
+    legacy = {"onset": "grey", "track": "fixed"}
 
     def __post_init__(self) -> None:
         _check_positive("side", self.side, integer=True)
@@ -453,6 +496,18 @@ class VisualEncoder:
         _check_positive("threshold", self.threshold)
         _check_positive("offset", self.offset)
         _check_positive("timesteps", self.timesteps, integer=True)
+        if self.onset not in ("first", "grey"):
+            raise EncoderError(f"encoder field 'onset' must be 'first' or 'grey', not {self.onset!r}")
+        if self.track not in ("tracked", "fixed"):
+            raise EncoderError(f"encoder field 'track' must be 'tracked' or 'fixed', not {self.track!r}")
+        _check_positive("detect_step", self.detect_step, integer=True)
+        _check_positive("smooth_s", self.smooth_s)
+        for name in ("hold_s", "max_missing"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+                raise EncoderError(f"encoder field {name!r} must be a finite number >= 0, not {v!r}")
+        if self.max_missing > 1:
+            raise EncoderError(f"encoder field 'max_missing' must be a share in [0, 1], not {self.max_missing!r}")
 
     @property
     def size(self) -> int:
@@ -470,17 +525,45 @@ class VisualEncoder:
             raise EncoderError(f"frames must be uint8 grey levels, not dtype {f.dtype}")
         return resample_frames(f, float(fps), float(self.fps))
 
-    def events(self, frames: np.ndarray, fps: float) -> np.ndarray:
-        """Unpooled ON/OFF event counts ``int32 [frames, 2 * S * S]``."""
+    def events(self, frames: np.ndarray, fps: float, visible: np.ndarray | None = None) -> np.ndarray:
+        """Unpooled ON/OFF event counts ``int32 [frames, 2 * S * S]``.
+
+        ``visible`` (bool per input frame, default all) marks the frames
+        where the face was found; the others emit nothing.
+        """
         f = self._frames(frames, fps)
+        if visible is None:
+            vis = np.ones(f.shape[0], dtype=bool)
+        else:
+            vis = np.asarray(visible, dtype=bool)
+            if vis.shape != (np.asarray(frames).shape[0],):
+                raise EncoderError(f"visible must have one flag per frame ({np.asarray(frames).shape[0]}), not shape {vis.shape}")
+            vis = resample_frames(vis, float(fps), float(self.fps))
         levels = np.log(f.reshape(f.shape[0], -1).astype(np.float64) + self.offset)
-        initial = math.log(128.0 + self.offset)
-        on, off = _send_on_delta(levels, initial, self.threshold)
+        n = f.shape[0]
+        on = np.zeros((n, levels.shape[1]), dtype=np.int32)
+        off = np.zeros_like(on)
+        ref = np.full(levels.shape[1], math.log(128.0 + self.offset))
+        fresh = self.onset == "first"  # the next visible frame sets the references silently
+        start = 0
+        while start < n:
+            if not vis[start]:
+                start += 1
+                fresh = True  # after a gap the retina re-adapts
+                continue
+            end = start
+            while end < n and vis[end]:
+                end += 1
+            if fresh:
+                ref = levels[start].copy()  # adapted to this frame: it emits nothing
+            on[start:end], off[start:end], ref = _send_on_delta_ref(levels[start:end], ref, self.threshold)
+            fresh = False
+            start = end
         return np.concatenate([on, off], axis=1)
 
-    def encode(self, frames: np.ndarray, fps: float) -> np.ndarray:
+    def encode(self, frames: np.ndarray, fps: float, visible: np.ndarray | None = None) -> np.ndarray:
         """Binary spikes ``uint8 [timesteps, 2 * S * S]`` for one clip."""
-        return pool_events(self.events(frames, fps), self.timesteps)
+        return pool_events(self.events(frames, fps, visible), self.timesteps)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **dataclasses.asdict(self)}
@@ -561,11 +644,13 @@ def encode_clip(
     sr: int | None,
     frames: np.ndarray | None,
     fps: float | None,
+    visible: np.ndarray | None = None,
 ) -> np.ndarray:
     """Encode one clip for a model: ``uint8 [T, N_in]``, groups in header order.
 
     ``inputs`` is the model's input groups (or the encoders themselves); a
-    modality the model does not use may be ``None``.
+    modality the model does not use may be ``None``. ``visible`` is the face
+    tracker's per-frame flag (see :class:`VisualEncoder`).
     """
     encoders = list(inputs)
     if encoders and isinstance(encoders[0], InputGroup):
@@ -581,7 +666,7 @@ def encode_clip(
         elif isinstance(e, VisualEncoder):
             if frames is None or fps is None:
                 raise EncoderError("the model has a 'visual' input but no video frames were given")
-            parts.append(e.encode(frames, fps))
+            parts.append(e.encode(frames, fps, visible))
         else:
             raise EncoderError(f"not an encoder: {e!r}")
     return np.concatenate(parts, axis=1)

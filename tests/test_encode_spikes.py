@@ -185,11 +185,25 @@ def face_like(side: int = 16, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(30, 230, (side, side)).astype(np.uint8)
 
 
-def test_static_face_gives_events_in_the_first_step_only():
+def test_static_face_gives_no_events_once_the_retina_is_adapted():
     frames = np.repeat(face_like()[None], 90, axis=0)
-    s = VisualEncoder().encode(frames, 30)
+    assert VisualEncoder().encode(frames, 30).sum() == 0  # onset="first": no onset snapshot
+    s = VisualEncoder(onset="grey").encode(frames, 30)  # older headers: a snapshot in step 0 only
     assert s[0].sum() > 0
     assert s[1:].sum() == 0
+
+
+def test_frames_that_are_not_visible_emit_nothing_and_re_adapt_silently():
+    enc = VisualEncoder(side=4, timesteps=6)
+    frames = np.full((60, 4, 4), 100, np.uint8)
+    frames[30:] = 200  # the scene changes while the face is lost (frames 20..39)
+    visible = np.ones(60, dtype=bool)
+    visible[20:40] = False
+    assert enc.encode(frames, 30, visible).sum() == 0  # no burst when the face is found again
+    s = enc.encode(frames, 30)  # all visible: the change at frame 30 is seen, ON in bin 3
+    assert s[3, :16].all() and s.sum() == 16
+    with pytest.raises(EncoderError, match="one flag per frame"):
+        enc.encode(frames, 30, visible[:10])
 
 
 def test_brightening_gives_on_and_darkening_gives_off():

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from sw.data import cremad, ravdess
-from sw.data.media import Clip, MediaError, Skip, audio_info, crop_faces, read_audio, read_video, show, video_info
+from sw.data.media import Clip, MediaError, Skip, audio_info, crop_faces, read_audio, read_video, show, track_crops, video_info
 from sw.encode import AudioEncoder, Encoder, EncoderError, VisualEncoder, encode_clip, encoders_from_inputs, input_groups
 from sw.qnet import InputGroup
 
@@ -276,7 +276,7 @@ def encode_one(clip: Clip, encoders: Sequence[Encoder]) -> np.ndarray:
 
 
 def _encode_checked(clip: Clip, encoders: Sequence[Encoder]) -> tuple[np.ndarray, list[str]]:
-    audio = frames = None
+    audio = frames = visible = None
     sr = fps = None
     warnings: list[str] = []
     for e in encoders:
@@ -293,9 +293,15 @@ def _encode_checked(clip: Clip, encoders: Sequence[Encoder]) -> tuple[np.ndarray
             if clip.video is None:
                 raise MediaError(f"{show(clip.path)}: the encoders need video but the take has none")
             raw, fps = read_video(clip.video)
-            frames = crop_faces(raw, e.side, where=show(clip.video))
+            if e.track == "fixed":  # a model from before tracking: one box per clip, as it was trained
+                frames, visible = crop_faces(raw, e.side, where=show(clip.video)), None
+            else:
+                frames, visible = track_crops(raw, fps, e.side, where=show(clip.video), detect_step=e.detect_step,
+                                              smooth_s=e.smooth_s, hold_s=e.hold_s, max_missing=e.max_missing)  # fmt: skip
+            if visible is not None and not visible.all():
+                warnings.append(f"face not found in {int((~visible).sum())} of {visible.size} frames (those steps are empty)")
     try:
-        return encode_clip(list(encoders), audio, sr, frames, fps), warnings
+        return encode_clip(list(encoders), audio, sr, frames, fps, visible), warnings
     except EncoderError as e:
         raise MediaError(f"{show(clip.path)}: {e}") from None
 
