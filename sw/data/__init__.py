@@ -2,6 +2,9 @@
 
 numpy, soundfile and OpenCV only (no torch). Entry points:
 
+- :func:`check_data_spec`: validate a data spec cheaply (kind with a
+  did-you-mean, options, folder exists, a built-in corpus is there) before
+  any long stage;
 - :func:`load_encoded` (``"builtin:DIR"``, ``"ravdess:DIR"``, ``"cremad:DIR"``)
   -> :class:`EncodedSet`, cached on disk;
 - :func:`actor_split` / :func:`actor_folds`: speaker-independent splits;

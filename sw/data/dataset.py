@@ -1,15 +1,27 @@
 """Encoded data sets: a data set spec plus encoders in, spike trains out, cached.
 
 ``load_encoded("builtin:DIR", encoders)`` (or ``ravdess:DIR``,
-``cremad:DIR``) scans the data set, reads and encodes every clip (audio
-resampled to the encoder's rate, faces found and cropped with OpenCV's Haar
-cascade, frames resampled to the encoder's rate) and returns an
-:class:`EncodedSet`. Clips that cannot be used are skipped with a reason and
-listed; the summary goes to stderr, so nothing is dropped silently.
+``cremad:DIR``) scans the data set, checks every clip's headers
+(:func:`clip_problems`: what ``eavs data info`` reports too), reads and
+encodes every usable clip (audio resampled to the encoder's rate, the face
+tracked and cropped with OpenCV's Haar cascade, frames resampled to the
+encoder's rate) and returns an :class:`EncodedSet`. Clips that cannot be used
+are skipped with a reason, doubtful ones are kept with a warning (silent
+audio, too few video frames, audio and video of very different lengths, a
+face lost for a while); both are counted in the summary on stderr, so nothing
+is dropped silently. A set with no usable clip stops with the top reasons.
 
-The result is cached on disk, keyed by a hash of the encoder parameters, the
-data set kind, the file list with sizes and modification times, and this
-module's format version: change any of them and the set is encoded again.
+Encoding runs in worker processes; a worker that dies (a crash inside a
+media library) costs only its clip, which is retried alone and reported.
+
+The result is cached on disk, keyed by the encoder parameters, the data set
+kind, options and folder, and each file's size, modification time and
+content hash (first and last 64 KiB): change any of them and the set is
+encoded again; the files of older versions of the same set are pruned.
+
+A ``builtin:DIR`` spec never creates a corpus here unless asked
+(``synthesize=True``: the demo and tests); :func:`check_data_spec` is the
+cheap check a command runs before any long stage.
 """
 
 from __future__ import annotations
