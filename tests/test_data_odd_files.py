@@ -239,3 +239,11 @@ def test_builtin_spec_of_a_missing_folder_is_never_synthesised(tmp_path):
     assert not where.exists()
     r = CliRunner().invoke(app, ["data", "encode", f"builtin:{where}", "--modality", "audio"])
     assert r.exit_code != 0 and not where.exists()
+
+
+def test_train_on_a_missing_builtin_folder_names_it_and_creates_nothing(tmp_path):
+    where = tmp_path / "nowhere" / "dir"
+    r = CliRunner().invoke(app, ["train", "--data", f"builtin:{where}", "--out", str(tmp_path / "run")])
+    assert r.exit_code != 0
+    assert "does not exist (make one with `eavs data synth" in (r.output + str(r.exception))
+    assert not (tmp_path / "nowhere").exists()
