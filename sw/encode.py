@@ -5,10 +5,12 @@ report a signal, they report *changes* of its logarithm that exceed a
 threshold (send-on-delta), in two polarities.
 
 - :class:`AudioEncoder` (cochlea-like): a numpy log-mel spectrogram (Hann
-  window, power spectrum, HTK mel filterbank, decibels with a floor), then per
-  band UP / DOWN spikes each time the band level moves a ``threshold`` (dB)
-  away from its reference. Channels ``[0, n_mels)`` are UP, ``[n_mels,
-  2 n_mels)`` DOWN.
+  window, power spectrum, HTK mel filterbank), a per-clip level
+  normalisation (the clip's loud frames moved to ``level_db``: the spike
+  rate does not follow the recording gain), decibels with a floor that
+  adapts per band to a steady background, then per band UP / DOWN spikes
+  each time the band level moves a ``threshold`` (dB) away from its
+  reference. Channels ``[0, n_mels)`` are UP, ``[n_mels, 2 n_mels)`` DOWN.
 - :class:`VisualEncoder` (DVS-like): per pixel of an ``S x S`` grey face crop,
   log intensity against a per-pixel reference, ON / OFF events for each
   ``threshold`` (natural-log contrast) crossed. Channels ``[0, S*S)`` are ON,
@@ -19,9 +21,12 @@ pooled onto the model's ``timesteps`` bins: a channel spikes in bin ``t`` if
 it had at least one event in the frames of that bin. Each clip is stretched
 onto the same ``T`` bins whatever its duration.
 
-References start at the encoder's *floor* (audio: ``floor_db``; video:
+References start at the encoder's *floor* (audio: each band's floor; video:
 mid-grey), so the first frame reports the clip's onset: silence gives no
 audio spikes at all, and a static face gives events in the first step only.
+
+Fields added after models were first saved carry a ``legacy`` value: a
+header that lacks them rebuilds the encoder it was trained with.
 
 Encoder parameters are plain dataclass fields; ``to_dict()`` stores them (with
 their ``kind``) in the model file's input groups (DESIGN.md section 3) and
@@ -36,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -90,7 +95,7 @@ def pool_events(events: np.ndarray, timesteps: int) -> np.ndarray:
     return out
 
 
-def _send_on_delta(levels: np.ndarray, initial: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _send_on_delta(levels: np.ndarray, initial: float | np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """UP / DOWN event counts of a send-on-delta sampler over ``levels[F, C]``.
 
     Each channel keeps a reference (starting at ``initial``); at each frame
@@ -99,8 +104,14 @@ def _send_on_delta(levels: np.ndarray, initial: float, threshold: float) -> tupl
     stays on the lattice ``initial + k * threshold`` and small fluctuations
     below the threshold are never reported.
     """
+    up, down, _ = _send_on_delta_ref(levels, initial, threshold)
+    return up, down
+
+
+def _send_on_delta_ref(levels: np.ndarray, initial: float | np.ndarray, threshold: float):
+    """:func:`_send_on_delta` that also returns the final references."""
     n_frames, channels = levels.shape
-    ref = np.full(channels, float(initial))
+    ref = np.array(np.broadcast_to(np.asarray(initial, dtype=np.float64), (channels,)))
     up = np.zeros((n_frames, channels), dtype=np.int32)
     down = np.zeros((n_frames, channels), dtype=np.int32)
     for f in range(n_frames):
@@ -108,7 +119,7 @@ def _send_on_delta(levels: np.ndarray, initial: float, threshold: float) -> tupl
         ref += n * threshold
         up[f] = np.maximum(n, 0)
         down[f] = np.maximum(-n, 0)
-    return up, down
+    return up, down, ref
 
 
 def resample_audio(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -201,9 +212,44 @@ class AudioEncoder:
     floor_db : float
         Level floor in dB re. full scale (a full-scale sine's band power is
         about 0 dB); quieter sounds are clipped to it, so silence and faint
-        noise produce no spikes. The references start at the floor.
+        noise produce no spikes. The references start at the floor. With
+        ``level_db`` set, the floor applies after the clip's level is
+        normalised, so it sits ``level_db - floor_db`` dB below the clip's
+        loud frames whatever the recording gain.
+    level_db : float or None
+        Per-clip level normalisation (an automatic gain control fixed over
+        the clip, as the cochlea's outer hair cells and the efferent system
+        compress level): the clip's loud-frame level (the ``level_percentile``
+        of each frame's loudest band) is moved to ``level_db`` before the
+        floor, so the spike rate no longer follows the recording gain.
+        Default -20 dB: about the median loud-frame level of the built-in
+        synthetic corpus, so its spike rate stays where it was. ``None``
+        (what a model header written before this field means) disables it.
+    level_percentile : float
+        Which frame level counts as "loud": the 95th percentile ignores a few
+        clicks (unlike the maximum) and the share of pauses (unlike the mean).
+    max_gain_db : float
+        The most the normalisation amplifies (attenuation is unlimited). 50 dB
+        lifts speech recorded 30 dB too quietly (-50 dBFS peaks) to the target
+        but leaves digital silence and faint hiss below the floor.
+    noise_margin_db : float or None
+        Adaptation to a steady background, per band: a band's floor rises to
+        its ``noise_percentile`` level plus this margin (never below
+        ``floor_db``), so the recording's noise, lifted by the normalisation
+        of a quiet clip, does not flicker across the threshold. 3 dB (half
+        the send-on-delta step) removes noise flicker and keeps speech that
+        rises above the background. ``None`` (older headers) disables it.
+    noise_percentile : float
+        The band level taken as its background: the 10th percentile is a
+        pause level in speech with at least 10 % pauses.
     timesteps : int
         Bins T of the output.
+
+    Level invariance (tests/test_encode_level.py, a speech-like recording
+    the test makes itself): the spike rate moves by at most 15 % between
+    gains 0.03 and 10; without normalisation it went from 0 to 0.125.
+    Loudness is then no longer a cue: emotion must be read from spectral
+    and temporal change, as a level-invariant listener does.
     """
 
     sample_rate: int = 16000
@@ -214,9 +260,16 @@ class AudioEncoder:
     fmax: float = 8000.0
     threshold: float = 6.0
     floor_db: float = -50.0
+    level_db: Optional[float] = -20.0
+    level_percentile: float = 95.0
+    max_gain_db: float = 50.0
+    noise_margin_db: Optional[float] = 3.0
+    noise_percentile: float = 10.0
     timesteps: int = 40
 
     kind = "audio"
+    #: Values of fields a model header written before they existed means.
+    legacy = {"level_db": None, "noise_margin_db": None}
 
     def __post_init__(self) -> None:
         _check_positive("sample_rate", self.sample_rate, integer=True)
@@ -232,6 +285,23 @@ class AudioEncoder:
             )
         if not isinstance(self.floor_db, (int, float)) or isinstance(self.floor_db, bool) or not math.isfinite(self.floor_db):
             raise EncoderError(f"encoder field 'floor_db' must be a finite number, not {self.floor_db!r}")
+        if self.level_db is not None and (
+            not isinstance(self.level_db, (int, float)) or isinstance(self.level_db, bool) or not math.isfinite(self.level_db)
+        ):
+            raise EncoderError(f"encoder field 'level_db' must be a finite number or None, not {self.level_db!r}")
+        if self.noise_margin_db is not None and (
+            not isinstance(self.noise_margin_db, (int, float))
+            or isinstance(self.noise_margin_db, bool)
+            or not (math.isfinite(self.noise_margin_db) and self.noise_margin_db >= 0)
+        ):
+            raise EncoderError(f"encoder field 'noise_margin_db' must be a finite number >= 0 or None, not {self.noise_margin_db!r}")
+        for name in ("level_percentile", "noise_percentile"):
+            p = getattr(self, name)
+            if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 100:
+                raise EncoderError(f"encoder field {name!r} must be in [0, 100], not {p!r}")
+        g = self.max_gain_db
+        if not isinstance(g, (int, float)) or isinstance(g, bool) or not (math.isfinite(g) and g >= 0):
+            raise EncoderError(f"encoder field 'max_gain_db' must be a finite number >= 0, not {g!r}")
         if self.win_samples < 2 or self.hop_samples < 1:
             raise EncoderError(
                 f"audio window {self.win_ms!r} ms / hop {self.hop_ms!r} ms is shorter than one sample at {self.sample_rate} Hz"
@@ -255,7 +325,14 @@ class AudioEncoder:
         return 1 << max(1, (self.win_samples - 1).bit_length())
 
     def log_mel(self, audio: np.ndarray, sr: int) -> np.ndarray:
-        """Log-mel spectrogram ``[frames, n_mels]`` in dB, floored at ``floor_db``.
+        """Log-mel spectrogram ``[frames, n_mels]`` in dB, floored at each band's floor."""
+        return self._levels(audio, sr)[0]
+
+    def _levels(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+        """Log-mel levels (floored) and the band floors ``[n_mels]``.
+
+        Levels are normalised by :meth:`gain_db` (if ``level_db`` is set),
+        floored at ``floor_db``, then at each band's :meth:`band_floors`.
 
         ``audio`` is mono float in [-1, 1] (or ``[n, channels]``, averaged);
         it is resampled to ``sample_rate`` if ``sr`` differs. Frames are
@@ -264,7 +341,7 @@ class AudioEncoder:
         x = self._prepare(audio, sr)
         win, hop, n_fft = self.win_samples, self.hop_samples, self.n_fft
         if x.size == 0:
-            return np.full((0, self.n_mels), float(self.floor_db))
+            return np.full((0, self.n_mels), float(self.floor_db)), np.full(self.n_mels, float(self.floor_db))
         pad = win // 2
         xp = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
         n_frames = 1 + (xp.size - win) // hop if xp.size >= win else 1
@@ -279,12 +356,36 @@ class AudioEncoder:
         power *= 4.0 / (window.sum() ** 2)
         bank = _filterbank_cached(self.sample_rate, n_fft, self.n_mels, float(self.fmin), float(self.fmax))
         mel = power @ bank.T * 3.0
+        if self.level_db is not None:
+            mel = mel * 10.0 ** (self.gain_db(mel) / 10.0)
         floor = 10.0 ** (self.floor_db / 10.0)
-        return 10.0 * np.log10(np.maximum(mel, floor))
+        levels = 10.0 * np.log10(np.maximum(mel, floor))
+        floors = self.band_floors(levels)
+        return np.maximum(levels, floors), floors
+
+    def band_floors(self, levels: np.ndarray) -> np.ndarray:
+        """Each band's floor ``[n_mels]`` in dB: ``floor_db``, raised to the band's
+        background plus ``noise_margin_db`` when that is set.
+
+        ``levels`` are the mel levels floored at ``floor_db`` only."""
+        floors = np.full(self.n_mels, float(self.floor_db))
+        if self.noise_margin_db is not None and levels.shape[0]:
+            floors = np.maximum(floors, np.percentile(levels, self.noise_percentile, axis=0) + self.noise_margin_db)
+        return floors
+
+    def gain_db(self, mel: np.ndarray) -> float:
+        """The normalisation gain for a clip's mel powers ``[frames, n_mels]`` (0 when off)."""
+        if self.level_db is None or mel.size == 0:
+            return 0.0
+        loudest = 10.0 * np.log10(np.maximum(mel.max(axis=1), 1e-30))
+        level = float(np.percentile(loudest, self.level_percentile))
+        return float(min(self.level_db - level, self.max_gain_db))
 
     def events(self, audio: np.ndarray, sr: int) -> np.ndarray:
         """Unpooled UP/DOWN event counts ``int32 [frames, 2 * n_mels]``."""
-        up, down = _send_on_delta(self.log_mel(audio, sr), self.floor_db, self.threshold)
+        levels, floors = self._levels(audio, sr)
+        # References start at each band's floor: a steady background gives no onset spikes.
+        up, down = _send_on_delta(levels, floors, self.threshold)
         return np.concatenate([up, down], axis=1)
 
     def encode(self, audio: np.ndarray, sr: int) -> np.ndarray:
@@ -337,20 +438,57 @@ class VisualEncoder:
     offset : float
         Added to the 0..255 intensity before the log, so the sensor noise of
         dark pixels does not explode into events.
+    onset : str
+        Where the per-pixel references start. ``"first"`` (default): at the
+        first visible frame, as a retina already adapted to the scene when
+        the clip starts, so step 0 reports changes only, like every other
+        step. ``"grey"`` (what a header from before this field means): at
+        mid-grey, so the first frame emits the face's contrast against grey,
+        an onset snapshot of up to every pixel in one step. The snapshot is
+        an artefact of the recording's start, not of the expression (on
+        real video it is as large for a neutral face as for an angry one),
+        so the default does not produce it.
+    track : str
+        How the loader finds the face crop (sw.data.media): ``"tracked"``
+        (default) follows the face frame by frame; ``"fixed"`` (what a header
+        from before this field means) uses one box for the whole clip, so
+        head motion reads as expression.
+    detect_step : int
+        The face detector runs on every ``detect_step``-th frame (3: about
+        10 Hz at 30 fps, enough for head motion, a third of the cost).
+    smooth_s : float
+        Window (s) of the local linear fit that smooths the box centre:
+        averages the detector's few-pixel jitter, passes steady motion.
+    hold_s : float
+        How long (s) the last box is held when no face is found; after that
+        the frames are not visible (their steps are empty).
+    max_missing : float
+        A clip whose face is missing (not even held) in more than this
+        share of its frames is skipped with that reason.
     timesteps : int
         Bins T of the output.
 
-    The references start at mid-grey, so the first frame emits the face's
-    contrast against grey (an onset snapshot); afterwards only changes do.
+    Frames may come with a ``visible`` mask (the face tracker's): a frame
+    that is not visible emits nothing, and the first visible frame after a
+    gap re-adapts the references silently, so a face that was lost and found
+    again does not fire every pixel at once.
     """
 
     side: int = 16
     fps: float = 30.0
     threshold: float = 0.10
     offset: float = 8.0
+    onset: str = "first"
+    track: str = "tracked"
+    detect_step: int = 3
+    smooth_s: float = 1.0
+    hold_s: float = 0.5
+    max_missing: float = 0.3
     timesteps: int = 40
 
     kind = "visual"
+    #: Values of fields a model header written before they existed means.
+    legacy = {"onset": "grey", "track": "fixed"}
 
     def __post_init__(self) -> None:
         _check_positive("side", self.side, integer=True)
@@ -358,6 +496,18 @@ class VisualEncoder:
         _check_positive("threshold", self.threshold)
         _check_positive("offset", self.offset)
         _check_positive("timesteps", self.timesteps, integer=True)
+        if self.onset not in ("first", "grey"):
+            raise EncoderError(f"encoder field 'onset' must be 'first' or 'grey', not {self.onset!r}")
+        if self.track not in ("tracked", "fixed"):
+            raise EncoderError(f"encoder field 'track' must be 'tracked' or 'fixed', not {self.track!r}")
+        _check_positive("detect_step", self.detect_step, integer=True)
+        _check_positive("smooth_s", self.smooth_s)
+        for name in ("hold_s", "max_missing"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+                raise EncoderError(f"encoder field {name!r} must be a finite number >= 0, not {v!r}")
+        if self.max_missing > 1:
+            raise EncoderError(f"encoder field 'max_missing' must be a share in [0, 1], not {self.max_missing!r}")
 
     @property
     def size(self) -> int:
@@ -375,17 +525,45 @@ class VisualEncoder:
             raise EncoderError(f"frames must be uint8 grey levels, not dtype {f.dtype}")
         return resample_frames(f, float(fps), float(self.fps))
 
-    def events(self, frames: np.ndarray, fps: float) -> np.ndarray:
-        """Unpooled ON/OFF event counts ``int32 [frames, 2 * S * S]``."""
+    def events(self, frames: np.ndarray, fps: float, visible: np.ndarray | None = None) -> np.ndarray:
+        """Unpooled ON/OFF event counts ``int32 [frames, 2 * S * S]``.
+
+        ``visible`` (bool per input frame, default all) marks the frames
+        where the face was found; the others emit nothing.
+        """
         f = self._frames(frames, fps)
+        if visible is None:
+            vis = np.ones(f.shape[0], dtype=bool)
+        else:
+            vis = np.asarray(visible, dtype=bool)
+            if vis.shape != (np.asarray(frames).shape[0],):
+                raise EncoderError(f"visible must have one flag per frame ({np.asarray(frames).shape[0]}), not shape {vis.shape}")
+            vis = resample_frames(vis, float(fps), float(self.fps))
         levels = np.log(f.reshape(f.shape[0], -1).astype(np.float64) + self.offset)
-        initial = math.log(128.0 + self.offset)
-        on, off = _send_on_delta(levels, initial, self.threshold)
+        n = f.shape[0]
+        on = np.zeros((n, levels.shape[1]), dtype=np.int32)
+        off = np.zeros_like(on)
+        ref = np.full(levels.shape[1], math.log(128.0 + self.offset))
+        fresh = self.onset == "first"  # the next visible frame sets the references silently
+        start = 0
+        while start < n:
+            if not vis[start]:
+                start += 1
+                fresh = True  # after a gap the retina re-adapts
+                continue
+            end = start
+            while end < n and vis[end]:
+                end += 1
+            if fresh:
+                ref = levels[start].copy()  # adapted to this frame: it emits nothing
+            on[start:end], off[start:end], ref = _send_on_delta_ref(levels[start:end], ref, self.threshold)
+            fresh = False
+            start = end
         return np.concatenate([on, off], axis=1)
 
-    def encode(self, frames: np.ndarray, fps: float) -> np.ndarray:
+    def encode(self, frames: np.ndarray, fps: float, visible: np.ndarray | None = None) -> np.ndarray:
         """Binary spikes ``uint8 [timesteps, 2 * S * S]`` for one clip."""
-        return pool_events(self.events(frames, fps), self.timesteps)
+        return pool_events(self.events(frames, fps, visible), self.timesteps)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **dataclasses.asdict(self)}
@@ -410,7 +588,9 @@ def _from_dict(cls: type, d: dict[str, Any]) -> Any:
     unknown = sorted(set(d) - names)
     if unknown:
         raise EncoderError(f"{kind} encoder: unknown field(s) {unknown}; known: {sorted(names)}")
-    return cls(**d)
+    # A field missing from an older header takes the value that reproduces that
+    # header's encoding (not today's default), so old models encode as trained.
+    return cls(**{**getattr(cls, "legacy", {}), **d})
 
 
 def encoder_from_dict(d: dict[str, Any]) -> Encoder:
@@ -464,11 +644,13 @@ def encode_clip(
     sr: int | None,
     frames: np.ndarray | None,
     fps: float | None,
+    visible: np.ndarray | None = None,
 ) -> np.ndarray:
     """Encode one clip for a model: ``uint8 [T, N_in]``, groups in header order.
 
     ``inputs`` is the model's input groups (or the encoders themselves); a
-    modality the model does not use may be ``None``.
+    modality the model does not use may be ``None``. ``visible`` is the face
+    tracker's per-frame flag (see :class:`VisualEncoder`).
     """
     encoders = list(inputs)
     if encoders and isinstance(encoders[0], InputGroup):
@@ -484,7 +666,7 @@ def encode_clip(
         elif isinstance(e, VisualEncoder):
             if frames is None or fps is None:
                 raise EncoderError("the model has a 'visual' input but no video frames were given")
-            parts.append(e.encode(frames, fps))
+            parts.append(e.encode(frames, fps, visible))
         else:
             raise EncoderError(f"not an encoder: {e!r}")
     return np.concatenate(parts, axis=1)

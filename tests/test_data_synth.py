@@ -96,9 +96,12 @@ def test_builtin_spec_loads_every_clip_with_a_detected_face(corpus, tmp_path):
     assert np.all(visual_after_onset > 0)  # expressions move: events after the onset snapshot
 
 
-def test_builtin_spec_synthesizes_when_absent(tmp_path):
+def test_builtin_spec_synthesizes_only_when_asked(tmp_path):
     spec = f"builtin:{tmp_path / 'b'}?clips=3&seed=1&actors=3"
-    s = load_encoded(spec, [AudioEncoder(timesteps=8)], progress=False, workers=1)
+    with pytest.raises(ValueError, match="does not exist .*eavs data synth"):
+        load_encoded(spec, [AudioEncoder(timesteps=8)], progress=False, workers=1)
+    assert not (tmp_path / "b").exists()  # the CLI path never creates a corpus
+    s = load_encoded(spec, [AudioEncoder(timesteps=8)], progress=False, workers=1, synthesize=True)
     assert len(s) == 3 and (tmp_path / "b" / MANIFEST).is_file()
     with pytest.raises(ValueError, match="other parameters"):
         load_encoded(f"builtin:{tmp_path / 'b'}?clips=4", [AudioEncoder(timesteps=8)], progress=False)

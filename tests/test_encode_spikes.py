@@ -141,12 +141,14 @@ def test_tone_onset_gives_up_spikes_in_its_band_and_offset_gives_down():
     assert up[21:].sum() == 0 and down[21:].sum() == 0
 
 
-def test_louder_sound_spikes_in_more_bands_than_a_faint_one():
-    enc = AudioEncoder()
+def test_without_level_normalisation_a_louder_sound_spikes_in_more_bands():
+    enc = AudioEncoder(level_db=None, noise_margin_db=None)  # what a header from before the fields means
     rng = np.random.default_rng(3)
     noise = rng.normal(0, 1, SR)
     loud, faint = enc.encode(0.3 * noise, SR), enc.encode(0.02 * noise, SR)
     assert loud[:, :32].sum() > faint[:, :32].sum() > 0
+    norm = AudioEncoder()  # level-normalised: the same sound 23 dB apart encodes the same
+    assert np.array_equal(norm.encode(0.3 * noise, SR), norm.encode(0.02 * noise, SR))
 
 
 def test_resampled_input_encodes_like_native_rate():
@@ -183,11 +185,25 @@ def face_like(side: int = 16, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(30, 230, (side, side)).astype(np.uint8)
 
 
-def test_static_face_gives_events_in_the_first_step_only():
+def test_static_face_gives_no_events_once_the_retina_is_adapted():
     frames = np.repeat(face_like()[None], 90, axis=0)
-    s = VisualEncoder().encode(frames, 30)
+    assert VisualEncoder().encode(frames, 30).sum() == 0  # onset="first": no onset snapshot
+    s = VisualEncoder(onset="grey").encode(frames, 30)  # older headers: a snapshot in step 0 only
     assert s[0].sum() > 0
     assert s[1:].sum() == 0
+
+
+def test_frames_that_are_not_visible_emit_nothing_and_re_adapt_silently():
+    enc = VisualEncoder(side=4, timesteps=6)
+    frames = np.full((60, 4, 4), 100, np.uint8)
+    frames[30:] = 200  # the scene changes while the face is lost (frames 20..39)
+    visible = np.ones(60, dtype=bool)
+    visible[20:40] = False
+    assert enc.encode(frames, 30, visible).sum() == 0  # no burst when the face is found again
+    s = enc.encode(frames, 30)  # all visible: the change at frame 30 is seen, ON in bin 3
+    assert s[3, :16].all() and s.sum() == 16
+    with pytest.raises(EncoderError, match="one flag per frame"):
+        enc.encode(frames, 30, visible[:10])
 
 
 def test_brightening_gives_on_and_darkening_gives_off():

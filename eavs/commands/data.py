@@ -60,26 +60,48 @@ def _encoders(modality: str, timesteps: int, params: Optional[Path]):
     return [make[k](timesteps=timesteps) for k in choices[modality]]
 
 
+VOCAL_HELP = ("RAVDESS vocal channel: speech (default), song or both. The song set has fewer emotions "
+              "(no disgust, no surprised).")
+
+
+def _with_vocal(spec: str, vocal: Optional[str]) -> str:
+    """Add ``vocal=`` to a spec's options (the spec's own option wins if both are given)."""
+    if vocal is None or "vocal=" in spec:
+        return spec
+    if vocal not in ("speech", "song", "both"):
+        raise ValueError(f"--vocal must be speech, song or both, not {vocal!r}")
+    if spec.startswith("cremad:"):
+        raise ValueError("--vocal is for RAVDESS-layout data (ravdess:, builtin:), not cremad:")
+    return spec + ("&" if "?" in spec else "?") + f"vocal={vocal}"
+
+
 @data_app.command("info")
 def info(
     spec: str = typer.Argument(..., help="builtin:DIR, ravdess:DIR or cremad:DIR"),
     modality: str = typer.Option("av", "--modality", help="av, audio or visual: which files a clip needs."),
+    vocal: Optional[str] = typer.Option(None, "--vocal", help=VOCAL_HELP),
 ) -> None:
-    """Scan a data set: clips per class and actor, and every skipped file with its reason."""
-    from sw.data import cremad, ravdess
-    from sw.data.dataset import parse_spec
+    """Scan a data set and open every file's header: clips per class and actor, every skipped
+    file with its reason, and warnings. Counts equal what `encode` will try."""
+    from sw.data.dataset import scan_spec, top_reasons
+    from sw.data.media import show
 
-    kind, root, _ = parse_spec(spec)
-    need_audio, need_video = modality in ("av", "audio"), modality in ("av", "visual")
-    mod = cremad if kind == "cremad" else ravdess
-    if kind == "builtin" and not root.is_dir():
-        raise FileNotFoundError(f"{root}: no built-in corpus there yet (make one with `eavs data synth --out {root}`)")
-    clips, skipped = mod.scan(root, need_audio, need_video)
-    counts = np.bincount([c.label for c in clips], minlength=len(mod.CLASSES))
-    typer.echo(f"{spec}: {len(clips)} clips, {len({c.actor for c in clips})} actors, {len(skipped)} skipped")
-    typer.echo("  per class: " + ", ".join(f"{c} {n}" for c, n in zip(mod.CLASSES, counts)))
+    spec = _with_vocal(spec, vocal)
+    classes, clips, skipped, warnings = scan_spec(spec, _encoders(modality, 40, None))
+    counts = np.bincount([c.label for c in clips], minlength=len(classes))
+    n_warn = sum(len(w) for w in warnings.values())
+    typer.echo(f"{spec}: {len(clips)} clips, {len({c.actor for c in clips})} actors, {len(skipped)} skipped, {n_warn} warnings")
+    typer.echo("  per class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts)))
+    if "vocal=song" in spec or "vocal=both" in spec:
+        typer.echo("  note: RAVDESS song takes have six emotions only (no disgust, no surprised)")
+    if skipped:
+        typer.echo(f"  skipped: {top_reasons([(s.path, s.reason) for s in skipped])}")
     for s in skipped:
-        typer.echo(f"  skipped {s.path}: {s.reason}")
+        typer.echo(f"  skipped {show(s.path)}: {s.reason}")
+    for path, ws in warnings.items():
+        for w in ws:
+            typer.echo(f"  warning {show(path)}: {w}")
+    typer.echo("  (faces and silent audio are checked when the clips are encoded)")
 
 
 @data_app.command("encode")
@@ -91,10 +113,12 @@ def encode(
     params: Optional[Path] = typer.Option(None, "--params", help="JSON list of encoder parameters (overrides --modality)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Encoding cache folder (default DIR/.eavs_cache)."),
     workers: int = typer.Option(2, "--workers", help="Processes."),
+    vocal: Optional[str] = typer.Option(None, "--vocal", help=VOCAL_HELP),
 ) -> None:
     """Encode a data set to spike trains (cached) and print the summary."""
     from sw.data import load_encoded
 
+    spec = _with_vocal(spec, vocal)
     encoders = _encoders(modality, timesteps, params)
     s = load_encoded(spec, encoders, cache_dir=cache_dir, progress=True, workers=workers)
     if out is not None:

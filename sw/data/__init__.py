@@ -2,6 +2,9 @@
 
 numpy, soundfile and OpenCV only (no torch). Entry points:
 
+- :func:`check_data_spec`: validate a data spec cheaply (kind with a
+  did-you-mean, options, folder exists, a built-in corpus is there) before
+  any long stage;
 - :func:`load_encoded` (``"builtin:DIR"``, ``"ravdess:DIR"``, ``"cremad:DIR"``)
   -> :class:`EncodedSet`, cached on disk;
 - :func:`actor_split` / :func:`actor_folds`: speaker-independent splits;
@@ -9,7 +12,7 @@ numpy, soundfile and OpenCV only (no torch). Entry points:
 - :mod:`sw.data.ravdess`, :mod:`sw.data.cremad`: name parsing and ``scan``.
 """
 
-from sw.data.dataset import DataSpecError, EncodedSet, load_encoded, parse_spec
+from sw.data.dataset import DataSpecError, EncodedSet, check_data_spec, load_encoded, parse_spec
 from sw.data.media import Clip, MediaError, Skip
 from sw.data.split import SplitError, actor_folds, actor_split
 
@@ -22,6 +25,7 @@ __all__ = [
     "SplitError",
     "actor_folds",
     "actor_split",
+    "check_data_spec",
     "load_encoded",
     "parse_spec",
 ]

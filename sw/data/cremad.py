@@ -69,7 +69,7 @@ def scan(root: str | Path, need_audio: bool = True, need_video: bool = True) -> 
         if not folder.is_dir():
             continue
         for p in sorted(folder.iterdir()):
-            if not p.is_file() or p.name.startswith("."):
+            if not (p.is_file() or p.is_symlink()) or p.name.startswith("."):
                 continue
             if p.suffix.lower() != ext:
                 skipped.append(Skip(str(p), f"unexpected file in {folder.name} (want *{ext})"))

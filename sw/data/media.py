@@ -6,35 +6,175 @@ their summary. Nothing here guesses: a video with no detectable face is an
 error, not a centre crop.
 
 Face cropping uses OpenCV's Haar frontal-face cascade (shipped in the
-opencv wheel under ``cv2.data.haarcascades``). It runs on a few frames spread
-over the clip; the median of the largest detection per frame gives one
-square box for the whole clip, so detector jitter does not turn into
-spurious DVS events.
+opencv wheel under ``cv2.data.haarcascades``). :func:`track_faces` follows
+the face through the clip, so a head that moves inside the frame does not
+read as expression: the cascade runs every :data:`DETECT_STEP` frames
+(about 10 Hz at 30 fps; after the first hit only at sizes near the face's),
+the box side is the clip's median detection (faces rarely change distance
+within a take, and a fixed side avoids zoom jitter), and the centre is
+interpolated between detections and smoothed by a local linear fit over
+:data:`SMOOTH_S` (a steady translation passes unchanged, detector jitter
+is averaged out), refined to sub-pixel accuracy by the frame-to-frame motion
+of the face patch (phase correlation). The crop is taken at that centre. Where the
+cascade finds no face, the last box is held for :data:`HOLD_S`; after that
+the frames are marked not visible (the visual encoder emits nothing for
+them), and a clip whose face is missing in more than :data:`MAX_MISSING` of
+its frames is skipped with that reason.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
 import soundfile
 
-from sw.encode import resample_audio
+from sw.encode import VisualEncoder, resample_audio
 
-__all__ = ["Clip", "Skip", "MediaError", "read_audio", "read_video", "face_box", "crop_faces", "MAX_SIDE"]
+__all__ = [
+    "Clip",
+    "Skip",
+    "MediaError",
+    "read_audio",
+    "read_video",
+    "audio_info",
+    "video_info",
+    "file_problem",
+    "safe_path",
+    "show",
+    "face_box",
+    "crop_faces",
+    "track_faces",
+    "track_crops",
+    "MAX_SIDE",
+]
 
 #: Frames are stored at most this many pixels on their longer side (real
 #: RAVDESS is 1280 x 720; a 16 x 16 face crop does not need more).
 MAX_SIDE = 320
-#: Frames of a clip the face detector looks at.
+#: Frames of a clip the one-box detector (:func:`face_box`) looks at.
 DETECT_FRAMES = 5
+# Tracker defaults: the VisualEncoder's fields (one definition; a model's
+# header carries the values it was trained with, see :class:`sw.encode.VisualEncoder`).
+#: The tracker runs the cascade on every DETECT_STEP-th frame.
+DETECT_STEP = VisualEncoder.detect_step
+#: Window of the local linear fit that smooths the box centre, in seconds.
+SMOOTH_S = VisualEncoder.smooth_s
+#: How long the last box is held when the cascade loses the face, in seconds.
+HOLD_S = VisualEncoder.hold_s
+#: A clip whose face is missing (not even held) in more than this share of
+#: frames is skipped.
+MAX_MISSING = VisualEncoder.max_missing
 
 
 class MediaError(ValueError):
     """A media file that cannot be used (message names the file and why)."""
+
+
+def show(path: str | Path) -> str:
+    """``path`` as printable text: bytes that are not UTF-8 appear as ``\\xNN``.
+
+    Python keeps such bytes as lone surrogates, which ``print`` cannot
+    encode; every message that names a file goes through this.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why a media file cannot even be opened, or None: cheap (a stat and a 1-byte read).
+
+    Reasons: "broken symlink", "file not found", "not a regular file",
+    "0 bytes", "permission denied". Root passes every permission check, so
+    a file that only root may read is usable here.
+    """
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        return "broken symlink"
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        return "file not found"
+    except PermissionError:
+        return "permission denied"
+    except OSError as e:
+        return f"cannot stat ({e.strerror})"
+    if not p.is_file():
+        return "not a regular file"
+    if st.st_size == 0:
+        return "0 bytes"
+    try:
+        with open(p, "rb") as f:
+            f.read(1)
+    except PermissionError:
+        return "permission denied"
+    except OSError as e:
+        return f"cannot read ({e.strerror})"
+    return None
+
+
+def _check_file(path: Path, what: str) -> None:
+    problem = file_problem(path)
+    if problem is not None:
+        raise MediaError(f"{show(path)}: {what + ' file not found' if problem == 'file not found' else problem}")
+
+
+@contextlib.contextmanager
+def safe_path(path: str | Path) -> Iterator[str]:
+    """A name for ``path`` that C libraries can take: the path itself if it is
+    valid UTF-8, else a temporary ASCII symlink to it.
+
+    OpenCV's ``VideoCapture`` segfaults on a path string holding bytes that
+    are not UTF-8 (Python's lone surrogates), and libsndfile cannot encode
+    it; the symlink reads the same file through a plain name.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        with tempfile.TemporaryDirectory(prefix="eavs-path-") as d:
+            link = os.path.join(d, "media" + "".join(c for c in Path(path).suffix if c.isascii() and c.isalnum() or c == "."))
+            os.symlink(os.path.abspath(os.fsencode(path)), link)
+            yield link
+        return
+    yield text
+
+
+def audio_info(path: str | Path) -> tuple[int, int]:
+    """``(frames, sample_rate)`` from the sound file's header (no samples read)."""
+    path = Path(path)
+    _check_file(path, "audio")
+    try:
+        with safe_path(path) as name:
+            inf = soundfile.info(name)
+    except Exception as e:  # libsndfile raises its own error types
+        raise MediaError(f"{show(path)}: unreadable audio ({e})") from None
+    return int(inf.frames), int(inf.samplerate)
+
+
+def video_info(path: str | Path) -> tuple[int, float]:
+    """``(frame_count, fps)`` from the container (OpenCV; no frame decoded)."""
+    path = Path(path)
+    _check_file(path, "video")
+    with safe_path(path) as name:
+        cap = cv2.VideoCapture(name)
+        try:
+            if not cap.isOpened():
+                raise MediaError(f"{show(path)}: unreadable video (OpenCV cannot open it)")
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            fps = float(cap.get(cv2.CAP_PROP_FPS))
+        finally:
+            cap.release()
+    if n <= 0:
+        raise MediaError(f"{show(path)}: video has no frames")
+    if not (fps > 0 and np.isfinite(fps)):
+        raise MediaError(f"{show(path)}: video reports no frame rate ({fps!r})")
+    return n, fps
 
 
 @dataclass
@@ -71,19 +211,19 @@ def read_audio(path: str | Path, sample_rate: int, min_rate: int | None = None) 
     """
     path = Path(path)
     min_rate = sample_rate if min_rate is None else min_rate
-    if not path.is_file():
-        raise MediaError(f"{path}: audio file not found")
+    _check_file(path, "audio")
     try:
-        data, sr = soundfile.read(str(path), dtype="float64", always_2d=True)
+        with safe_path(path) as name:
+            data, sr = soundfile.read(name, dtype="float64", always_2d=True)
     except Exception as e:  # libsndfile raises its own error types
-        raise MediaError(f"{path}: unreadable audio ({e})") from None
+        raise MediaError(f"{show(path)}: unreadable audio ({e})") from None
     if data.shape[0] == 0:
-        raise MediaError(f"{path}: audio file has no samples")
+        raise MediaError(f"{show(path)}: audio file has no samples")
     if sr < min_rate:
-        raise MediaError(f"{path}: sample rate {sr} Hz is below the required {min_rate} Hz")
+        raise MediaError(f"{show(path)}: sample rate {sr} Hz is below the required {min_rate} Hz")
     x = data.mean(axis=1)
     if not np.all(np.isfinite(x)):
-        raise MediaError(f"{path}: audio contains NaN or infinite samples")
+        raise MediaError(f"{show(path)}: audio contains NaN or infinite samples")
     return resample_audio(x, sr, sample_rate)
 
 
@@ -95,12 +235,16 @@ def read_video(path: str | Path, max_side: int = MAX_SIDE) -> tuple[np.ndarray, 
     :class:`MediaError` (OpenCV itself only returns an unopened capture).
     """
     path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: video file not found")
-    cap = cv2.VideoCapture(str(path))
+    _check_file(path, "video")
+    with safe_path(path) as name:
+        return _read_video(path, name, max_side)
+
+
+def _read_video(path: Path, name: str, max_side: int) -> tuple[np.ndarray, float]:
+    cap = cv2.VideoCapture(name)
     try:
         if not cap.isOpened():
-            raise MediaError(f"{path}: unreadable video (OpenCV cannot open it)")
+            raise MediaError(f"{show(path)}: unreadable video (OpenCV cannot open it)")
         fps = float(cap.get(cv2.CAP_PROP_FPS))
         frames = []
         while True:
@@ -116,9 +260,9 @@ def read_video(path: str | Path, max_side: int = MAX_SIDE) -> tuple[np.ndarray, 
     finally:
         cap.release()
     if not frames:
-        raise MediaError(f"{path}: video has no readable frames")
+        raise MediaError(f"{show(path)}: video has no readable frames")
     if not (fps > 0 and np.isfinite(fps)):
-        raise MediaError(f"{path}: video reports no frame rate ({fps!r})")
+        raise MediaError(f"{show(path)}: video reports no frame rate ({fps!r})")
     return np.stack(frames), fps
 
 
@@ -174,3 +318,133 @@ def crop_faces(frames: np.ndarray, side: int, where: str = "video") -> np.ndarra
     for i in range(frames.shape[0]):
         out[i] = cv2.resize(src[i, y : y + s, x : x + s], (side, side), interpolation=cv2.INTER_AREA)
     return out
+
+
+def _detect(frame: np.ndarray, size: float | None) -> tuple[float, float, float] | None:
+    """The largest face ``(cx, cy, side)`` in one frame, or None; near ``size`` if given."""
+    h, w = frame.shape
+    if size is None:
+        kw = dict(minSize=(max(16, min(h, w) // 6),) * 2)
+    else:
+        kw = dict(minSize=(max(16, int(size * 0.75)),) * 2, maxSize=(int(size * 1.35) + 1,) * 2)
+    found = _cascade().detectMultiScale(frame, scaleFactor=1.1, minNeighbors=4, **kw)
+    if not len(found):
+        return None
+    x, y, bw, bh = max(found, key=lambda b: b[2] * b[3])
+    return x + bw / 2, y + bh / 2, float(max(bw, bh))
+
+
+def track_faces(
+    frames: np.ndarray,
+    fps: float,
+    where: str = "video",
+    detect_step: int = DETECT_STEP,
+    smooth_s: float = SMOOTH_S,
+    hold_s: float = HOLD_S,
+    max_missing: float = MAX_MISSING,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Follow the face through a clip: boxes ``float [F, 3]`` (cx, cy, side) and ``visible bool [F]``.
+
+    See the module docstring for the method and its parameters. Raises
+    :class:`MediaError` naming ``where`` when no frame has a face, or when
+    the face is missing in more than ``max_missing`` of the frames.
+    """
+    n = frames.shape[0]
+    probe = list(range(0, n, detect_step))
+    if probe[-1] != n - 1:
+        probe.append(n - 1)
+    hits: dict[int, tuple[float, float, float]] = {}
+    size = None
+    for i in probe:
+        d = _detect(frames[i], size)
+        if d is None and size is not None:
+            d = _detect(frames[i], None)  # the face may have changed size: look at every size once
+        if d is not None:
+            hits[i] = d
+            size = float(np.median([h[2] for h in hits.values()]))
+    if not hits:
+        raise MediaError(f"{where}: no face found by the Haar cascade in {len(probe)} sampled frames")
+    side = float(np.median([h[2] for h in hits.values()]))
+    at = np.array(sorted(hits))
+    cx = np.array([hits[i][0] for i in at])
+    cy = np.array([hits[i][1] for i in at])
+    f = np.arange(n)
+    # Between two detections up to HOLD_S apart the box is interpolated; in a longer
+    # gap the last box is held for HOLD_S, then the frames are not visible. Before the
+    # first detection the first box is held (back in time) for HOLD_S.
+    hold = int(round(hold_s * fps))
+    prev = np.searchsorted(at, f, side="right") - 1  # last detection at or before f
+    nxt = np.minimum(np.searchsorted(at, f, side="left"), len(at) - 1)  # first at or after f
+    has_prev = prev >= 0
+    p = at[np.maximum(prev, 0)]
+    q = at[nxt]
+    bridged = has_prev & (q >= f) & (q - p <= max(hold, detect_step))
+    visible = np.where(has_prev, (f - p <= hold) | bridged, q - f <= hold)
+    missing = 1.0 - visible.mean()
+    if missing > max_missing:
+        raise MediaError(f"{where}: face missing in {100 * missing:.0f}% of the frames (more than {100 * max_missing:.0f}%)")
+    bx = np.where(bridged, np.interp(f, at, cx), cx[np.maximum(prev, 0)])
+    by = np.where(bridged, np.interp(f, at, cy), cy[np.maximum(prev, 0)])
+    bx, by = _refine(frames, bx, by, side, visible, max(1, int(round(smooth_s * fps / 2))))
+    return np.stack([bx, by, np.full(n, side)], axis=1), visible
+
+
+def _refine(frames, hx, hy, side, visible, half: int):
+    """Sub-pixel centres: frame-to-frame motion of the face patch (phase
+    correlation) integrated within each run of visible frames, pulled onto the
+    cascade's boxes by a local linear fit of their difference over
+    ``2 * half + 1`` frames (the cascade's few-pixel jitter is averaged out, its
+    position keeps the integrated motion from drifting)."""
+    s = int(round(side))
+    win = cv2.createHanningWindow((s, s), cv2.CV_64F)
+    px, py = hx.copy(), hy.copy()
+    for i in range(1, len(hx)):
+        if not (visible[i] and visible[i - 1]):
+            continue
+        c = (float(px[i - 1]) - 0.5, float(py[i - 1]) - 0.5)
+        a = cv2.getRectSubPix(frames[i - 1], (s, s), c).astype(np.float64)
+        b = cv2.getRectSubPix(frames[i], (s, s), c).astype(np.float64)
+        (dx, dy), response = cv2.phaseCorrelate(a, b, win)
+        if response < 0.1 or abs(dx) > s / 4 or abs(dy) > s / 4:  # no reliable match: follow the cascade
+            dx, dy = hx[i] - hx[i - 1], hy[i] - hy[i - 1]
+        px[i], py[i] = px[i - 1] + dx, py[i - 1] + dy
+    return px + _smooth_runs(hx - px, visible, half), py + _smooth_runs(hy - py, visible, half)
+
+
+def _smooth_runs(x: np.ndarray, visible: np.ndarray, half: int) -> np.ndarray:
+    """Local linear fit over ``2 * half + 1`` frames centred on each frame, within each run
+    of visible frames (the window is cut at a run's ends; a linear trend passes unchanged)."""
+    out = x.copy()
+    n = len(x)
+    k = 0
+    while k < n:
+        if not visible[k]:
+            k += 1
+            continue
+        end = k
+        while end < n and visible[end]:
+            end += 1
+        for i in range(k, end):
+            lo, hi = max(k, i - half), min(end, i + half + 1)
+            if hi - lo >= 2:
+                t = np.arange(lo, hi) - i
+                out[i] = np.polyfit(t, x[lo:hi], 1)[-1]
+        k = end
+    return out
+
+
+def track_crops(frames: np.ndarray, fps: float, side: int, where: str = "video", **track: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Tracked face crops ``uint8 [F, side, side]`` and ``visible bool [F]`` (see :func:`track_faces`,
+    which gets the ``track`` keywords).
+
+    Each crop is the box around the smoothed sub-pixel centre (bilinear,
+    edges replicated), shrunk to ``side x side`` by area averaging; frames
+    that are not visible get a mid-grey crop that the encoder ignores.
+    """
+    boxes, visible = track_faces(frames, fps, where, **track)
+    s = int(round(boxes[0, 2]))
+    out = np.full((frames.shape[0], side, side), 128, dtype=np.uint8)
+    for i in np.nonzero(visible)[0]:
+        patch = cv2.getRectSubPix(frames[i], (s, s), (float(boxes[i, 0]) - 0.5, float(boxes[i, 1]) - 0.5))
+        out[i] = cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA)
+    return out, visible

@@ -25,9 +25,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sw.data.media import Clip, Skip
+from sw.data.media import Clip, Skip, show
 
-__all__ = ["EMOTIONS", "CLASSES", "RavdessName", "parse_name", "format_name", "scan", "RavdessNameError"]
+__all__ = ["EMOTIONS", "CLASSES", "SONG_EMOTIONS", "RavdessName", "parse_name", "format_name", "scan", "RavdessNameError"]
 
 #: Emotion code -> name, in RAVDESS's order (class index = code - 1).
 EMOTIONS: dict[int, str] = {
@@ -95,28 +95,44 @@ def format_name(n: RavdessName, ext: str) -> str:
     return "-".join(f"{getattr(n, f):02d}" for f in _FIELDS) + ext
 
 
-def scan(root: str | Path, need_audio: bool = True, need_video: bool = True) -> tuple[list[Clip], list[Skip]]:
+#: Emotions RAVDESS recorded in song (vocal 02): no disgust, no surprised.
+SONG_EMOTIONS = (1, 2, 3, 4, 5, 6)
+
+
+def scan(
+    root: str | Path, need_audio: bool = True, need_video: bool = True, vocal: str = "speech"
+) -> tuple[list[Clip], list[Skip]]:
     """Find and pair every take under ``root`` (``Actor_*/`` folders or flat).
 
     Returns the clips sorted by path and the files that were skipped with the
-    reason (bad name, a take missing a modality the caller needs, duplicates).
-    Speech and song takes are both kept; the label is the emotion. A
+    reason (bad name, a take missing a modality the caller needs, duplicates,
+    a vocal channel not asked for). ``vocal`` is ``speech`` (default),
+    ``song`` or ``both``: song takes are excluded by default because the song
+    set has fewer emotions (no disgust, no surprised: :data:`SONG_EMOTIONS`)
+    and sung prosody differs from speech; the label is the emotion. A
     video-only (02) file of a take that also has its audio-video (01) file
     shows the same picture and is not used (nor reported: no take is lost).
     """
     root = Path(root)
+    if vocal not in ("speech", "song", "both"):
+        raise ValueError(f"vocal must be speech, song or both, not {vocal!r}")
     if not root.is_dir():
-        raise FileNotFoundError(f"RAVDESS root {root} is not a directory")
+        raise FileNotFoundError(f"RAVDESS root {show(root)} is not a directory")
     audio: dict[tuple, Path] = {}
     video: dict[tuple, Path] = {}
     skipped: list[Skip] = []
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".wav", ".mp4"))
+    # Symlinks are kept even when broken: the clip check then says "broken symlink".
+    files = sorted(p for p in root.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in (".wav", ".mp4"))
     files = [p for p in files if not any(part.startswith(".") for part in p.relative_to(root).parts)]
     for p in files:
         try:
             n = parse_name(p)
         except RavdessNameError as e:
             skipped.append(Skip(str(p), str(e)))
+            continue
+        if vocal != "both" and VOCAL[n.vocal] != vocal:
+            other = "song takes are excluded by default (vocal=song or both includes them)" if n.vocal == 2 else "vocal=song"
+            skipped.append(Skip(str(p), f"{VOCAL[n.vocal]} take (vocal channel {n.vocal:02d}): {other}"))
             continue
         if p.parent.name.startswith("Actor_") and p.parent.name != f"Actor_{n.actor:02d}":
             skipped.append(Skip(str(p), f"actor {n.actor:02d} in the name but the file is in {p.parent.name}"))
