@@ -41,49 +41,17 @@ def check_board(name: str, capacity: str = "", option: str = "--board"):
 
 
 def check_data_spec(spec: str, *, option: str = "--data", npz: bool = False) -> None:
-    """Kind and path of a data spec, without reading or writing any clip.
+    """Kind and path of a data spec, without reading or writing any clip:
+    :func:`sw.data.check_data_spec` (the one definition of what a spec may
+    be: kind with a did-you-mean, options, an existing folder, a
+    ``builtin:DIR`` that already holds a corpus), its message prefixed with
+    the option that gave the spec."""
+    from sw.data import check_data_spec as check
 
-    ``builtin:DIR`` must name a folder that holds a corpus (its
-    ``sw.data.synth.MANIFEST``: only ``eavs data synth`` and the demo's own
-    cache create corpora); ``ravdess:DIR`` and
-    ``cremad:DIR`` an existing folder; ``npz:FILE`` (when ``npz``) a file.
-    When ``sw.data`` offers its own cheap spec check (``validate_spec``),
-    it is called too, so new kinds and rules are picked up here.
-    """
-    import sw.data as data
-
-    if npz and isinstance(spec, str) and spec.startswith("npz:"):
-        path = Path(spec[4:])
-        if not path.is_file():
-            raise CheckError(f"{option} {spec!r}: {path} is not a file (npz:FILE names a file of encoded spikes)")
-        return
     try:
-        kind, root, _ = data.parse_spec(spec)
+        check(spec, allow_npz=npz)
     except ValueError as e:
-        kinds = "builtin:DIR, ravdess:DIR, cremad:DIR" + (", npz:FILE" if npz else "")
-        raise CheckError(f"{option}: {_one_line(e)} (accepted: {kinds})") from None
-    hook = getattr(data, "validate_spec", None)
-    if callable(hook):  # the data branch's own check, once it exists
-        try:
-            hook(spec)
-        except ValueError as e:
-            raise CheckError(f"{option}: {_one_line(e)}") from None
-    if root.exists() and not root.is_dir():
-        raise CheckError(f"{option} {spec!r}: {root} is a file, not a folder")
-    if kind == "builtin" and root.is_dir():
-        from sw.data.synth import MANIFEST
-
-        if not (root / MANIFEST).is_file():
-            raise CheckError(
-                f"{option} {spec!r}: {root} holds no synthetic corpus (no {MANIFEST}); "
-                f"make one with `eavs data synth --out NEW_DIR`"
-            )
-    if not root.is_dir():
-        if kind == "builtin":
-            raise CheckError(
-                f"{option} {spec!r}: no corpus folder {root}; make one with `eavs data synth --out {root}`"
-            )
-        raise CheckError(f"{option} {spec!r}: no folder {root} (the {kind} data set must be downloaded there first)")
+        raise CheckError(f"{option}: {_one_line(e)}") from None
 
 
 #: Model fields -> the ``eavs train`` options that set them (named in errors).

@@ -53,8 +53,8 @@ def test_demo_board_typo_fails_at_once_in_one_line(tmp_path):
     "args, message",
     [
         (["--data", "ravdes:/x"], r"--data: .*unknown kind 'ravdes'"),
-        (["--data", "ravdess:/nonexistent/eavs"], r"--data 'ravdess:/nonexistent/eavs': no folder /nonexistent/eavs"),
-        (["--data", "builtin:{tmp}/missing"], r"no corpus folder {tmp}/missing; make one with `eavs data synth --out {tmp}/missing`"),
+        (["--data", "ravdess:/nonexistent/eavs"], r"--data: data set spec 'ravdess:/nonexistent/eavs': folder /nonexistent/eavs does not exist"),
+        (["--data", "builtin:{tmp}/missing"], r"folder {tmp}/missing does not exist \(make one with `eavs data synth --out {tmp}/missing`\)"),
         (["--set", "bits=12"], r"demo config field 'bits': weight_bits must be in 2..8 .*not 12"),
         (["--set", "capacity=lanes=7x"], r"capacity overrides 'lanes=7x' for board 'pynq-z2'"),
         (["--board", "TYPO"], r"unknown board 'TYPO'"),
@@ -77,10 +77,10 @@ def test_demo_show_config_still_works_when_valid(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--data", "builtin:{tmp}/missing"], r"no corpus folder {tmp}/missing; make one with `eavs data synth"),
+        (["--data", "builtin:{tmp}/missing"], r"folder {tmp}/missing does not exist \(make one with `eavs data synth"),
         (["--data", "ravdes:/x"], r"unknown kind 'ravdes'"),
-        (["--data", "builtin:{tmp}"], r"{tmp} holds no synthetic corpus \(no eavs_synth.json\); make one with `eavs data synth"),
-        (["--data", "npz:/nonexistent/e.npz"], r"/nonexistent/e.npz is not a file"),
+        (["--data", "builtin:{tmp}"], r"{tmp} holds no built-in corpus \(eavs_synth.json missing\); make one with `eavs data synth"),
+        (["--data", "npz:/nonexistent/e.npz"], r"file /nonexistent/e.npz not found"),
         (["--bits", "12"], r"--bits: weight_bits must be in 2..8 \(or 0 for the float model\), not 12"),
         (["--modalities", "audo"], r"--modalities: modalities must be a non-empty subset"),
         (["--reset", "half"], r"--reset: reset must be 'zero' or 'subtract', not 'half'"),
