@@ -24,11 +24,12 @@
 //                         at most limit reads; the last value goes to reads
 //   0 END
 // Output: n_reads reads[n_reads] n_recv recv[n_recv] n_marks
-//         (cycles u64, seconds f64)[n_marks], then total cycles (u64) and
-//         seconds (f64) of the whole script. On a failure the output is
+//         (cycles u64, seconds f64)[n_marks], then total cycles (u64),
+//         wall seconds (f64) and CPU seconds (f64) of the whole script. On a failure the output is
 //         still written (what arrived so far helps) and the exit code is 1.
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -128,6 +129,13 @@ bool send(const uint32_t* words, uint32_t n, uint32_t limit) {
     return true;
 }
 
+// CPU time of this process: the simulator's own speed, whatever else loads the machine.
+double cpu_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -165,6 +173,7 @@ int main(int argc, char** argv) {
 
     std::vector<std::pair<uint64_t, double>> marks;
     auto t0 = std::chrono::steady_clock::now();
+    double cpu0 = cpu_seconds();
     const char* failed = nullptr;
     size_t p = 2, cmd = 0;
     auto need = [&](size_t k) { return p + k <= in.size(); };
@@ -233,7 +242,7 @@ int main(int argc, char** argv) {
                 failed = "unknown command";
         }
     }
-    double secs = seconds_since(t0);
+    double secs = seconds_since(t0), cpu = cpu_seconds() - cpu0;
     if (failed) std::fprintf(stderr, "harness command %zu (word %zu): %s (after %llu cycles, %zu result words)\n", cmd, p,
                              failed, (unsigned long long)cycles, recv.size());
 
@@ -256,6 +265,7 @@ int main(int argc, char** argv) {
     }
     std::fwrite(&cycles, 8, 1, o);
     std::fwrite(&secs, 8, 1, o);
+    std::fwrite(&cpu, 8, 1, o);
     std::fclose(o);
     top->final();
     delete top;

@@ -42,7 +42,7 @@ from sim.build import SimError, _tool_path, _verilator_make_env, generate_core_v
 from sim.compare import Agreement, compare_registers, compare_results, expected
 from sw.qnet import QNet
 
-__all__ = ["VERILATOR_FLAGS", "CXX_OPT", "Script", "RawOutput", "Job", "JobResult", "raw_build", "execute",
+__all__ = ["VERILATOR_FLAGS", "CXX_OPT", "Script", "RawOutput", "Job", "JobResult", "BulkSim", "raw_build", "execute",
            "verify", "raw_run"]
 
 HARNESS = Path(__file__).with_name("raw_main.cpp")
@@ -163,34 +163,36 @@ class RawOutput:
     marks: list[tuple[int, float]]  # (cycles, seconds) at each MARK
     cycles: int  # clock cycles of the whole script
     seconds: float  # wall time of the whole script (construction excluded)
+    cpu_seconds: float = 0.0  # CPU time of the same (what a loaded machine does not inflate)
 
 
-def _harness_key(src: Path, opt: str) -> str:
+def _harness_key(src: Path, opt: str, flags: Sequence[str]) -> str:
     h = hashlib.sha1()
-    for part in (src.read_bytes(), HARNESS.read_bytes(), json.dumps([VERILATOR_FLAGS, opt]).encode()):
+    for part in (src.read_bytes(), HARNESS.read_bytes(), json.dumps([list(flags), opt]).encode()):
         h.update(hashlib.sha1(part).digest())
     return h.hexdigest()
 
 
-def raw_build(capacity: Capacity, build_dir: str | Path, opt: str = CXX_OPT) -> Path:
+def raw_build(capacity: Capacity, build_dir: str | Path, opt: str = CXX_OPT,
+              flags: Sequence[str] = VERILATOR_FLAGS) -> Path:
     """Build the harness for ``capacity`` in ``build_dir``; return the executable.
 
     Reuses an earlier build in the same directory when the generated Verilog
     (itself regenerated when any RTL source changed, see
     ``sim.build.generate_core_verilog``), the harness and the flags are the
-    same.
+    same. ``opt`` and ``flags`` exist for profiling (``bench.sim_speed``).
     """
     build_dir = Path(build_dir).resolve()
     src = generate_core_verilog(capacity, build_dir / "rtl")
     mdir = build_dir / "raw"
     exe = mdir / "eavs_raw"
     stamp = mdir / "eavs_raw_stamp.txt"
-    key = _harness_key(src, opt)
+    key = _harness_key(src, opt, flags)
     if exe.exists() and stamp.exists() and stamp.read_text() == key:
         return exe
     stamp.unlink(missing_ok=True)
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           *VERILATOR_FLAGS, "--top-module", "eavs_core", "--prefix", "Vtop", "-Mdir", str(mdir), "-o", "eavs_raw",
+           *flags, "--top-module", "eavs_core", "--prefix", "Vtop", "-Mdir", str(mdir), "-o", "eavs_raw",
            str(src), str(HARNESS)]
     with _tool_path(), _verilator_make_env("verilator", opt):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
@@ -227,7 +229,8 @@ def execute(exe: str | Path, script: Script, work_dir: str | Path | None = None)
         p += 4
     cycles = int(np.frombuffer(raw, "<u8", 1, 4 * p)[0])
     seconds = float(np.frombuffer(raw, "<f8", 1, 4 * p + 8)[0])
-    return RawOutput(reads, words, marks, cycles, seconds)
+    cpu = float(np.frombuffer(raw, "<f8", 1, 4 * p + 16)[0])
+    return RawOutput(reads, words, marks, cycles, seconds, cpu)
 
 
 @dataclass
@@ -315,3 +318,33 @@ def raw_run(exe: Path, net: QNet, spikes: np.ndarray, capacity: Capacity) -> tup
     s.run_batch(net, np.ascontiguousarray(spikes).astype(np.uint8))
     out = execute(exe, s)
     return protocol.decode_results(out.words, net.readout.n), out.cycles, out.seconds
+
+
+@dataclass
+class BulkSim:
+    """A built harness for one capacity, ready for many samples (the demo's simulate stage).
+
+    ``bulk`` tells callers this runs every sample it is given (unlike the
+    cocotb-driven RTL back-end, which is for a few samples).
+    """
+
+    capacity: Capacity
+    exe: Path
+    build_s: float = 0.0
+    bulk: bool = True
+
+    @classmethod
+    def build(cls, capacity: Capacity, build_dir: str | Path) -> "BulkSim":
+        import time
+
+        t0 = time.perf_counter()
+        exe = raw_build(capacity, build_dir)
+        return cls(capacity, exe, time.perf_counter() - t0)
+
+    def run(self, net: QNet, spikes: np.ndarray, *, batch: int = 64, label: str = "clips") -> tuple[JobResult, RawOutput]:
+        """Load ``net``, run every sample of ``spikes`` in batches of ``batch``; the verdict and the raw output."""
+        res, out = verify(self.exe, self.capacity, [Job(net, spikes, label)], batch=batch)
+        return res[0], out
+
+    def close(self) -> None:
+        """Nothing to release (each run is its own process)."""
