@@ -42,7 +42,7 @@ from sim.build import SimError, _tool_path, _verilator_make_env, generate_core_v
 from sim.compare import Agreement, compare_registers, compare_results, expected
 from sw.qnet import QNet
 
-__all__ = ["VERILATOR_FLAGS", "CXX_OPT", "Script", "RawOutput", "Job", "JobResult", "BulkSim", "raw_build", "execute",
+__all__ = ["VERILATOR_FLAGS", "CXX_OPT", "Script", "RawOutput", "Job", "JobResult", "BulkSim", "build_harness", "raw_build", "execute",
            "verify", "raw_run"]
 
 HARNESS = Path(__file__).with_name("raw_main.cpp")
@@ -166,40 +166,49 @@ class RawOutput:
     cpu_seconds: float = 0.0  # CPU time of the same (what a loaded machine does not inflate)
 
 
-def _harness_key(src: Path, opt: str, flags: Sequence[str]) -> str:
+def _harness_key(src: Path, top: str, opt: str, flags: Sequence[str]) -> str:
     h = hashlib.sha1()
-    for part in (src.read_bytes(), HARNESS.read_bytes(), json.dumps([list(flags), opt]).encode()):
+    for part in (src.read_bytes(), HARNESS.read_bytes(), json.dumps([top, list(flags), opt]).encode()):
         h.update(hashlib.sha1(part).digest())
     return h.hexdigest()
 
 
-def raw_build(capacity: Capacity, build_dir: str | Path, opt: str = CXX_OPT,
-              flags: Sequence[str] = VERILATOR_FLAGS) -> Path:
-    """Build the harness for ``capacity`` in ``build_dir``; return the executable.
+def build_harness(src: str | Path, top: str, mdir: str | Path, opt: str = CXX_OPT,
+                  flags: Sequence[str] = VERILATOR_FLAGS) -> Path:
+    """Verilate ``src`` (top module ``top``, the core's ports) with the harness into ``mdir``.
 
-    Reuses an earlier build in the same directory when the generated Verilog
-    (itself regenerated when any RTL source changed, see
-    ``sim.build.generate_core_verilog``), the harness and the flags are the
-    same. ``opt`` and ``flags`` exist for profiling (``bench.sim_speed``).
+    Reused when the Verilog, the harness and the flags are the same as last time.
     """
-    build_dir = Path(build_dir).resolve()
-    src = generate_core_verilog(capacity, build_dir / "rtl")
-    mdir = build_dir / "raw"
+    src, mdir = Path(src).resolve(), Path(mdir).resolve()
     exe = mdir / "eavs_raw"
     stamp = mdir / "eavs_raw_stamp.txt"
-    key = _harness_key(src, opt, flags)
+    key = _harness_key(src, top, opt, flags)
     if exe.exists() and stamp.exists() and stamp.read_text() == key:
         return exe
     stamp.unlink(missing_ok=True)
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           *flags, "--top-module", "eavs_core", "--prefix", "Vtop", "-Mdir", str(mdir), "-o", "eavs_raw",
+           *flags, "--top-module", top, "--prefix", "Vtop", "-Mdir", str(mdir), "-o", "eavs_raw",
            str(src), str(HARNESS)]
     with _tool_path(), _verilator_make_env("verilator", opt):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     if proc.returncode != 0 or not exe.exists():
-        raise SimError(f"raw Verilator build failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+        raise SimError(f"raw Verilator build of {src.name} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
     stamp.write_text(key)
     return exe
+
+
+def raw_build(capacity: Capacity, build_dir: str | Path, opt: str = CXX_OPT,
+              flags: Sequence[str] = VERILATOR_FLAGS) -> Path:
+    """Build the harness for the core at ``capacity`` in ``build_dir``; return the executable.
+
+    Reuses an earlier build in the same directory when the generated Verilog
+    (itself regenerated when any RTL source changed, see
+    ``sim.build.generate_core_verilog``), the harness and the flags are the
+    same. ``opt`` and ``flags`` exist for profiling.
+    """
+    build_dir = Path(build_dir).resolve()
+    src = generate_core_verilog(capacity, build_dir / "rtl")
+    return build_harness(src, "eavs_core", build_dir / "raw", opt, flags)
 
 
 def execute(exe: str | Path, script: Script, work_dir: str | Path | None = None) -> RawOutput:
