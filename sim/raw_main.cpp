@@ -31,10 +31,12 @@
 #include <cstdint>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "Vtop.h"
+#include "Vtop___024root.h"
 #include "verilated.h"
 
 namespace {
@@ -52,11 +54,63 @@ std::vector<uint32_t> recv, reads;
 bool s_fire, aw_fire, w_fire, b_fire, ar_fire, r_fire;
 uint32_t r_data;
 
-// One clock cycle. The falling-edge eval also settles whatever inputs the
-// caller changed since the last edge, so a cycle costs two evals.
+// Verilator finds a rising edge by comparing clk with its value at the last
+// eval. When no input changed since the last rising edge, the falling-edge
+// eval would compute nothing new (the core has no falling-edge logic and its
+// outputs are settled for these inputs), so record the low clock there
+// instead of evaluating: about a sixth of the work of a cycle. If this
+// Verilator names that value differently, the overload below is chosen and
+// the harness evaluates as usual.
+template <class R>
+auto note_clock_low(R* r, int) -> decltype(r->__Vtrigprevexpr___TOP__clk__0 = 0, true) {
+    r->__Vtrigprevexpr___TOP__clk__0 = 0;
+    return true;
+}
+template <class R>
+bool note_clock_low(R*, long) { return false; }
+
+// Every input of the core, to tell whether one changed since the last edge.
+struct Inputs {
+    uint32_t awaddr, wdata, araddr, tdata;
+    uint8_t awvalid, wstrb, wvalid, bready, arvalid, rready, tvalid, tlast, tready, rst;
+    bool operator==(const Inputs& o) const { return std::memcmp(this, &o, sizeof *this) == 0; }
+};
+
+Inputs inputs_now() {
+    Inputs i;
+    std::memset(&i, 0, sizeof i);
+    i.awaddr = top->s_axil___05Fawaddr;
+    i.wdata = top->s_axil___05Fwdata;
+    i.araddr = top->s_axil___05Faraddr;
+    i.tdata = top->s_axis___05Ftdata;
+    i.awvalid = top->s_axil___05Fawvalid;
+    i.wstrb = top->s_axil___05Fwstrb;
+    i.wvalid = top->s_axil___05Fwvalid;
+    i.bready = top->s_axil___05Fbready;
+    i.arvalid = top->s_axil___05Farvalid;
+    i.rready = top->s_axil___05Frready;
+    i.tvalid = top->s_axis___05Ftvalid;
+    i.tlast = top->s_axis___05Ftlast;
+    i.tready = top->m_axis___05Ftready;
+    i.rst = top->rst;
+    return i;
+}
+
+Inputs at_edge;  // the inputs of the last rising-edge eval
+bool settled = false;  // whether the outputs are settled for at_edge (after an edge)
+uint64_t evals_skipped = 0;
+bool skip_evals = true;  // EAVS_RAW_FULL_EVAL=1: evaluate every falling edge (to compare)
+
+// One clock cycle: settle the inputs the caller changed (falling-edge eval),
+// sample the handshakes, rising edge.
 inline void tick() {
+    Inputs now = inputs_now();
     top->clk = 0;
-    top->eval();
+    if (skip_evals && settled && now == at_edge && note_clock_low(top->rootp, 0)) {
+        ++evals_skipped;
+    } else {
+        top->eval();
+    }
     s_fire = top->s_axis___05Ftvalid && top->s_axis___05Ftready;
     aw_fire = top->s_axil___05Fawvalid && top->s_axil___05Fawready;
     w_fire = top->s_axil___05Fwvalid && top->s_axil___05Fwready;
@@ -67,6 +121,8 @@ inline void tick() {
     if (top->m_axis___05Ftvalid) recv.push_back(top->m_axis___05Ftdata);  // tready is held at 1
     top->clk = 1;
     top->eval();
+    at_edge = now;
+    settled = true;
     ++cycles;
 }
 
@@ -164,6 +220,7 @@ int main(int argc, char** argv) {
         return 2;
     }
 
+    skip_evals = !std::getenv("EAVS_RAW_FULL_EVAL");
     Verilated::commandArgs(argc, argv);
     top = new Vtop;
     top->m_axis___05Ftready = 1;
@@ -243,6 +300,9 @@ int main(int argc, char** argv) {
         }
     }
     double secs = seconds_since(t0), cpu = cpu_seconds() - cpu0;
+    if (std::getenv("EAVS_RAW_STATS"))
+        std::fprintf(stderr, "%llu cycles, %llu falling-edge evals skipped\n", (unsigned long long)cycles,
+                     (unsigned long long)evals_skipped);
     if (failed) std::fprintf(stderr, "harness command %zu (word %zu): %s (after %llu cycles, %zu result words)\n", cmd, p,
                              failed, (unsigned long long)cycles, recv.size());
 

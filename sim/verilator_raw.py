@@ -16,11 +16,13 @@ cycles) against ``sw.golden`` and ``hw.capacity.sample_cycles``, and the
 registers read after each batch against its last sample.
 
 Build: :func:`raw_build` (cached in its directory, keyed by the Verilog, the
-harness and the flags). Speed flags: Verilator ``-O3 --x-assign fast
---x-initial fast``, no tracing, single-threaded (a second thread costs more
-in synchronisation than this design's per-cycle work), GCC ``-O2`` on the
-per-cycle code and ``-O0`` on the run-once construction code (see
-``sim.build._verilator_make_env``).
+harness and the flags). Speed: Verilator ``-O3 --x-assign fast --x-initial
+fast``, no tracing, single-threaded (two cores shared by everyone here),
+GCC ``-O2`` on the per-cycle code and ``-O0`` on the run-once construction
+code (see ``sim.build._verilator_make_env``); the harness keeps all I/O out
+of the clock loop and skips the falling-edge eval of every cycle whose
+inputs did not change (``EAVS_RAW_FULL_EVAL=1`` turns that off, to compare).
+``python -m bench.sim_speed --simulators verilator-raw`` measures it.
 """
 
 from __future__ import annotations
