@@ -583,24 +583,36 @@ def simulated_capacity(cfg: DemoConfig):
 def prepare_simulate(ctx: Context) -> Any:
     """Build the core for the board's capacity and start its simulation (while training runs).
 
-    Returns the open RTL back-end (``host.open_backend("rtl")``: the board
-    driver's own code on the Verilator model, through ``sim.build``).
+    Verilator: the bulk C++ harness (``sim.verilator_raw.BulkSim``) that runs
+    every test clip with no Python in the clock loop. Icarus: the open RTL
+    back-end (``host.open_backend("rtl")``: the board driver's own code on
+    the simulated core, through cocotb), for ``sim_clips`` clips.
     """
     cfg = ctx.cfg
     if cfg.sim_clips == 0:
         raise NotAvailable("sim_clips is 0: RTL simulation switched off")
     _api("hw.generate", "main")
-    open_backend = _api("host", "open_backend")
     default_build_dir = _api("host.rtl", "default_build_dir")
-    build_core = _api("sim.build", "build_core")
     cap = simulated_capacity(cfg)
-    ctx.log(f"(background) building the core for {cfg.simulator} at P = {cap.lanes} and starting its simulation")
     t0 = time.perf_counter()
+    import fcntl
+
+    if cfg.simulator == "verilator":
+        BulkSim = _api("sim.verilator_raw", "BulkSim")
+        ctx.log(f"(background) building the core's C++ Verilator harness at P = {cap.lanes}")
+        bdir = Path(default_build_dir(cap, "verilator-bulk"))
+        bdir.mkdir(parents=True, exist_ok=True)
+        with open(bdir / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sim = BulkSim.build(cap, bdir)
+        ctx.log(f"(background) Verilator harness ready after {time.perf_counter() - t0:.0f} s ({bdir})")
+        return sim
+    open_backend = _api("host", "open_backend")
+    build_core = _api("sim.build", "build_core")
+    ctx.log(f"(background) building the core for {cfg.simulator} at P = {cap.lanes} and starting its simulation")
     # Build first, with no deadline (a loaded machine can take many minutes), into the
     # back-end's own build folder, under the same lock its server takes; opening the
     # back-end then finds the build up to date.
-    import fcntl
-
     bdir = Path(default_build_dir(cap, cfg.simulator))
     bdir.mkdir(parents=True, exist_ok=True)
     with open(bdir / ".build.lock", "w") as lock:
@@ -613,35 +625,58 @@ def prepare_simulate(ctx: Context) -> Any:
 
 
 def step_simulate(ctx: Context) -> dict:
-    """Run test clips through the simulated core; compare every field with golden and the cycle model."""
+    """Run test clips through the simulated core; compare every field with golden and the cycle model.
+
+    Verilator runs EVERY test clip (the C++ harness, ``sim.verilator_raw``;
+    the registers after each batch are checked too); Icarus, through cocotb,
+    the first ``sim_clips``. ``verdict`` says "bit-exact on N/M held-out
+    clips" (N clips run and equal in every field, M = the test split).
+    """
     from hw.capacity import sample_cycles
 
     cfg = ctx.cfg
     net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
-    k = min(cfg.sim_clips, len(te))
     board, board_cap = board_capacity(cfg)
     cap = simulated_capacity(cfg)
     t0 = time.perf_counter()
     be = ctx.prepared("simulate")
-    from tqdm import tqdm
+    extra: list[str] = []
+    speed: dict = {}
+    if getattr(be, "bulk", False):
+        k = len(te)
+        ctx.log(f"RTL ({cfg.simulator}, C++ harness): all {k} test clips")
+        job, out = be.run(net, np.ascontiguousarray(x))
+        got = job.results
+        if len(got.prediction) != k:
+            raise RuntimeError(f"RTL simulation returned {len(got.prediction)} result records for {k} test clips")
+        rtl = {"prediction": got.prediction, "readout": got.readout, "cycles": got.cycles, "errors": got.errors,
+               "counters": {c: getattr(got, c) for c in ("in_events", "spikes", "synaptic_ops")}}  # fmt: skip
+        extra = list(job.mismatches)  # model load and registers after each batch
+        speed = {"sim_cycles": int(out.cycles), "sim_s": round(out.seconds, 3), "sim_cycles_per_s": round(out.cycles / max(out.seconds, 1e-9)),
+                 "path": "Verilator, C++ harness (sim/raw_main.cpp)"}  # fmt: skip
+    else:
+        from tqdm import tqdm
 
-    rows = []
-    be.load_model(net)
-    for i in tqdm(range(k), desc=f"RTL ({cfg.simulator})", unit="clip"):
-        rows.append(be.infer_batch(np.ascontiguousarray(x[i : i + 1]).astype(np.uint8)))
+        k = min(cfg.sim_clips, len(te))
+        rows = []
+        be.load_model(net)
+        for i in tqdm(range(k), desc=f"RTL ({cfg.simulator})", unit="clip"):
+            rows.append(be.infer_batch(np.ascontiguousarray(x[i : i + 1]).astype(np.uint8)))
+        speed = {"path": f"{cfg.simulator}, cocotb (host RTL back-end)"}
+        rtl = {
+            "prediction": np.concatenate([r.prediction for r in rows]),
+            "readout": np.concatenate([r.readout for r in rows]),
+            "cycles": np.concatenate([r.cycles for r in rows]),
+            "errors": np.concatenate([r.errors for r in rows]),
+            "counters": {c: np.concatenate([r.counters[c] for r in rows]) for c in rows[0].counters},
+        }
     wall = time.perf_counter() - t0
-    rtl = {
-        "prediction": np.concatenate([r.prediction for r in rows]),
-        "readout": np.concatenate([r.readout for r in rows]),
-        "cycles": np.concatenate([r.cycles for r in rows]),
-        "errors": np.concatenate([r.errors for r in rows]),
-        "counters": {c: np.concatenate([r.counters[c] for r in rows]) for c in rows[0].counters},
-    }
     model_cycles = sample_cycles(net, g.layer_events[:k], cap.lanes)
     gold_counters = _golden_counters(net, g)
     mismatches = []
-    cycles_equal = 0
+    cycles_equal = exact = 0
     for i in range(k):
+        before = len(mismatches)
         clip = int(te[i])
         checks = [
             ("prediction", int(g.prediction[i]), int(rtl["prediction"][i])),
@@ -656,12 +691,20 @@ def step_simulate(ctx: Context) -> dict:
             if gold != got:
                 mismatches.append({"clip": clip, "field": name, "golden": gold, "rtl": got})
         cycles_equal += int(model_cycles[i]) == int(rtl["cycles"][i])
+        exact += len(mismatches) == before
+    mismatches += [{"clip": None, "field": "registers", "golden": None, "rtl": m} for m in extra]
     compared = ["prediction", "readout", "cycles", "errors"] + sorted(set(rtl["counters"]) & set(gold_counters))
+    n_test = int(len(te))
+    ok = not mismatches and exact == k
+    verdict = (f"bit-exact on {exact}/{n_test} held-out clips" if ok
+               else f"NOT bit-exact: {exact} of {k} simulated clips equal ({n_test} held out)")  # fmt: skip
     return {
         "kind": "simulated", "simulator": cfg.simulator, "clips": k, "lanes": cap.lanes, "board": board.name,
         "capacity": cap.to_dict(), "capacity_is_board": cap == board_cap,
-        "bit_exact": not mismatches, "mismatches": mismatches, "cycles_equal": cycles_equal,
-        "compared": compared, "wall_s": round(wall, 1), "rtl_cycles": [int(c) for c in rtl["cycles"]],
+        "bit_exact": ok, "mismatches": mismatches, "cycles_equal": cycles_equal,
+        "n_test": n_test, "exact_clips": exact, "all_clips": k == n_test, "verdict": verdict,
+        "compared": compared + (["registers"] if getattr(be, "bulk", False) else []), "wall_s": round(wall, 1),
+        "rtl_cycles": [int(c) for c in rtl["cycles"]], **speed,
     }  # fmt: skip
 
 
@@ -808,7 +851,7 @@ STEPS: tuple[Step, ...] = (
     Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
          code=("sw/golden.py", "hw/capacity.py", "boards.toml")),
     Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "sim_capacity", "board", "capacity"), ("export",), step_simulate,
-         code=("hw/*.py", "sim/*.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
+         code=("hw/*.py", "sim/*.py", "sim/*.cpp", "sw/events.py", "sw/qnet.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
     Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
          code=("hw/*.py", "boards.toml"), background=True),
     Step("energy", "energy per inference", ("board", "capacity"), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),

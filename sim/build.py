@@ -45,6 +45,7 @@ __all__ = [
     "build_verilog",
     "build_core",
     "generate_core_verilog",
+    "rtl_sources",
     "run_cocotb",
 ]
 
@@ -277,9 +278,10 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
 
     Uses ``hw.generate`` (the hardware's own entry point) in a subprocess, so
     exactly what a user's ``python -m hw.generate`` writes is what is
-    simulated. Regenerates only when the capacity or a source under hw/
-    changed (a stale core in a reused build directory would be compared with
-    today's cycle model).
+    simulated. Regenerates only when the capacity or a source the RTL
+    depends on changed (:func:`rtl_sources`: hw/ and what it imports, such
+    as sw/events.py), since a stale core in a reused build directory would
+    be compared with today's models.
     """
     from hw.capacity import Capacity
 
@@ -319,14 +321,63 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
     return target
 
 
-def _hw_digest() -> str:
-    """Hash of every Python source under hw/ (what the generated Verilog depends on)."""
+def rtl_sources(root: str | Path | None = None) -> list[Path]:
+    """Every Python source the generated Verilog can depend on, sorted.
+
+    All of ``hw/*.py`` (the gateware and ``hw.generate``) plus, followed
+    transitively through their ``import`` statements (read with :mod:`ast`,
+    nothing is imported), every module of this repository they use: e.g.
+    ``sw/events.py`` (the event word format the core decodes) and
+    ``sw/qnet.py``. A change to any of them regenerates the core.
+    """
+    import ast
+
+    root = Path(root or ROOT).resolve()
+
+    def resolve(mod: str) -> list[Path]:
+        parts = mod.split(".")
+        out = []
+        for k in range(len(parts), 0, -1):  # the module itself and the packages above it
+            base = root.joinpath(*parts[:k])
+            for f in (base.with_suffix(".py"), base / "__init__.py"):
+                if f.is_file():
+                    out.append(f)
+        return out
+
+    todo = sorted((root / "hw").glob("*.py"))
+    seen: set[Path] = set()
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        try:
+            tree = ast.parse(f.read_bytes(), str(f))
+        except SyntaxError:
+            continue  # hashed all the same; the generator will report it
+        pkg = f.parent.relative_to(root).parts
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = list(pkg[: len(pkg) - node.level + 1]) if node.level else []
+                mod = ".".join(base + ([node.module] if node.module else []))
+                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            for name in names:
+                todo += [g for g in resolve(name) if g not in seen]
+    return sorted(seen)
+
+
+def _hw_digest(root: str | Path | None = None) -> str:
+    """Hash of :func:`rtl_sources` (names and contents): the generated Verilog's cache key."""
     import hashlib
 
+    root = Path(root or ROOT).resolve()
     h = hashlib.sha1()
-    for f in sorted((ROOT / "hw").glob("*.py")):
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
+    for f in rtl_sources(root):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(hashlib.sha1(f.read_bytes()).digest())
     return h.hexdigest()
 
 

@@ -58,3 +58,18 @@ def test_sim_amaranth_backend_agrees():
     r = simulate(net, random_spikes(np.random.default_rng(1), net, 2), cap, "amaranth", pauses=0.2)
     assert r.agreement.ok, r.agreement.mismatches
     assert r.agreement.exact == 2 and r.core_cycles > 0 and r.sim_cycles > r.core_cycles
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.xdist_group("sim_cli")
+def test_sim_cli_bulk_verilator_runs_many_clips(tmp_path):
+    """`eavs sim --simulator verilator-bulk`: the C++ harness, every sample compared."""
+    if tool_problem("verilator"):
+        pytest.skip(tool_problem("verilator"))
+    r = _eavs("sim", "--random", "--simulator", "verilator-bulk", "--models", "3", "--clips", "40", "--lanes", "8",
+              "--build-dir", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("40/40 samples bit-exact, 40/40 predictions equal; registers after each batch equal") == 3
+    r = _eavs("sim", "--random", "--simulator", "verilator-bulk", "--pauses", "0.2")
+    assert r.returncode == 2 and "--pauses" in r.stderr
