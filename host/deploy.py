@@ -60,6 +60,7 @@ BOARD_MODULES = (
     "hw/regmap.py",
     "hw/protocol.py",
     "hw/boards.py",
+    "hw/ecp5_pll.py",
     "boards.toml",
     "host/README.md",
 )
