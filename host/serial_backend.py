@@ -351,6 +351,10 @@ class SerialBackend(Backend):
         self.board = b
         self.link = SerialLink(port, baud or b.baud, timeout_s=link_timeout_s, retries=retries, serial_port=serial_port)
         try:
+            # bytes a previous host's session left in the adapter (e.g. the error
+            # frame for a frame it abandoned) are not replies to us
+            self.link.ser.reset_input_buffer()
+            self.link.drain()
             self.link_info = self.link.info()
             dma = SerialDMA(self.link, self.link_info.max_payload)
             self.driver = CoreDriver(SerialMMIO(self.link), dma, _allocate, timeout_s=timeout_s)

@@ -183,7 +183,8 @@ def _classes():
                 i_ENCLKOP=0,
                 o_LOCK=locked,
             )
-            platform.add_clock_constraint(clk, pll.f_out_mhz * 1e6)
+            # no constraint here: nextpnr derives the core clock's from the 25 MHz pin's and
+            # the PLL's dividers ("Derived frequency constraint of 15.0 MHz for net clk")
             m.d.comb += ClockSignal("sync").eq(clk)
             m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
             m.submodules.link = link = BridgedCore(self.core_verilog, **self.timing)

@@ -31,7 +31,7 @@ import pytest
 
 import host
 from host.driver import CoreError
-from hw import link, regmap
+from hw import link, protocol, regmap
 from hw.capacity import Capacity
 from sw.random_net import random_qnet, random_spikes
 
@@ -166,7 +166,7 @@ def test_host_that_stops_mid_sample_leaves_a_board_the_next_host_can_use(board):
     drv = be.driver
     drv.write("BATCH", 2)
     drv._start(regmap.MODE_RUN)
-    words = np.concatenate([w for w in __import__("hw.protocol", fromlist=["event_packets"]).event_packets(x)])
+    words = np.concatenate(protocol.event_packets(x))
     half = words[: words.size // 3]
     be.link.request("EVENTS", link.compact_events(half), expect="ACK")
     be.close()  # gone, mid-sample
