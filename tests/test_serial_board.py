@@ -32,13 +32,14 @@ import pytest
 import host
 from host.driver import CoreError
 from hw import link, protocol, regmap
-from hw.capacity import Capacity
+from hw.boards import get_board
 from sw.random_net import random_qnet, random_spikes
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-CAP = Capacity(lanes=4, max_layers=3, max_neurons=16, max_sources=3, max_inputs=32, weight_depth=256, weight_bits=8, v_bits=16, max_timesteps=8)
+#: The board's default capacity: the core is the one `hw.build --board ulx3s-85f` synthesises.
+CAP = get_board("ulx3s-85f").capacity
 DIVISOR = 4
 TIMEOUT_CYCLES = 4000
 STALL_CYCLES = 200_000
@@ -202,3 +203,31 @@ def test_board_that_never_answers_times_out():
         host.open_backend("serial", port=url, board="ulx3s-85f", link_timeout_s=0.5)
     assert time.monotonic() - t0 < 5
     silent.close()
+
+
+def test_eavs_eval_on_the_simulated_board_prints_a_bit_exact_verdict(board, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from eavs.cli import app
+    from sw import golden, qnet
+    from sw.train import TrainData, save_npz
+
+    rng = np.random.default_rng(11)
+    net = random_qnet(rng, max_inputs=12, max_neurons=6, max_hidden=1, timesteps=4, n_classes=3)
+    x = random_spikes(rng, net, batch=3, rate=0.3)
+    y = golden.run(net, x).prediction  # labels the model gets right: accuracy must come out 1.0
+    model = qnet.save(net, tmp_path / "m.qnet")
+    data = save_npz(tmp_path / "d.npz", TrainData(x=x, y=y, actors=np.zeros(3, np.int64), classes=net.classes, inputs=net.inputs))
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(
+        app,
+        ["eval", "--model", str(model), "--data", f"npz:{data}", "--split", "all", "--backend", "serial", "--port", board, "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "serial back-end on 3 samples: accuracy 1.0000; bit-exact with sw.golden" in result.output
+    assert "serial link (measured): " in result.output
+    report = json.loads(out.read_text())["backend"]
+    assert report == {**report, "kind": "serial", "samples": 3, "accuracy": 1.0, "bit_exact": True}
+    assert report["link"]["bytes_out"] > 0 and report["link"]["retried"] == 0
