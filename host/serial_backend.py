@@ -30,7 +30,6 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import numpy as np
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hw import link
 from hw.boards import BOARDS_TOML, BoardError, get_board, load_boards
 from hw.ecp5_pll import PllError, ecp5_pll, uart_divisor
 
