@@ -23,11 +23,11 @@ value 0x29B1 for ``b"123456789"``). The polynomial is (x + 1) times a
 primitive degree-15 polynomial, so it detects every error of an odd number of
 bits, every burst of up to 16 bits and every 1-, 2- and 3-bit error in
 messages of up to 32751 bits, which is why :data:`MAX_PAYLOAD` stops at 2048
-bytes (16 416 bits with the header). Without reflection or a final XOR,
+bytes (at most 2051 covered bytes, 16 408 bits). Without reflection or a final XOR,
 running the same CRC over a frame's covered bytes *and* its two CRC bytes
 (high byte first) gives 0, so the gateware checks a frame with one 16-bit
 register and a compare with zero. A CRC-32 would cost twice the flip-flops
-and four bytes per frame for no gain at these frame lengths.
+and two more bytes per frame for no gain at these frame lengths.
 
 Host -> board (requests)
 ------------------------
