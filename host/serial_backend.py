@@ -90,6 +90,8 @@ class SerialLink:
         self.bytes_in = 0
         self.requests = 0
         self.retried = 0
+        #: frames sent, by request name (retries included)
+        self.sent: dict[str, int] = {}
 
     def close(self) -> None:
         self.ser.close()
@@ -143,6 +145,7 @@ class SerialLink:
             self.ser.write(raw)
             self.bytes_out += len(raw)
             self.requests += 1
+            self.sent[name] = self.sent.get(name, 0) + 1
             try:
                 reply = self._read_frame(what)
             except link.LinkError as e:

@@ -5,9 +5,10 @@ engine and ``eavs_core``, exactly what ``hw.build --board ulx3s-85f`` puts
 behind the PLL and the pins -- built by Verilator. The cocotb module
 :mod:`sim.cocotb_serial_board` puts its UART pins on a TCP socket, and
 ``host.open_backend("serial", port="socket://127.0.0.1:PORT")`` talks to it
-through pyserial, byte for byte as to the FT231X. The UART runs at 4 clocks
-per bit (a fast simulated baud) and the core at a small capacity so the
-simulation stays short; the gateware is the same.
+through pyserial, byte for byte as to the FT231X. The core has the board's
+default capacity; only the link's timing parameters differ from the board's
+(4 clocks per bit, a fast simulated baud, and timeouts in simulated cycles),
+so the simulation stays short.
 
 Checked: a model load; a batch equal to sw.golden bit for bit (prediction,
 readout membranes, counters) with cycles equal to the cycle model
@@ -16,7 +17,8 @@ a corrupted and a truncated frame answered with error frames and changing
 nothing (and a corrupted frame retried by the host); a host that stops
 mid-sample, after which the next host runs clean; a board that never
 answers (a timeout, not a hang); a core that never finishes (a timeout that
-reports the registers).
+reports the registers); ``eavs eval --backend serial``'s bit-exact verdict;
+the link bytes of samples of the demo's input shape.
 """
 
 from __future__ import annotations
@@ -231,3 +233,49 @@ def test_eavs_eval_on_the_simulated_board_prints_a_bit_exact_verdict(board, tmp_
     report = json.loads(out.read_text())["backend"]
     assert report == {**report, "kind": "serial", "samples": 3, "accuracy": 1.0, "bit_exact": True}
     assert report["link"]["bytes_out"] > 0 and report["link"]["retried"] == 0
+
+
+def test_link_bytes_per_inference_measured_on_the_demo_input_shape(board):
+    """Bytes over the link for samples of the demo's input shape (576 inputs:
+    64 audio + 512 visual, T = 40, 10 % input spikes), measured at the host on
+    the simulated board: exactly the hw.link frame arithmetic of the batch's
+    frames, and what bench.link_bytes computes to within one frame per sample
+    once the per-batch register frames and the extra RECV polls are taken out."""
+    from bench.link_bytes import sample_bytes
+    from host.serial_backend import _frames
+    from sw.qnet import InputGroup, Layer, QNet, Source
+
+    rng = np.random.default_rng(3)
+
+    def w(n_src, n):
+        return rng.integers(-7, 8, size=(n_src, n)).astype(np.int8)
+
+    layers = [
+        Layer("hidden", 8, [Source("audio", w(64, 8), 4), Source("visual", w(512, 8), 4)], threshold=20, leak_shift=3, reset="subtract", v_bits=16),
+        Layer("readout", 8, [Source("hidden", w(8, 8), 4)], 1, 4, "zero", 16, False),
+    ]
+    net = QNet([f"c{i}" for i in range(8)], 40, [InputGroup("audio", 64), InputGroup("visual", 512)], layers).validate()
+    x = (rng.random((2, 40, 576)) < 0.1).astype(np.uint8)
+    with open_board(board) as be:
+        be.load_model(net)
+        before, sent0 = dict(be.link_stats()), dict(be.link.sent)
+        got = be.infer_batch(x)
+        after = be.link_stats()
+        sent = {k: v - sent0.get(k, 0) for k, v in be.link.sent.items()}
+    gold = host.open_backend("golden", capacity=CAP)
+    gold.load_model(net)
+    assert got.differences(gold.infer_batch(x)) == []
+    out, back = after["bytes_out"] - before["bytes_out"], after["bytes_in"] - before["bytes_in"]
+    # the batch's events go as one transfer, framed together (hw.link sizes: 6 bytes of frame per frame)
+    frames = _frames(np.concatenate(protocol.event_packets(x)), link.MAX_PAYLOAD)
+    n_recv, n_w, n_r = sent.get("RECV", 0), sent.get("WRITE", 0), sent.get("READ", 0)
+    assert set(sent) <= {"RECV", "WRITE", "READ", "EVENTS", "EVENTS_LAST"} and sent.get("EVENTS", 0) + sent.get("EVENTS_LAST", 0) == len(frames)
+    assert out == sum(6 + len(p) for _, p, _ in frames) + 8 * n_recv + 14 * n_w + 10 * n_r
+    assert back == 8 * len(frames) + 6 * n_recv + 5 * protocol.result_words(8) * len(x) + 7 * n_w + 11 * n_r
+    # bench.link_bytes (per sample, each framed alone, one RECV) differs from this batch only by framing and polls
+    bench = sum(sum(sample_bytes(p, 8)) for p in protocol.event_packets(x))
+    core_traffic = out + back - 14 * (n_recv - len(x)) - 21 * (n_w + n_r)
+    assert abs(bench - core_traffic) <= 14 * len(x)
+    print(f"\nmeasured over the simulated link: {out + back} bytes for {len(x)} inferences of the demo input shape "
+          f"({(out + back) / len(x):.0f} per inference: {out / len(x):.0f} to the board, {back / len(x):.0f} back; "
+          f"{n_recv} RECV polls, {n_w} register writes and {n_r} reads in the batch)")
