@@ -37,7 +37,8 @@ from hw import link, protocol, regmap
 from hw.boards import get_board
 from sw.random_net import random_qnet, random_spikes
 
-pytestmark = [pytest.mark.verilator, pytest.mark.slow]
+# one simulated board per session: every test here in one xdist worker (make test uses --dist loadgroup)
+pytestmark = [pytest.mark.verilator, pytest.mark.slow, pytest.mark.xdist_group("serial_board")]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The board's default capacity: the core is the one `hw.build --board ulx3s-85f` synthesises.
