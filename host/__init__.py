@@ -2,7 +2,7 @@
 the golden model.
 
 >>> import host
->>> with host.open_backend("golden") as be:          # or "board", "rtl"
+>>> with host.open_backend("golden") as be:          # or "board", "rtl", "serial"
 ...     be.load_model("model.qnet")
 ...     result = be.infer_batch(spikes)              # [B, T, N_in] 0/1
 
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: The back-end kinds :func:`open_backend` knows.
-BACKENDS = ("board", "rtl", "golden")
+BACKENDS = ("board", "rtl", "golden", "serial")
 
 
 def open_backend(kind: str, **options: Any) -> Backend:
@@ -45,7 +45,7 @@ def open_backend(kind: str, **options: Any) -> Backend:
 
     Parameters
     ----------
-    kind : {"board", "rtl", "golden"}
+    kind : {"board", "rtl", "golden", "serial"}
     **options
         ``board``: ``bitfile`` (default ``eavs.bit``), ``board`` (name in
         boards.toml, for the clock), ``timeout_s``, ``core_name``,
@@ -54,6 +54,10 @@ def open_backend(kind: str, **options: Any) -> Backend:
         ``build_dir``, ``timeout_s`` (see :class:`host.rtl.RtlBackend`).
         ``golden``: ``capacity``, ``board`` (capacity and clock from
         boards.toml), ``clock_hz``.
+        ``serial``: ``port`` (pyserial URL: ``/dev/ttyUSB0``,
+        ``socket://HOST:PORT``), ``board`` (default ``ulx3s-85f``: baud and
+        clock), ``baud``, ``timeout_s``, ``link_timeout_s``, ``retries`` (see
+        :class:`host.serial_backend.SerialBackend`).
 
     Returns
     -------
@@ -79,4 +83,8 @@ def open_backend(kind: str, **options: Any) -> Backend:
         from host.rtl import RtlBackend
 
         return RtlBackend(**options)
+    if kind == "serial":
+        from host.serial_backend import SerialBackend
+
+        return SerialBackend(**options)
     raise ValueError(f"unknown back-end {kind!r}; choose one of {', '.join(BACKENDS)}")

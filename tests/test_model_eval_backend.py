@@ -28,7 +28,7 @@ def test_eval_rejects_unknown_backend(model_and_data):
     model, data = model_and_data
     result = CliRunner().invoke(app, ["eval", "--model", str(model), "--data", f"npz:{data}", "--split", "all", "--backend", "fpga"])
     assert result.exit_code != 0
-    assert "--backend must be golden, rtl or board, not 'fpga'" in str(result.exception or result.output)
+    assert "--backend must be golden, rtl, board or serial, not 'fpga'" in str(result.exception or result.output)
 
 
 @pytest.mark.icarus

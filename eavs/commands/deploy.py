@@ -1,4 +1,10 @@
-"""``eavs deploy``: put the bitstream, model and board-side code on a PYNQ board.
+"""``eavs deploy``: put the bitstream, model and board-side code on a board.
+
+Open boards (ECP5, e.g. ``eavs deploy --board ulx3s-85f --bitstream build/ulx3s-85f``)
+are programmed over USB with openFPGALoader (:func:`host.deploy.program_command`);
+the host then drives them with ``eavs eval --backend serial --port /dev/ttyUSB0``.
+
+PYNQ boards:
 
 ``eavs deploy --board NAME --model M.qnet --bitstream DIR_OR_BIT [--host ADDRESS]``
 writes the bundle of :mod:`host.deploy` (overlay, model, the ``host`` driver
@@ -23,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
 def deploy(
     board: str = typer.Option(..., "--board", help="Board name in boards.toml (e.g. zcu104, pynq-z2)."),
-    model: List[Path] = typer.Option(..., "--model", help=".qnet model(s) to put on the board."),
+    model: Optional[List[Path]] = typer.Option(None, "--model", help=".qnet model(s) to put on a PYNQ board (open boards load them from the host)."),
     bitstream: Optional[Path] = typer.Option(
         None, "--bitstream", help="eavs.bit (with eavs.hwh beside it) or a `python -m hw.build` output folder."
     ),
@@ -33,10 +39,34 @@ def deploy(
     out: Optional[Path] = typer.Option(None, "--out", help="Where to write the bundle (default: a temporary folder)."),
     clips: Optional[Path] = typer.Option(None, "--clips", help="Folder of RAVDESS-named example clips to include."),
     max_clips: int = typer.Option(16, "--max-clips", help="At most this many clips."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the copy commands instead of running them."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the copy (or programming) commands instead of running them."),
+    flash: bool = typer.Option(False, "--flash", help="Open boards: write the SPI flash (kept at power-off) instead of the FPGA's SRAM."),
+    cable: Optional[str] = typer.Option(None, "--cable", help="Open boards: an openFPGALoader cable other than the board's own."),
 ) -> None:
-    """Bundle overlay + model + board-side code for BOARD and copy it to --host."""
-    from host.deploy import copy_commands, make_bundle
+    """PYNQ boards: bundle overlay + model + board-side code and copy it to --host.
+    Open (ECP5) boards: program the bitstream with openFPGALoader."""
+    from host.deploy import copy_commands, make_bundle, program_command
+    from hw.boards import get_board
+
+    if get_board(board).flow == "ecp5":
+        from host.deploy import DeployError, openfpgaloader_path
+
+        loader = None
+        if dry_run:
+            try:
+                openfpgaloader_path()
+            except DeployError:
+                loader = "openFPGALoader"  # only printed
+        cmd = program_command(board, bitstream or Path("build") / board, flash=flash, cable=cable, loader=loader)
+        typer.echo("$ " + " ".join(cmd))
+        if not dry_run:
+            proc = subprocess.run(cmd)
+            if proc.returncode != 0:
+                raise RuntimeError(f"openFPGALoader failed with exit status {proc.returncode} (is the board plugged in? `{cmd[0]} --detect`)")
+            typer.echo(f"programmed {board}; now: eavs eval --backend serial --port /dev/ttyUSB0 --model M.qnet --data ...")
+        return
+    if not model:
+        raise typer.BadParameter("--model is required for a PYNQ board", param_hint="--model")
 
     if bitstream is None:
         typer.secho("no --bitstream: the bundle runs the golden back-end only", fg="yellow", err=True)

@@ -22,12 +22,16 @@ def register(app: typer.Typer) -> None:
             "golden",
             "--backend",
             help="golden: sw.golden only. rtl: also run the samples on the simulated core; board: on the FPGA "
-            "(run on the board). Either is compared with sw.golden sample by sample.",
+            "(run on the PYNQ board); serial: on an open board (ULX3S) over its USB-UART (--port). "
+            "Each is compared with sw.golden sample by sample.",
         ),
+        port: str = typer.Option(None, "--port", help="--backend serial: the board's serial port or any pyserial URL "
+                                 "(/dev/ttyUSB0, COM3, socket://127.0.0.1:PORT)."),
+        baud: int = typer.Option(None, "--baud", help="--backend serial: override the board's baud rate from boards.toml."),
         board: str = typer.Option(None, "--board", help="Board of boards.toml (capacity and clock; board back-end rails)."),
         bitstream: Path = typer.Option(Path("eavs.bit"), "--bitstream", help="Overlay for --backend board."),
         simulator: str = typer.Option("verilator", "--simulator", help="verilator or icarus, for --backend rtl."),
-        clips: int = typer.Option(0, "--clips", help="With --backend rtl|board: run only the first N samples (0: all)."),
+        clips: int = typer.Option(0, "--clips", help="With --backend rtl|board|serial: run only the first N samples (0: all)."),
     ) -> None:
         """Evaluate MODEL exactly as the hardware computes it (sw.golden) and print the figures."""
         import numpy as np
@@ -38,8 +42,10 @@ def register(app: typer.Typer) -> None:
         from sw.qnet import load
         from sw.train import load_data
 
-        if backend not in ("golden", "rtl", "board"):
-            raise ValueError(f"--backend must be golden, rtl or board, not {backend!r}")
+        if backend not in ("golden", "rtl", "board", "serial"):
+            raise ValueError(f"--backend must be golden, rtl, board or serial, not {backend!r}")
+        if backend == "serial" and not port:
+            raise ValueError("--backend serial needs --port (e.g. /dev/ttyUSB0 or socket://127.0.0.1:PORT)")
         if split not in ("test", "all"):
             raise ValueError(f"--split must be 'test' or 'all', not {split!r}")
         net = load(model)
@@ -69,14 +75,14 @@ def register(app: typer.Typer) -> None:
             result["neurobench"] = nb
             typer.echo("NeuroBench: " + ", ".join(f"{k} {v}" for k, v in nb.items()))
         if backend != "golden":
-            result["backend"] = _run_backend(backend, net, x[idx], d.y[idx], board, bitstream, simulator, clips)
+            result["backend"] = _run_backend(backend, net, x[idx], d.y[idx], board, bitstream, simulator, clips, port, baud)
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(result, indent=1))
             typer.echo(f"wrote {json_out}")
 
 
-def _run_backend(kind, net, x, y, board, bitstream, simulator, clips) -> dict:
+def _run_backend(kind, net, x, y, board, bitstream, simulator, clips, port=None, baud=None) -> dict:
     """Run ``x`` on the board or the simulated core and compare with sw.golden, sample by sample."""
     import numpy as np
 
@@ -87,6 +93,8 @@ def _run_backend(kind, net, x, y, board, bitstream, simulator, clips) -> dict:
         x, y = x[:clips], y[:clips]
     if kind == "board":
         options: dict = {"bitfile": str(bitstream), "board": board}
+    elif kind == "serial":
+        options = {"port": port, "board": board or "ulx3s-85f", "baud": baud}
     else:
         options = {"simulator": simulator}
         if board is not None:
@@ -96,6 +104,7 @@ def _run_backend(kind, net, x, y, board, bitstream, simulator, clips) -> dict:
     with host.open_backend(kind, **options) as be:
         be.load_model(net)
         got = be.infer_batch(x)
+        link = be.link_stats() if kind == "serial" else None
     with GoldenBackend(capacity=be.capacity) as ref:  # the capacity the core reported: same lanes, same cycles
         ref.load_model(net)
         want = ref.infer_batch(x)
@@ -108,6 +117,13 @@ def _run_backend(kind, net, x, y, board, bitstream, simulator, clips) -> dict:
     )
     for line in diffs[:10]:
         typer.echo(f"  {line}")
+    out = {"kind": kind, "samples": int(len(y)), "accuracy": accuracy, "bit_exact": not diffs, "mean_cycles": float(got.cycles.mean())}
+    if link is not None:
+        out["link"] = link
+        typer.echo(
+            f"serial link (measured): {link['bytes_out']} bytes to the board, {link['bytes_in']} from it, "
+            f"{link['requests']} frames, {link['retried']} retried, model load included"
+        )
     if diffs:
         raise typer.Exit(1)
-    return {"kind": kind, "samples": int(len(y)), "accuracy": accuracy, "bit_exact": not diffs, "mean_cycles": float(got.cycles.mean())}
+    return out
