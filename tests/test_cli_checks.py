@@ -166,3 +166,12 @@ def test_recall_of_a_class_without_samples_is_not_nan():
     assert line == "per-class recall: a 66.7%, b n/a (no samples)"
     assert "nan" not in "\n".join(ev.lines()).lower()
     assert format_recall(None) == "n/a (no samples)" and format_recall(0.5) == "50.0%"
+
+
+def test_eval_on_a_missing_builtin_folder_names_it_and_creates_nothing(tmp_path):
+    """`eavs eval --data builtin:DIR` once synthesised 1,000 clips into a new
+    DIR; only `eavs data synth` and the demo may create a corpus."""
+    missing = tmp_path / "nowhere" / "corpus"
+    with pytest.raises(CheckError, match=re.escape(f"folder {missing} does not exist (make one with `eavs data synth")):
+        invoke("eval", "--model", tmp_path / "m.qnet", "--data", f"builtin:{missing}")
+    assert not (tmp_path / "nowhere").exists()

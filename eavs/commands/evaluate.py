@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Option(..., "--model", help="An integer model (.qnet) from `eavs export`."),
         data: str = typer.Option(..., "--data", help="builtin:DIR | ravdess:DIR | cremad:DIR | npz:FILE."),
         split: str = typer.Option("test", "--split", help="test: the actors held out at training (from the model's metadata); all: every sample."),
-        cache_dir: Path = typer.Option(None, "--cache-dir"),
+        cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: next to the data)."),
         neurobench: bool = typer.Option(False, "--neurobench/--no-neurobench", help="Also compute NeuroBench metrics (needs torch)."),
         json_out: Path = typer.Option(None, "--json", help="Write all figures to this JSON file."),
         backend: str = typer.Option(
@@ -48,6 +48,9 @@ def register(app: typer.Typer) -> None:
             raise ValueError("--backend serial needs --port (e.g. /dev/ttyUSB0 or socket://127.0.0.1:PORT)")
         if split not in ("test", "all"):
             raise ValueError(f"--split must be 'test' or 'all', not {split!r}")
+        from eavs.checks import check_data_spec
+
+        check_data_spec(data, npz=True)  # before the model's encoders open any clip; never creates a corpus
         net = load(model)
         if data.startswith("npz:"):
             d = load_data(data)
