@@ -283,10 +283,14 @@ class SimDMA:
 
 
 def hardware_digest() -> str:
-    """Hash of the hardware sources (``hw/*.py``): a build made from other sources is stale."""
+    """Hash of every source the RTL depends on (:func:`sim.build.rtl_sources`:
+    ``hw/*.py`` and the repository modules they import, such as
+    ``sw/events.py``): a build made from other sources is stale."""
+    from sim.build import rtl_sources  # standard library only: no amaranth here
+
     h = hashlib.sha1()
-    for p in sorted((ROOT / "hw").glob("*.py")):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in rtl_sources(ROOT):
+        h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
 
