@@ -3,6 +3,7 @@
 The board's Python has numpy and pynq but neither torch nor typer's ``eavs``
 stack, so this entry point uses argparse and the board-side modules only::
 
+    python3 -m host --backend serial --port /dev/ttyUSB0 --model models/model.qnet --spikes test.npz
     sudo -E python3 -m host --backend board --board zcu104 --bitstream overlay/eavs.bit \\
         --model models/model.qnet --clips clips --energy
     python3 -m host --backend golden --model models/model.qnet --spikes test.npz
@@ -23,7 +24,8 @@ import numpy as np
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m host", description="EAVS-TF inference on the board, RTL simulation or golden model")
-    p.add_argument("--backend", choices=("board", "rtl", "golden"), default="board")
+    p.add_argument("--backend", choices=("board", "rtl", "golden", "serial"), default="board")
+    p.add_argument("--port", default=None, help="serial back-end: pyserial URL of the board's UART (/dev/ttyUSB0, socket://HOST:PORT)")
     p.add_argument("--board", default=None, help="board name in boards.toml (clock, rails, golden capacity)")
     p.add_argument("--bitstream", default="overlay/eavs.bit", help="overlay .bit with its .hwh beside it")
     p.add_argument("--model", required=True, help=".qnet model file")
@@ -75,6 +77,10 @@ def run(argv: list[str] | None = None) -> int:
     opts: dict = {}
     if args.backend == "board":
         opts = {"bitfile": args.bitstream, "board": args.board, "timeout_s": args.timeout}
+    elif args.backend == "serial":
+        if not args.port:
+            _parser().error("--backend serial needs --port (e.g. /dev/ttyUSB0)")
+        opts = {"port": args.port, "timeout_s": args.timeout, **({"board": args.board} if args.board else {})}
     elif args.board:
         opts = {"board": args.board} if args.backend == "golden" else {}
     with host.open_backend(args.backend, **opts) as be:

@@ -117,6 +117,16 @@ def test_eval_serial_needs_a_port(tmp_path):
     assert proc.returncode != 0 and "--backend serial needs --port" in proc.stdout + proc.stderr
 
 
+def test_board_entry_point_offers_serial_and_needs_a_port(tmp_path):
+    """`python3 -m host` (the board-side entry point, no eavs stack) takes the
+    serial back-end too, and says what is missing before opening anything."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "host", "--backend", "serial", "--model", str(tmp_path / "m.qnet"), "--spikes", "x.npz"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--backend serial needs --port" in proc.stderr
+
+
 def test_serial_backend_is_board_side_pure():
     code = "import sys, host.serial_backend, hw.link, hw.ecp5_pll; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'amaranth'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
