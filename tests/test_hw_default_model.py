@@ -22,7 +22,7 @@ from sw.encode import AudioEncoder, VisualEncoder, input_groups
 @pytest.mark.slow
 def test_default_shape_model_on_builtin_clips(tmp_path):
     enc = [AudioEncoder(), VisualEncoder()]
-    data = load_encoded(f"builtin:{tmp_path}/corpus?clips=2", enc, cache_dir=tmp_path / "cache", progress=False)
+    data = load_encoded(f"builtin:{tmp_path}/corpus?clips=2", enc, cache_dir=tmp_path / "cache", progress=False, synthesize=True)
     net = demo_model(seed=3, rate=0.05)
     net.inputs = input_groups(enc)
     net.validate()

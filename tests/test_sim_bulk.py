@@ -62,8 +62,11 @@ def test_a_different_network_is_caught(bulk_dir, monkeypatch):
     net = random_models(5, CAP, 1)[0]
     x = random_spikes(np.random.default_rng(1), net, 12, rate=0.5)
     other = copy.deepcopy(net)
-    src = other.layers[-1].sources[0]
-    src.weight[...] = src.weight + 1  # every readout membrane moves
+    out = other.layers[-1]
+    # One more unit of bias: every readout membrane moves, whether or not
+    # the layers before it spiked on these samples (a weight change would not
+    # show when its source stays silent).
+    out.bias = (np.zeros(out.n, np.int64) if out.bias is None else out.bias) + 1
     monkeypatch.setattr(vr, "expected", lambda n, s, c: real_expected(other, s, c))
     results, _ = vr.verify(exe, CAP, [vr.Job(net, x)])
     assert not results[0].ok
