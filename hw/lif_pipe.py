@@ -17,21 +17,29 @@ critical path the issue measured (43 ns on ECP5). Here every stage holds at
 most one multiplier, one adder or one comparator/mux level between
 registers, so the lane is never the slowest path of the core.
 
-Stages (one register each; ``LATENCY`` = 5 cycles from ``i_valid`` to
+Stages (one register each; ``LATENCY`` = 3 cycles from ``i_valid`` to
 ``o_valid``; a new neuron may enter every cycle):
 
-1. ``v1 = zero_v ? 0 : v_in``; latch ``I`` and ``d``.
-2. ``p2 = v1 * d`` (the one registered multiplier: a DSP/MULT18 for
-   ``v_bits`` <= 18), ``s2 = v1 + I``.
-3. ``t3 = s2 - (p2 >> 12)`` (exact, no overflow: width ``acc_width + 2``).
-4. ``c4 = clamp(t3, lo, hi)``.
-5. ``spike = spiking & (c4 >= threshold)``; ``v_out`` per the reset rule.
+1. ``v = zero_v ? 0 : v_in``; ``p1 = v * d`` (the one registered
+   multiplier: a DSP/MULT18 for ``v_bits`` <= 18) and ``s1 = v + I``.
+2. ``t2 = s1 - (p1 >> (12 + shift))``: exact, width ``acc_width + 2``.
+3. Clamp, threshold and reset in one level: ``t2`` is compared with ``hi``,
+   ``lo`` and ``threshold`` in parallel (and ``t2 - threshold`` formed
+   beside them), then a mux picks the result. ``clamp(t2) >= threshold``
+   is read off the same compares: above ``hi`` it is ``hi >= threshold``,
+   below ``lo`` it is ``lo >= threshold``, else ``t2 >= threshold``; so no
+   comparator waits for the clamp.
 
-The layer parameters ``lo``, ``hi``, ``threshold``, ``subtract`` and
-``spiking`` are not pipelined: they are read by stages 4 and 5 and must be
-held while a value is in flight (the core changes them only at a layer's
-set-up, after the lane has drained). Pipelining them per lane would cost
-``3 * v_bits + 2`` flip-flops per stage per lane for nothing.
+``shift`` (0..3, held) widens the multiplier's right shift for the v1
+shift leaks k = 13..15, which have no exact 12-bit decay (see
+:func:`decay_from_shift`): ``v >> k == (v * 1) >> (12 + (k - 12))``. A v2
+model with per-neuron decays uses ``shift = 0``.
+
+The layer parameters ``lo``, ``hi``, ``threshold``, ``subtract``,
+``spiking`` and ``shift`` are not pipelined: they are read by stages 2 and
+3 and must be held while a value is in flight (the core changes them only
+at a layer's set-up, after the lane has drained). Pipelining them per lane
+would cost ``3 * v_bits + 4`` flip-flops per stage per lane for nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["DECAY_BITS", "DECAY_ONE", "LIFPipeLane", "decay_from_shift"]
+__all__ = ["DECAY_BITS", "DECAY_ONE", "LIFPipeLane", "decay_from_shift", "decay_and_shift"]
 
 #: Fractional bits of the decay constant (the v2 ``.qnet`` contract).
 DECAY_BITS = 12
@@ -59,6 +67,15 @@ def decay_from_shift(k: int) -> int:
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= DECAY_BITS:
         raise ValueError(f"leak shift {k!r} has no exact {DECAY_BITS}-bit decay (exact for 0..{DECAY_BITS})")
     return DECAY_ONE >> k if k else 0
+
+
+def decay_and_shift(k: int) -> tuple[int, int]:
+    """``(d, shift)`` for the lane that reproduce a v1 shift leak ``k`` in
+    0..15 exactly: ``(decay_from_shift(k), 0)`` for k <= 12, ``(1, k - 12)``
+    above."""
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= 15:
+        raise ValueError(f"leak shift must be an integer in 0..15, not {k!r}")
+    return (1, k - DECAY_BITS) if k > DECAY_BITS else (decay_from_shift(k), 0)
 
 
 class LIFPipeLane(wiring.Component):
@@ -83,6 +100,8 @@ class LIFPipeLane(wiring.Component):
         Its bias plus the weights of this step's input spikes.
     decay : In(unsigned(13))
         Its decay ``d`` in 0..4096.
+    shift : In(2)
+        Extra right shift of the product (v1 leaks k = 13..15; held).
     lo, hi, threshold : In(signed(v_bits))
         The layer's clamp bounds and threshold (held while in flight).
     subtract, spiking : In(1)
@@ -94,7 +113,7 @@ class LIFPipeLane(wiring.Component):
     spike : Out(1)
     """
 
-    LATENCY = 5
+    LATENCY = 3
 
     def __init__(self, v_bits: int, acc_width: int):
         self._MustUse__silence = True  # a rejected instance is not an unused one
@@ -112,6 +131,7 @@ class LIFPipeLane(wiring.Component):
                 "zero_v": In(1),
                 "acc": In(signed(acc_width)),
                 "decay": In(unsigned(DECAY_BITS + 1)),
+                "shift": In(2),
                 "lo": In(signed(v_bits)),
                 "hi": In(signed(v_bits)),
                 "threshold": In(signed(v_bits)),
@@ -133,24 +153,27 @@ class LIFPipeLane(wiring.Component):
         for a, b in zip(valid, valid[1:]):
             m.d.sync += b.eq(a)
 
-        v1 = Signal(signed(V))
-        a1 = Signal(signed(A))
-        d1 = Signal(unsigned(DECAY_BITS + 1))
-        m.d.sync += [v1.eq(Mux(self.zero_v, 0, self.v_in)), a1.eq(self.acc), d1.eq(self.decay)]
+        v = Signal(signed(V))
+        m.d.comb += v.eq(Mux(self.zero_v, 0, self.v_in))
+        p1 = Signal(signed(V + DECAY_BITS + 2))
+        s1 = Signal(signed(W))
+        m.d.sync += [p1.eq(v * self.decay), s1.eq(v + self.acc)]
 
-        p2 = Signal(signed(V + DECAY_BITS + 2))
-        s2 = Signal(signed(W))
-        m.d.sync += [p2.eq(v1 * d1), s2.eq(v1 + a1)]
+        leak = Signal(signed(V + 1))
+        with m.Switch(self.shift):
+            for e in range(4):
+                with m.Case(e):
+                    m.d.comb += leak.eq(p1 >> (DECAY_BITS + e))
+        t2 = Signal(signed(W))
+        m.d.sync += t2.eq(s1 - leak)
 
-        t3 = Signal(signed(W))
-        m.d.sync += t3.eq(s2 - (p2 >> DECAY_BITS))
-
-        c4 = Signal(signed(V))
-        m.d.sync += c4.eq(Mux(t3 > self.hi, self.hi, Mux(t3 < self.lo, self.lo, t3)))
-
-        spike = self.spiking & (c4 >= self.threshold)
-        v5 = Signal(signed(V))
-        s5 = Signal()
-        m.d.sync += [s5.eq(spike), v5.eq(Mux(spike, Mux(self.subtract, c4 - self.threshold, 0), c4))]
-        m.d.comb += [self.o_valid.eq(valid[-1]), self.v_out.eq(v5), self.spike.eq(s5)]
+        hi, lo, thr = self.hi, self.lo, self.threshold
+        gt_hi, lt_lo = t2 > hi, t2 < lo
+        clamped = Mux(gt_hi, hi, Mux(lt_lo, lo, t2))
+        spike = self.spiking & Mux(gt_hi, hi >= thr, Mux(lt_lo, lo >= thr, t2 >= thr))
+        after = Mux(gt_hi, hi - thr, Mux(lt_lo, lo - thr, t2 - thr))
+        v3 = Signal(signed(V))
+        s3 = Signal()
+        m.d.sync += [s3.eq(spike), v3.eq(Mux(spike, Mux(self.subtract, after, 0), clamped))]
+        m.d.comb += [self.o_valid.eq(valid[-1]), self.v_out.eq(v3), self.spike.eq(s3)]
         return m

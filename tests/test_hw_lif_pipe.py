@@ -9,14 +9,15 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.lif import acc_bits
-from hw.lif_pipe import DECAY_ONE, LIFPipeLane, decay_from_shift
+from hw.lif_pipe import DECAY_ONE, LIFPipeLane, decay_and_shift, decay_from_shift
 from sw.golden import lif_step
 from sw.qnet import Layer, Source
 
 
-def ref_update(v, cur, d, vb, thr, subtract, spiking):
-    """The contract, one neuron, in Python integers (floor shift = ``>>``)."""
-    x = v - ((v * d) >> 12) + cur
+def ref_update(v, cur, d, vb, thr, subtract, spiking, shift=0):
+    """The contract, one neuron, in Python integers (floor shift = ``>>``);
+    ``shift`` widens the product's shift (v1 leaks k = 13..15)."""
+    x = v - ((v * d) >> (12 + shift)) + cur
     x = max(-(1 << (vb - 1)), min((1 << (vb - 1)) - 1, x))
     spike = bool(spiking) and x >= thr
     return ((x - thr) if subtract else 0) if spike else x, spike
@@ -46,7 +47,8 @@ def _run(dut, batches):
     async def bench(ctx):
         rng = np.random.default_rng(0)
         for params, items in batches:
-            lo, hi, thr, sub, spk = params
+            lo, hi, thr, sub, spk, *rest = params
+            ctx.set(dut.shift, rest[0] if rest else 0)
             ctx.set(dut.lo, lo)
             ctx.set(dut.hi, hi)
             ctx.set(dut.threshold, thr)
@@ -113,6 +115,7 @@ def test_pipe_lane_matches_reference(V, wb, events):
         lo, hi = -(1 << (vb - 1)), (1 << (vb - 1)) - 1
         thr = int(rng.choice([1, hi, max(1, hi // 2), int(rng.integers(1, hi + 1))]))
         sub, spk = int(rng.integers(0, 2)), int(rng.random() < 0.8)
+        shift = int(rng.choice([0, 0, 0, 1, 2, 3]))
         items = []
         for _ in range(40):
             v = int(rng.choice([lo, hi, 0, -1, 1, int(rng.integers(lo, hi + 1))]))
@@ -123,8 +126,8 @@ def test_pipe_lane_matches_reference(V, wb, events):
                                 int(rng.integers(0, DECAY_ONE + 1))]))
             zero_v = int(rng.random() < 0.1)
             items.append((v, cur, d, zero_v))
-            expect.append(ref_update(0 if zero_v else v, cur, d, vb, thr, sub, spk))
-        batches.append(((lo, hi, thr, sub, spk), items))
+            expect.append(ref_update(0 if zero_v else v, cur, d, vb, thr, sub, spk, shift))
+        batches.append(((lo, hi, thr, sub, spk, shift), items))
     got = _run(LIFPipeLane(V, ACC), batches)
     assert len(got) == len(expect) == 480
     bad = [(i, g, e) for i, (g, e) in enumerate(zip(got, expect)) if g != e]
@@ -146,11 +149,12 @@ def test_shift_decay_equals_golden_shift_leak():
     # and the RTL on a slice of them
     batches = []
     expect = []
-    for k in (0, 1, 3, 12):
+    for k in (0, 1, 3, 12, 13, 15):
         layer = Layer("x", 1, [Source("i", np.zeros((1, 1), np.int8), 2)], 1000, k, "subtract", V, True)
         vn, sp = lif_step(v[:50].astype(np.int64), cur[:50].astype(np.int64), layer)
         expect += list(zip(vn.tolist(), sp.tolist()))
-        batches.append(((-(1 << 15), (1 << 15) - 1, 1000, 1, 1), [(int(a), int(c), decay_from_shift(k), 0) for a, c in zip(v[:50], cur[:50])]))
+        d, e = decay_and_shift(k)
+        batches.append(((-(1 << 15), (1 << 15) - 1, 1000, 1, 1, e), [(int(a), int(c), d, 0) for a, c in zip(v[:50], cur[:50])]))
     assert _run(LIFPipeLane(V, acc_bits(V, 8, 3000)), batches) == expect
 
 
@@ -188,6 +192,17 @@ def test_validation():
     with pytest.raises(ValueError, match="leak shift 13 has no exact 12-bit decay"):
         decay_from_shift(13)
     assert [decay_from_shift(k) for k in (0, 1, 2, 12)] == [0, 2048, 1024, 1]
+
+
+def test_decay_and_shift_covers_every_v1_leak():
+    """(d, shift) from decay_and_shift reproduce golden's v >> k for k = 0..15."""
+    v = np.arange(-70000, 70000, 7, dtype=np.int64)
+    for k in range(16):
+        layer = Layer("x", 1, [Source("i", np.zeros((1, 1), np.int8), 2)], 1 << 20, k, "zero", 20, True)
+        d, e = decay_and_shift(k)
+        vn, _ = lif_step(v, np.zeros_like(v), layer)
+        assert [ref_update(int(a), 0, d, 20, 1 << 20, 0, 1, e)[0] for a in v] == vn.tolist(), k
+    assert [decay_and_shift(k) for k in (0, 5, 12, 13, 15)] == [(0, 0), (128, 0), (1, 0), (1, 1), (1, 3)]
 
 
 def test_shifts_above_12_have_no_exact_decay():
