@@ -38,10 +38,14 @@ __all__ = [
 #: event (its queue entry addresses the weight row in the issue cycle); the
 #: chunk's membrane update overlaps the next chunk's first cycle (hw/core.py).
 PIPELINE_DEPTH = 1
-#: Cycles per (layer, step): the layer's end (its last chunk's update),
-#: merged with the set-up of the next layer (latch its parameters and its
-#: sources' queue counts) or with the end of the step.
-LAYER_OVERHEAD = 1
+#: Cycles per (layer, step): the layer's end, while its last chunk passes
+#: the LIFPipeLane.LATENCY = 3 lane stages (3 cycles), then the cycle that
+#: queues its spikes and latches the next layer's parameters and source
+#: counts (or ends the step), then R_SETUP, which enters the next layer's
+#: first chunk from those registers (the first layer's set-up latch is the
+#: step's end-of-step marker cycle, an input cycle, so every layer-step
+#: counts the same 5).
+LAYER_OVERHEAD = 5
 #: Cycles per timestep: none; the first layer is set up in the cycle that
 #: accepts the step's end-of-step marker (an input cycle, not counted).
 STEP_OVERHEAD = 0

@@ -22,21 +22,29 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
    second cycle loads with the chunk's bias.
 2. **Drain** (1 cycle: ``PIPELINE_DEPTH``): the chunk's last issued event
    reaches the accumulators.
-3. **Update** (overlapped with the next chunk's first cycle, or the layer's
-   end cycle): P :class:`hw.lif.LIFLane` units update the chunk's P
-   membranes (one wide membrane-memory word) and write them back; lane ``j``
-   pushes its spike into lane bank ``j`` of the layer's spike queue, so all P
-   spikes of a chunk are queued in that one cycle.
+3. **Update** (overlapped with the next chunk's issue): P
+   :class:`hw.lif_pipe.LIFPipeLane` units take the chunk's P membranes (one
+   wide membrane-memory word, read synchronously) and accumulators; after
+   the lanes' ``LATENCY`` (3) stages the membranes are written back and
+   lane ``j`` pushes its spike into lane bank ``j`` of the layer's spike
+   queue, so all P spikes of a chunk are queued in one cycle. The lanes
+   multiply by a decay (a v1 image's shift leak k as ``decay_and_shift``).
+4. **Layer end** (``R_LEND``, 4 cycles): the last chunk passes the lanes;
+   in the 4th cycle its spikes are queued and the next layer's parameters,
+   segment counts (plus those spikes) and segment mask are latched.
+   **R_SETUP** (1 cycle) then enters the first chunk from those registers,
+   so no spike or queue count reaches the walker's priority encoder in the
+   cycle that computes it.
 
 Spike queues are double-buffered per layer (buffer ``t mod 2`` is written at
 step t); a delay-1 source replays the other buffer, i.e. step t-1's spikes.
 Membranes need no clearing pass: at step 0 the update reads them as 0.
 
 Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
-step ``STEP_OVERHEAD`` (0: the first layer is set up in the cycle that
-accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (1:
-the last chunk's update, merged with the next layer's set-up or the step's
-end) plus ``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
+step ``STEP_OVERHEAD`` (0: the first layer's set-up latch is the cycle that
+accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (5:
+``R_LEND``'s 4 cycles and ``R_SETUP``) plus
+``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
 words (events and markers), drain a bad stream, scan the readout and write
 results are stream I/O, not compute, and are not counted.
 
@@ -64,7 +72,8 @@ from amaranth.utils import ceil_log2
 from hw import protocol, regmap
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.capacity import Capacity
-from hw.lif import LIFLane, acc_bits
+from hw.lif import acc_bits
+from hw.lif_pipe import LIFPipeLane, decay_and_shift
 from sw.events import END_OF_STEP, INDEX_BITS
 
 __all__ = ["EAVSCore"]
@@ -81,8 +90,9 @@ __all__ = ["EAVSCore"]
     R_DRAIN,
     R_SCAN,
     R_EMIT,
-) = range(10)
-COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND)
+    R_SETUP,
+) = range(11)
+COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND, R_SETUP)
 
 # Loader sections.
 L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN = range(8)
@@ -174,7 +184,7 @@ class EAVSCore(wiring.Component):
         r_axil = rmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(10))
+        state = Signal(range(11))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -485,6 +495,9 @@ class EAVSCore(wiring.Component):
         cur_chunks_left = Signal(_bits(QD))
         cur_thr = Signal(signed(V))
         cur_k = Signal(4)
+        cur_decay = Signal(13)
+        cur_dshift = Signal(2)
+        lend_k = Signal(range(LIFPipeLane.LATENCY + 1))
         cur_sub = Signal()
         cur_spk = Signal()
         cur_lo = Signal(signed(V))
@@ -536,6 +549,19 @@ class EAVSCore(wiring.Component):
 
         m.d.sync += [c0.eq(0), upd.eq(0), acc_load.eq(c0), p2_valid.eq(state == R_ISSUE)]
 
+        # write-back: the update's address, chunk and lane count follow the
+        # neurons through the lanes' LIFPipeLane.LATENCY stages
+        LAT = LIFPipeLane.LATENCY
+        dl_valid = [Signal(name=f"wb_valid{i}") for i in range(LAT)]
+        dl_maddr = [Signal(_bits(MD), name=f"wb_maddr{i}") for i in range(LAT)]
+        dl_c = [Signal(_bits(QD), name=f"wb_c{i}") for i in range(LAT)]
+        dl_lanes = [Signal(_bits(P), name=f"wb_lanes{i}") for i in range(LAT)]
+        m.d.sync += [dl_valid[0].eq(upd), dl_maddr[0].eq(upd_maddr), dl_c[0].eq(upd_c), dl_lanes[0].eq(upd_lanes)]
+        for i in range(1, LAT):
+            m.d.sync += [dl_valid[i].eq(dl_valid[i - 1]), dl_maddr[i].eq(dl_maddr[i - 1]), dl_c[i].eq(dl_c[i - 1]),
+                         dl_lanes[i].eq(dl_lanes[i - 1])]  # fmt: skip
+        wb, wb_maddr, wb_c, wb_lanes = dl_valid[-1], dl_maddr[-1], dl_c[-1], dl_lanes[-1]
+
         # chunk entry helper: called in the cycle before the chunk's cycle 0
         def enter_chunk(mask_value, counts):
             any_, fs, fj = lowest(mask_value)
@@ -571,13 +597,15 @@ class EAVSCore(wiring.Component):
         v_out = []
         spike_bits = []
         for j in range(P):
-            lane = LIFLane(V, ACC)
+            lane = LIFPipeLane(V, ACC)
             m.submodules[f"lif{j}"] = lane
             m.d.comb += [
+                lane.i_valid.eq(upd),
                 lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
                 lane.zero_v.eq(t == 0),
                 lane.acc.eq(Mux(acc_load, bias[j], acc[j])),  # a chunk without events
-                lane.leak_shift.eq(cur_k),
+                lane.decay.eq(cur_decay),
+                lane.shift.eq(cur_dshift),
                 lane.lo.eq(cur_lo),
                 lane.hi.eq(cur_hi),
                 lane.threshold.eq(cur_thr),
@@ -587,13 +615,13 @@ class EAVSCore(wiring.Component):
             lanes.append(lane)
             v_out.append(lane.v_out)
             sb = Signal(name=f"spk{j}")
-            m.d.comb += sb.eq(lane.spike & (j < upd_lanes))
+            m.d.comb += sb.eq(lane.spike & (j < wb_lanes))
             spike_bits.append(sb)
-        with m.If(upd):
-            m.d.comb += [v_wr.addr.eq(upd_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
+        with m.If(wb):
+            m.d.comb += [v_wr.addr.eq(wb_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
             for j in range(P):
                 with m.If(spike_bits[j]):
-                    m.d.comb += [q_wr[j].addr.eq(cur_qown + qcnt[cur_own][j]), q_wr[j].data.eq(upd_c), q_wr[j].en.eq(1)]
+                    m.d.comb += [q_wr[j].addr.eq(cur_qown + qcnt[cur_own][j]), q_wr[j].data.eq(wb_c), q_wr[j].en.eq(1)]
                     m.d.sync += qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1)
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
@@ -657,6 +685,14 @@ class EAVSCore(wiring.Component):
                     m.d.comb += [su_hi.eq((1 << (b - 1)) - 1), su_lo.eq(-(1 << (b - 1)))]
             with m.Default():
                 m.d.comb += [su_hi.eq((1 << (V - 1)) - 1), su_lo.eq(-(1 << (V - 1)))]
+        # the v1 image's shift leak k as the lanes' decay (exact for k = 0..15)
+        su_decay = Signal(13)
+        su_dshift = Signal(2)
+        with m.Switch(ly_k[su_l]):
+            for k in range(16):
+                with m.Case(k):
+                    d, e = decay_and_shift(k)
+                    m.d.comb += [su_decay.eq(d), su_dshift.eq(e)]
         su_stmts = [qcnt[su_own][j].eq(0) for j in range(P)] + [
             lay.eq(su_l),
             cur_own.eq(su_own),
@@ -665,6 +701,8 @@ class EAVSCore(wiring.Component):
             cur_chunks_left.eq(ly_chunks[su_l]),
             cur_thr.eq(ly_thr[su_l]),
             cur_k.eq(ly_k[su_l]),
+            cur_decay.eq(su_decay),
+            cur_dshift.eq(su_dshift),
             cur_sub.eq(ly_sub[su_l]),
             cur_spk.eq(ly_spk[su_l]),
             cur_wptr.eq(ly_wbase[su_l]),
@@ -684,7 +722,7 @@ class EAVSCore(wiring.Component):
             q = Signal(range(2 * L), name=f"su_q{s}")
             m.d.comb += q.eq(idx * 2 + buf)
             pending = Signal(name=f"su_pend{s}")  # the previous layer's last chunk, queued now
-            m.d.comb += pending.eq(upd & (q == cur_own))
+            m.d.comb += pending.eq(wb & (q == cur_own))
             su_stmts += [
                 s_off[s].eq(sr_off[su_l][s]),
                 s_layer[s].eq(is_layer),
@@ -706,8 +744,10 @@ class EAVSCore(wiring.Component):
         su_counts = Array(Array(row) for row in su_cnt)
 
         def do_setup():
+            """Set-up, first cycle: latch the layer and its segments' counts
+            and mask; R_SETUP then enters the first chunk from registers."""
             m.d.sync += su_stmts
-            enter_chunk(su_mask, su_counts)
+            m.d.sync += state.eq(R_SETUP)
 
         # ---- the FSM --------------------------------------------------------------
         with m.Switch(state):
@@ -821,9 +861,14 @@ class EAVSCore(wiring.Component):
                 with m.If(cur_chunks_left > 1):
                     enter_chunk(mask, seg_cnt)
                 with m.Else():
-                    m.d.sync += state.eq(R_LEND)
+                    m.d.sync += [state.eq(R_LEND), lend_k.eq(0)]
+            with m.Case(R_SETUP):
+                enter_chunk(mask, seg_cnt)
             with m.Case(R_LEND):
-                with m.If(lay + 1 < m_layers):
+                m.d.sync += lend_k.eq(lend_k + 1)
+                with m.If(lend_k != LAT):
+                    pass  # the last chunk is in the lanes; its spikes are queued in the LAT-th cycle
+                with m.Elif(lay + 1 < m_layers):
                     do_setup()
                 with m.Else():  # end of the step
                     for g in range(S):
@@ -881,6 +926,7 @@ class EAVSCore(wiring.Component):
         # soft reset wins over everything above
         with m.If(soft_reset):
             m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p2_valid.eq(0), c0.eq(0), acc_load.eq(0)]
+            m.d.sync += [v.eq(0) for v in dl_valid]
             with m.If(state == LOAD):
                 m.d.sync += model_valid.eq(0)
 

@@ -92,18 +92,19 @@ def _hand_net():
     return QNet(["x", "y", "z"], 2, [InputGroup("a", 4)], [h, o])
 
 
-# Worked by hand from DESIGN.md's form, with D = 1, O_layer = 1, O_step = 0,
-# O_sample = 1 (hw/core.py's documented pipeline):
+# Worked by hand from DESIGN.md's form, with D = 1, O_layer = 5, O_step = 0,
+# O_sample = 1 (hw/core.py's documented pipeline: 3 lane stages + queue/latch
+# cycle + R_SETUP per layer-step):
 #   events [[3, 2], [0, 1]] (step 0: 3 input spikes into h, 2 h spikes into o)
-#   P = 4: h 2 chunks, o 1: 2*(3+1)+1 + 1*(2+1)+1 + 2*(0+1)+1 + 1*(1+1)+1 + 1 = 9+4+3+3+1 = 20
-#   P = 8: 1*(3+1)+1 + (2+1)+1 + (0+1)+1 + (1+1)+1 + 1 = 5+4+2+3+1 = 15
-#   P = 1: 5*(3+1)+1 + 3*(2+1)+1 + 5*(0+1)+1 + 3*(1+1)+1 + 1 = 21+10+6+7+1 = 45
-#   events [[0, 0], [0, 0]], P = 4: 2*1+1 + 1*1+1 + 2*1+1 + 1*1+1 + 1 = 3+2+3+2+1 = 11
+#   P = 4: h 2 chunks, o 1: 2*(3+1)+5 + 1*(2+1)+5 + 2*(0+1)+5 + 1*(1+1)+5 + 1 = 13+8+7+7+1 = 36
+#   P = 8: 1*(3+1)+5 + (2+1)+5 + (0+1)+5 + (1+1)+5 + 1 = 9+8+6+7+1 = 31
+#   P = 1: 5*(3+1)+5 + 3*(2+1)+5 + 5*(0+1)+5 + 3*(1+1)+5 + 1 = 25+14+10+11+1 = 61
+#   events [[0, 0], [0, 0]], P = 4: 2*1+5 + 1*1+5 + 2*1+5 + 1*1+5 + 1 = 7+6+7+6+1 = 27
 HAND_CYCLES = [
-    ([[3, 2], [0, 1]], 4, 20),
-    ([[3, 2], [0, 1]], 8, 15),
-    ([[3, 2], [0, 1]], 1, 45),
-    ([[0, 0], [0, 0]], 4, 11),
+    ([[3, 2], [0, 1]], 4, 36),
+    ([[3, 2], [0, 1]], 8, 31),
+    ([[3, 2], [0, 1]], 1, 61),
+    ([[0, 0], [0, 0]], 4, 27),
 ]
 
 
@@ -114,4 +115,4 @@ def test_cycle_model_hand_worked_samples(events, lanes, cycles):
 
 def test_cycle_model_hand_worked_batch():
     ev = np.array([e for e, p, _ in HAND_CYCLES if p == 4])
-    assert sample_cycles(_hand_net(), ev, 4).tolist() == [20, 11]
+    assert sample_cycles(_hand_net(), ev, 4).tolist() == [36, 27]

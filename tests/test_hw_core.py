@@ -130,3 +130,23 @@ def test_run_amaranth_entry_point_without_backpressure():
     res = run_amaranth(net, sp, seed=None)
     g = golden.run(net, sp)
     assert res.prediction.tolist() == g.prediction.tolist() and res.readout.tolist() == g.readout.tolist()
+
+
+def test_core_cycles_equal_hand_worked_literals():
+    """The RTL's cycle counter against numbers worked by hand (not the model's
+    constants): inputs a[4] -> h (5 neurons, weights 1, threshold 3) -> o (3).
+    Step 0: inputs 0, 1, 2 spike, so every h neuron gets I = 3 and spikes
+    (5 events into o); step 1: no input, nothing spikes. Events [[3, 5], [0, 0]].
+    Per layer-step ceil(n/P) * (events + 1) + 5, plus 1 per sample:
+      P = 4: (2*4+5) + (1*6+5) + (2*1+5) + (1*1+5) + 1 = 13+11+7+6+1 = 38
+      P = 8: (4+5) + (6+5) + (1+5) + (1+5) + 1 = 9+11+6+6+1 = 33"""
+    from sw.qnet import InputGroup, Layer, QNet, Source
+
+    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1, "subtract")
+    o = Layer("o", 3, [Source("h", np.ones((5, 3), np.int8), 4)], 3, 1, spiking=False)
+    net = QNet(["x", "y", "z"], 2, [InputGroup("a", 4)], [h, o]).validate("hand net")
+    spikes = np.array([[[1, 1, 1, 0], [0, 0, 0, 0]]], bool)
+    assert golden.run(net, spikes).layer_events[0].tolist() == [[3, 5], [0, 0]]
+    for lanes, cycles in ((4, 38), (8, 33)):
+        (res,) = run_amaranth_jobs(Capacity(lanes=lanes, **SMALL), [Job(net, spikes)], seed=1)
+        assert res.results.cycles.tolist() == [cycles], lanes
