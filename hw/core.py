@@ -73,7 +73,7 @@ from hw import protocol, regmap
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.capacity import Capacity
 from hw.lif import acc_bits
-from hw.lif_pipe import LIFPipeLane, decay_and_shift
+from hw.lif_pipe import LIFPipeLane
 from sw.events import END_OF_STEP, INDEX_BITS
 
 __all__ = ["EAVSCore"]
@@ -95,7 +95,9 @@ __all__ = ["EAVSCore"]
 COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND, R_SETUP)
 
 # Loader sections.
-L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN = range(8)
+L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN, L_DEC = range(9)
+#: Bits per lane of the decay memory: d [12:0], extra product shift [14:13].
+DECAY_LANE_BITS = protocol.DECAY_BITS + 1 + 2
 
 
 def _bits(n: int) -> int:
@@ -168,6 +170,10 @@ class EAVSCore(wiring.Component):
         m.submodules.bmem = bmem = Memory(shape=unsigned(P * V), depth=MD, init=[])
         b_wr = bmem.write_port(granularity=V)
         b_rd = bmem.read_port()
+        DW = DECAY_LANE_BITS
+        m.submodules.dmem = dmem = Memory(shape=unsigned(P * DW), depth=MD, init=[])
+        d_wr = dmem.write_port(granularity=DW)
+        d_rd = dmem.read_port()
         m.submodules.imem = imem = Memory(shape=unsigned(INDEX_BITS + 1), depth=NI, init=[])
         i_wr = imem.write_port()
         i_rd = imem.read_port(domain="comb")
@@ -231,7 +237,6 @@ class EAVSCore(wiring.Component):
         ly_n = Array(Signal(nb, name=f"ly_n{i}") for i in range(L))
         ly_chunks = Array(Signal(_bits(QD), name=f"ly_chunks{i}") for i in range(L))
         ly_thr = Array(Signal(signed(V), name=f"ly_thr{i}") for i in range(L))
-        ly_k = Array(Signal(4, name=f"ly_k{i}") for i in range(L))
         ly_sub = Array(Signal(name=f"ly_sub{i}") for i in range(L))
         ly_spk = Array(Signal(name=f"ly_spk{i}") for i in range(L))
         ly_vb = Array(Signal(6, name=f"ly_vb{i}") for i in range(L))
@@ -252,7 +257,7 @@ class EAVSCore(wiring.Component):
         # ===================================================================
         # Loader
         # ===================================================================
-        ld_sec = Signal(range(8))
+        ld_sec = Signal(range(9))
         ld_k = Signal(4)
         ld_g = Signal(_bits(S) + 8)
         ld_l = Signal(_bits(L) + 8)
@@ -284,12 +289,15 @@ class EAVSCore(wiring.Component):
                 m.d.sync += ld_sec.eq(L_TRL)
 
         def after_weights_or_bias(is_bias: bool):
-            if is_bias:
-                with m.If(ld_weight_words != 0):
-                    m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
-                with m.Else():
-                    m.d.sync += ld_sec.eq(L_TRL)
+            if is_bias:  # the decay words follow, as many as bias words
+                m.d.sync += [ld_sec.eq(L_DEC), ld_cnt.eq(0), ld_lane.eq(0), ld_row.eq(0)]
             else:
+                m.d.sync += ld_sec.eq(L_TRL)
+
+        def after_decay():
+            with m.If(ld_weight_words != 0):
+                m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
+            with m.Else():
                 m.d.sync += ld_sec.eq(L_TRL)
 
         def next_layer():
@@ -384,7 +392,6 @@ class EAVSCore(wiring.Component):
                             with m.Case(3):
                                 with m.If(ok):
                                     m.d.sync += [
-                                        ly_k[ld_l].eq(word[0:4]),
                                         ly_sub[ld_l].eq(word[4]),
                                         ly_spk[ld_l].eq(word[5]),
                                         ly_vb[ld_l].eq(word[8:14]),
@@ -450,6 +457,22 @@ class EAVSCore(wiring.Component):
                             m.d.sync += ld_lane.eq(ld_lane + 1)
                         with m.If(ld_cnt + 1 == ld_bias_words):
                             after_weights_or_bias(True)
+                    with m.Case(L_DEC):
+                        with m.If(ld_row < MD):
+                            m.d.comb += [
+                                d_wr.addr.eq(ld_row),
+                                d_wr.data.eq(Cat(Cat(word[0:13], word[protocol.DECAY_SHIFT_LSB : protocol.DECAY_SHIFT_LSB + 2]) for _ in range(P))),
+                                d_wr.en.eq(Const(1, P) << ld_lane),
+                            ]
+                        with m.If((word[0:13] > protocol.DECAY_ONE) | (word[13:16] != 0) | (word[18:] != 0)):
+                            m.d.sync += ld_bad.eq(1)  # malformed decay word: the trailer check fails
+                        m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                        with m.If(ld_lane == P - 1):
+                            m.d.sync += [ld_lane.eq(0), ld_row.eq(ld_row + 1)]
+                        with m.Else():
+                            m.d.sync += ld_lane.eq(ld_lane + 1)
+                        with m.If(ld_cnt + 1 == ld_bias_words):
+                            after_decay()
                     with m.Case(L_WGT):
                         full = Cat(wshift[32:], word)
                         m.d.sync += wshift.eq(full)
@@ -494,9 +517,6 @@ class EAVSCore(wiring.Component):
         cur_n_left = Signal(nb + 1)  # neurons from this chunk on
         cur_chunks_left = Signal(_bits(QD))
         cur_thr = Signal(signed(V))
-        cur_k = Signal(4)
-        cur_decay = Signal(13)
-        cur_dshift = Signal(2)
         lend_k = Signal(range(LIFPipeLane.LATENCY + 1))
         cur_sub = Signal()
         cur_spk = Signal()
@@ -590,7 +610,7 @@ class EAVSCore(wiring.Component):
             for j in range(P):
                 m.d.sync += acc[j].eq(acc[j] + wgt[j])
             m.d.sync += sops.eq(sops + lanes_now)
-        m.d.comb += [b_rd.addr.eq(cur_maddr)]
+        m.d.comb += [b_rd.addr.eq(cur_maddr), d_rd.addr.eq(cur_maddr)]
 
         # update (the cycle after a chunk's D2)
         lanes = []
@@ -604,8 +624,8 @@ class EAVSCore(wiring.Component):
                 lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
                 lane.zero_v.eq(t == 0),
                 lane.acc.eq(Mux(acc_load, bias[j], acc[j])),  # a chunk without events
-                lane.decay.eq(cur_decay),
-                lane.shift.eq(cur_dshift),
+                lane.decay.eq(d_rd.data[j * DW : j * DW + 13]),  # the chunk's decays, read with its membranes
+                lane.shift.eq(d_rd.data[j * DW + 13 : (j + 1) * DW]),
                 lane.lo.eq(cur_lo),
                 lane.hi.eq(cur_hi),
                 lane.threshold.eq(cur_thr),
@@ -685,14 +705,6 @@ class EAVSCore(wiring.Component):
                     m.d.comb += [su_hi.eq((1 << (b - 1)) - 1), su_lo.eq(-(1 << (b - 1)))]
             with m.Default():
                 m.d.comb += [su_hi.eq((1 << (V - 1)) - 1), su_lo.eq(-(1 << (V - 1)))]
-        # the v1 image's shift leak k as the lanes' decay (exact for k = 0..15)
-        su_decay = Signal(13)
-        su_dshift = Signal(2)
-        with m.Switch(ly_k[su_l]):
-            for k in range(16):
-                with m.Case(k):
-                    d, e = decay_and_shift(k)
-                    m.d.comb += [su_decay.eq(d), su_dshift.eq(e)]
         su_stmts = [qcnt[su_own][j].eq(0) for j in range(P)] + [
             lay.eq(su_l),
             cur_own.eq(su_own),
@@ -700,9 +712,6 @@ class EAVSCore(wiring.Component):
             cur_n_left.eq(ly_n[su_l]),
             cur_chunks_left.eq(ly_chunks[su_l]),
             cur_thr.eq(ly_thr[su_l]),
-            cur_k.eq(ly_k[su_l]),
-            cur_decay.eq(su_decay),
-            cur_dshift.eq(su_dshift),
             cur_sub.eq(ly_sub[su_l]),
             cur_spk.eq(ly_spk[su_l]),
             cur_wptr.eq(ly_wbase[su_l]),

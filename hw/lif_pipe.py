@@ -30,16 +30,15 @@ Stages (one register each; ``LATENCY`` = 3 cycles from ``i_valid`` to
    below ``lo`` it is ``lo >= threshold``, else ``t2 >= threshold``; so no
    comparator waits for the clamp.
 
-``shift`` (0..3, held) widens the multiplier's right shift for the v1
+``shift`` (0..3, per neuron like ``d``) widens the multiplier's right shift for the v1
 shift leaks k = 13..15, which have no exact 12-bit decay (see
 :func:`decay_from_shift`): ``v >> k == (v * 1) >> (12 + (k - 12))``. A v2
 model with per-neuron decays uses ``shift = 0``.
 
-The layer parameters ``lo``, ``hi``, ``threshold``, ``subtract``,
-``spiking`` and ``shift`` are not pipelined: they are read by stages 2 and
-3 and must be held while a value is in flight (the core changes them only
+The layer parameters ``lo``, ``hi``, ``threshold``, ``subtract`` and
+``spiking`` are not pipelined: they are read by stage 3 and must be held while a value is in flight (the core changes them only
 at a layer's set-up, after the lane has drained). Pipelining them per lane
-would cost ``3 * v_bits + 4`` flip-flops per stage per lane for nothing.
+would cost ``3 * v_bits + 2`` flip-flops per stage per lane for nothing.
 """
 
 from __future__ import annotations
@@ -48,35 +47,11 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+# The decay format is part of the model image (numpy-only hw.protocol); the
+# lane reads DECAY_BITS from its own module so a test can mutate it here.
+from hw.protocol import DECAY_BITS, DECAY_ONE, decay_and_shift, decay_from_shift
+
 __all__ = ["DECAY_BITS", "DECAY_ONE", "LIFPipeLane", "decay_from_shift", "decay_and_shift"]
-
-#: Fractional bits of the decay constant (the v2 ``.qnet`` contract).
-DECAY_BITS = 12
-#: ``d = DECAY_ONE`` empties the membrane each step; ``d = 0`` never leaks.
-DECAY_ONE = 1 << DECAY_BITS
-
-
-def decay_from_shift(k: int) -> int:
-    """The decay that equals a v1 shift leak ``k`` (0: no leak).
-
-    Exact only for k <= 12: ``(v * (4096 >> k)) >> 12 == v >> k`` needs
-    ``4096 >> k`` to be a power of two; for k = 13..15 it is 0, which never
-    leaks, while ``v >> k`` is -1 for every small negative v. Those shifts
-    are refused rather than silently changed.
-    """
-    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= DECAY_BITS:
-        raise ValueError(f"leak shift {k!r} has no exact {DECAY_BITS}-bit decay (exact for 0..{DECAY_BITS})")
-    return DECAY_ONE >> k if k else 0
-
-
-def decay_and_shift(k: int) -> tuple[int, int]:
-    """``(d, shift)`` for the lane that reproduce a v1 shift leak ``k`` in
-    0..15 exactly: ``(decay_from_shift(k), 0)`` for k <= 12, ``(1, k - 12)``
-    above."""
-    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= 15:
-        raise ValueError(f"leak shift must be an integer in 0..15, not {k!r}")
-    return (1, k - DECAY_BITS) if k > DECAY_BITS else (decay_from_shift(k), 0)
-
 
 class LIFPipeLane(wiring.Component):
     """One neuron update per cycle, ``LATENCY`` cycles deep.
@@ -101,7 +76,7 @@ class LIFPipeLane(wiring.Component):
     decay : In(unsigned(13))
         Its decay ``d`` in 0..4096.
     shift : In(2)
-        Extra right shift of the product (v1 leaks k = 13..15; held).
+        Its extra right shift of the product (v1 leaks k = 13..15).
     lo, hi, threshold : In(signed(v_bits))
         The layer's clamp bounds and threshold (held while in flight).
     subtract, spiking : In(1)
@@ -157,10 +132,11 @@ class LIFPipeLane(wiring.Component):
         m.d.comb += v.eq(Mux(self.zero_v, 0, self.v_in))
         p1 = Signal(signed(V + DECAY_BITS + 2))
         s1 = Signal(signed(W))
-        m.d.sync += [p1.eq(v * self.decay), s1.eq(v + self.acc)]
+        e1 = Signal(2)
+        m.d.sync += [p1.eq(v * self.decay), s1.eq(v + self.acc), e1.eq(self.shift)]
 
         leak = Signal(signed(V + 1))
-        with m.Switch(self.shift):
+        with m.Switch(e1):
             for e in range(4):
                 with m.Case(e):
                     m.d.comb += leak.eq(p1 >> (DECAY_BITS + e))

@@ -50,9 +50,14 @@ V1_FORMATS = {
     "SOURCE_WORDS": 3, "RESULT_HEADER_WORDS": 7, "SOURCE_DELAY": 0x100, "SOURCE_IS_LAYER": 0x200,
 }  # fmt: skip
 
+#: 2.0: the model image gained per-neuron decay words after the bias words
+#: (d [12:0], extra product shift [17:16]); the flags' leak-shift bits are reserved.
+V2_FORMATS = {**V1_FORMATS, "DECAY_BITS": 12, "DECAY_ONE": 4096, "DECAY_SHIFT_LSB": 16}
+
 #: Every released VERSION (major << 16 | minor) with its map; append only.
 FROZEN = {
     0x0001_0000: (V1_REGISTERS, V1_FORMATS),
+    0x0002_0000: (V1_REGISTERS, V2_FORMATS),
 }
 
 
@@ -65,10 +70,10 @@ def live_registers() -> dict:
 
 def live_formats() -> dict:
     names = ("MODEL_MAGIC", "RESULT_MAGIC", "HEADER_WORDS", "GROUP_WORDS", "LAYER_WORDS", "SOURCE_WORDS",
-             "RESULT_HEADER_WORDS", "SOURCE_DELAY", "SOURCE_IS_LAYER")  # fmt: skip
+             "RESULT_HEADER_WORDS", "SOURCE_DELAY", "SOURCE_IS_LAYER", "DECAY_BITS", "DECAY_ONE", "DECAY_SHIFT_LSB")  # fmt: skip
     out = {"MAGIC": regmap.MAGIC, "MODE_RUN": regmap.MODE_RUN, "MODE_LOAD": regmap.MODE_LOAD,
            "READOUT": (regmap.READOUT.offset, regmap.READOUT.length_field)}  # fmt: skip
-    out.update({n: getattr(protocol, n) for n in names})
+    out.update({n: getattr(protocol, n) for n in names if hasattr(protocol, n)})
     return out
 
 
