@@ -34,18 +34,19 @@ __all__ = [
 
 # -- cycle model constants (owned by the RTL; the core must match them) -------
 
-#: Cycles per chunk beyond one per input event: the accumulate of the last
-#: event (its queue entry addresses the weight row in the issue cycle); the
-#: chunk's membrane update overlaps the next chunk's first cycle (hw/core.py).
+#: Cycles per chunk beyond one per input event (R_CEND). An event's
+#: accumulate comes two cycles after its issue (event-list/queue read, then
+#: weight read, both synchronous), and the chunk's membrane update follows;
+#: both overlap the next chunk's issue (hw/core.py).
 PIPELINE_DEPTH = 1
-#: Cycles per (layer, step): the layer's end, while its last chunk passes
-#: the LIFPipeLane.LATENCY = 3 lane stages (3 cycles), then the cycle that
-#: queues its spikes and latches the next layer's parameters and source
-#: counts (or ends the step), then R_SETUP, which enters the next layer's
-#: first chunk from those registers (the first layer's set-up latch is the
-#: step's end-of-step marker cycle, an input cycle, so every layer-step
-#: counts the same 5).
-LAYER_OVERHEAD = 5
+#: Cycles per (layer, step): the layer's end, while its last chunk's
+#: membranes are read (1 cycle) and pass the LIFPipeLane.LATENCY = 3 lane
+#: stages, then the cycle that queues its spikes and latches the next
+#: layer's parameters and source counts (or ends the step), then R_SETUP,
+#: which enters the next layer's first chunk from those registers (the first
+#: layer's set-up latch is the step's end-of-step marker cycle, an input
+#: cycle, so every layer-step counts the same 6).
+LAYER_OVERHEAD = 6
 #: Cycles per timestep: none; the first layer is set up in the cycle that
 #: accepts the step's end-of-step marker (an input cycle, not counted).
 STEP_OVERHEAD = 0

@@ -15,11 +15,13 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
    *segment* of the layer's sources (an input group's event list, or one
    lane bank of a layer's spike queue) and issues one queued index per cycle;
    a priority encoder over the segments' non-empty bits picks the next
-   segment in the same cycle, so there are no bubbles. The queues are read
-   asynchronously (small LUT memories), so in the issue cycle the index
-   already addresses its row of P weights (one wide weight-memory word);
-   the next cycle adds the row into the P accumulators, which the chunk's
-   second cycle loads with the chunk's bias.
+   segment in the same cycle, so there are no bubbles. The event lists and
+   queues are read synchronously (block RAM): the issue cycle presents the
+   read address and latches the segment's weight-row base, the next cycle
+   adds the queued index to it to address the row of P weights (one wide
+   weight-memory word, also read synchronously), and the cycle after adds
+   the row into the P accumulators; the chunk's first such add loads the
+   chunk's bias.
 2. **Drain** (1 cycle: ``PIPELINE_DEPTH``): the chunk's last issued event
    reaches the accumulators.
 3. **Update** (overlapped with the next chunk's issue): P
@@ -29,8 +31,8 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
    lane ``j`` pushes its spike into lane bank ``j`` of the layer's spike
    queue, so all P spikes of a chunk are queued in one cycle. The lanes
    multiply by a decay (a v1 image's shift leak k as ``decay_and_shift``).
-4. **Layer end** (``R_LEND``, 4 cycles): the last chunk passes the lanes;
-   in the 4th cycle its spikes are queued and the next layer's parameters,
+4. **Layer end** (``R_LEND``, 5 cycles): the last chunk's membranes are
+   read and pass the lanes; in the 5th cycle its spikes are queued and the next layer's parameters,
    segment counts (plus those spikes) and segment mask are latched.
    **R_SETUP** (1 cycle) then enters the first chunk from those registers,
    so no spike or queue count reaches the walker's priority encoder in the
@@ -42,8 +44,8 @@ Membranes need no clearing pass: at step 0 the update reads them as 0.
 
 Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
 step ``STEP_OVERHEAD`` (0: the first layer's set-up latch is the cycle that
-accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (5:
-``R_LEND``'s 4 cycles and ``R_SETUP``) plus
+accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (6:
+``R_LEND``'s 5 cycles and ``R_SETUP``) plus
 ``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
 words (events and markers), drain a bad stream, scan the readout and write
 results are stream I/O, not compute, and are not counted.
@@ -176,14 +178,14 @@ class EAVSCore(wiring.Component):
         d_rd = dmem.read_port()
         m.submodules.imem = imem = Memory(shape=unsigned(INDEX_BITS + 1), depth=NI, init=[])
         i_wr = imem.write_port()
-        i_rd = imem.read_port(domain="comb")
+        i_rd = imem.read_port()  # synchronous: block RAM, registered address
         slot_bits = max(1, ceil_log2(QD))
         q_wr, q_rd = [], []
         for j in range(P):
             qm = Memory(shape=unsigned(slot_bits), depth=2 * L * QD, init=[])
             m.submodules[f"qbank{j}"] = qm
             q_wr.append(qm.write_port())
-            q_rd.append(qm.read_port(domain="comb"))
+            q_rd.append(qm.read_port())
         m.submodules.rmem = rmem = Memory(shape=signed(V), depth=NN, init=[])
         r_wr = rmem.write_port()
         r_emit = rmem.read_port()
@@ -517,7 +519,7 @@ class EAVSCore(wiring.Component):
         cur_n_left = Signal(nb + 1)  # neurons from this chunk on
         cur_chunks_left = Signal(_bits(QD))
         cur_thr = Signal(signed(V))
-        lend_k = Signal(range(LIFPipeLane.LATENCY + 1))
+        lend_k = Signal(range(LIFPipeLane.LATENCY + 2))
         cur_sub = Signal()
         cur_spk = Signal()
         cur_lo = Signal(signed(V))
@@ -559,7 +561,18 @@ class EAVSCore(wiring.Component):
         p2_valid = Signal()
         acc_load = Signal()
         c0 = Signal()
-        upd = Signal()
+        upd = Signal()  # the cycle after a chunk's CEND: its membranes, bias and decays are read
+        upd1 = Signal()  # the cycle after: they enter the lanes
+        upd1_maddr = Signal(_bits(MD))
+        upd1_c = Signal(_bits(QD))
+        upd1_lanes = Signal(_bits(P))
+        c1 = Signal()
+        p1_valid = Signal()
+        p1_lanes = Signal(_bits(P))
+        p2_lanes = Signal(_bits(P))
+        p1_j = Signal(range(max(2, P)))
+        p1_layer = Signal()
+        p1_base = Signal(_bits(WD) + 1)
         upd_maddr = Signal(_bits(MD))
         upd_c = Signal(_bits(QD))
         upd_lanes = Signal(_bits(P))
@@ -567,7 +580,9 @@ class EAVSCore(wiring.Component):
         m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
         acc = [Signal(signed(ACC), name=f"acc{j}") for j in range(P)]
 
-        m.d.sync += [c0.eq(0), upd.eq(0), acc_load.eq(c0), p2_valid.eq(state == R_ISSUE)]
+        m.d.sync += [c0.eq(0), upd.eq(0), c1.eq(c0), acc_load.eq(c1), p1_valid.eq(state == R_ISSUE), p2_valid.eq(p1_valid)]
+        m.d.sync += [p1_lanes.eq(lanes_now), p2_lanes.eq(p1_lanes)]
+        m.d.sync += [upd1.eq(upd), upd1_maddr.eq(upd_maddr), upd1_c.eq(upd_c), upd1_lanes.eq(upd_lanes)]
 
         # write-back: the update's address, chunk and lane count follow the
         # neurons through the lanes' LIFPipeLane.LATENCY stages
@@ -576,7 +591,7 @@ class EAVSCore(wiring.Component):
         dl_maddr = [Signal(_bits(MD), name=f"wb_maddr{i}") for i in range(LAT)]
         dl_c = [Signal(_bits(QD), name=f"wb_c{i}") for i in range(LAT)]
         dl_lanes = [Signal(_bits(P), name=f"wb_lanes{i}") for i in range(LAT)]
-        m.d.sync += [dl_valid[0].eq(upd), dl_maddr[0].eq(upd_maddr), dl_c[0].eq(upd_c), dl_lanes[0].eq(upd_lanes)]
+        m.d.sync += [dl_valid[0].eq(upd1), dl_maddr[0].eq(upd1_maddr), dl_c[0].eq(upd1_c), dl_lanes[0].eq(upd1_lanes)]
         for i in range(1, LAT):
             m.d.sync += [dl_valid[i].eq(dl_valid[i - 1]), dl_maddr[i].eq(dl_maddr[i - 1]), dl_c[i].eq(dl_c[i - 1]),
                          dl_lanes[i].eq(dl_lanes[i - 1])]  # fmt: skip
@@ -590,14 +605,16 @@ class EAVSCore(wiring.Component):
             m.d.sync += state.eq(Mux(any_, R_ISSUE, R_CEND))
 
         # queue / input reads for the issued event
+        # issue (I0): the event list / queue read address; the segment's row base
         m.d.comb += i_rd.addr.eq(s_gbase[w_s] + w_k)
+        m.d.sync += [p1_j.eq(w_j), p1_layer.eq(s_layer[w_s]), p1_base.eq(cur_wptr + s_off[w_s])]
         for j in range(P):
             m.d.comb += q_rd[j].addr.eq(s_qbase[w_s] + w_k)
-        # issue cycle: the queue entry (asynchronous read) gives the weight row address
+        # I1: the queue entry (read synchronously) gives the weight row address
         bank_data = Array(q.data for q in q_rd)
         local = Signal(_bits(ROWS_MAX) + 1)
-        m.d.comb += local.eq(Mux(s_layer[w_s], bank_data[w_j] * P + w_j, i_rd.data))
-        m.d.comb += w_rd.addr.eq(cur_wptr + s_off[w_s] + local)
+        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, i_rd.data))
+        m.d.comb += w_rd.addr.eq(p1_base + local)
         # next cycle: accumulate (chunk cycle 1 also loads the bias)
         bias = [b_rd.data[j * V : (j + 1) * V].as_signed() for j in range(P)]
         wgt = [w_rd.data[j * WB : (j + 1) * WB].as_signed() for j in range(P)]
@@ -605,12 +622,15 @@ class EAVSCore(wiring.Component):
             for j in range(P):
                 m.d.sync += acc[j].eq(bias[j] + Mux(p2_valid, wgt[j], 0))
             with m.If(p2_valid):
-                m.d.sync += sops.eq(sops + lanes_now)
+                m.d.sync += sops.eq(sops + p2_lanes)
         with m.Elif(p2_valid):
             for j in range(P):
                 m.d.sync += acc[j].eq(acc[j] + wgt[j])
-            m.d.sync += sops.eq(sops + lanes_now)
-        m.d.comb += [b_rd.addr.eq(cur_maddr), d_rd.addr.eq(cur_maddr)]
+            m.d.sync += sops.eq(sops + p2_lanes)
+        # the chunk being updated reads its bias (a chunk without events) and
+        # decays in the cycle after its CEND; otherwise the bias of the chunk
+        # being issued (for its first accumulate)
+        m.d.comb += [b_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr)), d_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr))]
 
         # update (the cycle after a chunk's D2)
         lanes = []
@@ -620,7 +640,7 @@ class EAVSCore(wiring.Component):
             lane = LIFPipeLane(V, ACC)
             m.submodules[f"lif{j}"] = lane
             m.d.comb += [
-                lane.i_valid.eq(upd),
+                lane.i_valid.eq(upd1),
                 lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
                 lane.zero_v.eq(t == 0),
                 lane.acc.eq(Mux(acc_load, bias[j], acc[j])),  # a chunk without events
@@ -656,7 +676,7 @@ class EAVSCore(wiring.Component):
         with m.If(state == R_SCAN):
             m.d.comb += v_rd.addr.eq(m_out_mbase + sc_c)
         with m.Else():
-            m.d.comb += v_rd.addr.eq(cur_maddr)
+            m.d.comb += v_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr))
 
         # counters
         with m.If(Cat(*[state == s for s in COUNTED]).any()):
@@ -875,8 +895,8 @@ class EAVSCore(wiring.Component):
                 enter_chunk(mask, seg_cnt)
             with m.Case(R_LEND):
                 m.d.sync += lend_k.eq(lend_k + 1)
-                with m.If(lend_k != LAT):
-                    pass  # the last chunk is in the lanes; its spikes are queued in the LAT-th cycle
+                with m.If(lend_k != LAT + 1):
+                    pass  # the last chunk is read, then in the lanes; its spikes are queued in the last cycle
                 with m.Elif(lay + 1 < m_layers):
                     do_setup()
                 with m.Else():  # end of the step
@@ -935,6 +955,7 @@ class EAVSCore(wiring.Component):
         # soft reset wins over everything above
         with m.If(soft_reset):
             m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p2_valid.eq(0), c0.eq(0), acc_load.eq(0)]
+            m.d.sync += [upd1.eq(0), p1_valid.eq(0), c1.eq(0)]
             m.d.sync += [v.eq(0) for v in dl_valid]
             with m.If(state == LOAD):
                 m.d.sync += model_valid.eq(0)
