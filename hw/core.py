@@ -236,6 +236,7 @@ class EAVSCore(wiring.Component):
         m_out_mbase = Signal(_bits(MD))
         g_off = Array(Signal(_bits(NI), name=f"g_off{g}") for g in range(S))
         g_size = Array(Signal(_bits(NI), name=f"g_size{g}") for g in range(S))
+        g_end = Array(Signal(_bits(NI) + 1, name=f"g_end{g}") for g in range(S))  # g_off + g_size, latched at load
         ly_n = Array(Signal(nb, name=f"ly_n{i}") for i in range(L))
         ly_chunks = Array(Signal(_bits(QD), name=f"ly_chunks{i}") for i in range(L))
         ly_thr = Array(Signal(signed(V), name=f"ly_thr{i}") for i in range(L))
@@ -367,7 +368,7 @@ class EAVSCore(wiring.Component):
                             m.d.sync += ld_k.eq(1)
                         with m.Else():
                             with m.If(ok):
-                                m.d.sync += g_size[ld_g].eq(word)
+                                m.d.sync += [g_size[ld_g].eq(word), g_end[ld_g].eq(g_off[ld_g] + word)]
                             m.d.sync += ld_k.eq(0)
                             with m.If(ld_g + 1 < m_groups):
                                 m.d.sync += ld_g.eq(ld_g + 1)
@@ -713,8 +714,9 @@ class EAVSCore(wiring.Component):
         # marker, and for the others in the R_LEND cycle of the layer before,
         # whose last chunk's spikes are being queued in that same cycle: they
         # are added to the counts here.
+        # the layer the next set-up latches: a register (0 at a step's start,
+        # then one more per set-up), so no adder or state mux feeds the set-up
         su_l = Signal(range(max(2, L)))
-        m.d.comb += su_l.eq(Mux(state == R_LEND, lay + 1, Mux(state == R_RECV, 0, lay)))
         su_own = Signal(range(2 * L))
         m.d.comb += su_own.eq(su_l * 2 + t[0])
         su_hi = Signal(signed(V))
@@ -776,7 +778,7 @@ class EAVSCore(wiring.Component):
             """Set-up, first cycle: latch the layer and its segments' counts
             and mask; R_SETUP then enters the first chunk from registers."""
             m.d.sync += su_stmts
-            m.d.sync += state.eq(R_SETUP)
+            m.d.sync += [state.eq(R_SETUP), su_l.eq(su_l + 1)]
 
         # ---- the FSM --------------------------------------------------------------
         with m.Switch(state):
@@ -811,6 +813,7 @@ class EAVSCore(wiring.Component):
                     spikes_cnt.eq(0),
                     sops.eq(0),
                     state.eq(R_RECV),
+                    su_l.eq(0),
                 ]
                 for g in range(S):
                     m.d.sync += gcnt[g].eq(0)
@@ -840,21 +843,29 @@ class EAVSCore(wiring.Component):
                             with m.Elif(word >= m_inputs):
                                 raise_("event_index")
                             with m.Else():
+                                # every group's test, list address and local index in
+                                # parallel (from registers and the word), then one small mux
                                 hit = Signal(S)
+                                room = Array(Signal(name=f"room{g}") for g in range(S))
+                                wr_at = Array(Signal(_bits(NI) + 1, name=f"wr_at{g}") for g in range(S))
+                                loc = Array(Signal(INDEX_BITS + 1, name=f"loc{g}") for g in range(S))
                                 for g in range(S):
-                                    m.d.comb += hit[g].eq(
-                                        (g < m_groups) & (word >= g_off[g]) & (word < g_off[g] + g_size[g])
-                                    )
+                                    m.d.comb += [
+                                        hit[g].eq((g < m_groups) & (word >= g_off[g]) & (word < g_end[g])),
+                                        room[g].eq(gcnt[g] < g_size[g]),
+                                        wr_at[g].eq(g_off[g] + gcnt[g]),
+                                        loc[g].eq(word - g_off[g]),
+                                    ]
                                 grp = Signal(range(max(2, S)))
                                 for g in reversed(range(S)):
                                     with m.If(hit[g]):
                                         m.d.comb += grp.eq(g)
-                                with m.If(~hit.any() | (gcnt[grp] >= g_size[grp])):
+                                with m.If(~hit.any() | ~room[grp]):
                                     raise_("bad_word")
                                 with m.Else():
                                     m.d.comb += [
-                                        i_wr.addr.eq(g_off[grp] + gcnt[grp]),
-                                        i_wr.data.eq(word - g_off[grp]),
+                                        i_wr.addr.eq(wr_at[grp]),
+                                        i_wr.data.eq(loc[grp]),
                                         i_wr.en.eq(1),
                                     ]
                                     m.d.sync += [gcnt[grp].eq(gcnt[grp] + 1), in_events.eq(in_events + 1)]
@@ -900,6 +911,7 @@ class EAVSCore(wiring.Component):
                 with m.Elif(lay + 1 < m_layers):
                     do_setup()
                 with m.Else():  # end of the step
+                    m.d.sync += su_l.eq(0)
                     for g in range(S):
                         m.d.sync += gcnt[g].eq(0)
                     with m.If(t + 1 >= m_T):
