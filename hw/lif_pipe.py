@@ -7,9 +7,8 @@ DESIGN.md section 3's update with the general decay of the v2 contract::
     spike  = spiking and v' >= threshold
     v_next = spike ? (subtract ? v' - threshold : 0) : v'
 
-With ``d = 4096 >> k`` this is today's ``v - (v >> k)`` bit for bit (and
-``d = 0`` is the IF neuron), so the shift-leak lane :class:`hw.lif.LIFLane`
-and this one agree on every v1 model.
+With ``d = 4096 >> k`` this is v1's ``v - (v >> k)`` bit for bit for
+k <= 12 (and ``d = 0`` is the IF neuron); k = 13..15 use ``shift`` below.
 
 Why a pipeline: the combinational lane puts a membrane-memory read, a
 three-input add, a clamp and a threshold compare in one cycle, which is the
