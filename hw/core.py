@@ -186,7 +186,12 @@ class EAVSCore(wiring.Component):
             m.submodules[f"qbank{j}"] = qm
             q_wr.append(qm.write_port())
             q_rd.append(qm.read_port())
-        m.submodules.rmem = rmem = Memory(shape=signed(V), depth=NN, init=[])
+        CB = _bits(TMAX)  # a spike count over a sample
+        RV = max(V, CB + 1)  # readout values: membranes, or spike counts (readout = "spikes")
+        m.submodules.cmem = cmem = Memory(shape=unsigned(P * CB), depth=MD, init=[])
+        c_wr = cmem.write_port()
+        c_rd = cmem.read_port()
+        m.submodules.rmem = rmem = Memory(shape=signed(RV), depth=NN, init=[])
         r_wr = rmem.write_port()
         r_emit = rmem.read_port()
         r_axil = rmem.read_port()
@@ -234,6 +239,7 @@ class EAVSCore(wiring.Component):
         m_groups = Signal(_bits(S))
         m_outputs = Signal(nb)
         m_out_mbase = Signal(_bits(MD))
+        m_rspk = Signal()  # the last layer is read out by spike count
         g_off = Array(Signal(_bits(NI), name=f"g_off{g}") for g in range(S))
         g_size = Array(Signal(_bits(NI), name=f"g_size{g}") for g in range(S))
         g_end = Array(Signal(_bits(NI) + 1, name=f"g_end{g}") for g in range(S))  # g_off + g_size, latched at load
@@ -399,6 +405,7 @@ class EAVSCore(wiring.Component):
                                         ly_spk[ld_l].eq(word[5]),
                                         ly_vb[ld_l].eq(word[8:14]),
                                     ]
+                                m.d.sync += m_rspk.eq(word[6])  # the last layer's flag stays
                                 with m.If((word[8:14] > V) | (word[8:14] < 2)):
                                     m.d.sync += ld_cap.eq(1)
                             with m.Case(4):
@@ -658,6 +665,15 @@ class EAVSCore(wiring.Component):
             sb = Signal(name=f"spk{j}")
             m.d.comb += sb.eq(lane.spike & (j < wb_lanes))
             spike_bits.append(sb)
+        # per-neuron spike counts (the readout = "spikes" layer's, but kept for
+        # every layer: it costs no control): read one cycle before the
+        # chunk's write-back, written with its spikes; zero at step 0
+        with m.If(wb):
+            m.d.comb += [
+                c_wr.addr.eq(wb_maddr),
+                c_wr.data.eq(Cat(Mux(t == 0, 0, c_rd.data[j * CB : (j + 1) * CB]) + spike_bits[j] for j in range(P))),
+                c_wr.en.eq(1),
+            ]
         with m.If(wb):
             m.d.comb += [v_wr.addr.eq(wb_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
             for j in range(P):
@@ -673,11 +689,13 @@ class EAVSCore(wiring.Component):
         sc_dv = Signal()
         sc_di = Signal(nb + 1)
         sc_dj = Signal(range(max(2, P)))
-        best = Signal(signed(V))
+        best = Signal(signed(RV))
         with m.If(state == R_SCAN):
             m.d.comb += v_rd.addr.eq(m_out_mbase + sc_c)
+            m.d.comb += c_rd.addr.eq(m_out_mbase + sc_c)
         with m.Else():
             m.d.comb += v_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr))
+            m.d.comb += c_rd.addr.eq(dl_maddr[-2])  # the chunk written back next cycle
 
         # counters
         with m.If(Cat(*[state == s for s in COUNTED]).any()):
@@ -947,8 +965,10 @@ class EAVSCore(wiring.Component):
                             m.d.sync += [state.eq(IDLE), done.eq(1)]
 
         # scan data path (one cycle behind the address)
-        sc_val = Signal(signed(V))
-        m.d.comb += sc_val.eq(Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed())
+        sc_val = Signal(signed(RV))
+        sc_cnt = Array(c_rd.data[j * CB : (j + 1) * CB] for j in range(P))[sc_dj]
+        sc_mem = Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed()
+        m.d.comb += sc_val.eq(Mux(m_rspk, sc_cnt, sc_mem))
         m.d.sync += sc_dv.eq(0)
         with m.If(sc_dv):
             m.d.comb += [r_wr.addr.eq(sc_di), r_wr.data.eq(sc_val), r_wr.en.eq(1)]

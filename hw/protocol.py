@@ -47,7 +47,8 @@ then per layer ``LAYER_WORDS`` words followed by ``SOURCE_WORDS`` per source::
             sizes: the weight words per chunk), mbase (membrane/bias bank
             address of its chunk 0)
     flags:  reserved [3:0] (0; v1's leak shift, now in the decay words),
-            reset is subtract [4], spiking [5], v_bits [13:8]
+            reset is subtract [4], spiking [5], readout by spike count [6]
+            (the last layer only), v_bits [13:8]
     source: index [7:0] (input group g, or layer i) | delay [8] | is a
             layer [9], size, offset of its rows inside the chunk's rows
 
@@ -65,8 +66,10 @@ modulo 2**32.
 
 Result record (uint32 words, TLAST on the last)
 -----------------------------------------------
-``RESULT_HEADER_WORDS`` words, then the ``n_out`` readout membranes
-(sign-extended)::
+``RESULT_HEADER_WORDS`` words, then the ``n_out`` readout values
+(sign-extended): the last layer's membranes after step T-1, or, for a
+model whose last layer has ``readout = "spikes"``, its spike counts over
+the sample (the prediction is their argmax, lowest index first)::
 
     0 RESULT_MAGIC << 16 | n_out    1 error causes (hw.regmap.ERROR_BITS)
     2 prediction    3 compute cycles    4 input events    5 output spikes
@@ -99,6 +102,7 @@ __all__ = [
     "DECAY_BITS",
     "DECAY_ONE",
     "DECAY_SHIFT_LSB",
+    "FLAG_READOUT_SPIKES",
     "decay_from_shift",
     "decay_and_shift",
     "layer_decay",
@@ -128,6 +132,8 @@ SOURCE_IS_LAYER = 1 << 9
 DECAY_BITS = 12
 #: ``d = DECAY_ONE`` empties the membrane each step; ``d = 0`` never leaks.
 DECAY_ONE = 1 << DECAY_BITS
+#: Layer flag: the (last) layer is read out by spike count, not membrane.
+FLAG_READOUT_SPIKES = 1 << 6
 #: Bit of a decay word where the neuron's extra product shift (0..3) starts.
 DECAY_SHIFT_LSB = 16
 
@@ -288,7 +294,8 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
             layer.n,
             lay.chunks[li],
             int(layer.threshold),
-            flags_word(0, layer.reset == "subtract", bool(layer.spiking), layer.v_bits),  # the leak is in the decay words
+            flags_word(0, layer.reset == "subtract", bool(layer.spiking), layer.v_bits)  # the leak is in the decay words
+            | (FLAG_READOUT_SPIKES if layer_readout(layer) == "spikes" else 0),
             len(layer.sources),
             lay.wbase[li],
             lay.rows[li],
@@ -311,11 +318,11 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
 
     decay = np.zeros(lay.bias_words, np.int64)  # padding lanes: d = 0 (never read)
     for li, layer in enumerate(net.layers):
-        if layer_readout(layer) != "membrane":
-            raise ProtocolError(
-                f"layer {layer.name!r}: readout {layer_readout(layer)!r} is not supported by this core "
-                "(membrane readout only; spike-count readout is not in the RTL yet)"
-            )
+        ro = layer_readout(layer)
+        if ro not in ("membrane", "spikes"):
+            raise ProtocolError(f"layer {layer.name!r}: readout must be 'membrane' or 'spikes', not {ro!r}")
+        if ro == "spikes" and (li != len(net.layers) - 1 or not layer.spiking):
+            raise ProtocolError(f"layer {layer.name!r}: readout 'spikes' needs the last layer, spiking")
         d, e = layer_decay(layer)
         at = lay.mbase[li] * P
         decay[at : at + layer.n] = d | (e << DECAY_SHIFT_LSB)

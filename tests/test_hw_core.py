@@ -152,14 +152,15 @@ def test_core_cycles_equal_hand_worked_literals():
         assert res.results.cycles.tolist() == [cycles], lanes
 
 
-def _reference_with_decay(net, spikes):
+def _reference_with_decay(net, spikes, return_counts=False):
     """A plain reference of the v2 contract (per-neuron ``decay`` arrays where a
     layer has one, else 4096 >> leak_shift), written from DESIGN.md's equations
     for this test: readout membranes [B, n_out] and spike totals [B]."""
     offs = net.input_offsets()
     B, T = spikes.shape[:2]
-    readout, totals = [], []
+    readout, totals, counts = [], [], []
     for b in range(B):
+        count = [0] * net.layers[-1].n
         v = {layer.name: [0] * layer.n for layer in net.layers}
         prev = {layer.name: [0] * layer.n for layer in net.layers}
         total = 0
@@ -192,9 +193,14 @@ def _reference_with_decay(net, spikes):
                     out.append(int(sp))
                 now[layer.name] = out
                 total += sum(out)
+                if layer is net.layers[-1]:
+                    count = [c + o for c, o in zip(count, out)]
             prev = now
         readout.append(v[net.layers[-1].name])
         totals.append(total)
+        counts.append(count)
+    if return_counts:
+        return np.array(readout), np.array(totals), np.array(counts)
     return np.array(readout), np.array(totals)
 
 
@@ -218,3 +224,25 @@ def test_core_per_neuron_decay_matches_reference():
         assert res.results.readout.tolist() == ro.tolist()
         assert res.results.prediction.tolist() == ro.argmax(axis=1).tolist()
         assert res.results.spikes.tolist() == tot.tolist()
+
+
+def test_core_spike_count_readout_matches_reference():
+    """readout = "spikes" on a spiking last layer: the result record carries
+    its spike counts over the sample and the prediction is their argmax
+    (lowest index wins ties), against the plain reference."""
+    cap = Capacity(lanes=4, **SMALL)
+    pairs = _models(33, cap, 3)
+    for net, _ in pairs:
+        last = net.layers[-1]
+        last.spiking = True
+        last.threshold = max(1, int(last.threshold) // 4 or 1)
+        last.readout = "spikes"
+    results = run_amaranth_jobs(cap, [Job(net, sp) for net, sp in pairs], seed=3)
+    seen_spikes = 0
+    for (net, sp), res in zip(pairs, results):
+        _, tot, counts = _reference_with_decay(net, sp, return_counts=True)
+        seen_spikes += int(counts.sum())
+        assert res.results.readout.tolist() == counts.tolist()
+        assert res.results.prediction.tolist() == counts.argmax(axis=1).tolist()
+        assert res.results.spikes.tolist() == tot.tolist()
+    assert seen_spikes > 0  # the readout layer did spike somewhere

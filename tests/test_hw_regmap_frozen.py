@@ -52,7 +52,8 @@ V1_FORMATS = {
 
 #: 2.0: the model image gained per-neuron decay words after the bias words
 #: (d [12:0], extra product shift [17:16]); the flags' leak-shift bits are reserved.
-V2_FORMATS = {**V1_FORMATS, "DECAY_BITS": 12, "DECAY_ONE": 4096, "DECAY_SHIFT_LSB": 16}
+#: Layer flag bit 6: the last layer is read out by spike count.
+V2_FORMATS = {**V1_FORMATS, "DECAY_BITS": 12, "DECAY_ONE": 4096, "DECAY_SHIFT_LSB": 16, "FLAG_READOUT_SPIKES": 0x40}
 
 #: Every released VERSION (major << 16 | minor) with its map; append only.
 FROZEN = {
@@ -70,7 +71,8 @@ def live_registers() -> dict:
 
 def live_formats() -> dict:
     names = ("MODEL_MAGIC", "RESULT_MAGIC", "HEADER_WORDS", "GROUP_WORDS", "LAYER_WORDS", "SOURCE_WORDS",
-             "RESULT_HEADER_WORDS", "SOURCE_DELAY", "SOURCE_IS_LAYER", "DECAY_BITS", "DECAY_ONE", "DECAY_SHIFT_LSB")  # fmt: skip
+             "RESULT_HEADER_WORDS", "SOURCE_DELAY", "SOURCE_IS_LAYER", "DECAY_BITS", "DECAY_ONE", "DECAY_SHIFT_LSB",
+             "FLAG_READOUT_SPIKES")  # fmt: skip
     out = {"MAGIC": regmap.MAGIC, "MODE_RUN": regmap.MODE_RUN, "MODE_LOAD": regmap.MODE_LOAD,
            "READOUT": (regmap.READOUT.offset, regmap.READOUT.length_field)}  # fmt: skip
     out.update({n: getattr(protocol, n) for n in names if hasattr(protocol, n)})

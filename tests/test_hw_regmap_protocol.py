@@ -93,7 +93,7 @@ def _parse_image(words: np.ndarray, cap: Capacity):
             q, size, off = w[at : at + protocol.SOURCE_WORDS]
             srcs.append(dict(index=q & 0xFF, delay=(q >> 8) & 1, layer=(q >> 9) & 1, size=size, off=off))
             at += protocol.SOURCE_WORDS
-        layers.append(dict(n=n, chunks=chunks, thr=np.int32(np.uint32(thr)), k=flags & 15, sub=(flags >> 4) & 1,
+        layers.append(dict(n=n, chunks=chunks, thr=np.int32(np.uint32(thr)), k=flags & 15, flags=flags, sub=(flags >> 4) & 1,
                            spk=(flags >> 5) & 1, vb=(flags >> 8) & 63, wbase=wbase, rows=rows, mbase=mbase, srcs=srcs))
     bias = np.array(w[at : at + nbias], np.uint32).view(np.int32)
     at += nbias
@@ -170,8 +170,16 @@ def test_pack_model_per_neuron_decay_and_readout():
     with pytest.raises(protocol.ProtocolError, match=f"layer {layer.name!r}: decay values must be in 0..4096"):
         protocol.pack_model(net, cap)
     del layer.decay
-    net.layers[-1].readout = "spikes"
-    with pytest.raises(protocol.ProtocolError, match="readout 'spikes' is not supported by this core"):
+    last = net.layers[-1]
+    last.readout = "spikes"
+    assert not last.spiking
+    with pytest.raises(protocol.ProtocolError, match=f"layer {last.name!r}: readout 'spikes' needs the last layer, spiking"):
+        protocol.pack_model(net, cap)
+    last.spiking = True
+    d = _parse_image(protocol.pack_model(net, cap), cap)
+    assert [rec["flags"] >> 6 & 1 for rec in d["layers"]] == [0] * (len(net.layers) - 1) + [1]  # bit 6, by hand
+    last.readout = "rate"
+    with pytest.raises(protocol.ProtocolError, match="readout must be 'membrane' or 'spikes', not 'rate'"):
         protocol.pack_model(net, cap)
 
 
