@@ -35,18 +35,20 @@ __all__ = [
 # -- cycle model constants (owned by the RTL; the core must match them) -------
 
 #: Cycles per chunk beyond one per input event (R_CEND). An event's
-#: accumulate comes two cycles after its issue (event-list/queue read, then
-#: weight read, both synchronous), and the chunk's membrane update follows;
-#: both overlap the next chunk's issue (hw/core.py).
+#: accumulate comes four cycles after its issue (event-list/queue read,
+#: row index registered, weight read, weight word registered), and the
+#: chunk's membrane update follows; both overlap the next chunk's issue
+#: (hw/core.py).
 PIPELINE_DEPTH = 1
-#: Cycles per (layer, step): the layer's end, while its last chunk's
-#: membranes are read (1 cycle) and pass the LIFPipeLane.LATENCY = 3 lane
-#: stages, then the cycle that queues its spikes and latches the next
-#: layer's parameters and source counts (or ends the step), then R_SETUP,
-#: which enters the next layer's first chunk from those registers (the first
-#: layer's set-up latch is the step's end-of-step marker cycle, an input
-#: cycle, so every layer-step counts the same 6).
-LAYER_OVERHEAD = 6
+#: Cycles per (layer, step): the layer's end (R_LEND, 7 cycles: its last
+#: event's accumulate lands 4 cycles after its issue, the chunk's membranes
+#: are read, pass the LIFPipeLane.LATENCY = 3 lane stages, and in the 7th
+#: cycle its spikes are queued while the next layer's parameters and source
+#: counts are latched, or the step ends), then R_SETUP, which enters the next
+#: layer's first chunk from those registers (the first layer's set-up latch
+#: is the step's end-of-step marker cycle, an input cycle, so every
+#: layer-step counts the same 8).
+LAYER_OVERHEAD = 8
 #: Cycles per timestep: none; the first layer is set up in the cycle that
 #: accepts the step's end-of-step marker (an input cycle, not counted).
 STEP_OVERHEAD = 0

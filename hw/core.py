@@ -15,15 +15,17 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
    *segment* of the layer's sources (an input group's event list, or one
    lane bank of a layer's spike queue) and issues one queued index per cycle;
    a priority encoder over the segments' non-empty bits picks the next
-   segment in the same cycle, so there are no bubbles. The event lists and
-   queues are read synchronously (block RAM): the issue cycle presents the
-   read address and latches the segment's weight-row base, the next cycle
-   adds the queued index to it to address the row of P weights (one wide
-   weight-memory word, also read synchronously), and the cycle after adds
-   the row into the P accumulators; the chunk's first such add loads the
-   chunk's bias.
-2. **Drain** (1 cycle: ``PIPELINE_DEPTH``): the chunk's last issued event
-   reaches the accumulators.
+   segment in the same cycle, so there are no bubbles. Four registered
+   stages follow an issue (``ISSUE_LAT`` = 4; block RAM read synchronously
+   throughout): I0 presents the event-list/queue read address and latches
+   the segment's weight-row base; I1 turns the queue entry into the row
+   index (registered); I2 adds it to the base to address the row of P
+   weights (one wide weight-memory word); I3 registers the row; I4 adds it
+   into the P accumulators (the chunk's first add also loads its bias).
+2. **Chunk end** (``R_CEND``, 1 cycle: ``PIPELINE_DEPTH``): the walker
+   moves to the next chunk while the last events are still in the issue
+   pipeline; the chunk's update starts 3 cycles later, once its last
+   accumulate has landed.
 3. **Update** (overlapped with the next chunk's issue): P
    :class:`hw.lif_pipe.LIFPipeLane` units take the chunk's P membranes (one
    wide membrane-memory word, read synchronously) and accumulators; after
@@ -31,8 +33,8 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
    lane ``j`` pushes its spike into lane bank ``j`` of the layer's spike
    queue, so all P spikes of a chunk are queued in one cycle. The lanes
    multiply by a decay (a v1 image's shift leak k as ``decay_and_shift``).
-4. **Layer end** (``R_LEND``, 5 cycles): the last chunk's membranes are
-   read and pass the lanes; in the 5th cycle its spikes are queued and the next layer's parameters,
+4. **Layer end** (``R_LEND``, 7 cycles): the last chunk's accumulates
+   land, its membranes are read and pass the lanes; in the 7th cycle its spikes are queued and the next layer's parameters,
    segment counts (plus those spikes) and segment mask are latched.
    **R_SETUP** (1 cycle) then enters the first chunk from those registers,
    so no spike or queue count reaches the walker's priority encoder in the
@@ -44,8 +46,8 @@ Membranes need no clearing pass: at step 0 the update reads them as 0.
 
 Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
 step ``STEP_OVERHEAD`` (0: the first layer's set-up latch is the cycle that
-accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (6:
-``R_LEND``'s 5 cycles and ``R_SETUP``) plus
+accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (8:
+``R_LEND``'s 7 cycles and ``R_SETUP``) plus
 ``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
 words (events and markers), drain a bad stream, scan the readout and write
 results are stream I/O, not compute, and are not counted.
@@ -527,7 +529,7 @@ class EAVSCore(wiring.Component):
         cur_n_left = Signal(nb + 1)  # neurons from this chunk on
         cur_chunks_left = Signal(_bits(QD))
         cur_thr = Signal(signed(V))
-        lend_k = Signal(range(LIFPipeLane.LATENCY + 2))
+        lend_k = Signal(range(LIFPipeLane.LATENCY + 4))
         cur_sub = Signal()
         cur_spk = Signal()
         cur_lo = Signal(signed(V))
@@ -584,12 +586,37 @@ class EAVSCore(wiring.Component):
         upd_maddr = Signal(_bits(MD))
         upd_c = Signal(_bits(QD))
         upd_lanes = Signal(_bits(P))
+        # set by CEND; delayed by UPD_WAIT cycles to ``upd`` so that the chunk's
+        # last accumulate (ISSUE_LAT cycles after its issue) is done when the
+        # lanes take the accumulators
+        updq = Signal()
+        updq_maddr = Signal(_bits(MD))
+        updq_c = Signal(_bits(QD))
+        updq_lanes = Signal(_bits(P))
+        p3_valid = Signal()
+        p4_valid = Signal()
+        p3_lanes = Signal(_bits(P))
+        p4_lanes = Signal(_bits(P))
+        c2 = Signal()
+        c3 = Signal()
+        p2_base = Signal(_bits(WD) + 1)
+        p2_local = Signal(_bits(ROWS_MAX) + 1)
         lanes_now = Signal(_bits(P))
         m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
         acc = [Signal(signed(ACC), name=f"acc{j}") for j in range(P)]
 
-        m.d.sync += [c0.eq(0), upd.eq(0), c1.eq(c0), acc_load.eq(c1), p1_valid.eq(state == R_ISSUE), p2_valid.eq(p1_valid)]
-        m.d.sync += [p1_lanes.eq(lanes_now), p2_lanes.eq(p1_lanes)]
+        # issue pipeline: I0 issue (event-list/queue read address), I1 queue
+        # entry -> local row (registered), I2 row address (weight read), I3
+        # weight word registered, I4 accumulate: ISSUE_LAT = 4
+        m.d.sync += [c0.eq(0), updq.eq(0), c1.eq(c0), c2.eq(c1), c3.eq(c2), acc_load.eq(c3)]
+        m.d.sync += [p1_valid.eq(state == R_ISSUE), p2_valid.eq(p1_valid), p3_valid.eq(p2_valid), p4_valid.eq(p3_valid)]
+        m.d.sync += [p1_lanes.eq(lanes_now), p2_lanes.eq(p1_lanes), p3_lanes.eq(p2_lanes), p4_lanes.eq(p3_lanes)]
+        upd_a = Signal()
+        upd_a_maddr = Signal(_bits(MD))
+        upd_a_c = Signal(_bits(QD))
+        upd_a_lanes = Signal(_bits(P))
+        m.d.sync += [upd_a.eq(updq), upd_a_maddr.eq(updq_maddr), upd_a_c.eq(updq_c), upd_a_lanes.eq(updq_lanes)]
+        m.d.sync += [upd.eq(upd_a), upd_maddr.eq(upd_a_maddr), upd_c.eq(upd_a_c), upd_lanes.eq(upd_a_lanes)]
         m.d.sync += [upd1.eq(upd), upd1_maddr.eq(upd_maddr), upd1_c.eq(upd_c), upd1_lanes.eq(upd_lanes)]
 
         # write-back: the update's address, chunk and lane count follow the
@@ -622,23 +649,29 @@ class EAVSCore(wiring.Component):
         bank_data = Array(q.data for q in q_rd)
         local = Signal(_bits(ROWS_MAX) + 1)
         m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, i_rd.data))
-        m.d.comb += w_rd.addr.eq(p1_base + local)
+        m.d.sync += [p2_local.eq(local), p2_base.eq(p1_base)]
+        m.d.comb += w_rd.addr.eq(p2_base + p2_local)  # I2
         # next cycle: accumulate (chunk cycle 1 also loads the bias)
         bias = [b_rd.data[j * V : (j + 1) * V].as_signed() for j in range(P)]
-        wgt = [w_rd.data[j * WB : (j + 1) * WB].as_signed() for j in range(P)]
+        wgt = [Signal(signed(WB), name=f"wgt{j}") for j in range(P)]  # I3: the row, registered
+        m.d.sync += [wgt[j].eq(w_rd.data[j * WB : (j + 1) * WB].as_signed()) for j in range(P)]
         with m.If(acc_load):
             for j in range(P):
-                m.d.sync += acc[j].eq(bias[j] + Mux(p2_valid, wgt[j], 0))
-            with m.If(p2_valid):
-                m.d.sync += sops.eq(sops + p2_lanes)
-        with m.Elif(p2_valid):
+                m.d.sync += acc[j].eq(bias[j] + Mux(p4_valid, wgt[j], 0))
+            with m.If(p4_valid):
+                m.d.sync += sops.eq(sops + p4_lanes)
+        with m.Elif(p4_valid):
             for j in range(P):
                 m.d.sync += acc[j].eq(acc[j] + wgt[j])
-            m.d.sync += sops.eq(sops + p2_lanes)
+            m.d.sync += sops.eq(sops + p4_lanes)
         # the chunk being updated reads its bias (a chunk without events) and
         # decays in the cycle after its CEND; otherwise the bias of the chunk
         # being issued (for its first accumulate)
-        m.d.comb += [b_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr)), d_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr))]
+        # (cur_maddr three cycles late: the chunk whose first accumulate is next
+        # cycle, even if its CEND has already moved cur_maddr on)
+        maddr_d = [Signal(_bits(MD), name=f"maddr_d{i}") for i in range(3)]
+        m.d.sync += [maddr_d[0].eq(cur_maddr), maddr_d[1].eq(maddr_d[0]), maddr_d[2].eq(maddr_d[1])]
+        m.d.comb += [b_rd.addr.eq(Mux(upd, upd_maddr, maddr_d[2])), d_rd.addr.eq(Mux(upd, upd_maddr, maddr_d[2]))]
 
         # update (the cycle after a chunk's D2)
         lanes = []
@@ -906,10 +939,10 @@ class EAVSCore(wiring.Component):
                         m.d.sync += [w_active.eq(0), state.eq(R_CEND)]
             with m.Case(R_CEND):
                 m.d.sync += [
-                    upd.eq(1),
-                    upd_maddr.eq(cur_maddr),
-                    upd_c.eq(cur_c),
-                    upd_lanes.eq(lanes_now),
+                    updq.eq(1),
+                    updq_maddr.eq(cur_maddr),
+                    updq_c.eq(cur_c),
+                    updq_lanes.eq(lanes_now),
                     cur_c.eq(cur_c + 1),
                     cur_maddr.eq(cur_maddr + 1),
                     cur_wptr.eq(cur_wptr + cur_rows),
@@ -924,7 +957,7 @@ class EAVSCore(wiring.Component):
                 enter_chunk(mask, seg_cnt)
             with m.Case(R_LEND):
                 m.d.sync += lend_k.eq(lend_k + 1)
-                with m.If(lend_k != LAT + 1):
+                with m.If(lend_k != LAT + 3):
                     pass  # the last chunk is read, then in the lanes; its spikes are queued in the last cycle
                 with m.Elif(lay + 1 < m_layers):
                     do_setup()
@@ -987,7 +1020,7 @@ class EAVSCore(wiring.Component):
         # soft reset wins over everything above
         with m.If(soft_reset):
             m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p2_valid.eq(0), c0.eq(0), acc_load.eq(0)]
-            m.d.sync += [upd1.eq(0), p1_valid.eq(0), c1.eq(0)]
+            m.d.sync += [upd1.eq(0), p1_valid.eq(0), c1.eq(0), updq.eq(0), upd_a.eq(0), p3_valid.eq(0), p4_valid.eq(0), c2.eq(0), c3.eq(0)]
             m.d.sync += [v.eq(0) for v in dl_valid]
             with m.If(state == LOAD):
                 m.d.sync += model_valid.eq(0)
