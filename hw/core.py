@@ -1002,11 +1002,17 @@ class EAVSCore(wiring.Component):
         sc_cnt = Array(c_rd.data[j * CB : (j + 1) * CB] for j in range(P))[sc_dj]
         sc_mem = Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed()
         m.d.comb += sc_val.eq(Mux(m_rspk, sc_cnt, sc_mem))
-        m.d.sync += sc_dv.eq(0)
-        with m.If(sc_dv):
-            m.d.comb += [r_wr.addr.eq(sc_di), r_wr.data.eq(sc_val), r_wr.en.eq(1)]
-            with m.If((sc_di == 0) | (sc_val > best)):
-                m.d.sync += [best.eq(sc_val), prediction.eq(sc_di)]
+        # the selected lane's value is registered before the compare (the
+        # scan's last compare lands in R_EMIT's first cycle, before the
+        # record's prediction word, widx 2, can be sent)
+        sc_dv2 = Signal()
+        sc_di2 = Signal(nb + 1)
+        sc_val2 = Signal(signed(RV))
+        m.d.sync += [sc_dv.eq(0), sc_dv2.eq(sc_dv), sc_di2.eq(sc_di), sc_val2.eq(sc_val)]
+        with m.If(sc_dv2):
+            m.d.comb += [r_wr.addr.eq(sc_di2), r_wr.data.eq(sc_val2), r_wr.en.eq(1)]
+            with m.If((sc_di2 == 0) | (sc_val2 > best)):
+                m.d.sync += [best.eq(sc_val2), prediction.eq(sc_di2)]
         with m.If(state == R_SCAN):
             m.d.sync += sc_dv.eq(sc_i < m_outputs)
 
