@@ -536,6 +536,9 @@ class EAVSCore(wiring.Component):
         cur_hi = Signal(signed(V))
         cur_own = Signal(range(2 * L))
         cur_qown = Signal(_bits(2 * L * QD))
+        # per lane, the next free entry of the current layer's own queue bank
+        # (cur_qown + its count, kept as a register: no count mux before the address)
+        own_at = [Signal(_bits(2 * L * QD), name=f"own_at{j}") for j in range(P)]
         cur_wptr = Signal(_bits(WD) + 1)
         cur_rows = Signal(rows_bits)
         cur_maddr = Signal(_bits(MD))
@@ -711,8 +714,8 @@ class EAVSCore(wiring.Component):
             m.d.comb += [v_wr.addr.eq(wb_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
             for j in range(P):
                 with m.If(spike_bits[j]):
-                    m.d.comb += [q_wr[j].addr.eq(cur_qown + qcnt[cur_own][j]), q_wr[j].data.eq(wb_c), q_wr[j].en.eq(1)]
-                    m.d.sync += qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1)
+                    m.d.comb += [q_wr[j].addr.eq(own_at[j]), q_wr[j].data.eq(wb_c), q_wr[j].en.eq(1)]
+                    m.d.sync += [qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1), own_at[j].eq(own_at[j] + 1)]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
         # membrane read address: the chunk's row while computing, the readout while scanning
@@ -782,6 +785,7 @@ class EAVSCore(wiring.Component):
             lay.eq(su_l),
             cur_own.eq(su_own),
             cur_qown.eq(su_own * QD),
+            *[own_at[j].eq(su_own * QD) for j in range(P)],
             cur_n_left.eq(ly_n[su_l]),
             cur_chunks_left.eq(ly_chunks[su_l]),
             cur_thr.eq(ly_thr[su_l]),
