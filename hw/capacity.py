@@ -40,15 +40,15 @@ __all__ = [
 #: chunk's membrane update follows; both overlap the next chunk's issue
 #: (hw/core.py).
 PIPELINE_DEPTH = 1
-#: Cycles per (layer, step): the layer's end (R_LEND, 7 cycles: its last
+#: Cycles per (layer, step): the layer's end (R_LEND, 8 cycles: its last
 #: event's accumulate lands 4 cycles after its issue, the chunk's membranes
-#: are read, pass the LIFPipeLane.LATENCY = 3 lane stages, and in the 7th
+#: are read, pass the LIFPipeLane.LATENCY = 4 lane stages, and in the 8th
 #: cycle its spikes are queued while the next layer's parameters and source
 #: counts are latched, or the step ends), then R_SETUP, which enters the next
 #: layer's first chunk from those registers (the first layer's set-up latch
 #: is the step's end-of-step marker cycle, an input cycle, so every
-#: layer-step counts the same 8).
-LAYER_OVERHEAD = 8
+#: layer-step counts the same 9).
+LAYER_OVERHEAD = 9
 #: Cycles per timestep: none; the first layer is set up in the cycle that
 #: accepts the step's end-of-step marker (an input cycle, not counted).
 STEP_OVERHEAD = 0

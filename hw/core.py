@@ -29,12 +29,12 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
 3. **Update** (overlapped with the next chunk's issue): P
    :class:`hw.lif_pipe.LIFPipeLane` units take the chunk's P membranes (one
    wide membrane-memory word, read synchronously) and accumulators; after
-   the lanes' ``LATENCY`` (3) stages the membranes are written back and
+   the lanes' ``LATENCY`` (4) stages the membranes are written back and
    lane ``j`` pushes its spike into lane bank ``j`` of the layer's spike
    queue, so all P spikes of a chunk are queued in one cycle. The lanes
    multiply by a decay (a v1 image's shift leak k as ``decay_and_shift``).
-4. **Layer end** (``R_LEND``, 7 cycles): the last chunk's accumulates
-   land, its membranes are read and pass the lanes; in the 7th cycle its spikes are queued and the next layer's parameters,
+4. **Layer end** (``R_LEND``, 8 cycles): the last chunk's accumulates
+   land, its membranes are read and pass the lanes; in the 8th cycle its spikes are queued and the next layer's parameters,
    segment counts (plus those spikes) and segment mask are latched.
    **R_SETUP** (1 cycle) then enters the first chunk from those registers,
    so no spike or queue count reaches the walker's priority encoder in the
@@ -46,8 +46,8 @@ Membranes need no clearing pass: at step 0 the update reads them as 0.
 
 Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
 step ``STEP_OVERHEAD`` (0: the first layer's set-up latch is the cycle that
-accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (8:
-``R_LEND``'s 7 cycles and ``R_SETUP``) plus
+accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (9:
+``R_LEND``'s 8 cycles and ``R_SETUP``) plus
 ``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
 words (events and markers), drain a bad stream, scan the readout and write
 results are stream I/O, not compute, and are not counted.

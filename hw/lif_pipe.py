@@ -16,11 +16,14 @@ critical path the issue measured (43 ns on ECP5). Here every stage holds at
 most one multiplier, one adder or one comparator/mux level between
 registers, so the lane is never the slowest path of the core.
 
-Stages (one register each; ``LATENCY`` = 3 cycles from ``i_valid`` to
+Stages (one register each; ``LATENCY`` = 4 cycles from ``i_valid`` to
 ``o_valid``; a new neuron may enter every cycle):
 
-1. ``v = zero_v ? 0 : v_in``; ``p1 = v * d`` (the one registered
-   multiplier: a DSP/MULT18 for ``v_bits`` <= 18) and ``s1 = v + I``.
+0. ``v = zero_v ? 0 : v_in``, ``I``, ``d`` and ``shift`` registered: the
+   membrane comes straight out of a block RAM, whose clock-to-output delay
+   leaves no room for a multiplier in the same cycle (ECP5: 16 ns path).
+1. ``p1 = v * d`` (the one registered multiplier: a DSP/MULT18 for
+   ``v_bits`` <= 18) and ``s1 = v + I``.
 2. ``t2 = s1 - (p1 >> (12 + shift))``: exact, width ``acc_width + 2``.
 3. Clamp, threshold and reset in one level: ``t2`` is compared with ``hi``,
    ``lo`` and ``threshold`` in parallel (and ``t2 - threshold`` formed
@@ -35,7 +38,7 @@ shift leaks k = 13..15, which have no exact 12-bit decay (see
 model with per-neuron decays uses ``shift = 0``.
 
 The layer parameters ``lo``, ``hi``, ``threshold``, ``subtract`` and
-``spiking`` are not pipelined: they are read by stage 3 and must be held while a value is in flight (the core changes them only
+``spiking`` are not pipelined: they are read by the last stage and must be held while a value is in flight (the core changes them only
 at a layer's set-up, after the lane has drained). Pipelining them per lane
 would cost ``3 * v_bits + 2`` flip-flops per stage per lane for nothing.
 """
@@ -87,7 +90,7 @@ class LIFPipeLane(wiring.Component):
     spike : Out(1)
     """
 
-    LATENCY = 3
+    LATENCY = 4
 
     def __init__(self, v_bits: int, acc_width: int):
         self._MustUse__silence = True  # a rejected instance is not an unused one
@@ -128,11 +131,14 @@ class LIFPipeLane(wiring.Component):
             m.d.sync += b.eq(a)
 
         v = Signal(signed(V))
-        m.d.comb += v.eq(Mux(self.zero_v, 0, self.v_in))
+        a0 = Signal(signed(A))
+        d0 = Signal(unsigned(DECAY_BITS + 1))
+        e0 = Signal(2)
+        m.d.sync += [v.eq(Mux(self.zero_v, 0, self.v_in)), a0.eq(self.acc), d0.eq(self.decay), e0.eq(self.shift)]
         p1 = Signal(signed(V + DECAY_BITS + 2))
         s1 = Signal(signed(W))
         e1 = Signal(2)
-        m.d.sync += [p1.eq(v * self.decay), s1.eq(v + self.acc), e1.eq(self.shift)]
+        m.d.sync += [p1.eq(v * d0), s1.eq(v + a0), e1.eq(e0)]
 
         leak = Signal(signed(V + 1))
         with m.Switch(e1):
