@@ -261,9 +261,26 @@ class EAVSCore(wiring.Component):
         sr_off = Array(Array(Signal(rows_bits, name=f"sr_off{i}_{s}") for s in range(S)) for i in range(L))
 
         # -- AXI4-Stream in: who consumes ------------------------------------------
-        word = axis_in.tdata
+        # One registered word in front of every consumer (loader, event input,
+        # drain), so no consumer's compare chain starts at the bus: the
+        # stream's ready is "a consumer is active and the register is free or
+        # being consumed". ``take`` is what the consumers drive.
+        in_valid = Signal()
+        in_data = Signal(32)
+        in_last = Signal()
+        take = Signal()
+        word = in_data
         fire_in = Signal()
-        m.d.comb += fire_in.eq(axis_in.tvalid & axis_in.tready)
+        m.d.comb += fire_in.eq(in_valid & take)
+        consuming = Signal()
+        m.d.comb += [
+            consuming.eq((state == LOAD) | (state == R_RECV) | (state == R_DRAIN)),
+            axis_in.tready.eq(consuming & (~in_valid | take)),
+        ]
+        with m.If(axis_in.tvalid & axis_in.tready):
+            m.d.sync += [in_valid.eq(1), in_data.eq(axis_in.tdata), in_last.eq(axis_in.tlast)]
+        with m.Elif(fire_in):
+            m.d.sync += in_valid.eq(0)
 
         # ===================================================================
         # Loader
@@ -320,7 +337,7 @@ class EAVSCore(wiring.Component):
         load_err = Signal(8)
         with m.If((state == LOAD) & fire_in):
             m.d.sync += [ld_pos.eq(ld_pos + 1), ld_sum.eq(ld_sum + word)]
-            is_last = axis_in.tlast
+            is_last = in_last
             with m.If(is_last & (ld_sec != L_TRL) & (ld_sec != L_DRAIN)):
                 # Packet ended before the image did.
                 m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
@@ -857,7 +874,7 @@ class EAVSCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [state.eq(R_INIT), batch_left.eq(Mux(batch == 0, 1, batch))]
             with m.Case(LOAD):
-                m.d.comb += axis_in.tready.eq(1)
+                m.d.comb += take.eq(1)
             with m.Case(R_INIT):
                 m.d.sync += [
                     t.eq(0),
@@ -879,9 +896,9 @@ class EAVSCore(wiring.Component):
                 with m.If(trunc):
                     do_setup()  # a step without input: no marker to wait for
                 with m.Else():
-                    m.d.comb += axis_in.tready.eq(1)
+                    m.d.comb += take.eq(1)
                     with m.If(fire_in):
-                        is_last = axis_in.tlast
+                        is_last = in_last
                         with m.If(word[31]):
                             with m.If(word != END_OF_STEP):
                                 raise_("bad_word")
@@ -978,10 +995,10 @@ class EAVSCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [t.eq(t + 1), state.eq(R_RECV)]
             with m.Case(R_DRAIN):
-                m.d.comb += axis_in.tready.eq(1)
+                m.d.comb += take.eq(1)
                 with m.If(fire_in):
                     raise_("extra_events")
-                    with m.If(axis_in.tlast):
+                    with m.If(in_last):
                         m.d.sync += state.eq(R_SCAN)
             with m.Case(R_SCAN):
                 m.d.sync += [sc_i.eq(sc_i + 1), sc_di.eq(sc_i), sc_dj.eq(sc_j)]
