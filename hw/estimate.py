@@ -75,7 +75,8 @@ def core_memories(cap: Capacity) -> dict[str, tuple[int, int, int]]:
     from :mod:`hw.protocol`: one wide weight word of P weights per (source
     row, chunk); P membranes and P biases per (layer, chunk); the input
     event list; per lane one bank of every layer's double-buffered spike
-    queue; the readout membranes (two read ports: two copies).
+    queue; the readout membranes (two read ports: two copies); per (layer,
+    chunk) P decay words (d and extra shift: 15 bits) and P spike counts.
     """
     from hw.protocol import membrane_depth, queue_depth  # numpy only
 
@@ -88,7 +89,9 @@ def core_memories(cap: Capacity) -> dict[str, tuple[int, int, int]]:
         "biases": (cap.lanes * cap.v_bits, md, 1),
         "input_events": (17, cap.max_inputs, 1),
         "spike_queues": (slot_bits, 2 * cap.max_layers * qd, cap.lanes),
-        "readout": (cap.v_bits, cap.max_neurons, 2),
+        "readout": (max(cap.v_bits, (cap.max_timesteps).bit_length() + 1), cap.max_neurons, 2),
+        "decays": (cap.lanes * 15, md, 1),
+        "spike_counts": (cap.lanes * (cap.max_timesteps).bit_length(), md, 1),
     }
 
 
@@ -123,7 +126,9 @@ def analytic_estimate(cap: Capacity, block_kbits: int, family: str = "xc7") -> t
     if family == "ecp5":
         lut = int(lut * _LUT4_PER_LUT6)
     ff = _BASE_FF + cap.lanes * _LANE_FF_PER_BIT * lane_bits
-    return Resources(lut=lut, ff=ff, bram=sum(per_memory.values()), bram_kbits=block_kbits, dsp=0), per_memory
+    # one decay multiplier per lane (hw.lif_pipe.LIFPipeLane): a DSP48 / MULT18X18D for v_bits <= 18
+    dsp = cap.lanes * (1 if cap.v_bits <= 18 else 2)
+    return Resources(lut=lut, ff=ff, bram=sum(per_memory.values()), bram_kbits=block_kbits, dsp=dsp), per_memory
 
 
 def check_fits(board: Board, cap: Capacity) -> dict:
@@ -144,6 +149,8 @@ def check_fits(board: Board, cap: Capacity) -> dict:
         problems.append(f"LUTs: about {est.lut} > {budget.lut} on {board.part}")
     if est.ff > budget.ff:
         problems.append(f"flip-flops: about {est.ff} > {budget.ff} on {board.part}")
+    if est.dsp > budget.dsp:
+        problems.append(f"DSP multipliers: {est.dsp} (one per lane) > {budget.dsp} on {board.part}")
     if problems:
         raise CapacityError(
             f"board {board.name!r}: capacity {_cap_str(cap)} cannot fit the device: " + "; ".join(problems)

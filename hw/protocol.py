@@ -46,13 +46,18 @@ then per layer ``LAYER_WORDS`` words followed by ``SOURCE_WORDS`` per source::
             wbase (weight-memory word of its chunk 0), rows (sum of source
             sizes: the weight words per chunk), mbase (membrane/bias bank
             address of its chunk 0)
-    flags:  leak_shift [3:0], reset is subtract [4], spiking [5], v_bits [13:8]
+    flags:  reserved [3:0] (0; v1's leak shift, now in the decay words),
+            reset is subtract [4], spiking [5], readout by spike count [6]
+            (the last layer only), v_bits [13:8]
     source: index [7:0] (input group g, or layer i) | delay [8] | is a
             layer [9], size, offset of its rows inside the chunk's rows
 
 then the **bias** words: per layer, per chunk, P signed 32-bit values (lane
 ``j`` of chunk ``c`` is neuron ``c*P + j``; padding and bias-less layers are
-0); then the **weight** memory words in address order, each split into
+0); then as many **decay** words, in the same order: bits [12:0] the
+neuron's decay ``d`` (0..4096), bits [17:16] its extra product shift
+(:func:`decay_and_shift`; 0 for a v2 decay), so the lane computes
+``v - ((v * d) >> (12 + shift))``; then the **weight** memory words in address order, each split into
 ``weight_stream_words(capacity)`` little-endian uint32 words. Weight word
 ``wbase + c*rows + offset_s + i`` holds ``W_s[i, c*P + j]`` in lane ``j``
 (bits ``j*wb .. j*wb+wb-1``, two's complement, ``wb = capacity.weight_bits``);
@@ -61,8 +66,10 @@ modulo 2**32.
 
 Result record (uint32 words, TLAST on the last)
 -----------------------------------------------
-``RESULT_HEADER_WORDS`` words, then the ``n_out`` readout membranes
-(sign-extended)::
+``RESULT_HEADER_WORDS`` words, then the ``n_out`` readout values
+(sign-extended): the last layer's membranes after step T-1, or, for a
+model whose last layer has ``readout = "spikes"``, its spike counts over
+the sample (the prediction is their argmax, lowest index first)::
 
     0 RESULT_MAGIC << 16 | n_out    1 error causes (hw.regmap.ERROR_BITS)
     2 prediction    3 compute cycles    4 input events    5 output spikes
@@ -92,6 +99,14 @@ __all__ = [
     "RESULT_HEADER_WORDS",
     "ModelLayout",
     "ProtocolError",
+    "DECAY_BITS",
+    "DECAY_ONE",
+    "DECAY_SHIFT_LSB",
+    "FLAG_READOUT_SPIKES",
+    "decay_from_shift",
+    "decay_and_shift",
+    "layer_decay",
+    "layer_readout",
     "model_layout",
     "pack_model",
     "weight_stream_words",
@@ -113,6 +128,61 @@ SOURCE_WORDS = 3
 RESULT_HEADER_WORDS = 7
 SOURCE_DELAY = 1 << 8
 SOURCE_IS_LAYER = 1 << 9
+#: Fractional bits of the decay constant (the v2 ``.qnet`` contract).
+DECAY_BITS = 12
+#: ``d = DECAY_ONE`` empties the membrane each step; ``d = 0`` never leaks.
+DECAY_ONE = 1 << DECAY_BITS
+#: Layer flag: the (last) layer is read out by spike count, not membrane.
+FLAG_READOUT_SPIKES = 1 << 6
+#: Bit of a decay word where the neuron's extra product shift (0..3) starts.
+DECAY_SHIFT_LSB = 16
+
+
+def decay_from_shift(k: int) -> int:
+    """The decay that equals a v1 shift leak ``k`` (0: no leak).
+
+    Exact only for k <= 12: ``(v * (4096 >> k)) >> 12 == v >> k`` needs
+    ``4096 >> k`` to be a power of two; for k = 13..15 it is 0, which never
+    leaks, while ``v >> k`` is -1 for every small negative v. Those shifts
+    are refused rather than silently changed (see :func:`decay_and_shift`).
+    """
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= DECAY_BITS:
+        raise ValueError(f"leak shift {k!r} has no exact {DECAY_BITS}-bit decay (exact for 0..{DECAY_BITS})")
+    return DECAY_ONE >> k if k else 0
+
+
+def decay_and_shift(k: int) -> tuple[int, int]:
+    """``(d, shift)`` that reproduce a v1 shift leak ``k`` in 0..15 exactly in
+    the core's lane, ``v - ((v * d) >> (12 + shift))``: ``(decay_from_shift(k),
+    0)`` for k <= 12, ``(1, k - 12)`` above."""
+    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= 15:
+        raise ValueError(f"leak shift must be an integer in 0..15, not {k!r}")
+    return (1, k - DECAY_BITS) if k > DECAY_BITS else (decay_from_shift(k), 0)
+
+
+def layer_decay(layer) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron ``(d, shift)`` of ``layer`` for the core.
+
+    Reads the v2 ``Layer.decay`` array (values 0..4096, shift 0) when the
+    layer has one; a layer without it (a v1 layer) has the uniform decay of
+    its ``leak_shift`` (:func:`decay_and_shift`, exact for k = 0..15). The
+    one place that knows both forms, until every producer writes ``decay``.
+    """
+    decay = getattr(layer, "decay", None)
+    if decay is None:
+        d, e = decay_and_shift(int(layer.leak_shift))
+        return np.full(layer.n, d, np.int64), np.full(layer.n, e, np.int64)
+    decay = np.asarray(decay)
+    if decay.shape != (layer.n,) or not np.issubdtype(decay.dtype, np.integer):
+        raise ProtocolError(f"layer {layer.name!r}: decay must be an integer array of shape [{layer.n}], not {decay.dtype} {list(decay.shape)}")
+    if decay.size and (decay.min() < 0 or decay.max() > DECAY_ONE):
+        raise ProtocolError(f"layer {layer.name!r}: decay values must be in 0..{DECAY_ONE}, not {int(decay.min())}..{int(decay.max())}")
+    return decay.astype(np.int64), np.zeros(layer.n, np.int64)
+
+
+def layer_readout(layer) -> str:
+    """The layer's readout mode: ``Layer.readout`` (v2) or "membrane" (v1)."""
+    return getattr(layer, "readout", "membrane")
 
 
 class ProtocolError(ValueError):
@@ -224,7 +294,8 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
             layer.n,
             lay.chunks[li],
             int(layer.threshold),
-            flags_word(layer.leak_shift, layer.reset == "subtract", bool(layer.spiking), layer.v_bits),
+            flags_word(0, layer.reset == "subtract", bool(layer.spiking), layer.v_bits)  # the leak is in the decay words
+            | (FLAG_READOUT_SPIKES if layer_readout(layer) == "spikes" else 0),
             len(layer.sources),
             lay.wbase[li],
             lay.rows[li],
@@ -245,6 +316,18 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
             bias[at : at + layer.n] = layer.bias
     bias_words = bias.astype(np.uint32)  # two's complement wrap of int64 -> uint32
 
+    decay = np.zeros(lay.bias_words, np.int64)  # padding lanes: d = 0 (never read)
+    for li, layer in enumerate(net.layers):
+        ro = layer_readout(layer)
+        if ro not in ("membrane", "spikes"):
+            raise ProtocolError(f"layer {layer.name!r}: readout must be 'membrane' or 'spikes', not {ro!r}")
+        if ro == "spikes" and (li != len(net.layers) - 1 or not layer.spiking):
+            raise ProtocolError(f"layer {layer.name!r}: readout 'spikes' needs the last layer, spiking")
+        d, e = layer_decay(layer)
+        at = lay.mbase[li] * P
+        decay[at : at + layer.n] = d | (e << DECAY_SHIFT_LSB)
+    decay_words = decay.astype(np.uint32)
+
     wsw = weight_stream_words(capacity)
     rows_all = []
     for li, layer in enumerate(net.layers):
@@ -258,7 +341,7 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
     assert lanes.shape[0] == lay.weight_words
     weights = _pack_lanes(lanes, capacity.weight_bits, wsw).reshape(-1)
 
-    image = np.concatenate([head, bias_words, weights, np.zeros(1, np.uint32)])
+    image = np.concatenate([head, bias_words, decay_words, weights, np.zeros(1, np.uint32)])
     image[1] = image.size
     image[-1] = np.uint32(int(image[:-1].astype(np.uint64).sum()) & 0xFFFFFFFF)
     return image

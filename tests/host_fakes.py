@@ -135,6 +135,8 @@ def unpack_model(image: np.ndarray, capacity: Capacity) -> QNet:
         descs.append((n, chunks, thr, flags, wbase, rows, mbase, srcs))
     bias = w[at : at + n_bias].view(np.int32).astype(np.int64)
     at += n_bias
+    decay = w[at : at + n_bias].astype(np.int64)  # image v2: d [12:0] | extra shift [17:16] per neuron
+    at += n_bias
     wsw = protocol.weight_stream_words(capacity)
     wwords = w[at : at + n_weight * wsw].reshape(n_weight, wsw)
     at += n_weight * wsw
@@ -155,9 +157,14 @@ def unpack_model(image: np.ndarray, capacity: Capacity) -> QNet:
                 W[:, c * P : (c + 1) * P] = lanes[base : base + size]
             sources.append(Source(name, W[:, :n], wb, 1 if word & protocol.SOURCE_DELAY else 0))
         b = bias[mbase * P : mbase * P + n]
+        dw = set(decay[mbase * P : mbase * P + n].tolist())
+        assert len(dw) == 1, "the fake core runs uniform (shift) leaks only"
+        d, e = dw.pop(), None
+        d, e = d & 0x1FFF, (d >> protocol.DECAY_SHIFT_LSB) & 3
+        k = 0 if d == 0 else 12 + e if d == 1 else (4096 // d).bit_length() - 1
         layers.append(
             Layer(
-                f"L{li}", n, sources, thr, flags & 0xF, "subtract" if flags >> 4 & 1 else "zero",
+                f"L{li}", n, sources, thr, k, "subtract" if flags >> 4 & 1 else "zero",
                 (flags >> 8) & 0x3F, bool(flags >> 5 & 1), b.copy() if b.any() else None,
             )
         )

@@ -78,3 +78,41 @@ def test_input_groups_count_against_max_sources():
     problems = Capacity(max_sources=1).problems(net)
     assert "2 input groups > max_sources 1 (the core keeps one event list per group)" in problems
     assert not any("input groups" in p for p in Capacity(max_sources=2).problems(net))
+
+
+# -- hand-worked samples: literal numbers, not the module's constants ----------
+
+
+def _hand_net():
+    """inputs a[4] -> hidden h (5 neurons) -> readout o (3 neurons), T = 2."""
+    from sw.qnet import InputGroup, Layer, QNet, Source
+
+    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1)
+    o = Layer("o", 3, [Source("h", np.ones((5, 3), np.int8), 4)], 3, 1, spiking=False)
+    return QNet(["x", "y", "z"], 2, [InputGroup("a", 4)], [h, o])
+
+
+# Worked by hand from DESIGN.md's form, with D = 1, O_layer = 9, O_step = 0,
+# O_sample = 1 (hw/core.py's documented pipeline: 4-cycle issue-to-accumulate, membrane
+# read, 4 lane stages, queue/latch cycle (R_LEND: 8) + R_SETUP per layer-step):
+#   events [[3, 2], [0, 1]] (step 0: 3 input spikes into h, 2 h spikes into o)
+#   P = 4: h 2 chunks, o 1: 2*(3+1)+9 + 1*(2+1)+9 + 2*(0+1)+9 + 1*(1+1)+9 + 1 = 17+12+11+11+1 = 52
+#   P = 8: 1*(3+1)+9 + (2+1)+9 + (0+1)+9 + (1+1)+9 + 1 = 13+12+10+11+1 = 47
+#   P = 1: 5*(3+1)+9 + 3*(2+1)+9 + 5*(0+1)+9 + 3*(1+1)+9 + 1 = 29+18+14+15+1 = 77
+#   events [[0, 0], [0, 0]], P = 4: 2*1+9 + 1*1+9 + 2*1+9 + 1*1+9 + 1 = 11+10+11+10+1 = 43
+HAND_CYCLES = [
+    ([[3, 2], [0, 1]], 4, 52),
+    ([[3, 2], [0, 1]], 8, 47),
+    ([[3, 2], [0, 1]], 1, 77),
+    ([[0, 0], [0, 0]], 4, 43),
+]
+
+
+@pytest.mark.parametrize("events,lanes,cycles", HAND_CYCLES)
+def test_cycle_model_hand_worked_samples(events, lanes, cycles):
+    assert int(sample_cycles(_hand_net(), np.array(events), lanes)) == cycles
+
+
+def test_cycle_model_hand_worked_batch():
+    ev = np.array([e for e, p, _ in HAND_CYCLES if p == 4])
+    assert sample_cycles(_hand_net(), ev, 4).tolist() == [52, 43]

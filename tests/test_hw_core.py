@@ -130,3 +130,119 @@ def test_run_amaranth_entry_point_without_backpressure():
     res = run_amaranth(net, sp, seed=None)
     g = golden.run(net, sp)
     assert res.prediction.tolist() == g.prediction.tolist() and res.readout.tolist() == g.readout.tolist()
+
+
+def test_core_cycles_equal_hand_worked_literals():
+    """The RTL's cycle counter against numbers worked by hand (not the model's
+    constants): inputs a[4] -> h (5 neurons, weights 1, threshold 3) -> o (3).
+    Step 0: inputs 0, 1, 2 spike, so every h neuron gets I = 3 and spikes
+    (5 events into o); step 1: no input, nothing spikes. Events [[3, 5], [0, 0]].
+    Per layer-step ceil(n/P) * (events + 1) + 9, plus 1 per sample:
+      P = 4: (2*4+9) + (1*6+9) + (2*1+9) + (1*1+9) + 1 = 17+15+11+10+1 = 54
+      P = 8: (4+9) + (6+9) + (1+9) + (1+9) + 1 = 13+15+10+10+1 = 49"""
+    from sw.qnet import InputGroup, Layer, QNet, Source
+
+    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1, "subtract")
+    o = Layer("o", 3, [Source("h", np.ones((5, 3), np.int8), 4)], 3, 1, spiking=False)
+    net = QNet(["x", "y", "z"], 2, [InputGroup("a", 4)], [h, o]).validate("hand net")
+    spikes = np.array([[[1, 1, 1, 0], [0, 0, 0, 0]]], bool)
+    assert golden.run(net, spikes).layer_events[0].tolist() == [[3, 5], [0, 0]]
+    for lanes, cycles in ((4, 54), (8, 49)):
+        (res,) = run_amaranth_jobs(Capacity(lanes=lanes, **SMALL), [Job(net, spikes)], seed=1)
+        assert res.results.cycles.tolist() == [cycles], lanes
+
+
+def _reference_with_decay(net, spikes, return_counts=False):
+    """A plain reference of the v2 contract (per-neuron ``decay`` arrays where a
+    layer has one, else 4096 >> leak_shift), written from DESIGN.md's equations
+    for this test: readout membranes [B, n_out] and spike totals [B]."""
+    offs = net.input_offsets()
+    B, T = spikes.shape[:2]
+    readout, totals, counts = [], [], []
+    for b in range(B):
+        count = [0] * net.layers[-1].n
+        v = {layer.name: [0] * layer.n for layer in net.layers}
+        prev = {layer.name: [0] * layer.n for layer in net.layers}
+        total = 0
+        for t in range(T):
+            now = {}
+            for layer in net.layers:
+                if getattr(layer, "decay", None) is not None:
+                    dec = [(int(x), 0) for x in layer.decay]
+                else:  # v1 shift leak: v >> k, i.e. (v * 1) >> k for every k
+                    dec = [(1, layer.leak_shift)] * layer.n if layer.leak_shift else [(0, 0)] * layer.n
+                cur = [int(layer.bias[j]) if layer.bias is not None else 0 for j in range(layer.n)]
+                for s in layer.sources:
+                    if s.name in offs:
+                        src = [int(x) for x in spikes[b, t, offs[s.name] : offs[s.name] + s.weight.shape[0]]]
+                    else:
+                        src = prev[s.name] if s.delay else now[s.name]
+                    for i, on in enumerate(src):
+                        if on:
+                            for j in range(layer.n):
+                                cur[j] += int(s.weight[i, j])
+                lo, hi = -(1 << (layer.v_bits - 1)), (1 << (layer.v_bits - 1)) - 1
+                out = []
+                for j in range(layer.n):
+                    vv = v[layer.name][j]
+                    d, k = dec[j]
+                    leak = (vv * d) >> (12 if getattr(layer, "decay", None) is not None else k)
+                    x = min(hi, max(lo, vv - leak + cur[j]))
+                    sp = bool(layer.spiking) and x >= layer.threshold
+                    v[layer.name][j] = ((x - layer.threshold) if layer.reset == "subtract" else 0) if sp else x
+                    out.append(int(sp))
+                now[layer.name] = out
+                total += sum(out)
+                if layer is net.layers[-1]:
+                    count = [c + o for c, o in zip(count, out)]
+            prev = now
+        readout.append(v[net.layers[-1].name])
+        totals.append(total)
+        counts.append(count)
+    if return_counts:
+        return np.array(readout), np.array(totals), np.array(counts)
+    return np.array(readout), np.array(totals)
+
+
+def test_core_per_neuron_decay_matches_reference():
+    """Hand-made per-neuron decays (0, 4096, 410 ~ beta 0.9, ...) on random
+    models: the RTL equals the plain v2 reference; the reference equals golden
+    on the v1 (shift) models it also covers."""
+    cap = Capacity(lanes=4, **SMALL)
+    pairs = _models(21, cap, 3)
+    for net, sp in pairs:  # the reference agrees with golden where golden applies
+        g = golden.run(net, sp)
+        ro, tot = _reference_with_decay(net, sp)
+        assert ro.tolist() == g.readout.tolist() and tot.tolist() == g.layer_spikes.sum(axis=1).tolist()
+    rng = np.random.default_rng(5)
+    for net, _ in pairs:
+        for layer in net.layers:
+            layer.decay = rng.choice([0, 1, 410, 2048, 3686, 4095, 4096], size=layer.n)
+    results = run_amaranth_jobs(cap, [Job(net, sp) for net, sp in pairs], seed=5)
+    for (net, sp), res in zip(pairs, results):
+        ro, tot = _reference_with_decay(net, sp)
+        assert res.results.readout.tolist() == ro.tolist()
+        assert res.results.prediction.tolist() == ro.argmax(axis=1).tolist()
+        assert res.results.spikes.tolist() == tot.tolist()
+
+
+def test_core_spike_count_readout_matches_reference():
+    """readout = "spikes" on a spiking last layer: the result record carries
+    its spike counts over the sample and the prediction is their argmax
+    (lowest index wins ties), against the plain reference."""
+    cap = Capacity(lanes=4, **SMALL)
+    pairs = _models(33, cap, 3)
+    for net, _ in pairs:
+        last = net.layers[-1]
+        last.spiking = True
+        last.threshold = max(1, int(last.threshold) // 4 or 1)
+        last.readout = "spikes"
+    results = run_amaranth_jobs(cap, [Job(net, sp) for net, sp in pairs], seed=3)
+    seen_spikes = 0
+    for (net, sp), res in zip(pairs, results):
+        _, tot, counts = _reference_with_decay(net, sp, return_counts=True)
+        seen_spikes += int(counts.sum())
+        assert res.results.readout.tolist() == counts.tolist()
+        assert res.results.prediction.tolist() == counts.argmax(axis=1).tolist()
+        assert res.results.spikes.tolist() == tot.tolist()
+    assert seen_spikes > 0  # the readout layer did spike somewhere

@@ -93,9 +93,13 @@ def _parse_image(words: np.ndarray, cap: Capacity):
             q, size, off = w[at : at + protocol.SOURCE_WORDS]
             srcs.append(dict(index=q & 0xFF, delay=(q >> 8) & 1, layer=(q >> 9) & 1, size=size, off=off))
             at += protocol.SOURCE_WORDS
-        layers.append(dict(n=n, chunks=chunks, thr=np.int32(np.uint32(thr)), k=flags & 15, sub=(flags >> 4) & 1,
+        layers.append(dict(n=n, chunks=chunks, thr=np.int32(np.uint32(thr)), k=flags & 15, flags=flags, sub=(flags >> 4) & 1,
                            spk=(flags >> 5) & 1, vb=(flags >> 8) & 63, wbase=wbase, rows=rows, mbase=mbase, srcs=srcs))
     bias = np.array(w[at : at + nbias], np.uint32).view(np.int32)
+    at += nbias
+    dwords = w[at : at + nbias]  # decay words: d [12:0], extra shift [17:16], the rest 0
+    assert all(x >> 18 == 0 and (x >> 13) & 7 == 0 for x in dwords)
+    decay = [(x & 0x1FFF, (x >> 16) & 3) for x in dwords]
     at += nbias
     wsw = protocol.weight_stream_words(cap)
     mem = []
@@ -108,7 +112,7 @@ def _parse_image(words: np.ndarray, cap: Capacity):
         mem.append(lanes)
     at += nwords * wsw
     assert at == len(w) - 1
-    return dict(n_in=n_in, T=T, groups=groups, layers=layers, bias=bias, mem=np.array(mem).reshape(-1, cap.lanes))
+    return dict(n_in=n_in, T=T, groups=groups, layers=layers, bias=bias, decay=decay, mem=np.array(mem).reshape(-1, cap.lanes))
 
 
 @settings(max_examples=40, deadline=None)
@@ -127,7 +131,11 @@ def test_pack_model_matches_documented_layout(seed, lanes, wb):
     assert d["groups"] == [(offs[g.name], g.size) for g in net.inputs]
     names = [layer.name for layer in net.layers]
     for layer, rec in zip(net.layers, d["layers"]):
-        assert (rec["n"], rec["chunks"], rec["thr"], rec["k"]) == (layer.n, math.ceil(layer.n / lanes), layer.threshold, layer.leak_shift)
+        assert (rec["n"], rec["chunks"], rec["thr"], rec["k"]) == (layer.n, math.ceil(layer.n / lanes), layer.threshold, 0)
+        k = layer.leak_shift  # v1 layer: its shift leak as (d, extra shift), worked out by hand
+        want_decay = (0, 0) if k == 0 else (4096 >> k, 0) if k <= 12 else (1, k - 12)
+        got = d["decay"][rec["mbase"] * lanes : (rec["mbase"] + rec["chunks"]) * lanes]
+        assert got == [want_decay] * layer.n + [(0, 0)] * (rec["chunks"] * lanes - layer.n)
         assert (rec["sub"], rec["spk"], rec["vb"]) == (layer.reset == "subtract", layer.spiking, layer.v_bits)
         bias = d["bias"][rec["mbase"] * lanes : (rec["mbase"] + rec["chunks"]) * lanes]
         want = np.zeros(rec["chunks"] * lanes, np.int64)
@@ -145,6 +153,34 @@ def test_pack_model_matches_documented_layout(seed, lanes, wb):
                 full = np.zeros((src["size"], rec["chunks"] * lanes), np.int64)
                 full[:, : layer.n] = s.weight
                 assert (rows == full[:, c * lanes : (c + 1) * lanes]).all()
+
+
+def test_pack_model_per_neuron_decay_and_readout():
+    """A hand-made layer carrying a v2 ``decay`` array goes into the decay
+    words as is; a bad decay or a spike-count readout is refused by name."""
+    net = random_qnet(np.random.default_rng(4), max_neurons=6)
+    cap = Capacity(lanes=4, max_layers=4, max_inputs=64, max_neurons=64, weight_depth=100000)
+    layer = net.layers[0]
+    layer.decay = np.array([0, 4096, 410, 1, 2048, 3000][: layer.n] + [7] * max(0, layer.n - 6))
+    d = _parse_image(protocol.pack_model(net, cap), cap)
+    rec = d["layers"][0]
+    got = d["decay"][rec["mbase"] * 4 : rec["mbase"] * 4 + layer.n]
+    assert got == [(int(x), 0) for x in layer.decay]
+    layer.decay = np.full(layer.n, 4097)
+    with pytest.raises(protocol.ProtocolError, match=f"layer {layer.name!r}: decay values must be in 0..4096"):
+        protocol.pack_model(net, cap)
+    del layer.decay
+    last = net.layers[-1]
+    last.readout = "spikes"
+    assert not last.spiking
+    with pytest.raises(protocol.ProtocolError, match=f"layer {last.name!r}: readout 'spikes' needs the last layer, spiking"):
+        protocol.pack_model(net, cap)
+    last.spiking = True
+    d = _parse_image(protocol.pack_model(net, cap), cap)
+    assert [rec["flags"] >> 6 & 1 for rec in d["layers"]] == [0] * (len(net.layers) - 1) + [1]  # bit 6, by hand
+    last.readout = "rate"
+    with pytest.raises(protocol.ProtocolError, match="readout must be 'membrane' or 'spikes', not 'rate'"):
+        protocol.pack_model(net, cap)
 
 
 def test_pack_model_rejects_what_does_not_fit():
