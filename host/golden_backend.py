@@ -16,6 +16,7 @@ import numpy as np
 
 from host.backend import Backend
 from hw.capacity import sample_cycles
+from hw.protocol import readout_words
 from sw import golden
 from sw.qnet import QNet
 
@@ -48,7 +49,7 @@ class GoldenBackend(Backend):
         res = golden.run(net, spikes)
         return {
             "prediction": res.prediction.astype(np.int64),
-            "readout": res.readout.astype(np.int64),
+            "readout": readout_words(net, res),
             "cycles": np.asarray(sample_cycles(net, res.layer_events, self.capacity.lanes), np.int64),
             "counters": golden_counters(net, res),
             "errors": np.zeros(spikes.shape[0], np.int64),

@@ -724,7 +724,9 @@ class EAVSCore(wiring.Component):
         with m.If(wb):
             m.d.comb += [
                 c_wr.addr.eq(wb_maddr),
-                c_wr.data.eq(Cat(Mux(t == 0, 0, c_rd.data[j * CB : (j + 1) * CB]) + spike_bits[j] for j in range(P))),
+                # each lane's sum is CB + 1 bits wide: cut it to its CB-bit field,
+                # or every later lane's count lands one bit higher
+                c_wr.data.eq(Cat((Mux(t == 0, 0, c_rd.data[j * CB : (j + 1) * CB]) + spike_bits[j])[:CB] for j in range(P))),
                 c_wr.en.eq(1),
             ]
         with m.If(wb):

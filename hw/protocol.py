@@ -185,6 +185,16 @@ def layer_readout(layer) -> str:
     return getattr(layer, "readout", "membrane")
 
 
+def readout_words(net: QNet, golden_result) -> np.ndarray:
+    """What a result record's readout words (and the ``READOUT`` window)
+    carry for ``net``, from a :class:`sw.golden.GoldenResult`: the last
+    layer's spike counts over the sample for ``readout = "spikes"``, its
+    membranes after the last step otherwise. ``[B, n_out]`` int64."""
+    if layer_readout(net.layers[-1]) == "spikes":
+        return np.asarray(golden_result.counts, np.int64)
+    return np.asarray(golden_result.readout, np.int64)
+
+
 class ProtocolError(ValueError):
     """A stream that does not follow these formats."""
 

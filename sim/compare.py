@@ -47,7 +47,7 @@ def expected(net: QNet, spikes: np.ndarray, capacity: Capacity | int) -> Expecte
         in_events=g.input_spikes.astype(np.int64),
         spikes=g.layer_spikes.sum(axis=1).astype(np.int64),
         synaptic_ops=g.synaptic_ops.astype(np.int64),
-        readout=g.readout.astype(np.int64),
+        readout=protocol.readout_words(net, g),
     )
     return Expected(res, g)
 

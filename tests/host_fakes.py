@@ -41,7 +41,7 @@ BASE = 0x4000_0000
 #: STEP_OVERHEAD per step and SAMPLE_OVERHEAD per sample. A frozen copy on
 #: purpose: if the RTL's timing changes, change these numbers too, by hand.
 FROZEN_PIPELINE_DEPTH = 1
-FROZEN_LAYER_OVERHEAD = 1
+FROZEN_LAYER_OVERHEAD = 9
 FROZEN_STEP_OVERHEAD = 0
 FROZEN_SAMPLE_OVERHEAD = 1
 

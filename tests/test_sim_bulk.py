@@ -90,3 +90,28 @@ def test_small_soak(bulk_dir):
     r = soak(300, 1, 11, d, models_per_capacity=5, fixed=[CAP], log=lambda s: None)
     assert r["samples"] == r["exact"] == 300, r["mismatches"][:5]
     assert not r["mismatches"]
+
+
+def test_general_decays_and_spike_count_readout_are_bit_exact(bulk_dir):
+    """Issue 14 on the RTL: per-neuron 12-bit decays (edges 0, 1, 4095, 4096
+    and non-shift values) through the lanes' multipliers, and the
+    spike-count readout from the core's per-output counters, equal golden."""
+    from sim.verilator_raw import Job, verify
+    from sw.random_net import random_qnet
+
+    _, exe = bulk_dir
+    rng = np.random.default_rng(14)
+    jobs = []
+    for k in range(6):
+        net = random_qnet(rng, max_inputs=24, max_neurons=12, max_sources=CAP.max_sources, weight_bits=int(rng.choice([4, 8])),
+                          v_bits=int(rng.choice([8, 12, 16])), timesteps=6, general_decay=True,
+                          readout="spikes" if k % 2 else "membrane")  # fmt: skip
+        if CAP.problems(net):
+            continue
+        jobs.append(Job(net, random_spikes(rng, net, 16, rate=0.4), f"model {k} ({net.layers[-1].readout})"))
+    assert sum(j.net.layers[-1].readout == "spikes" for j in jobs) >= 2
+    assert any(not np.isin(l.decay, [0] + [4096 >> k for k in range(1, 13)]).all() for j in jobs for l in j.net.layers)
+    results, _ = verify(exe, CAP, jobs, batch=8)
+    for r in results:
+        assert r.ok, (r.label, r.agreement.mismatches[:5], r.mismatches[:5])
+        assert r.agreement.samples == r.agreement.exact == 16
