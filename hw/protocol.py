@@ -161,18 +161,12 @@ def decay_and_shift(k: int) -> tuple[int, int]:
 
 
 def layer_decay(layer) -> tuple[np.ndarray, np.ndarray]:
-    """Per-neuron ``(d, shift)`` of ``layer`` for the core.
-
-    Reads the v2 ``Layer.decay`` array (values 0..4096, shift 0) when the
-    layer has one; a layer without it (a v1 layer) has the uniform decay of
-    its ``leak_shift`` (:func:`decay_and_shift`, exact for k = 0..15). The
-    one place that knows both forms, until every producer writes ``decay``.
+    """Per-neuron ``(d, shift)`` of ``layer`` for the core: the .qnet v2
+    ``Layer.decay`` array (values 0..4096) with no extra shift. (The lane's
+    extra product shift exists for version-1 leaks k = 13..15, see
+    :func:`decay_and_shift`; ``sw.qnet`` refuses those, so no model uses it.)
     """
-    decay = getattr(layer, "decay", None)
-    if decay is None:
-        d, e = decay_and_shift(int(layer.leak_shift))
-        return np.full(layer.n, d, np.int64), np.full(layer.n, e, np.int64)
-    decay = np.asarray(decay)
+    decay = np.asarray(layer.decay)
     if decay.shape != (layer.n,) or not np.issubdtype(decay.dtype, np.integer):
         raise ProtocolError(f"layer {layer.name!r}: decay must be an integer array of shape [{layer.n}], not {decay.dtype} {list(decay.shape)}")
     if decay.size and (decay.min() < 0 or decay.max() > DECAY_ONE):

@@ -36,7 +36,7 @@ from sw.qnet import InputGroup, Layer, QNet, Source
 BASE = 0x4000_0000
 
 #: The cycle model, hand-copied from DESIGN.md section 5 and the RTL's
-#: documented latencies (hw/capacity.py at commit 2cfee1f): cycles(layer, step)
+#: documented latencies (hw/capacity.py after the pipelined core, LAYER_OVERHEAD 9): cycles(layer, step)
 #: = ceil(n/P) * (events + PIPELINE_DEPTH) + LAYER_OVERHEAD, plus
 #: STEP_OVERHEAD per step and SAMPLE_OVERHEAD per sample. A frozen copy on
 #: purpose: if the RTL's timing changes, change these numbers too, by hand.

@@ -67,6 +67,7 @@ def scenario():
 
     big, _ = _net(2)
     big.layers[0].n = CAP.max_neurons + 3  # over capacity, packed unchecked
+    big.layers[0].decay = np.resize(big.layers[0].decay, big.layers[0].n)
     for s in big.layers[0].sources:
         s.weight = np.zeros((s.weight.shape[0], big.layers[0].n), np.int16)
     for layer in big.layers[1:]:

@@ -169,7 +169,7 @@ def test_pack_model_per_neuron_decay_and_readout():
     layer.decay = np.full(layer.n, 4097)
     with pytest.raises(protocol.ProtocolError, match=f"layer {layer.name!r}: decay values must be in 0..4096"):
         protocol.pack_model(net, cap)
-    del layer.decay
+    layer.decay = np.full(layer.n, 512)
     last = net.layers[-1]
     last.readout = "spikes"
     assert not last.spiking
