@@ -85,7 +85,10 @@ import numpy as np
 
 from hw.capacity import Capacity, CapacityError
 from sw.events import encode_events
-from sw.qnet import QNet
+# The decay's precision and the exact shift -> decay conversion are the .qnet
+# contract's (one definition, sw.qnet); the image carries them as they are.
+from sw.qnet import DECAY_BITS, DECAY_ONE, QNet
+from sw.qnet import shift_decay as decay_from_shift
 
 __all__ = [
     "MODEL_MAGIC",
@@ -128,27 +131,10 @@ SOURCE_WORDS = 3
 RESULT_HEADER_WORDS = 7
 SOURCE_DELAY = 1 << 8
 SOURCE_IS_LAYER = 1 << 9
-#: Fractional bits of the decay constant (the v2 ``.qnet`` contract).
-DECAY_BITS = 12
-#: ``d = DECAY_ONE`` empties the membrane each step; ``d = 0`` never leaks.
-DECAY_ONE = 1 << DECAY_BITS
 #: Layer flag: the (last) layer is read out by spike count, not membrane.
 FLAG_READOUT_SPIKES = 1 << 6
 #: Bit of a decay word where the neuron's extra product shift (0..3) starts.
 DECAY_SHIFT_LSB = 16
-
-
-def decay_from_shift(k: int) -> int:
-    """The decay that equals a v1 shift leak ``k`` (0: no leak).
-
-    Exact only for k <= 12: ``(v * (4096 >> k)) >> 12 == v >> k`` needs
-    ``4096 >> k`` to be a power of two; for k = 13..15 it is 0, which never
-    leaks, while ``v >> k`` is -1 for every small negative v. Those shifts
-    are refused rather than silently changed (see :func:`decay_and_shift`).
-    """
-    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= DECAY_BITS:
-        raise ValueError(f"leak shift {k!r} has no exact {DECAY_BITS}-bit decay (exact for 0..{DECAY_BITS})")
-    return DECAY_ONE >> k if k else 0
 
 
 def decay_and_shift(k: int) -> tuple[int, int]:

@@ -200,7 +200,7 @@ def test_validation():
         LIFPipeLane(3, 10)
     with pytest.raises(TypeError, match="Accumulator width"):
         LIFPipeLane(16, 8)
-    with pytest.raises(ValueError, match="leak shift 13 has no exact 12-bit decay"):
+    with pytest.raises(ValueError, match="leak_shift 13 has no exact 12-bit decay"):
         decay_from_shift(13)
     assert [decay_from_shift(k) for k in (0, 1, 2, 12)] == [0, 2048, 1024, 1]
 
