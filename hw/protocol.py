@@ -109,7 +109,6 @@ __all__ = [
     "decay_from_shift",
     "decay_and_shift",
     "layer_decay",
-    "layer_readout",
     "model_layout",
     "pack_model",
     "weight_stream_words",
@@ -160,17 +159,12 @@ def layer_decay(layer) -> tuple[np.ndarray, np.ndarray]:
     return decay.astype(np.int64), np.zeros(layer.n, np.int64)
 
 
-def layer_readout(layer) -> str:
-    """The layer's readout mode: ``Layer.readout`` (v2) or "membrane" (v1)."""
-    return getattr(layer, "readout", "membrane")
-
-
 def readout_words(net: QNet, golden_result) -> np.ndarray:
     """What a result record's readout words (and the ``READOUT`` window)
     carry for ``net``, from a :class:`sw.golden.GoldenResult`: the last
     layer's spike counts over the sample for ``readout = "spikes"``, its
     membranes after the last step otherwise. ``[B, n_out]`` int64."""
-    if layer_readout(net.layers[-1]) == "spikes":
+    if net.layers[-1].readout == "spikes":
         return np.asarray(golden_result.counts, np.int64)
     return np.asarray(golden_result.readout, np.int64)
 
@@ -285,7 +279,7 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
             lay.chunks[li],
             int(layer.threshold),
             flags_word(0, layer.reset == "subtract", bool(layer.spiking), layer.v_bits)  # the leak is in the decay words
-            | (FLAG_READOUT_SPIKES if layer_readout(layer) == "spikes" else 0),
+            | (FLAG_READOUT_SPIKES if layer.readout == "spikes" else 0),
             len(layer.sources),
             lay.wbase[li],
             lay.rows[li],
@@ -308,7 +302,7 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
 
     decay = np.zeros(lay.bias_words, np.int64)  # padding lanes: d = 0 (never read)
     for li, layer in enumerate(net.layers):
-        ro = layer_readout(layer)
+        ro = layer.readout
         if ro not in ("membrane", "spikes"):
             raise ProtocolError(f"layer {layer.name!r}: readout must be 'membrane' or 'spikes', not {ro!r}")
         if ro == "spikes" and (li != len(net.layers) - 1 or not layer.spiking):
