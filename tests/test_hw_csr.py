@@ -30,8 +30,9 @@ CAP = Capacity(
 CAP_LITERALS = {
     0x080: 4, 0x084: 3, 0x088: 6, 0x08C: 2, 0x090: 16, 0x094: 64, 0x098: 8, 0x09C: 16, 0x0A0: 10,
 }  # fmt: skip
-#: The READOUT window (0x400, 6 words) over a 12-bit signed memory.
-READOUT_MEM = [5, -1, 2047, -2048, 0, -300]
+#: The READOUT window (0x400, 6 words) over a 12-bit signed memory; the
+#: stand-in has two words more than the window, which must not be readable.
+READOUT_MEM = [5, -1, 2047, -2048, 0, -300, 77, -77]
 READOUT_WORDS = [0x00000005, 0xFFFFFFFF, 0x000007FF, 0xFFFFF800, 0x00000000, 0xFFFFFED4]
 #: A distinct value per live read-only register (STATUS/ERROR/SAMPLE_ERRORS set below).
 LIVE_VALUES = {
@@ -52,7 +53,7 @@ class _Top(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.csr = csr = self.csr
-        m.submodules.mem = mem = Memory(shape=signed(12), depth=CAP.max_neurons, init=READOUT_MEM)
+        m.submodules.mem = mem = Memory(shape=signed(12), depth=len(READOUT_MEM), init=READOUT_MEM)
         rd = mem.read_port()
         m.d.comb += [rd.addr.eq(csr.readout_addr), csr.readout_data.eq(rd.data.as_signed())]
         m.d.comb += csr.drive(
@@ -224,14 +225,28 @@ def test_unmapped_offsets_read_zero():
 
 
 def test_readout_window_reads_the_memory_sign_extended():
-    got = []
+    got, held = [], []
 
     async def bench(ctx, csr):
+        a = csr.s_axil
         for i in (3, 0, 5, 1, 4, 2):  # out of order; read() scrambles araddr after each accept
             got.append(await read(ctx, csr, 0x400 + 4 * i))
+        # the word index follows araddr in the accept cycle and is held while pending
+        ctx.set(a.araddr, 0x414)
+        ctx.set(a.arvalid, 1)
+        held.append(ctx.get(csr.readout_addr))
+        await ctx.tick()
+        ctx.set(a.arvalid, 0)
+        ctx.set(a.araddr, 0x404)
+        held.append(ctx.get(csr.readout_addr))
+        ctx.set(a.rready, 1)
+        await ctx.tick().repeat(2)
+        ctx.set(a.rready, 0)
+        got.append(await read(ctx, csr, 0x418))  # past the window: not the memory's word 6
 
     _simulate(bench)
-    assert got == [READOUT_WORDS[i] for i in (3, 0, 5, 1, 4, 2)]
+    assert got == [READOUT_WORDS[i] for i in (3, 0, 5, 1, 4, 2)] + [0]
+    assert held == [5, 5]
 
 
 def test_delayed_bready_and_rready():
