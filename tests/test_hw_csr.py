@@ -317,3 +317,11 @@ def test_a_read_write_register_without_storage_fails_at_elaboration(monkeypatch)
 def test_rejects_a_non_capacity():
     with pytest.raises(TypeError, match="needs a hw.capacity.Capacity, not 4"):
         ControlRegisters(4)
+
+
+def test_a_read_only_register_added_to_the_map_needs_a_source_in_the_core(monkeypatch):
+    extra = regmap.Register("TEMPERATURE", 0x048, "ro", "a new status register")
+    monkeypatch.setattr(regmap, "REGISTERS", regmap.REGISTERS + (extra,))
+    full = dict(status=STATUS_FIELDS, error=0, sample_errors=0, **LIVE_VALUES)
+    with pytest.raises(AssertionError, match=r"lacks \['temperature'\]"):
+        ControlRegisters(CAP).drive(**full)
