@@ -76,6 +76,7 @@ from amaranth.utils import ceil_log2
 from hw import protocol, regmap
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.capacity import Capacity
+from hw.csr import ControlRegisters
 from hw.lif import acc_bits
 from hw.lif_pipe import LIFPipeLane
 from sw.events import END_OF_STEP, INDEX_BITS
@@ -1055,104 +1056,33 @@ class EAVSCore(wiring.Component):
                 m.d.sync += model_valid.eq(0)
 
         # ===================================================================
-        # AXI4-Lite target, decoder generated from hw.regmap
+        # AXI4-Lite target: hw.csr.ControlRegisters, decoder generated from hw.regmap
         # ===================================================================
-        values = {
-            "CTRL": Cat(Const(0, regmap.field("CTRL", "mode").lsb), mode),
-            "STATUS": self._pack("STATUS", busy=busy, done=done, error=error.any(), model_valid=model_valid),
-            "ERROR": error,
-            "BATCH": batch,
-            "SAMPLES": samples_done,
-            "MODEL_INPUTS": m_inputs,
-            "MODEL_TIMESTEPS": m_T,
-            "MODEL_LAYERS": m_layers,
-            "MODEL_OUTPUTS": m_outputs,
-            "CYCLES": cycles,
-            "IN_EVENTS": in_events,
-            "SPIKES": spikes_cnt,
-            "SOPS": sops,
-            "PREDICTION": prediction,
-            "SAMPLE_ERRORS": sample_err,
-        }
-        for reg in regmap.REGISTERS:
-            if reg.name not in values:
-                if reg.access != "ro":
-                    raise AssertionError(f"register {reg.name} has no storage in the core")
-                values[reg.name] = Const(regmap.reset_value(reg, cap), 32)
-        unknown = set(values) - {r.name for r in regmap.REGISTERS}
-        if unknown:
-            raise AssertionError(f"core decodes registers missing from hw.regmap: {sorted(unknown)}")
-
-        # writes: address and data in the same handshake
-        bvalid = Signal()
-        wr_go = Signal()
+        m.submodules.csr = csr = ControlRegisters(cap)
+        wiring.connect(m, wiring.flipped(axil), csr.s_axil)
         m.d.comb += [
-            wr_go.eq(axil.awvalid & axil.wvalid & ~bvalid),
-            axil.awready.eq(wr_go),
-            axil.wready.eq(wr_go),
-            axil.bvalid.eq(bvalid),
-            axil.bresp.eq(0),
+            start.eq(csr.start),
+            soft_reset.eq(csr.soft_reset),
+            clear_errors.eq(csr.clear_errors),
+            start_mode.eq(csr.start_mode),
+            mode.eq(csr.mode),
+            batch.eq(csr.batch),
         ]
-        with m.If(wr_go):
-            m.d.sync += bvalid.eq(1)
-        with m.Elif(axil.bready):
-            m.d.sync += bvalid.eq(0)
-        wa = axil.awaddr[2:]
-        ctrl = regmap.register("CTRL")
-        with m.If(wr_go & (wa == ctrl.offset // 4)):
-            m.d.comb += [
-                start.eq(axil.wdata[ctrl.field("start").lsb]),
-                soft_reset.eq(axil.wdata[ctrl.field("soft_reset").lsb]),
-                clear_errors.eq(axil.wdata[ctrl.field("clear_errors").lsb]),
-                start_mode.eq(axil.wdata[ctrl.field("mode").lsb]),
-            ]
-            m.d.sync += mode.eq(axil.wdata[ctrl.field("mode").lsb])
-        with m.If(wr_go & (wa == regmap.offset("BATCH") // 4)):
-            m.d.sync += batch.eq(axil.wdata)
-
-        # reads: one cycle to look up (the READOUT window is a memory)
-        r_pend = Signal()
-        r_addr = Signal(self.addr_bits)
-        rvalid = Signal()
-        rdata = Signal(32)
-        m.d.comb += [
-            axil.arready.eq(~r_pend & ~rvalid),
-            axil.rvalid.eq(rvalid),
-            axil.rdata.eq(rdata),
-            axil.rresp.eq(0),
-            r_axil.addr.eq((axil.araddr - regmap.READOUT.offset)[2:]),
-        ]
-        with m.If(axil.arvalid & ~r_pend & ~rvalid):
-            m.d.sync += [r_pend.eq(1), r_addr.eq(axil.araddr)]
-        with m.If(r_pend):
-            m.d.sync += [r_pend.eq(0), rvalid.eq(1)]
-            win_end = regmap.READOUT.offset + 4 * regmap.READOUT.length(cap)
-            with m.If((r_addr >= regmap.READOUT.offset) & (r_addr < win_end)):
-                m.d.sync += rdata.eq(r_axil.data.as_signed())
-            with m.Else():
-                with m.Switch(r_addr[2:]):
-                    for reg in regmap.REGISTERS:
-                        with m.Case(reg.offset // 4):
-                            m.d.sync += rdata.eq(values[reg.name])
-                    with m.Default():
-                        m.d.sync += rdata.eq(0)
-        with m.If(rvalid & axil.rready):
-            m.d.sync += rvalid.eq(0)
-        # the readout memory read port for the AXI window holds its address
-        # from the accept cycle: keep it stable while pending
-        with m.If(r_pend):
-            m.d.comb += r_axil.addr.eq((r_addr - regmap.READOUT.offset)[2:])
+        m.d.comb += csr.drive(
+            status={"busy": busy, "done": done, "error": error.any(), "model_valid": model_valid},
+            error=error,
+            samples=samples_done,
+            model_inputs=m_inputs,
+            model_timesteps=m_T,
+            model_layers=m_layers,
+            model_outputs=m_outputs,
+            cycles=cycles,
+            in_events=in_events,
+            spikes=spikes_cnt,
+            sops=sops,
+            prediction=prediction,
+            sample_errors=sample_err,
+        )
+        # the READOUT window reads rmem through its own port, sign-extended
+        m.d.comb += [r_axil.addr.eq(csr.readout_addr), csr.readout_data.eq(r_axil.data.as_signed())]
         return m
-
-    @staticmethod
-    def _pack(reg: str, **fields_):
-        """A register's value from named field signals, per hw.regmap's layout."""
-        r = regmap.register(reg)
-        parts = []
-        at = 0
-        for f in sorted(r.fields, key=lambda f: f.lsb):
-            if f.lsb > at:
-                parts.append(Const(0, f.lsb - at))
-            parts.append(fields_[f.name][: f.width] if len(fields_[f.name]) > f.width else fields_[f.name])
-            at = f.lsb + f.width
-        return Cat(*parts)
