@@ -173,21 +173,14 @@ class ModelLoader(wiring.Component):
             }
         )
 
-    # ------------------------------------------------------------------------
-
-    def elaborate(self, platform):
-        cap = self.capacity
-        P, S, L = cap.lanes, cap.max_sources, cap.max_layers
-        m = Module()
-        self._m = m
-        # Parser state: section, word within a record, group/layer/source index.
+        # Parser state (not ports): section, word within a record, group/layer/source index.
         self.sec = Signal(range(9))
         self.k = Signal(4)
-        self.g = Signal(_bits(S) + 8)
-        self.l = Signal(_bits(L) + 8)
-        self.s = Signal(_bits(S) + 8)
+        self.g = Signal(_bits(cap.max_sources) + 8)
+        self.l = Signal(_bits(cap.max_layers) + 8)
+        self.s = Signal(_bits(cap.max_sources) + 8)
         self.cnt = Signal(32)  # words of the current bias/decay/weight section
-        self.lane = Signal(range(max(2, P)))
+        self.lane = Signal(range(max(2, cap.lanes)))
         self.row = Signal(32)
         self.sub = Signal(range(max(2, protocol.weight_stream_words(cap))))
         self.pos = Signal(32)
@@ -200,6 +193,10 @@ class ModelLoader(wiring.Component):
         self.nsrc_cur = Signal(32)
         self.wshift = Signal(max(32, protocol.weight_stream_words(cap) * 32))
 
+    # ------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
         word, is_last = self.words.payload.data, self.words.payload.last
         m.d.comb += self.words.ready.eq(1)
         with m.If(self.begin):
@@ -207,56 +204,56 @@ class ModelLoader(wiring.Component):
         with m.Elif(self.words.valid & self.words.ready):
             m.d.sync += [self.pos.eq(self.pos + 1), self.sum.eq(self.sum + word)]
             with m.If(is_last & (self.sec != L_TRL) & (self.sec != L_DRAIN)):
-                self._finish(_err("bad_model"))  # the packet ended before the image did
+                self._finish(m, _err("bad_model"))  # the packet ended before the image did
             with m.Else():
                 with m.Switch(self.sec):
                     with m.Case(L_HDR):
-                        self._header(word)
+                        self._header(m, word)
                     with m.Case(L_GRP):
-                        self._group(word)
+                        self._group(m, word)
                     with m.Case(L_LAY):
-                        self._layer(word)
+                        self._layer(m, word)
                     with m.Case(L_SRC):
-                        self._source(word)
+                        self._source(m, word)
                     with m.Case(L_BIAS):
-                        self._bias(word)
+                        self._bias(m, word)
                     with m.Case(L_DEC):
-                        self._decay(word)
+                        self._decay(m, word)
                     with m.Case(L_WGT):
-                        self._weights(word)
+                        self._weights(m, word)
                     with m.Case(L_TRL):
-                        self._trailer(word, is_last)
+                        self._trailer(m, word, is_last)
                     with m.Case(L_DRAIN):
                         with m.If(is_last):
-                            self._finish(_err("bad_model"))
+                            self._finish(m, _err("bad_model"))
         return m
 
     # -- helpers: each parses one section of the image ------------------------
 
-    def _finish(self, err, valid=0):
+    def _finish(self, m, err, valid=0):
         """The image ended: report ``err`` (plus over_capacity if flagged)."""
-        self._m.d.comb += [
+        m.d.comb += [
             self.finished.eq(1),
             self.error.eq(err | Mux(self.cap_err, _err("over_capacity"), 0)),
             self.model_valid.eq(valid & ~self.cap_err),
         ]
 
-    def _refuse(self):
+    def _refuse(self, m):
         """A malformed image: drain the rest of the packet, then report bad_model."""
-        self._m.d.sync += [self.bad.eq(1), self.sec.eq(L_DRAIN)]
+        m.d.sync += [self.bad.eq(1), self.sec.eq(L_DRAIN)]
 
-    def _header(self, word):
-        m, cap = self._m, self.capacity
+    def _header(self, m, word):
+        cap = self.capacity
         m.d.sync += self.k.eq(self.k + 1)
         with m.Switch(self.k):
             with m.Case(0):
                 with m.If(word != protocol.MODEL_MAGIC):
-                    self._refuse()
+                    self._refuse(m)
             with m.Case(1):
                 m.d.sync += self.total.eq(word)
             with m.Case(2):
                 with m.If(word != cap.lanes):
-                    self._refuse()
+                    self._refuse(m)
             with m.Case(3):
                 m.d.sync += self.m_inputs.eq(word)
                 with m.If((word > cap.max_inputs) | (word == 0)):
@@ -268,7 +265,7 @@ class ModelLoader(wiring.Component):
             with m.Case(5):
                 m.d.sync += self.m_layers.eq(word)
                 with m.If(word == 0):
-                    self._refuse()
+                    self._refuse(m)
                 with m.If(word > cap.max_layers):
                     m.d.sync += [self.cap_err.eq(1), self.m_layers.eq(cap.max_layers)]
             with m.Case(6):
@@ -282,14 +279,14 @@ class ModelLoader(wiring.Component):
             with m.Case(8):
                 m.d.sync += [self.m_groups.eq(word), self.g.eq(0), self.k.eq(0)]
                 with m.If(word == 0):
-                    self._refuse()
+                    self._refuse(m)
                 with m.Else():
                     m.d.sync += self.sec.eq(L_GRP)
                     with m.If(word > cap.max_sources):
                         m.d.sync += [self.cap_err.eq(1), self.m_groups.eq(cap.max_sources)]
 
-    def _group(self, word):
-        m, g = self._m, self.g
+    def _group(self, m, word):
+        g = self.g
         g_off, g_size, g_end = Array(self.g_off), Array(self.g_size), Array(self.g_end)
         ok = g < self.capacity.max_sources
         with m.If(self.k == 0):
@@ -305,8 +302,8 @@ class ModelLoader(wiring.Component):
             with m.Else():
                 m.d.sync += [self.sec.eq(L_LAY), self.l.eq(0)]
 
-    def _layer(self, word):
-        m, cap, li = self._m, self.capacity, self.l
+    def _layer(self, m, word):
+        cap, li = self.capacity, self.l
         ok = li < cap.max_layers
 
         def set_(member, value):
@@ -353,10 +350,10 @@ class ModelLoader(wiring.Component):
                 with m.If(self.nsrc_cur != 0):
                     m.d.sync += [self.sec.eq(L_SRC), self.s.eq(0), self.k.eq(0)]
                 with m.Else():
-                    self._next_layer()
+                    self._next_layer(m)
 
-    def _source(self, word):
-        m, cap, li, si = self._m, self.capacity, self.l, self.s
+    def _source(self, m, word):
+        cap, li, si = self.capacity, self.l, self.s
         ok = (li < cap.max_layers) & (si < cap.max_sources)
 
         def set_(member, value):
@@ -375,32 +372,30 @@ class ModelLoader(wiring.Component):
                 with m.If(si + 1 < self.nsrc_cur):
                     m.d.sync += si.eq(si + 1)
                 with m.Else():
-                    self._next_layer()
+                    self._next_layer(m)
 
-    def _next_layer(self):
-        m = self._m
+    def _next_layer(self, m):
         with m.If(self.l + 1 < self.m_layers):
             m.d.sync += [self.l.eq(self.l + 1), self.k.eq(0), self.sec.eq(L_LAY)]
         with m.Else():
-            self._after_layers()
+            self._after_layers(m)
 
-    def _after_layers(self):
-        m = self._m
+    def _after_layers(self, m):
         with m.If(self.bias_words != 0):
             m.d.sync += [self.sec.eq(L_BIAS), self.cnt.eq(0), self.lane.eq(0), self.row.eq(0)]
         with m.Elif(self.weight_words != 0):
-            self._to_weights()
+            self._to_weights(m)
         with m.Else():
             m.d.sync += self.sec.eq(L_TRL)
 
-    def _to_weights(self):
-        self._m.d.sync += [self.sec.eq(L_WGT), self.cnt.eq(0), self.sub.eq(0)]
+    def _to_weights(self, m):
+        m.d.sync += [self.sec.eq(L_WGT), self.cnt.eq(0), self.sub.eq(0)]
 
-    def _lane_word(self, port, lane_value):
+    def _lane_word(self, m, port, lane_value):
         """Write ``lane_value`` into lane ``lane`` of row ``row`` of a P-lane
         memory (every lane gets the value, the enable picks one), then step
         to the next lane/row; return whether this was the section's last word."""
-        m, P = self._m, self.capacity.lanes
+        P = self.capacity.lanes
         with m.If(self.row < protocol.membrane_depth(self.capacity)):
             m.d.comb += [
                 port.addr.eq(self.row),
@@ -414,25 +409,24 @@ class ModelLoader(wiring.Component):
             m.d.sync += self.lane.eq(self.lane + 1)
         return self.cnt + 1 == self.bias_words
 
-    def _bias(self, word):
-        m = self._m
-        with m.If(self._lane_word(self.b_wr, word[: self.capacity.v_bits])):
+    def _bias(self, m, word):
+        with m.If(self._lane_word(m, self.b_wr, word[: self.capacity.v_bits])):
             # the decay words follow, as many as bias words
             m.d.sync += [self.sec.eq(L_DEC), self.cnt.eq(0), self.lane.eq(0), self.row.eq(0)]
 
-    def _decay(self, word):
-        m, lsb, db = self._m, protocol.DECAY_SHIFT_LSB, protocol.DECAY_BITS
-        last = self._lane_word(self.d_wr, Cat(word[0 : db + 1], word[lsb : lsb + 2]))
+    def _decay(self, m, word):
+        lsb, db = protocol.DECAY_SHIFT_LSB, protocol.DECAY_BITS
+        last = self._lane_word(m, self.d_wr, Cat(word[0 : db + 1], word[lsb : lsb + 2]))
         with m.If((word[0 : db + 1] > protocol.DECAY_ONE) | (word[db + 1 : lsb] != 0) | (word[lsb + 2 :] != 0)):
             m.d.sync += self.bad.eq(1)  # malformed decay word: the trailer check fails
         with m.If(last):
             with m.If(self.weight_words != 0):
-                self._to_weights()
+                self._to_weights(m)
             with m.Else():
                 m.d.sync += self.sec.eq(L_TRL)
 
-    def _weights(self, word):
-        m, cap = self._m, self.capacity
+    def _weights(self, m, word):
+        cap = self.capacity
         wpw = protocol.weight_stream_words(cap)
         full = Cat(self.wshift[32:], word)
         m.d.sync += self.wshift.eq(full)
@@ -449,10 +443,9 @@ class ModelLoader(wiring.Component):
         with m.Else():
             m.d.sync += self.sub.eq(self.sub + 1)
 
-    def _trailer(self, word, is_last):
-        m = self._m
+    def _trailer(self, m, word, is_last):
         good = (word == self.sum) & (self.pos + 1 == self.total) & is_last & ~self.bad
         with m.If(is_last):
-            self._finish(Mux(good, 0, _err("bad_model")), valid=good)
+            self._finish(m, Mux(good, 0, _err("bad_model")), valid=good)
         with m.Else():
-            self._refuse()
+            self._refuse(m)
