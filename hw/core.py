@@ -79,6 +79,7 @@ from hw.capacity import Capacity
 from hw.csr import ControlRegisters
 from hw.lif import acc_bits
 from hw.lif_pipe import LIFPipeLane
+from hw.loader import DECAY_LANE_BITS, ModelLoader
 from sw.events import END_OF_STEP, INDEX_BITS
 
 __all__ = ["EAVSCore"]
@@ -98,11 +99,6 @@ __all__ = ["EAVSCore"]
     R_SETUP,
 ) = range(11)
 COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND, R_SETUP)
-
-# Loader sections.
-L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN, L_DEC = range(9)
-#: Bits per lane of the decay memory: d [12:0], extra product shift [14:13].
-DECAY_LANE_BITS = protocol.DECAY_BITS + 1 + 2
 
 
 def _bits(n: int) -> int:
@@ -233,33 +229,19 @@ class EAVSCore(wiring.Component):
         )
         m.d.sync += error.eq(Mux(clear_errors, 0, error) | set_err)
 
-        # -- model parameters (written by the loader) ------------------------------
+        # -- model parameters (registers of the loader, hw.loader) ------------------
+        m.submodules.loader = loader = ModelLoader(cap)
         nb = _bits(NN)
         rows_bits = _bits(ROWS_MAX)
-        m_inputs = Signal(_bits(NI))
-        m_T = Signal(_bits(TMAX))
-        m_layers = Signal(_bits(L))
-        m_groups = Signal(_bits(S))
-        m_outputs = Signal(nb)
-        m_out_mbase = Signal(_bits(MD))
-        m_rspk = Signal()  # the last layer is read out by spike count
-        g_off = Array(Signal(_bits(NI), name=f"g_off{g}") for g in range(S))
-        g_size = Array(Signal(_bits(NI), name=f"g_size{g}") for g in range(S))
-        g_end = Array(Signal(_bits(NI) + 1, name=f"g_end{g}") for g in range(S))  # g_off + g_size, latched at load
-        ly_n = Array(Signal(nb, name=f"ly_n{i}") for i in range(L))
-        ly_chunks = Array(Signal(_bits(QD), name=f"ly_chunks{i}") for i in range(L))
-        ly_thr = Array(Signal(signed(V), name=f"ly_thr{i}") for i in range(L))
-        ly_sub = Array(Signal(name=f"ly_sub{i}") for i in range(L))
-        ly_spk = Array(Signal(name=f"ly_spk{i}") for i in range(L))
-        ly_vb = Array(Signal(6, name=f"ly_vb{i}") for i in range(L))
-        ly_nsrc = Array(Signal(_bits(S), name=f"ly_nsrc{i}") for i in range(L))
-        ly_wbase = Array(Signal(_bits(WD), name=f"ly_wbase{i}") for i in range(L))
-        ly_rows = Array(Signal(rows_bits, name=f"ly_rows{i}") for i in range(L))
-        ly_mbase = Array(Signal(_bits(MD), name=f"ly_mbase{i}") for i in range(L))
-        sr_idx = Array(Array(Signal(8, name=f"sr_idx{i}_{s}") for s in range(S)) for i in range(L))
-        sr_delay = Array(Array(Signal(name=f"sr_delay{i}_{s}") for s in range(S)) for i in range(L))
-        sr_layer = Array(Array(Signal(name=f"sr_layer{i}_{s}") for s in range(S)) for i in range(L))
-        sr_off = Array(Array(Signal(rows_bits, name=f"sr_off{i}_{s}") for s in range(S)) for i in range(L))
+        m_inputs, m_T, m_layers, m_groups = loader.m_inputs, loader.m_T, loader.m_layers, loader.m_groups
+        m_outputs, m_out_mbase, m_rspk = loader.m_outputs, loader.m_out_mbase, loader.m_rspk
+        g_off, g_size, g_end = Array(loader.g_off), Array(loader.g_size), Array(loader.g_end)
+        ly_n, ly_chunks, ly_thr = Array(loader.ly_n), Array(loader.ly_chunks), Array(loader.ly_thr)
+        ly_sub, ly_spk, ly_vb = Array(loader.ly_sub), Array(loader.ly_spk), Array(loader.ly_vb)
+        ly_nsrc, ly_wbase = Array(loader.ly_nsrc), Array(loader.ly_wbase)
+        ly_rows, ly_mbase = Array(loader.ly_rows), Array(loader.ly_mbase)
+        sr_idx, sr_delay = (Array(Array(r) for r in x) for x in (loader.sr_idx, loader.sr_delay))
+        sr_layer, sr_off = (Array(Array(r) for r in x) for x in (loader.sr_layer, loader.sr_off))
 
         # -- AXI4-Stream in: who consumes ------------------------------------------
         # One registered word in front of every consumer (loader, event input,
@@ -284,253 +266,19 @@ class EAVSCore(wiring.Component):
             m.d.sync += in_valid.eq(0)
 
         # ===================================================================
-        # Loader
+        # Loader (hw.loader): the image words from the input register
         # ===================================================================
-        ld_sec = Signal(range(9))
-        ld_k = Signal(4)
-        ld_g = Signal(_bits(S) + 8)
-        ld_l = Signal(_bits(L) + 8)
-        ld_s = Signal(_bits(S) + 8)
-        ld_cnt = Signal(32)
-        ld_lane = Signal(range(max(2, P)))
-        ld_row = Signal(32)
-        ld_sub = Signal(range(max(2, WPW)))
-        ld_pos = Signal(32)
-        ld_sum = Signal(32)
-        ld_total = Signal(32)
-        ld_bias_words = Signal(32)
-        ld_weight_words = Signal(32)
-        ld_cap = Signal()
-        ld_bad = Signal()
-        ld_nsrc_cur = Signal(32)
-        wshift = Signal(max(32, WPW * 32))
-
-        def ld_finish():
-            """End of the load: the model is valid only if nothing was wrong."""
-            m.d.sync += [model_valid.eq(0), state.eq(IDLE), done.eq(1)]
-
-        def after_layers():
-            with m.If(ld_bias_words != 0):
-                m.d.sync += [ld_sec.eq(L_BIAS), ld_cnt.eq(0), ld_lane.eq(0), ld_row.eq(0)]
-            with m.Elif(ld_weight_words != 0):
-                m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
-            with m.Else():
-                m.d.sync += ld_sec.eq(L_TRL)
-
-        def after_weights_or_bias(is_bias: bool):
-            if is_bias:  # the decay words follow, as many as bias words
-                m.d.sync += [ld_sec.eq(L_DEC), ld_cnt.eq(0), ld_lane.eq(0), ld_row.eq(0)]
-            else:
-                m.d.sync += ld_sec.eq(L_TRL)
-
-        def after_decay():
-            with m.If(ld_weight_words != 0):
-                m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
-            with m.Else():
-                m.d.sync += ld_sec.eq(L_TRL)
-
-        def next_layer():
-            with m.If(ld_l + 1 < m_layers):
-                m.d.sync += [ld_l.eq(ld_l + 1), ld_k.eq(0), ld_sec.eq(L_LAY)]
-            with m.Else():
-                after_layers()
-
-        load_err = Signal(8)
-        with m.If((state == LOAD) & fire_in):
-            m.d.sync += [ld_pos.eq(ld_pos + 1), ld_sum.eq(ld_sum + word)]
-            is_last = in_last
-            with m.If(is_last & (ld_sec != L_TRL) & (ld_sec != L_DRAIN)):
-                # Packet ended before the image did.
-                m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
-                ld_finish()
-            with m.Else():
-                with m.Switch(ld_sec):
-                    with m.Case(L_HDR):
-                        m.d.sync += ld_k.eq(ld_k + 1)
-                        with m.Switch(ld_k):
-                            with m.Case(0):
-                                with m.If(word != protocol.MODEL_MAGIC):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                            with m.Case(1):
-                                m.d.sync += ld_total.eq(word)
-                            with m.Case(2):
-                                with m.If(word != P):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                            with m.Case(3):
-                                m.d.sync += m_inputs.eq(word)
-                                with m.If((word > NI) | (word == 0)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(4):
-                                m.d.sync += m_T.eq(word)
-                                with m.If((word > TMAX) | (word == 0)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(5):
-                                m.d.sync += m_layers.eq(word)
-                                with m.If(word == 0):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                                with m.If(word > L):
-                                    m.d.sync += [ld_cap.eq(1), m_layers.eq(L)]
-                            with m.Case(6):
-                                m.d.sync += ld_bias_words.eq(word)
-                                with m.If(word > MD * P):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(7):
-                                m.d.sync += ld_weight_words.eq(word)
-                                with m.If(word > WD):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(8):
-                                m.d.sync += [m_groups.eq(word), ld_g.eq(0), ld_k.eq(0)]
-                                with m.If(word == 0):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                                with m.Else():
-                                    m.d.sync += ld_sec.eq(L_GRP)
-                                    with m.If(word > S):
-                                        m.d.sync += [ld_cap.eq(1), m_groups.eq(S)]
-                    with m.Case(L_GRP):
-                        ok = ld_g < S
-                        with m.If(ld_k == 0):
-                            with m.If(ok):
-                                m.d.sync += g_off[ld_g].eq(word)
-                            m.d.sync += ld_k.eq(1)
-                        with m.Else():
-                            with m.If(ok):
-                                m.d.sync += [g_size[ld_g].eq(word), g_end[ld_g].eq(g_off[ld_g] + word)]
-                            m.d.sync += ld_k.eq(0)
-                            with m.If(ld_g + 1 < m_groups):
-                                m.d.sync += ld_g.eq(ld_g + 1)
-                            with m.Else():
-                                m.d.sync += [ld_sec.eq(L_LAY), ld_l.eq(0)]
-                    with m.Case(L_LAY):
-                        ok = ld_l < L
-                        m.d.sync += ld_k.eq(ld_k + 1)
-                        with m.Switch(ld_k):
-                            with m.Case(0):
-                                with m.If(ok):
-                                    m.d.sync += ly_n[ld_l].eq(word)
-                                m.d.sync += m_outputs.eq(word)
-                                with m.If((word > NN) | (word == 0)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(1):
-                                with m.If(ok):
-                                    m.d.sync += ly_chunks[ld_l].eq(word)
-                                with m.If(word > QD):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(2):
-                                with m.If(ok):
-                                    m.d.sync += ly_thr[ld_l].eq(word)
-                            with m.Case(3):
-                                with m.If(ok):
-                                    m.d.sync += [
-                                        ly_sub[ld_l].eq(word[4]),
-                                        ly_spk[ld_l].eq(word[5]),
-                                        ly_vb[ld_l].eq(word[8:14]),
-                                    ]
-                                m.d.sync += m_rspk.eq(word[6])  # the last layer's flag stays
-                                with m.If((word[8:14] > V) | (word[8:14] < 2)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(4):
-                                m.d.sync += ld_nsrc_cur.eq(word)
-                                with m.If(ok):
-                                    m.d.sync += ly_nsrc[ld_l].eq(word)
-                                with m.If(word > S):
-                                    m.d.sync += [ld_cap.eq(1)]
-                                    with m.If(ok):
-                                        m.d.sync += ly_nsrc[ld_l].eq(S)
-                                with m.If(word == 0):
-                                    m.d.sync += ld_bad.eq(1)
-                            with m.Case(5):
-                                with m.If(ok):
-                                    m.d.sync += ly_wbase[ld_l].eq(word)
-                            with m.Case(6):
-                                with m.If(ok):
-                                    m.d.sync += ly_rows[ld_l].eq(word)
-                            with m.Case(7):
-                                with m.If(ok):
-                                    m.d.sync += ly_mbase[ld_l].eq(word)
-                                m.d.sync += m_out_mbase.eq(word)
-                                with m.If(word >= MD):
-                                    m.d.sync += ld_cap.eq(1)
-                                with m.If(ld_nsrc_cur != 0):
-                                    m.d.sync += [ld_sec.eq(L_SRC), ld_s.eq(0), ld_k.eq(0)]
-                                with m.Else():
-                                    next_layer()
-                    with m.Case(L_SRC):
-                        ok = (ld_l < L) & (ld_s < S)
-                        m.d.sync += ld_k.eq(ld_k + 1)
-                        with m.Switch(ld_k):
-                            with m.Case(0):
-                                with m.If(ok):
-                                    m.d.sync += [
-                                        sr_idx[ld_l][ld_s].eq(word[0:8]),
-                                        sr_delay[ld_l][ld_s].eq(word[8]),
-                                        sr_layer[ld_l][ld_s].eq(word[9]),
-                                    ]
-                            with m.Case(2):
-                                with m.If(ok):
-                                    m.d.sync += sr_off[ld_l][ld_s].eq(word)
-                                m.d.sync += ld_k.eq(0)
-                                with m.If(ld_s + 1 < ld_nsrc_cur):
-                                    m.d.sync += ld_s.eq(ld_s + 1)
-                                with m.Else():
-                                    next_layer()
-                    with m.Case(L_BIAS):
-                        with m.If(ld_row < MD):
-                            m.d.comb += [
-                                b_wr.addr.eq(ld_row),
-                                b_wr.data.eq(Cat(word[:V] for _ in range(P))),
-                                b_wr.en.eq(Const(1, P) << ld_lane),
-                            ]
-                        m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                        with m.If(ld_lane == P - 1):
-                            m.d.sync += [ld_lane.eq(0), ld_row.eq(ld_row + 1)]
-                        with m.Else():
-                            m.d.sync += ld_lane.eq(ld_lane + 1)
-                        with m.If(ld_cnt + 1 == ld_bias_words):
-                            after_weights_or_bias(True)
-                    with m.Case(L_DEC):
-                        with m.If(ld_row < MD):
-                            m.d.comb += [
-                                d_wr.addr.eq(ld_row),
-                                d_wr.data.eq(Cat(Cat(word[0:13], word[protocol.DECAY_SHIFT_LSB : protocol.DECAY_SHIFT_LSB + 2]) for _ in range(P))),
-                                d_wr.en.eq(Const(1, P) << ld_lane),
-                            ]
-                        with m.If((word[0:13] > protocol.DECAY_ONE) | (word[13:16] != 0) | (word[18:] != 0)):
-                            m.d.sync += ld_bad.eq(1)  # malformed decay word: the trailer check fails
-                        m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                        with m.If(ld_lane == P - 1):
-                            m.d.sync += [ld_lane.eq(0), ld_row.eq(ld_row + 1)]
-                        with m.Else():
-                            m.d.sync += ld_lane.eq(ld_lane + 1)
-                        with m.If(ld_cnt + 1 == ld_bias_words):
-                            after_decay()
-                    with m.Case(L_WGT):
-                        full = Cat(wshift[32:], word)
-                        m.d.sync += wshift.eq(full)
-                        with m.If(ld_sub == WPW - 1):
-                            m.d.sync += [ld_sub.eq(0), ld_cnt.eq(ld_cnt + 1)]
-                            with m.If(ld_cnt < WD):
-                                m.d.comb += [
-                                    w_wr.addr.eq(ld_cnt),
-                                    w_wr.data.eq(full[: P * WB]),
-                                    w_wr.en.eq(1),
-                                ]
-                            with m.If(ld_cnt + 1 == ld_weight_words):
-                                after_weights_or_bias(False)
-                        with m.Else():
-                            m.d.sync += ld_sub.eq(ld_sub + 1)
-                    with m.Case(L_TRL):
-                        good = (word == ld_sum) & (ld_pos + 1 == ld_total) & is_last & ~ld_bad
-                        with m.If(is_last):
-                            m.d.comb += load_err.eq(Mux(good, 0, _err("bad_model")) | Mux(ld_cap, _err("over_capacity"), 0))
-                            ld_finish()
-                            with m.If(good & ~ld_cap):
-                                m.d.sync += model_valid.eq(1)
-                        with m.Else():
-                            m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                    with m.Case(L_DRAIN):
-                        with m.If(is_last):
-                            m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
-                            ld_finish()
+        wiring.connect(m, loader.w_wr, w_wr)
+        wiring.connect(m, loader.b_wr, b_wr)
+        wiring.connect(m, loader.d_wr, d_wr)
+        m.d.comb += [
+            loader.words.payload.data.eq(in_data),
+            loader.words.payload.last.eq(in_last),
+            loader.words.valid.eq(in_valid & (state == LOAD)),
+        ]
+        load_err = loader.error
+        with m.If(loader.finished):
+            m.d.sync += [model_valid.eq(loader.model_valid), state.eq(IDLE), done.eq(1)]
 
         # ===================================================================
         # Execution
@@ -864,20 +612,15 @@ class EAVSCore(wiring.Component):
                         m.d.sync += [
                             state.eq(LOAD),
                             model_valid.eq(0),
-                            ld_sec.eq(L_HDR),
-                            ld_k.eq(0),
-                            ld_pos.eq(0),
-                            ld_sum.eq(0),
-                            ld_cap.eq(0),
-                            ld_bad.eq(0),
                         ]
+                        m.d.comb += loader.begin.eq(1)
                     with m.Elif(~model_valid):
                         raise_("no_model")
                         m.d.sync += done.eq(1)
                     with m.Else():
                         m.d.sync += [state.eq(R_INIT), batch_left.eq(Mux(batch == 0, 1, batch))]
             with m.Case(LOAD):
-                m.d.comb += take.eq(1)
+                m.d.comb += take.eq(loader.words.ready)
             with m.Case(R_INIT):
                 m.d.sync += [
                     t.eq(0),
