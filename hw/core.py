@@ -55,9 +55,9 @@ results are stream I/O, not compute, and are not counted.
 AXI4-Lite: address and data are accepted in the same handshake, ``wstrb`` is
 ignored (registers are written whole), reads take two cycles.
 
-After the last step the readout membranes are scanned (argmax, lowest index
-wins ties; copied into the ``READOUT`` window) and one result record is
-written to ``m_axis``.
+After the last step :class:`hw.result_writer.ResultWriter` scans the readout
+membranes (argmax, lowest index wins ties; copied into the ``READOUT``
+window) and writes one result record to ``m_axis``.
 
 Bad input never corrupts state: out-of-range or malformed event words are
 dropped, words after the T-th marker are drained, a TLAST before it ends the
@@ -66,6 +66,7 @@ result record, and the next sample is accepted as usual.
 """
 
 from __future__ import annotations
+
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
@@ -80,6 +81,7 @@ from hw.csr import ControlRegisters
 from hw.lif import acc_bits
 from hw.lif_pipe import LIFPipeLane
 from hw.loader import DECAY_LANE_BITS, ModelLoader
+from hw.result_writer import ResultWriter
 from sw.events import END_OF_STEP, INDEX_BITS
 
 __all__ = ["EAVSCore"]
@@ -95,9 +97,8 @@ __all__ = ["EAVSCore"]
     R_LEND,
     R_DRAIN,
     R_SCAN,
-    R_EMIT,
     R_SETUP,
-) = range(11)
+) = range(10)
 COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND, R_SETUP)
 
 
@@ -186,17 +187,12 @@ class EAVSCore(wiring.Component):
             q_wr.append(qm.write_port())
             q_rd.append(qm.read_port())
         CB = _bits(TMAX)  # a spike count over a sample
-        RV = max(V, CB + 1)  # readout values: membranes, or spike counts (readout = "spikes")
         m.submodules.cmem = cmem = Memory(shape=unsigned(P * CB), depth=MD, init=[])
         c_wr = cmem.write_port()
         c_rd = cmem.read_port()
-        m.submodules.rmem = rmem = Memory(shape=signed(RV), depth=NN, init=[])
-        r_wr = rmem.write_port()
-        r_emit = rmem.read_port()
-        r_axil = rmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(11))
+        state = Signal(range(10))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -209,7 +205,6 @@ class EAVSCore(wiring.Component):
         in_events = Signal(32)
         spikes_cnt = Signal(32)
         sops = Signal(32)
-        prediction = Signal(32)
         start = Signal()
         start_mode = Signal()  # CTRL.mode as written together with start
         soft_reset = Signal()
@@ -486,17 +481,28 @@ class EAVSCore(wiring.Component):
                     m.d.sync += [qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1), own_at[j].eq(own_at[j] + 1)]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
+        # readout scan and result record: hw.result_writer
+        m.submodules.result_writer = rw = ResultWriter(cap)
+        assert len(rw.c_data) == len(c_rd.data), "spike-count width differs from hw.result_writer's"
+        m.d.comb += [
+            rw.abort.eq(soft_reset),
+            rw.n_out.eq(m_outputs),
+            rw.out_mbase.eq(m_out_mbase),
+            rw.rspk.eq(m_rspk),
+            rw.v_data.eq(v_rd.data),
+            rw.c_data.eq(c_rd.data),
+            rw.sample_errors.eq(sample_err),
+            rw.cycles.eq(cycles),
+            rw.in_events.eq(in_events),
+            rw.spikes.eq(spikes_cnt),
+            rw.sops.eq(sops),
+        ]
+        wiring.connect(m, rw.m_axis, wiring.flipped(axis_out))
+        prediction = rw.prediction
         # membrane read address: the chunk's row while computing, the readout while scanning
-        sc_i = Signal(nb + 1)
-        sc_c = Signal(_bits(MD))
-        sc_j = Signal(range(max(2, P)))
-        sc_dv = Signal()
-        sc_di = Signal(nb + 1)
-        sc_dj = Signal(range(max(2, P)))
-        best = Signal(signed(RV))
-        with m.If(state == R_SCAN):
-            m.d.comb += v_rd.addr.eq(m_out_mbase + sc_c)
-            m.d.comb += c_rd.addr.eq(m_out_mbase + sc_c)
+        with m.If(rw.scanning):
+            m.d.comb += v_rd.addr.eq(rw.mem_addr)
+            m.d.comb += c_rd.addr.eq(rw.mem_addr)
         with m.Else():
             m.d.comb += v_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr))
             m.d.comb += c_rd.addr.eq(dl_maddr[-2])  # the chunk written back next cycle
@@ -504,31 +510,6 @@ class EAVSCore(wiring.Component):
         # counters
         with m.If(Cat(*[state == s for s in COUNTED]).any()):
             m.d.sync += cycles.eq(Mux(state == R_INIT, 1, cycles + 1))
-
-        # result emission
-        widx = Signal(nb + 4)
-        out_fire = Signal()
-        m.d.comb += out_fire.eq(axis_out.tvalid & axis_out.tready)
-        r_value = r_emit.data
-        header = Array(
-            [
-                Const((protocol.RESULT_MAGIC << 16), 32) | m_outputs,
-                sample_err,
-                prediction,
-                cycles,
-                in_events,
-                spikes_cnt,
-                sops,
-            ]
-        )
-        assert protocol.RESULT_HEADER_WORDS == 7
-        with m.If(state == R_EMIT):
-            m.d.comb += [
-                axis_out.tvalid.eq(1),
-                axis_out.tdata.eq(Mux(widx < 7, header[widx[:3]], r_value.as_signed())),
-                axis_out.tlast.eq(widx == 7 + m_outputs - 1),
-                r_emit.addr.eq(Mux(out_fire, widx + 1, widx) - 7),
-            ]
 
         # ---- layer set-up ------------------------------------------------------------
         # Latches layer ``su_l``'s parameters and its sources' queue counts. It
@@ -737,7 +718,7 @@ class EAVSCore(wiring.Component):
                             m.d.sync += state.eq(R_DRAIN)
                         with m.Else():
                             m.d.sync += state.eq(R_SCAN)
-                        m.d.sync += [sc_i.eq(0), sc_c.eq(0), sc_j.eq(0)]
+                            m.d.comb += rw.start.eq(1)
                     with m.Else():
                         m.d.sync += [t.eq(t + 1), state.eq(R_RECV)]
             with m.Case(R_DRAIN):
@@ -746,42 +727,14 @@ class EAVSCore(wiring.Component):
                     raise_("extra_events")
                     with m.If(in_last):
                         m.d.sync += state.eq(R_SCAN)
-            with m.Case(R_SCAN):
-                m.d.sync += [sc_i.eq(sc_i + 1), sc_di.eq(sc_i), sc_dj.eq(sc_j)]
-                with m.If(sc_j == P - 1):
-                    m.d.sync += [sc_j.eq(0), sc_c.eq(sc_c + 1)]
-                with m.Else():
-                    m.d.sync += sc_j.eq(sc_j + 1)
-                with m.If(sc_i == m_outputs):
-                    m.d.sync += [state.eq(R_EMIT), widx.eq(0)]
-            with m.Case(R_EMIT):
-                with m.If(out_fire):
-                    m.d.sync += widx.eq(widx + 1)
-                    with m.If(axis_out.tlast):
-                        m.d.sync += [samples_done.eq(samples_done + 1), batch_left.eq(batch_left - 1)]
-                        with m.If(batch_left > 1):
-                            m.d.sync += state.eq(R_INIT)
-                        with m.Else():
-                            m.d.sync += [state.eq(IDLE), done.eq(1)]
-
-        # scan data path (one cycle behind the address)
-        sc_val = Signal(signed(RV))
-        sc_cnt = Array(c_rd.data[j * CB : (j + 1) * CB] for j in range(P))[sc_dj]
-        sc_mem = Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed()
-        m.d.comb += sc_val.eq(Mux(m_rspk, sc_cnt, sc_mem))
-        # the selected lane's value is registered before the compare (the
-        # scan's last compare lands in R_EMIT's first cycle, before the
-        # record's prediction word, widx 2, can be sent)
-        sc_dv2 = Signal()
-        sc_di2 = Signal(nb + 1)
-        sc_val2 = Signal(signed(RV))
-        m.d.sync += [sc_dv.eq(0), sc_dv2.eq(sc_dv), sc_di2.eq(sc_di), sc_val2.eq(sc_val)]
-        with m.If(sc_dv2):
-            m.d.comb += [r_wr.addr.eq(sc_di2), r_wr.data.eq(sc_val2), r_wr.en.eq(1)]
-            with m.If((sc_di2 == 0) | (sc_val2 > best)):
-                m.d.sync += [best.eq(sc_val2), prediction.eq(sc_di2)]
-        with m.If(state == R_SCAN):
-            m.d.sync += sc_dv.eq(sc_i < m_outputs)
+                        m.d.comb += rw.start.eq(1)
+            with m.Case(R_SCAN):  # the result writer scans the readout and sends the record
+                with m.If(rw.done):
+                    m.d.sync += [samples_done.eq(samples_done + 1), batch_left.eq(batch_left - 1)]
+                    with m.If(batch_left > 1):
+                        m.d.sync += state.eq(R_INIT)
+                    with m.Else():
+                        m.d.sync += [state.eq(IDLE), done.eq(1)]
 
         # errors: sticky, and into the running sample's record
         with m.If(start & busy):
@@ -827,5 +780,5 @@ class EAVSCore(wiring.Component):
             sample_errors=sample_err,
         )
         # the READOUT window reads rmem through its own port, sign-extended
-        m.d.comb += [r_axil.addr.eq(csr.readout_addr), csr.readout_data.eq(r_axil.data.as_signed())]
+        m.d.comb += [rw.win_addr.eq(csr.readout_addr), csr.readout_data.eq(rw.win_data)]
         return m
