@@ -55,9 +55,9 @@ results are stream I/O, not compute, and are not counted.
 AXI4-Lite: address and data are accepted in the same handshake, ``wstrb`` is
 ignored (registers are written whole), reads take two cycles.
 
-After the last step the readout membranes are scanned (argmax, lowest index
-wins ties; copied into the ``READOUT`` window) and one result record is
-written to ``m_axis``.
+After the last step :class:`hw.result_writer.ResultWriter` scans the readout
+membranes (argmax, lowest index wins ties; copied into the ``READOUT``
+window) and writes one result record to ``m_axis``.
 
 Bad input never corrupts state: out-of-range or malformed event words are
 dropped, words after the T-th marker are drained, a TLAST before it ends the
@@ -66,6 +66,7 @@ result record, and the next sample is accepted as usual.
 """
 
 from __future__ import annotations
+
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
@@ -76,8 +77,11 @@ from amaranth.utils import ceil_log2
 from hw import protocol, regmap
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.capacity import DRAIN, Capacity
+from hw.csr import ControlRegisters
 from hw.lif import acc_bits
 from hw.lif_pipe import LIFPipeLane
+from hw.loader import DECAY_LANE_BITS, ModelLoader
+from hw.result_writer import ResultWriter
 from hw.schedule import MAX_STAGE
 from sw.events import END_OF_STEP, INDEX_BITS
 
@@ -94,16 +98,10 @@ __all__ = ["EAVSCore"]
     R_LATCH,
     R_DRAIN,
     R_SCAN,
-    R_EMIT,
     R_SETUP,
     R_FLUSH,
-) = range(12)
+) = range(11)
 COUNTED = (R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND, R_FLUSH)
-
-# Loader sections.
-L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN, L_DEC = range(9)
-#: Bits per lane of the decay memory: d [12:0], extra product shift [14:13].
-DECAY_LANE_BITS = protocol.DECAY_BITS + 1 + 2
 
 
 def _bits(n: int) -> int:
@@ -191,17 +189,12 @@ class EAVSCore(wiring.Component):
             q_wr.append(qm.write_port())
             q_rd.append(qm.read_port())
         CB = _bits(TMAX)  # a spike count over a sample
-        RV = max(V, CB + 1)  # readout values: membranes, or spike counts (readout = "spikes")
         m.submodules.cmem = cmem = Memory(shape=unsigned(P * CB), depth=MD, init=[])
         c_wr = cmem.write_port()
         c_rd = cmem.read_port()
-        m.submodules.rmem = rmem = Memory(shape=signed(RV), depth=NN, init=[])
-        r_wr = rmem.write_port()
-        r_emit = rmem.read_port()
-        r_axil = rmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(12))
+        state = Signal(range(11))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -214,7 +207,6 @@ class EAVSCore(wiring.Component):
         in_events = Signal(32)
         spikes_cnt = Signal(32)
         sops = Signal(32)
-        prediction = Signal(32)
         start = Signal()
         start_mode = Signal()  # CTRL.mode as written together with start
         soft_reset = Signal()
@@ -234,34 +226,20 @@ class EAVSCore(wiring.Component):
         )
         m.d.sync += error.eq(Mux(clear_errors, 0, error) | set_err)
 
-        # -- model parameters (written by the loader) ------------------------------
+        # -- model parameters (registers of the loader, hw.loader) ------------------
+        m.submodules.loader = loader = ModelLoader(cap)
         nb = _bits(NN)
         rows_bits = _bits(ROWS_MAX)
-        m_inputs = Signal(_bits(NI))
-        m_T = Signal(_bits(TMAX))
-        m_layers = Signal(_bits(L))
-        m_groups = Signal(_bits(S))
-        m_outputs = Signal(nb)
-        m_out_mbase = Signal(_bits(MD))
-        m_rspk = Signal()  # the last layer is read out by spike count
-        g_off = Array(Signal(_bits(NI), name=f"g_off{g}") for g in range(S))
-        g_size = Array(Signal(_bits(NI), name=f"g_size{g}") for g in range(S))
-        g_end = Array(Signal(_bits(NI) + 1, name=f"g_end{g}") for g in range(S))  # g_off + g_size, latched at load
-        ly_n = Array(Signal(nb, name=f"ly_n{i}") for i in range(L))
-        ly_chunks = Array(Signal(_bits(QD), name=f"ly_chunks{i}") for i in range(L))
-        ly_thr = Array(Signal(signed(V), name=f"ly_thr{i}") for i in range(L))
-        ly_sub = Array(Signal(name=f"ly_sub{i}") for i in range(L))
-        ly_spk = Array(Signal(name=f"ly_spk{i}") for i in range(L))
-        ly_vb = Array(Signal(6, name=f"ly_vb{i}") for i in range(L))
-        ly_stage = Array(Signal(4, name=f"ly_stage{i}") for i in range(L))  # hw.schedule
-        ly_nsrc = Array(Signal(_bits(S), name=f"ly_nsrc{i}") for i in range(L))
-        ly_wbase = Array(Signal(_bits(WD), name=f"ly_wbase{i}") for i in range(L))
-        ly_rows = Array(Signal(rows_bits, name=f"ly_rows{i}") for i in range(L))
-        ly_mbase = Array(Signal(_bits(MD), name=f"ly_mbase{i}") for i in range(L))
-        sr_idx = Array(Array(Signal(8, name=f"sr_idx{i}_{s}") for s in range(S)) for i in range(L))
-        sr_delay = Array(Array(Signal(name=f"sr_delay{i}_{s}") for s in range(S)) for i in range(L))
-        sr_layer = Array(Array(Signal(name=f"sr_layer{i}_{s}") for s in range(S)) for i in range(L))
-        sr_off = Array(Array(Signal(rows_bits, name=f"sr_off{i}_{s}") for s in range(S)) for i in range(L))
+        m_inputs, m_T, m_layers, m_groups = loader.m_inputs, loader.m_T, loader.m_layers, loader.m_groups
+        m_outputs, m_out_mbase, m_rspk = loader.m_outputs, loader.m_out_mbase, loader.m_rspk
+        g_off, g_size, g_end = Array(loader.g_off), Array(loader.g_size), Array(loader.g_end)
+        ly_n, ly_chunks, ly_thr = Array(loader.ly_n), Array(loader.ly_chunks), Array(loader.ly_thr)
+        ly_sub, ly_spk, ly_vb = Array(loader.ly_sub), Array(loader.ly_spk), Array(loader.ly_vb)
+        ly_stage = Array(loader.ly_stage)  # hw.schedule
+        ly_nsrc, ly_wbase = Array(loader.ly_nsrc), Array(loader.ly_wbase)
+        ly_rows, ly_mbase = Array(loader.ly_rows), Array(loader.ly_mbase)
+        sr_idx, sr_delay = (Array(Array(r) for r in x) for x in (loader.sr_idx, loader.sr_delay))
+        sr_layer, sr_off = (Array(Array(r) for r in x) for x in (loader.sr_layer, loader.sr_off))
 
         # -- AXI4-Stream in: who consumes ------------------------------------------
         # One registered word in front of every consumer (loader, event input,
@@ -286,254 +264,19 @@ class EAVSCore(wiring.Component):
             m.d.sync += in_valid.eq(0)
 
         # ===================================================================
-        # Loader
+        # Loader (hw.loader): the image words from the input register
         # ===================================================================
-        ld_sec = Signal(range(9))
-        ld_k = Signal(4)
-        ld_g = Signal(_bits(S) + 8)
-        ld_l = Signal(_bits(L) + 8)
-        ld_s = Signal(_bits(S) + 8)
-        ld_cnt = Signal(32)
-        ld_lane = Signal(range(max(2, P)))
-        ld_row = Signal(32)
-        ld_sub = Signal(range(max(2, WPW)))
-        ld_pos = Signal(32)
-        ld_sum = Signal(32)
-        ld_total = Signal(32)
-        ld_bias_words = Signal(32)
-        ld_weight_words = Signal(32)
-        ld_cap = Signal()
-        ld_bad = Signal()
-        ld_nsrc_cur = Signal(32)
-        wshift = Signal(max(32, WPW * 32))
-
-        def ld_finish():
-            """End of the load: the model is valid only if nothing was wrong."""
-            m.d.sync += [model_valid.eq(0), state.eq(IDLE), done.eq(1)]
-
-        def after_layers():
-            with m.If(ld_bias_words != 0):
-                m.d.sync += [ld_sec.eq(L_BIAS), ld_cnt.eq(0), ld_lane.eq(0), ld_row.eq(0)]
-            with m.Elif(ld_weight_words != 0):
-                m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
-            with m.Else():
-                m.d.sync += ld_sec.eq(L_TRL)
-
-        def after_weights_or_bias(is_bias: bool):
-            if is_bias:  # the decay words follow, as many as bias words
-                m.d.sync += [ld_sec.eq(L_DEC), ld_cnt.eq(0), ld_lane.eq(0), ld_row.eq(0)]
-            else:
-                m.d.sync += ld_sec.eq(L_TRL)
-
-        def after_decay():
-            with m.If(ld_weight_words != 0):
-                m.d.sync += [ld_sec.eq(L_WGT), ld_cnt.eq(0), ld_sub.eq(0)]
-            with m.Else():
-                m.d.sync += ld_sec.eq(L_TRL)
-
-        def next_layer():
-            with m.If(ld_l + 1 < m_layers):
-                m.d.sync += [ld_l.eq(ld_l + 1), ld_k.eq(0), ld_sec.eq(L_LAY)]
-            with m.Else():
-                after_layers()
-
-        load_err = Signal(8)
-        with m.If((state == LOAD) & fire_in):
-            m.d.sync += [ld_pos.eq(ld_pos + 1), ld_sum.eq(ld_sum + word)]
-            is_last = in_last
-            with m.If(is_last & (ld_sec != L_TRL) & (ld_sec != L_DRAIN)):
-                # Packet ended before the image did.
-                m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
-                ld_finish()
-            with m.Else():
-                with m.Switch(ld_sec):
-                    with m.Case(L_HDR):
-                        m.d.sync += ld_k.eq(ld_k + 1)
-                        with m.Switch(ld_k):
-                            with m.Case(0):
-                                with m.If(word != protocol.MODEL_MAGIC):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                            with m.Case(1):
-                                m.d.sync += ld_total.eq(word)
-                            with m.Case(2):
-                                with m.If(word != P):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                            with m.Case(3):
-                                m.d.sync += m_inputs.eq(word)
-                                with m.If((word > NI) | (word == 0)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(4):
-                                m.d.sync += m_T.eq(word)
-                                with m.If((word > TMAX) | (word == 0)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(5):
-                                m.d.sync += m_layers.eq(word)
-                                with m.If(word == 0):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                                with m.If(word > L):
-                                    m.d.sync += [ld_cap.eq(1), m_layers.eq(L)]
-                            with m.Case(6):
-                                m.d.sync += ld_bias_words.eq(word)
-                                with m.If(word > MD * P):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(7):
-                                m.d.sync += ld_weight_words.eq(word)
-                                with m.If(word > WD):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(8):
-                                m.d.sync += [m_groups.eq(word), ld_g.eq(0), ld_k.eq(0)]
-                                with m.If(word == 0):
-                                    m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                                with m.Else():
-                                    m.d.sync += ld_sec.eq(L_GRP)
-                                    with m.If(word > S):
-                                        m.d.sync += [ld_cap.eq(1), m_groups.eq(S)]
-                    with m.Case(L_GRP):
-                        ok = ld_g < S
-                        with m.If(ld_k == 0):
-                            with m.If(ok):
-                                m.d.sync += g_off[ld_g].eq(word)
-                            m.d.sync += ld_k.eq(1)
-                        with m.Else():
-                            with m.If(ok):
-                                m.d.sync += [g_size[ld_g].eq(word), g_end[ld_g].eq(g_off[ld_g] + word)]
-                            m.d.sync += ld_k.eq(0)
-                            with m.If(ld_g + 1 < m_groups):
-                                m.d.sync += ld_g.eq(ld_g + 1)
-                            with m.Else():
-                                m.d.sync += [ld_sec.eq(L_LAY), ld_l.eq(0)]
-                    with m.Case(L_LAY):
-                        ok = ld_l < L
-                        m.d.sync += ld_k.eq(ld_k + 1)
-                        with m.Switch(ld_k):
-                            with m.Case(0):
-                                with m.If(ok):
-                                    m.d.sync += ly_n[ld_l].eq(word)
-                                m.d.sync += m_outputs.eq(word)
-                                with m.If((word > NN) | (word == 0)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(1):
-                                with m.If(ok):
-                                    m.d.sync += ly_chunks[ld_l].eq(word)
-                                with m.If(word > QD):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(2):
-                                with m.If(ok):
-                                    m.d.sync += ly_thr[ld_l].eq(word)
-                            with m.Case(3):
-                                with m.If(ok):
-                                    m.d.sync += [
-                                        ly_sub[ld_l].eq(word[4]),
-                                        ly_spk[ld_l].eq(word[5]),
-                                        ly_vb[ld_l].eq(word[8:14]),
-                                        ly_stage[ld_l].eq(word[protocol.FLAG_STAGE_LSB : protocol.FLAG_STAGE_LSB + 4]),
-                                    ]
-                                m.d.sync += m_rspk.eq(word[6])  # the last layer's flag stays
-                                with m.If((word[8:14] > V) | (word[8:14] < 2)):
-                                    m.d.sync += ld_cap.eq(1)
-                            with m.Case(4):
-                                m.d.sync += ld_nsrc_cur.eq(word)
-                                with m.If(ok):
-                                    m.d.sync += ly_nsrc[ld_l].eq(word)
-                                with m.If(word > S):
-                                    m.d.sync += [ld_cap.eq(1)]
-                                    with m.If(ok):
-                                        m.d.sync += ly_nsrc[ld_l].eq(S)
-                                with m.If(word == 0):
-                                    m.d.sync += ld_bad.eq(1)
-                            with m.Case(5):
-                                with m.If(ok):
-                                    m.d.sync += ly_wbase[ld_l].eq(word)
-                            with m.Case(6):
-                                with m.If(ok):
-                                    m.d.sync += ly_rows[ld_l].eq(word)
-                            with m.Case(7):
-                                with m.If(ok):
-                                    m.d.sync += ly_mbase[ld_l].eq(word)
-                                m.d.sync += m_out_mbase.eq(word)
-                                with m.If(word >= MD):
-                                    m.d.sync += ld_cap.eq(1)
-                                with m.If(ld_nsrc_cur != 0):
-                                    m.d.sync += [ld_sec.eq(L_SRC), ld_s.eq(0), ld_k.eq(0)]
-                                with m.Else():
-                                    next_layer()
-                    with m.Case(L_SRC):
-                        ok = (ld_l < L) & (ld_s < S)
-                        m.d.sync += ld_k.eq(ld_k + 1)
-                        with m.Switch(ld_k):
-                            with m.Case(0):
-                                with m.If(ok):
-                                    m.d.sync += [
-                                        sr_idx[ld_l][ld_s].eq(word[0:8]),
-                                        sr_delay[ld_l][ld_s].eq(word[8]),
-                                        sr_layer[ld_l][ld_s].eq(word[9]),
-                                    ]
-                            with m.Case(2):
-                                with m.If(ok):
-                                    m.d.sync += sr_off[ld_l][ld_s].eq(word)
-                                m.d.sync += ld_k.eq(0)
-                                with m.If(ld_s + 1 < ld_nsrc_cur):
-                                    m.d.sync += ld_s.eq(ld_s + 1)
-                                with m.Else():
-                                    next_layer()
-                    with m.Case(L_BIAS):
-                        with m.If(ld_row < MD):
-                            m.d.comb += [
-                                b_wr.addr.eq(ld_row),
-                                b_wr.data.eq(Cat(word[:V] for _ in range(P))),
-                                b_wr.en.eq(Const(1, P) << ld_lane),
-                            ]
-                        m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                        with m.If(ld_lane == P - 1):
-                            m.d.sync += [ld_lane.eq(0), ld_row.eq(ld_row + 1)]
-                        with m.Else():
-                            m.d.sync += ld_lane.eq(ld_lane + 1)
-                        with m.If(ld_cnt + 1 == ld_bias_words):
-                            after_weights_or_bias(True)
-                    with m.Case(L_DEC):
-                        with m.If(ld_row < MD):
-                            m.d.comb += [
-                                d_wr.addr.eq(ld_row),
-                                d_wr.data.eq(Cat(Cat(word[0:13], word[protocol.DECAY_SHIFT_LSB : protocol.DECAY_SHIFT_LSB + 2]) for _ in range(P))),
-                                d_wr.en.eq(Const(1, P) << ld_lane),
-                            ]
-                        with m.If((word[0:13] > protocol.DECAY_ONE) | (word[13:16] != 0) | (word[18:] != 0)):
-                            m.d.sync += ld_bad.eq(1)  # malformed decay word: the trailer check fails
-                        m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                        with m.If(ld_lane == P - 1):
-                            m.d.sync += [ld_lane.eq(0), ld_row.eq(ld_row + 1)]
-                        with m.Else():
-                            m.d.sync += ld_lane.eq(ld_lane + 1)
-                        with m.If(ld_cnt + 1 == ld_bias_words):
-                            after_decay()
-                    with m.Case(L_WGT):
-                        full = Cat(wshift[32:], word)
-                        m.d.sync += wshift.eq(full)
-                        with m.If(ld_sub == WPW - 1):
-                            m.d.sync += [ld_sub.eq(0), ld_cnt.eq(ld_cnt + 1)]
-                            with m.If(ld_cnt < WD):
-                                m.d.comb += [
-                                    w_wr.addr.eq(ld_cnt),
-                                    w_wr.data.eq(full[: P * WB]),
-                                    w_wr.en.eq(1),
-                                ]
-                            with m.If(ld_cnt + 1 == ld_weight_words):
-                                after_weights_or_bias(False)
-                        with m.Else():
-                            m.d.sync += ld_sub.eq(ld_sub + 1)
-                    with m.Case(L_TRL):
-                        good = (word == ld_sum) & (ld_pos + 1 == ld_total) & is_last & ~ld_bad
-                        with m.If(is_last):
-                            m.d.comb += load_err.eq(Mux(good, 0, _err("bad_model")) | Mux(ld_cap, _err("over_capacity"), 0))
-                            ld_finish()
-                            with m.If(good & ~ld_cap):
-                                m.d.sync += model_valid.eq(1)
-                        with m.Else():
-                            m.d.sync += [ld_bad.eq(1), ld_sec.eq(L_DRAIN)]
-                    with m.Case(L_DRAIN):
-                        with m.If(is_last):
-                            m.d.comb += load_err.eq(_err("bad_model") | Mux(ld_cap, _err("over_capacity"), 0))
-                            ld_finish()
+        wiring.connect(m, loader.w_wr, w_wr)
+        wiring.connect(m, loader.b_wr, b_wr)
+        wiring.connect(m, loader.d_wr, d_wr)
+        m.d.comb += [
+            loader.words.payload.data.eq(in_data),
+            loader.words.payload.last.eq(in_last),
+            loader.words.valid.eq(in_valid & (state == LOAD)),
+        ]
+        load_err = loader.error
+        with m.If(loader.finished):
+            m.d.sync += [model_valid.eq(loader.model_valid), state.eq(IDLE), done.eq(1)]
 
         # ===================================================================
         # Execution
@@ -752,17 +495,28 @@ class EAVSCore(wiring.Component):
                 ]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
+        # readout scan and result record: hw.result_writer
+        m.submodules.result_writer = rw = ResultWriter(cap)
+        assert len(rw.c_data) == len(c_rd.data), "spike-count width differs from hw.result_writer's"
+        m.d.comb += [
+            rw.abort.eq(soft_reset),
+            rw.n_out.eq(m_outputs),
+            rw.out_mbase.eq(m_out_mbase),
+            rw.rspk.eq(m_rspk),
+            rw.v_data.eq(v_rd.data),
+            rw.c_data.eq(c_rd.data),
+            rw.sample_errors.eq(sample_err),
+            rw.cycles.eq(cycles),
+            rw.in_events.eq(in_events),
+            rw.spikes.eq(spikes_cnt),
+            rw.sops.eq(sops),
+        ]
+        wiring.connect(m, rw.m_axis, wiring.flipped(axis_out))
+        prediction = rw.prediction
         # membrane read address: the chunk's row while computing, the readout while scanning
-        sc_i = Signal(nb + 1)
-        sc_c = Signal(_bits(MD))
-        sc_j = Signal(range(max(2, P)))
-        sc_dv = Signal()
-        sc_di = Signal(nb + 1)
-        sc_dj = Signal(range(max(2, P)))
-        best = Signal(signed(RV))
-        with m.If(state == R_SCAN):
-            m.d.comb += v_rd.addr.eq(m_out_mbase + sc_c)
-            m.d.comb += c_rd.addr.eq(m_out_mbase + sc_c)
+        with m.If(rw.scanning):
+            m.d.comb += v_rd.addr.eq(rw.mem_addr)
+            m.d.comb += c_rd.addr.eq(rw.mem_addr)
         with m.Else():
             m.d.comb += v_rd.addr.eq(upd.maddr)
             m.d.comb += c_rd.addr.eq(tags[WBS - 1].maddr)  # the chunk written back next cycle
@@ -777,31 +531,6 @@ class EAVSCore(wiring.Component):
             for q in range(2 * L):
                 with m.If(ttl[q] != 0):
                     m.d.sync += ttl[q].eq(ttl[q] - 1)
-
-        # result emission
-        widx = Signal(nb + 4)
-        out_fire = Signal()
-        m.d.comb += out_fire.eq(axis_out.tvalid & axis_out.tready)
-        r_value = r_emit.data
-        header = Array(
-            [
-                Const((protocol.RESULT_MAGIC << 16), 32) | m_outputs,
-                sample_err,
-                prediction,
-                cycles,
-                in_events,
-                spikes_cnt,
-                sops,
-            ]
-        )
-        assert protocol.RESULT_HEADER_WORDS == 7
-        with m.If(state == R_EMIT):
-            m.d.comb += [
-                axis_out.tvalid.eq(1),
-                axis_out.tdata.eq(Mux(widx < 7, header[widx[:3]], r_value.as_signed())),
-                axis_out.tlast.eq(widx == 7 + m_outputs - 1),
-                r_emit.addr.eq(Mux(out_fire, widx + 1, widx) - 7),
-            ]
 
         # ---- layer set-up ------------------------------------------------------------
         # R_LATCH latches layer ``su_l``'s run in wave ``w``: its step
@@ -910,20 +639,15 @@ class EAVSCore(wiring.Component):
                         m.d.sync += [
                             state.eq(LOAD),
                             model_valid.eq(0),
-                            ld_sec.eq(L_HDR),
-                            ld_k.eq(0),
-                            ld_pos.eq(0),
-                            ld_sum.eq(0),
-                            ld_cap.eq(0),
-                            ld_bad.eq(0),
                         ]
+                        m.d.comb += loader.begin.eq(1)
                     with m.Elif(~model_valid):
                         raise_("no_model")
                         m.d.sync += done.eq(1)
                     with m.Else():
                         m.d.sync += [state.eq(R_INIT), batch_left.eq(Mux(batch == 0, 1, batch))]
             with m.Case(LOAD):
-                m.d.comb += take.eq(1)
+                m.d.comb += take.eq(loader.words.ready)
             with m.Case(R_INIT):
                 m.d.sync += [
                     w.eq(0),
@@ -1023,49 +747,21 @@ class EAVSCore(wiring.Component):
                         m.d.sync += state.eq(R_DRAIN)
                     with m.Else():
                         m.d.sync += state.eq(R_SCAN)
-                    m.d.sync += [sc_i.eq(0), sc_c.eq(0), sc_j.eq(0)]
+                        m.d.comb += rw.start.eq(1)
             with m.Case(R_DRAIN):
                 m.d.comb += take.eq(1)
                 with m.If(fire_in):
                     raise_("extra_events")
                     with m.If(in_last):
                         m.d.sync += state.eq(R_SCAN)
-            with m.Case(R_SCAN):
-                m.d.sync += [sc_i.eq(sc_i + 1), sc_di.eq(sc_i), sc_dj.eq(sc_j)]
-                with m.If(sc_j == P - 1):
-                    m.d.sync += [sc_j.eq(0), sc_c.eq(sc_c + 1)]
-                with m.Else():
-                    m.d.sync += sc_j.eq(sc_j + 1)
-                with m.If(sc_i == m_outputs):
-                    m.d.sync += [state.eq(R_EMIT), widx.eq(0)]
-            with m.Case(R_EMIT):
-                with m.If(out_fire):
-                    m.d.sync += widx.eq(widx + 1)
-                    with m.If(axis_out.tlast):
-                        m.d.sync += [samples_done.eq(samples_done + 1), batch_left.eq(batch_left - 1)]
-                        with m.If(batch_left > 1):
-                            m.d.sync += state.eq(R_INIT)
-                        with m.Else():
-                            m.d.sync += [state.eq(IDLE), done.eq(1)]
-
-        # scan data path (one cycle behind the address)
-        sc_val = Signal(signed(RV))
-        sc_cnt = Array(c_rd.data[j * CB : (j + 1) * CB] for j in range(P))[sc_dj]
-        sc_mem = Array(v_rd.data[j * V : (j + 1) * V] for j in range(P))[sc_dj].as_signed()
-        m.d.comb += sc_val.eq(Mux(m_rspk, sc_cnt, sc_mem))
-        # the selected lane's value is registered before the compare (the
-        # scan's last compare lands in R_EMIT's first cycle, before the
-        # record's prediction word, widx 2, can be sent)
-        sc_dv2 = Signal()
-        sc_di2 = Signal(nb + 1)
-        sc_val2 = Signal(signed(RV))
-        m.d.sync += [sc_dv.eq(0), sc_dv2.eq(sc_dv), sc_di2.eq(sc_di), sc_val2.eq(sc_val)]
-        with m.If(sc_dv2):
-            m.d.comb += [r_wr.addr.eq(sc_di2), r_wr.data.eq(sc_val2), r_wr.en.eq(1)]
-            with m.If((sc_di2 == 0) | (sc_val2 > best)):
-                m.d.sync += [best.eq(sc_val2), prediction.eq(sc_di2)]
-        with m.If(state == R_SCAN):
-            m.d.sync += sc_dv.eq(sc_i < m_outputs)
+                        m.d.comb += rw.start.eq(1)
+            with m.Case(R_SCAN):  # the result writer scans the readout and sends the record
+                with m.If(rw.done):
+                    m.d.sync += [samples_done.eq(samples_done + 1), batch_left.eq(batch_left - 1)]
+                    with m.If(batch_left > 1):
+                        m.d.sync += state.eq(R_INIT)
+                    with m.Else():
+                        m.d.sync += [state.eq(IDLE), done.eq(1)]
 
         # errors: sticky, and into the running sample's record
         with m.If(start & busy):
@@ -1084,104 +780,33 @@ class EAVSCore(wiring.Component):
                 m.d.sync += model_valid.eq(0)
 
         # ===================================================================
-        # AXI4-Lite target, decoder generated from hw.regmap
+        # AXI4-Lite target: hw.csr.ControlRegisters, decoder generated from hw.regmap
         # ===================================================================
-        values = {
-            "CTRL": Cat(Const(0, regmap.field("CTRL", "mode").lsb), mode),
-            "STATUS": self._pack("STATUS", busy=busy, done=done, error=error.any(), model_valid=model_valid),
-            "ERROR": error,
-            "BATCH": batch,
-            "SAMPLES": samples_done,
-            "MODEL_INPUTS": m_inputs,
-            "MODEL_TIMESTEPS": m_T,
-            "MODEL_LAYERS": m_layers,
-            "MODEL_OUTPUTS": m_outputs,
-            "CYCLES": cycles,
-            "IN_EVENTS": in_events,
-            "SPIKES": spikes_cnt,
-            "SOPS": sops,
-            "PREDICTION": prediction,
-            "SAMPLE_ERRORS": sample_err,
-        }
-        for reg in regmap.REGISTERS:
-            if reg.name not in values:
-                if reg.access != "ro":
-                    raise AssertionError(f"register {reg.name} has no storage in the core")
-                values[reg.name] = Const(regmap.reset_value(reg, cap), 32)
-        unknown = set(values) - {r.name for r in regmap.REGISTERS}
-        if unknown:
-            raise AssertionError(f"core decodes registers missing from hw.regmap: {sorted(unknown)}")
-
-        # writes: address and data in the same handshake
-        bvalid = Signal()
-        wr_go = Signal()
+        m.submodules.csr = csr = ControlRegisters(cap)
+        wiring.connect(m, wiring.flipped(axil), csr.s_axil)
         m.d.comb += [
-            wr_go.eq(axil.awvalid & axil.wvalid & ~bvalid),
-            axil.awready.eq(wr_go),
-            axil.wready.eq(wr_go),
-            axil.bvalid.eq(bvalid),
-            axil.bresp.eq(0),
+            start.eq(csr.start),
+            soft_reset.eq(csr.soft_reset),
+            clear_errors.eq(csr.clear_errors),
+            start_mode.eq(csr.start_mode),
+            mode.eq(csr.mode),
+            batch.eq(csr.batch),
         ]
-        with m.If(wr_go):
-            m.d.sync += bvalid.eq(1)
-        with m.Elif(axil.bready):
-            m.d.sync += bvalid.eq(0)
-        wa = axil.awaddr[2:]
-        ctrl = regmap.register("CTRL")
-        with m.If(wr_go & (wa == ctrl.offset // 4)):
-            m.d.comb += [
-                start.eq(axil.wdata[ctrl.field("start").lsb]),
-                soft_reset.eq(axil.wdata[ctrl.field("soft_reset").lsb]),
-                clear_errors.eq(axil.wdata[ctrl.field("clear_errors").lsb]),
-                start_mode.eq(axil.wdata[ctrl.field("mode").lsb]),
-            ]
-            m.d.sync += mode.eq(axil.wdata[ctrl.field("mode").lsb])
-        with m.If(wr_go & (wa == regmap.offset("BATCH") // 4)):
-            m.d.sync += batch.eq(axil.wdata)
-
-        # reads: one cycle to look up (the READOUT window is a memory)
-        r_pend = Signal()
-        r_addr = Signal(self.addr_bits)
-        rvalid = Signal()
-        rdata = Signal(32)
-        m.d.comb += [
-            axil.arready.eq(~r_pend & ~rvalid),
-            axil.rvalid.eq(rvalid),
-            axil.rdata.eq(rdata),
-            axil.rresp.eq(0),
-            r_axil.addr.eq((axil.araddr - regmap.READOUT.offset)[2:]),
-        ]
-        with m.If(axil.arvalid & ~r_pend & ~rvalid):
-            m.d.sync += [r_pend.eq(1), r_addr.eq(axil.araddr)]
-        with m.If(r_pend):
-            m.d.sync += [r_pend.eq(0), rvalid.eq(1)]
-            win_end = regmap.READOUT.offset + 4 * regmap.READOUT.length(cap)
-            with m.If((r_addr >= regmap.READOUT.offset) & (r_addr < win_end)):
-                m.d.sync += rdata.eq(r_axil.data.as_signed())
-            with m.Else():
-                with m.Switch(r_addr[2:]):
-                    for reg in regmap.REGISTERS:
-                        with m.Case(reg.offset // 4):
-                            m.d.sync += rdata.eq(values[reg.name])
-                    with m.Default():
-                        m.d.sync += rdata.eq(0)
-        with m.If(rvalid & axil.rready):
-            m.d.sync += rvalid.eq(0)
-        # the readout memory read port for the AXI window holds its address
-        # from the accept cycle: keep it stable while pending
-        with m.If(r_pend):
-            m.d.comb += r_axil.addr.eq((r_addr - regmap.READOUT.offset)[2:])
+        m.d.comb += csr.drive(
+            status={"busy": busy, "done": done, "error": error.any(), "model_valid": model_valid},
+            error=error,
+            samples=samples_done,
+            model_inputs=m_inputs,
+            model_timesteps=m_T,
+            model_layers=m_layers,
+            model_outputs=m_outputs,
+            cycles=cycles,
+            in_events=in_events,
+            spikes=spikes_cnt,
+            sops=sops,
+            prediction=prediction,
+            sample_errors=sample_err,
+        )
+        # the READOUT window reads rmem through its own port, sign-extended
+        m.d.comb += [rw.win_addr.eq(csr.readout_addr), csr.readout_data.eq(rw.win_data)]
         return m
-
-    @staticmethod
-    def _pack(reg: str, **fields_):
-        """A register's value from named field signals, per hw.regmap's layout."""
-        r = regmap.register(reg)
-        parts = []
-        at = 0
-        for f in sorted(r.fields, key=lambda f: f.lsb):
-            if f.lsb > at:
-                parts.append(Const(0, f.lsb - at))
-            parts.append(fields_[f.name][: f.width] if len(fields_[f.name]) > f.width else fields_[f.name])
-            at = f.lsb + f.width
-        return Cat(*parts)
