@@ -540,7 +540,7 @@ class EAVSCore(wiring.Component):
         # write-backs in flight (``ttl``); so every count it latches is final.
         # ``su_l`` is a register (0 at a wave's start, then one more per
         # latch), so no adder or state mux feeds the set-up.
-        su_l = Signal(range(max(2, L)))
+        su_l = Signal(range(L + 1))  # L: past the last layer
         su_t = Signal(_bits(TMAX + MAX_STAGE))
         su_active = Signal()
         su_par = Signal()
