@@ -105,7 +105,11 @@ class EventInput(wiring.Component):
         The loaded model's input size, input groups and T (T >= 1); stable
         from ``begin`` to the end of the sample.
     g_off, g_size : In(unsigned).array(S)
-        Each input group's first flat index and size; stable likewise.
+        Each input group's first flat index and size; stable likewise. Group
+        g's list lives at list addresses ``[g_off, g_off + g_size)``, so the
+        groups must be disjoint ranges within ``max_inputs`` (an image's
+        groups are concatenated); as in the old core, overlapping groups
+        would share list entries.
     begin : In(1)
         A new sample: step 0 next, both buffers empty, all flags cleared.
     drain_tail : In(1)
