@@ -329,7 +329,7 @@ class EventInput(wiring.Component):
         b = s3["b"]
         cnt = Array(Array(row) for row in self._cnt)
         c = cnt[b][s3["grp"]]
-        v = s3["v"]
+        v = s3["v"] & ~self._starting  # no raise in a begin/abort cycle
         index = v & ~s3["drain"] & ~s3["marker"]
         fmt_ok = ~s3["hi_bad"] & ~s3["idx_bad"]
         append = index & fmt_ok & ~s3["nohit"] & (c != s3["size"])
