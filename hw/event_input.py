@@ -36,12 +36,13 @@ ECP5 critical path):
    registered (the step bookkeeping happens here, at the input);
 1. classify: format checks, ``index >= n_inputs``, every group's two range
    compares and every group's local index, in parallel, registered;
-2. select: priority encoder over the hits; the winning group's local index,
-   base and size are muxed and registered;
-3. append: the group's count for the word's buffer is compared with its
-   size and added to its base to address the list memory (one write port);
-   the count is incremented; the step's ``ready`` bit is set by its marker
-   (or truncating word). Raise pulses come from this stage.
+2. select: priority encoder over the hits; the winning group's local index
+   is muxed and registered;
+3. append: the group's ``room`` flag and next list address for the word's
+   buffer (kept beside its count, see ``_append``) are muxed to the list
+   memory's write port; the count is incremented; the step's ``ready`` bit
+   is set by its marker (or truncating word). Raise pulses come from this
+   stage.
 
 Latency: a step's ``step_valid`` rises ``LATENCY`` = 4 cycles after the
 cycle its marker (or truncating word) is accepted. With words always valid
@@ -186,6 +187,8 @@ class EventInput(wiring.Component):
         # Sample-wide state, shared by the stages.
         self._active = Signal()  # between begin and abort/the next begin
         self._cnt = [[Signal(_bits(NI), name=f"cnt{b}_{g}") for g in range(S)] for b in range(2)]
+        self._wp = [[Signal(self._ab, name=f"wp{b}_{g}") for g in range(S)] for b in range(2)]
+        self._room = [[Signal(name=f"room{b}_{g}") for g in range(S)] for b in range(2)]
         self._ready = Array(Signal(name=f"ready{b}") for b in range(2))
         self._trunc = Signal()  # a truncating word reached stage 3
         self._trunc_t = Signal(_bits(TMAX))  # ... in this step
@@ -296,8 +299,8 @@ class EventInput(wiring.Component):
         return s2
 
     def _select(self, m, s2):
-        """Stage 2: the lowest hit group; its local index, base and size."""
-        S, NI = self.capacity.max_sources, self.capacity.max_inputs
+        """Stage 2: the lowest hit group and its local index."""
+        S = self.capacity.max_sources
         grp = Signal(range(max(2, S)))
         for g in reversed(range(S)):
             with m.If(s2["hit"][g]):
@@ -307,8 +310,6 @@ class EventInput(wiring.Component):
             "grp": Signal(range(max(2, S)), name="s3_grp"),
             "nohit": Signal(name="s3_nohit"),
             "loc": Signal(INDEX_BITS + 1, name="s3_loc"),
-            "base": Signal(_bits(NI), name="s3_base"),
-            "size": Signal(_bits(NI), name="s3_size"),
         }
         for k in ("marker", "bad_marker", "hi_bad", "idx_bad", "last", "final", "drain", "b", "t"):
             s3[k] = Signal.like(s2[k], name=f"s3_{k}")
@@ -318,23 +319,27 @@ class EventInput(wiring.Component):
             s3["grp"].eq(grp),
             s3["nohit"].eq(s2["hit"] == 0),
             s3["loc"].eq(Array(s2["loc"])[grp]),
-            s3["base"].eq(Array(self.g_off)[grp]),
-            s3["size"].eq(Array(self.g_size)[grp]),
         ]
         return s3
 
     def _append(self, m, s3, wr):
-        """Stage 3: append to the group's list, count, end the step, raise."""
+        """Stage 3: append to the group's list, count, end the step, raise.
+
+        Each (buffer, group) keeps, beside its count, its next list address
+        ``wp = g_off + count`` and a ``room`` flag (``count != g_size``),
+        both updated with the count; so the path from the stage-3 registers
+        to the memory's write port and the events counter is one small mux,
+        not a mux, a comparator and an adder.
+        """
         S = self.capacity.max_sources
-        b = s3["b"]
-        cnt = Array(Array(row) for row in self._cnt)
-        c = cnt[b][s3["grp"]]
+        b, grp = s3["b"], s3["grp"]
+        cnt, wp, room = self._cnt, self._wp, self._room
         v = s3["v"] & ~self._starting  # no raise in a begin/abort cycle
         index = v & ~s3["drain"] & ~s3["marker"]
         fmt_ok = ~s3["hi_bad"] & ~s3["idx_bad"]
-        append = index & fmt_ok & ~s3["nohit"] & (c != s3["size"])
+        append = index & fmt_ok & ~s3["nohit"] & Array(Array(r) for r in room)[b][grp]
         m.d.comb += [
-            wr.addr.eq(Cat((s3["base"] + c)[: self._ab], b)),
+            wr.addr.eq(Cat(Array(Array(r) for r in wp)[b][grp], b)),
             wr.data.eq(s3["loc"]),
             wr.en.eq(append),
             self.raise_extra_events.eq(v & s3["drain"]),
@@ -347,21 +352,30 @@ class EventInput(wiring.Component):
         truncates = v & ~s3["drain"] & s3["last"] & ~s3["final"]
         m.d.comb += self.raise_truncated.eq(truncates)
         with m.If(append):
-            m.d.sync += [c.eq(c + 1), self.events.eq(self.events + 1)]
+            m.d.sync += self.events.eq(self.events + 1)
+        for bb in range(2):
+            for g in range(S):
+                with m.If(append & (b == bb) & (grp == g)):
+                    m.d.sync += [
+                        cnt[bb][g].eq(cnt[bb][g] + 1),
+                        wp[bb][g].eq(wp[bb][g] + 1),
+                        room[bb][g].eq(cnt[bb][g] + 1 != self.g_size[g]),
+                    ]
         with m.If(ends):
             m.d.sync += self._ready[b].eq(1)
         with m.If(truncates):
             m.d.sync += [self._trunc.eq(1), self._trunc_t.eq(s3["t"])]
-        # Release: the front buffer's counts and ready bit clear (no stage-3
+        # Release: the front buffer's ready bit and lists clear (no stage-3
         # word targets the front buffer once it is ready).
         fb = self._t_front[0]
         with m.If(self.step_valid & self.release):
             m.d.sync += self._ready[fb].eq(0)
-            for g in range(S):
-                m.d.sync += cnt[fb][g].eq(0)
+        for bb in range(2):
+            with m.If(self._starting | (self.step_valid & self.release & (fb == bb))):
+                for g in range(S):
+                    m.d.sync += [cnt[bb][g].eq(0), wp[bb][g].eq(self.g_off[g]), room[bb][g].eq(self.g_size[g] != 0)]
         with m.If(self._starting):
             m.d.sync += [self.events.eq(0), self._trunc.eq(0), self._ready[0].eq(0), self._ready[1].eq(0)]
-            m.d.sync += [self._cnt[bb][g].eq(0) for bb in range(2) for g in range(S)]
 
     def _consumer(self, m, rd):
         """The front step: valid, counts, the synchronous list read, release."""
