@@ -90,8 +90,10 @@ class Sample:
         self.T = T or int(rng.integers(1, 7))
         self.n_inputs = int(rng.integers(2, NI + 1))
         ng = int(rng.integers(1, S + 1))
-        cuts = sorted(rng.choice(np.arange(1, self.n_inputs), size=min(ng, self.n_inputs - 1), replace=False).tolist())
-        bounds = [0] + cuts[: ng - 1] + [cuts[ng - 1] if len(cuts) >= ng and rng.random() < 0.3 else self.n_inputs]
+        cuts = rng.choice(np.arange(1, self.n_inputs), size=min(ng, self.n_inputs - 1), replace=False)
+        cuts = sorted(cuts.tolist())
+        gap_at_end = len(cuts) >= ng and rng.random() < 0.3  # indices past the last group: bad_word
+        bounds = [0] + cuts[: ng - 1] + [cuts[ng - 1] if gap_at_end else self.n_inputs]
         self.groups = [(bounds[g], bounds[g + 1] - bounds[g]) for g in range(len(bounds) - 1)]
         self.overlap = rng.random() < 0.25
         if self.overlap:
@@ -101,7 +103,8 @@ class Sample:
             # so only counts, raises and events are compared.
             offs = rng.integers(0, self.n_inputs, ng)
             self.groups = [(int(o), int(rng.integers(0, self.n_inputs - o + 1))) for o in offs]
-        self.drain_tail = int(mode == "drain" or (mode in ("clean", "trunc_marker", "trunc_index") and rng.random() < 0.5))
+        either = mode in ("clean", "trunc_marker", "trunc_index")  # drain_tail makes no difference there
+        self.drain_tail = int(mode == "drain" or (either and rng.random() < 0.5))
         words = []
         for t in range(self.T):
             for _ in range(int(rng.choice([0, 1, 3, 8, 20]))):
@@ -111,7 +114,8 @@ class Sample:
                     if words and rng.random() < 0.3:
                         w = words[-1][0] if not words[-1][0] & END_OF_STEP else w  # repeats fill small groups
                 elif r < 0.85:
-                    w = int(rng.choice([self.n_inputs, self.n_inputs + 1, (1 << 16) - 1, rng.integers(self.n_inputs, 1 << 16)]))
+                    w = int(rng.choice([self.n_inputs, self.n_inputs + 1, (1 << 16) - 1,
+                                        rng.integers(self.n_inputs, 1 << 16)]))
                 elif r < 0.93:
                     w = int(rng.integers(1, 1 << 15)) << 16 | int(rng.integers(0, 1 << 16))
                 else:
@@ -151,7 +155,8 @@ def _bench(dut, samples, rng, p_valid=0.7, abort_after=None):
     async def bench(ctx):
         for si, smp in enumerate(samples):
             for g in range(dut.capacity.max_sources):
-                off, size = smp.groups[g] if g < len(smp.groups) else (0, 0)
+                # groups past n_groups hold garbage that would claim every index
+                off, size = smp.groups[g] if g < len(smp.groups) else (0, smp.n_inputs)
                 ctx.set(dut.g_off[g], off)
                 ctx.set(dut.g_size[g], size)
             ctx.set(dut.n_inputs, smp.n_inputs)
@@ -165,7 +170,7 @@ def _bench(dut, samples, rng, p_valid=0.7, abort_after=None):
             obs.append(o)
             word_step = smp.expect[4]
             released, pos, cycle = 0, 0, 0
-            front = None  # (counts, pending reads, results, hold)
+            front = None  # the front step as the consumer sees it
             while True:
                 cycle += 1
                 assert cycle < 5000, "no progress"
@@ -300,7 +305,7 @@ def test_abort_mid_sample_then_clean_sample():
     first = Sample(rng, CAP, "clean", T=6)
     second = Sample(rng, CAP, "clean", T=4)
     obs = _bench(EventInput(CAP), [first, second], rng, abort_after=12)
-    assert obs[0]["aborted"]
+    assert obs[0]["aborted"] and 0 < len(obs[0]["taken"]) < first.expect[3]  # aborted mid-sample
     check(second, obs[1])
 
 
