@@ -31,7 +31,8 @@ wide compares, one priority encoder or one small mux + add; the old
 combinational word -> group compares -> priority -> count path was the
 ECP5 critical path):
 
-0. accept: ``words.ready`` comes from registers only; the word, its TLAST,
+0. accept: ``words.ready`` comes from registers only (and is low in a
+   ``begin`` / ``abort`` cycle); the word, its TLAST,
    its step's parity and index, and whether it is the T-th marker are
    registered (the step bookkeeping happens here, at the input);
 1. classify: format checks, ``index >= n_inputs``, every group's two range
@@ -101,7 +102,8 @@ class EventInput(wiring.Component):
     -------
     words : In(stream.Signature(WordLayout))
         The sample's event words (:mod:`sw.events`) with TLAST; ``ready``
-        only while a word can be taken (it depends on registers only).
+        only while a word can be taken (it depends on registers, and is low
+        while ``begin`` or ``abort`` is high).
     n_inputs, n_groups, timesteps : In(unsigned)
         The loaded model's input size, input groups and T (T >= 1); stable
         from ``begin`` to the end of the sample.
@@ -216,7 +218,8 @@ class EventInput(wiring.Component):
         drain_tail = Signal()
         w = self.words
         word, last = w.payload.data, w.payload.last
-        m.d.comb += w.ready.eq(self._active & ~stopped & (draining | (lead != 2)))
+        # Not in a begin/abort cycle: that word would belong to no sample.
+        m.d.comb += w.ready.eq(self._active & ~stopped & (draining | (lead != 2)) & ~self._starting)
         fire = w.valid & w.ready
         s1 = {
             "v": Signal(name="s1_v"),

@@ -148,8 +148,10 @@ class Sample:
         return int(rng.choice([0, 0, 1, 2, 5, 30]))
 
 
-def _bench(dut, samples, rng, p_valid=0.7, abort_after=None):
-    """Drive ``samples`` one after another; return the observations per sample."""
+def _bench(dut, samples, rng, p_valid=0.7, abort_after=None, restart=False):
+    """Drive ``samples`` one after another; return the observations per sample.
+    ``abort_after``: the first sample is cut at that cycle, by ``abort`` (then
+    idle cycles) or, with ``restart``, by the next sample's ``begin``."""
     obs = []
 
     async def bench(ctx):
@@ -164,6 +166,8 @@ def _bench(dut, samples, rng, p_valid=0.7, abort_after=None):
             ctx.set(dut.timesteps, smp.T)
             ctx.set(dut.drain_tail, smp.drain_tail)
             ctx.set(dut.begin, 1)
+            ctx.set(dut.words.valid, 1)  # a word offered in the begin cycle is not taken
+            assert not ctx.get(dut.words.ready)
             await ctx.tick()
             ctx.set(dut.begin, 0)
             o = {"taken": [], "raises": Counter(), "steps": [], "done_at": None, "aborted": False}
@@ -174,6 +178,9 @@ def _bench(dut, samples, rng, p_valid=0.7, abort_after=None):
             while True:
                 cycle += 1
                 assert cycle < 5000, "no progress"
+                if abort_after is not None and si == 0 and cycle == abort_after and restart:
+                    o["aborted"] = True
+                    break
                 if abort_after is not None and si == 0 and cycle == abort_after:
                     ctx.set(dut.abort, 1)
                     await ctx.tick()
@@ -306,6 +313,17 @@ def test_abort_mid_sample_then_clean_sample():
     second = Sample(rng, CAP, "clean", T=4)
     obs = _bench(EventInput(CAP), [first, second], rng, abort_after=12)
     assert obs[0]["aborted"] and 0 < len(obs[0]["taken"]) < first.expect[3]  # aborted mid-sample
+    check(second, obs[1])
+
+
+def test_begin_mid_sample_restarts_cleanly():
+    """A begin while words are still being taken (steps pending, words in the
+    pipeline): the new sample starts from step 0 with nothing carried over."""
+    rng = np.random.default_rng(6)
+    first = Sample(rng, CAP, "clean", T=6, speed="slow")
+    second = Sample(rng, CAP, "trunc_index", T=5)
+    obs = _bench(EventInput(CAP), [first, second], rng, p_valid=1.0, abort_after=3, restart=True)
+    assert 0 < len(obs[0]["taken"]) < first.expect[3]
     check(second, obs[1])
 
 
