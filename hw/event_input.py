@@ -60,7 +60,15 @@ Memory: one :class:`~amaranth.lib.memory.Memory` (block RAM) of
 address, with one write port (stage 3) and one synchronous read port (the
 consumer's ``rd_addr``; data the next cycle). The compute reads only the
 front buffer, the input writes only the other one, so the ports never meet
-on an address. Counts are registers, one per group per buffer.
+on an address. Counts are registers, one per group per buffer, each with
+its group's next list address and a room flag beside it.
+
+Integration notes: ``done`` can rise long before the compute has released
+every step (the tail is drained while the steps compute), so a sample's
+result must wait for ``done`` as well as the last step, or a drained
+word's ``extra_events`` would miss the record. A step may be released as
+soon as the last reader of the input lists is through with it (the first
+layer's issue), which lets the input run further ahead.
 """
 
 from __future__ import annotations
