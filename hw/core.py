@@ -78,12 +78,12 @@ from hw import protocol, regmap
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.capacity import DRAIN, Capacity
 from hw.csr import ControlRegisters
+from hw.event_input import EventInput
 from hw.lif import acc_bits
 from hw.lif_pipe import LIFPipeLane
 from hw.loader import DECAY_LANE_BITS, ModelLoader
 from hw.result_writer import ResultWriter
 from hw.schedule import MAX_STAGE
-from sw.events import END_OF_STEP, INDEX_BITS
 
 __all__ = ["EAVSCore"]
 
@@ -92,7 +92,7 @@ __all__ = ["EAVSCore"]
     IDLE,
     LOAD,
     R_INIT,
-    R_RECV,
+    R_WAIT,
     R_ISSUE,
     R_CEND,
     R_LATCH,
@@ -178,9 +178,6 @@ class EAVSCore(wiring.Component):
         m.submodules.dmem = dmem = Memory(shape=unsigned(P * DW), depth=MD, init=[])
         d_wr = dmem.write_port(granularity=DW)
         d_rd = dmem.read_port()
-        m.submodules.imem = imem = Memory(shape=unsigned(INDEX_BITS + 1), depth=NI, init=[])
-        i_wr = imem.write_port()
-        i_rd = imem.read_port()  # synchronous: block RAM, registered address
         slot_bits = max(1, ceil_log2(QD))
         q_wr, q_rd = [], []
         for j in range(P):
@@ -204,7 +201,6 @@ class EAVSCore(wiring.Component):
         sample_err = Signal(8)
         samples_done = Signal(32)
         cycles = Signal(32)
-        in_events = Signal(32)
         spikes_cnt = Signal(32)
         sops = Signal(32)
         start = Signal()
@@ -241,11 +237,13 @@ class EAVSCore(wiring.Component):
         sr_idx, sr_delay = (Array(Array(r) for r in x) for x in (loader.sr_idx, loader.sr_delay))
         sr_layer, sr_off = (Array(Array(r) for r in x) for x in (loader.sr_layer, loader.sr_off))
 
+        m.submodules.events = ev = EventInput(cap)  # wired below, after the input word
+
         # -- AXI4-Stream in: who consumes ------------------------------------------
-        # One registered word in front of every consumer (loader, event input,
-        # drain), so no consumer's compare chain starts at the bus: the
-        # stream's ready is "a consumer is active and the register is free or
-        # being consumed". ``take`` is what the consumers drive.
+        # One registered word in front of both consumers (the loader, the event
+        # input), so no consumer's logic starts at the bus: the stream's ready
+        # is "a consumer can take a word and the register is free or being
+        # taken". ``take`` is what the consumers drive.
         in_valid = Signal()
         in_data = Signal(32)
         in_last = Signal()
@@ -255,7 +253,8 @@ class EAVSCore(wiring.Component):
         m.d.comb += fire_in.eq(in_valid & take)
         consuming = Signal()
         m.d.comb += [
-            consuming.eq((state == LOAD) | (state == R_RECV) | (state == R_DRAIN)),
+            consuming.eq((state == LOAD) | ev.words.ready),
+            take.eq(Mux(state == LOAD, loader.words.ready, ev.words.ready)),
             axis_in.tready.eq(consuming & (~in_valid | take)),
         ]
         with m.If(axis_in.tvalid & axis_in.tready):
@@ -285,9 +284,19 @@ class EAVSCore(wiring.Component):
         w = Signal(_bits(TMAX + MAX_STAGE))
         n_waves = Signal(_bits(TMAX + MAX_STAGE))  # T + the loaded layers' largest stage
         lay = Signal(_bits(L))
-        trunc = Signal()
-        tlast_seen = Signal()
-        gcnt = Array(Signal(_bits(NI), name=f"gcnt{g}") for g in range(S))
+        # the sample's event words: step t + 1's list fills while step t computes
+        # (hw.event_input); the issue reads the front step's lists
+        m.d.comb += [
+            ev.n_inputs.eq(m_inputs), ev.n_groups.eq(m_groups), ev.timesteps.eq(m_T),
+            *[ev.g_off[g].eq(g_off[g]) for g in range(S)], *[ev.g_size[g].eq(g_size[g]) for g in range(S)],
+            ev.words.payload.data.eq(in_data), ev.words.payload.last.eq(in_last),
+            ev.words.valid.eq(in_valid & (state != LOAD)),
+            ev.begin.eq(state == R_INIT), ev.drain_tail.eq(batch_left == 1), ev.abort.eq(soft_reset),
+        ]  # fmt: skip
+        gcnt = Array(ev.count)
+        for cause in ("bad_word", "event_index", "truncated", "extra_events"):
+            with m.If(getattr(ev, f"raise_{cause}")):
+                raise_(cause)
         cnt_bits = _bits(QD)
         qcnt = Array(Array(Signal(cnt_bits, name=f"qcnt{q}_{j}") for j in range(P)) for q in range(2 * L))
 
@@ -393,14 +402,14 @@ class EAVSCore(wiring.Component):
 
         # queue / input reads for the issued event
         # issue (I0): the event list / queue read address; the segment's row base
-        m.d.comb += i_rd.addr.eq(s_gbase[w_s] + w_k)
+        m.d.comb += ev.rd_addr.eq(s_gbase[w_s] + w_k)
         m.d.sync += [p1_j.eq(w_j), p1_layer.eq(s_layer[w_s]), p1_base.eq(cur_wptr + s_off[w_s])]
         for j in range(P):
             m.d.comb += q_rd[j].addr.eq(s_qbase[w_s] + w_k)
         # I1: the queue entry (read synchronously) gives the weight row address
         bank_data = Array(q.data for q in q_rd)
         local = Signal(_bits(ROWS_MAX) + 1)
-        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, i_rd.data))
+        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, ev.rd_data))
         m.d.sync += [p2_local.eq(local), p2_base.eq(p1_base)]
         m.d.comb += w_rd.addr.eq(p2_base + p2_local)  # I2
         # next cycle: accumulate (a chunk's first accumulate, or the lone
@@ -507,7 +516,7 @@ class EAVSCore(wiring.Component):
             rw.c_data.eq(c_rd.data),
             rw.sample_errors.eq(sample_err),
             rw.cycles.eq(cycles),
-            rw.in_events.eq(in_events),
+            rw.in_events.eq(ev.events),
             rw.spikes.eq(spikes_cnt),
             rw.sops.eq(sops),
         ]
@@ -595,15 +604,16 @@ class EAVSCore(wiring.Component):
         m.d.sync += n_waves.eq(m_T + max_stage)
 
         def wave_end():
-            """After the wave's last layer: the next wave takes its input step
-            (if it has one), or the sample flushes its last write-backs."""
+            """After the wave's last layer: its input step is released (the
+            event input may fill that buffer with step w + 2); the next wave
+            waits for its own step (if it has one), or the sample flushes its
+            last write-backs."""
             m.d.sync += [su_l.eq(0), w.eq(w + 1)]
-            for g in range(S):
-                m.d.sync += gcnt[g].eq(0)
+            m.d.comb += ev.release.eq(w < m_T)
             with m.If(w + 1 == n_waves):
                 m.d.sync += state.eq(R_FLUSH)
-            with m.Elif((w + 1 < m_T) & ~trunc):
-                m.d.sync += state.eq(R_RECV)
+            with m.Elif(w + 1 < m_T):
+                m.d.sync += state.eq(R_WAIT)
             with m.Else():
                 m.d.sync += state.eq(R_LATCH)
 
@@ -647,74 +657,23 @@ class EAVSCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [state.eq(R_INIT), batch_left.eq(Mux(batch == 0, 1, batch))]
             with m.Case(LOAD):
-                m.d.comb += take.eq(loader.words.ready)
+                pass  # the loader takes the words (take, above)
             with m.Case(R_INIT):
                 m.d.sync += [
                     w.eq(0),
-                    trunc.eq(0),
-                    tlast_seen.eq(0),
                     sample_err.eq(set_sample_err),
-                    in_events.eq(0),
                     spikes_cnt.eq(0),
                     sops.eq(0),
-                    state.eq(R_RECV),
+                    state.eq(R_WAIT),
                     su_l.eq(0),
                 ]
-                for g in range(S):
-                    m.d.sync += gcnt[g].eq(0)
                 for q in range(2 * L):
                     m.d.sync += ttl[q].eq(0)
                     for j in range(P):
                         m.d.sync += qcnt[q][j].eq(0)
-            with m.Case(R_RECV):  # wave w's input step (entered only while not truncated)
-                m.d.comb += take.eq(1)
-                with m.If(fire_in):
-                    is_last = in_last
-                    with m.If(word[31]):
-                        with m.If(word != END_OF_STEP):
-                            raise_("bad_word")
-                        m.d.sync += state.eq(R_LATCH)  # the step's list is complete
-                        with m.If(is_last):
-                            with m.If(w + 1 == m_T):
-                                m.d.sync += tlast_seen.eq(1)
-                            with m.Else():
-                                m.d.sync += trunc.eq(1)
-                                raise_("truncated")
-                    with m.Else():
-                        with m.If(word[INDEX_BITS:31] != 0):
-                            raise_("bad_word")
-                        with m.Elif(word >= m_inputs):
-                            raise_("event_index")
-                        with m.Else():
-                            # every group's test, list address and local index in
-                            # parallel (from registers and the word), then one small mux
-                            hit = Signal(S)
-                            room = Array(Signal(name=f"room{g}") for g in range(S))
-                            wr_at = Array(Signal(_bits(NI) + 1, name=f"wr_at{g}") for g in range(S))
-                            loc = Array(Signal(INDEX_BITS + 1, name=f"loc{g}") for g in range(S))
-                            for g in range(S):
-                                m.d.comb += [
-                                    hit[g].eq((g < m_groups) & (word >= g_off[g]) & (word < g_end[g])),
-                                    room[g].eq(gcnt[g] < g_size[g]),
-                                    wr_at[g].eq(g_off[g] + gcnt[g]),
-                                    loc[g].eq(word - g_off[g]),
-                                ]
-                            grp = Signal(range(max(2, S)))
-                            for g in reversed(range(S)):
-                                with m.If(hit[g]):
-                                    m.d.comb += grp.eq(g)
-                            with m.If(~hit.any() | ~room[grp]):
-                                raise_("bad_word")
-                            with m.Else():
-                                m.d.comb += [
-                                    i_wr.addr.eq(wr_at[grp]),
-                                    i_wr.data.eq(loc[grp]),
-                                    i_wr.en.eq(1),
-                                ]
-                                m.d.sync += [gcnt[grp].eq(gcnt[grp] + 1), in_events.eq(in_events + 1)]
-                        with m.If(is_last):
-                            m.d.sync += [trunc.eq(1), state.eq(R_LATCH)]  # the step ends here
-                            raise_("truncated")
+            with m.Case(R_WAIT):  # wave w's input step (not counted: the host's time)
+                with m.If(ev.step_valid):
+                    m.d.sync += state.eq(R_LATCH)
             with m.Case(R_ISSUE):
                 with m.If(w_k + 1 < w_cnt):
                     m.d.sync += w_k.eq(w_k + 1)
@@ -743,18 +702,11 @@ class EAVSCore(wiring.Component):
                 enter_chunk(mask, seg_cnt)
             with m.Case(R_FLUSH):  # the sample's last write-backs
                 with m.If(~Cat(*[ttl[q] != 0 for q in range(2 * L)]).any()):
-                    with m.If(~tlast_seen & ~trunc & (batch_left == 1)):
-                        m.d.sync += state.eq(R_DRAIN)
-                    with m.Else():
-                        m.d.sync += state.eq(R_SCAN)
-                        m.d.comb += rw.start.eq(1)
-            with m.Case(R_DRAIN):
-                m.d.comb += take.eq(1)
-                with m.If(fire_in):
-                    raise_("extra_events")
-                    with m.If(in_last):
-                        m.d.sync += state.eq(R_SCAN)
-                        m.d.comb += rw.start.eq(1)
+                    m.d.sync += state.eq(R_DRAIN)
+            with m.Case(R_DRAIN):  # the event input takes the tail, if any (not counted)
+                with m.If(ev.done):
+                    m.d.sync += state.eq(R_SCAN)
+                    m.d.comb += rw.start.eq(1)
             with m.Case(R_SCAN):  # the result writer scans the readout and sends the record
                 with m.If(rw.done):
                     m.d.sync += [samples_done.eq(samples_done + 1), batch_left.eq(batch_left - 1)]
@@ -801,7 +753,7 @@ class EAVSCore(wiring.Component):
             model_layers=m_layers,
             model_outputs=m_outputs,
             cycles=cycles,
-            in_events=in_events,
+            in_events=ev.events,
             spikes=spikes_cnt,
             sops=sops,
             prediction=prediction,
