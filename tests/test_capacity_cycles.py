@@ -145,3 +145,23 @@ def test_cycle_model_hand_worked_samples(events, lanes, cycles):
 def test_cycle_model_hand_worked_batch():
     ev = np.array([e for e, p, _ in HAND_CYCLES if p == 4])
     assert sample_cycles(_hand_net(), ev, 4).tolist() == [48, 43]
+
+
+def test_cycle_model_hand_worked_wave_overlap():
+    """a, b read the input; c reads a and b; o reads c (stages 0, 0, 1, 2,
+    T = 2, 4 waves), one neuron each, P = 1, 20 events for every layer-step.
+    A run is 2 + 20 = 22 cycles; worked by hand (latch cycle -> next cycle):
+      wave 0: a(0) 1 -> 23 (drained at 32), b(0) 23 -> 45 (54), c, o skip -> 47
+      wave 1: a(1) 47 -> 69 (78), b(1) 69 -> 91 (100), c(0) 91 -> 113 (122), o skips -> 114
+      wave 2: a, b skip -> 116; c(1) waits for c(0)'s drain: 122 -> 144 (153); o(0) 144 -> 166 (175)
+      wave 3: a, b, c skip -> 169; o(1) waits for o(0): 175 -> 197 (206); flush: 206 + 1 = 207
+    (here the skipped layers' cycles move every later run)."""
+    from sw.qnet import InputGroup, Layer, QNet, Source
+
+    one = np.ones((1, 1), np.int8)
+    a = Layer("a", 1, [Source("x", one, 4)], 1, 1)
+    b = Layer("b", 1, [Source("x", one, 4)], 1, 1)
+    c = Layer("c", 1, [Source("a", one, 4), Source("b", one, 4)], 1, 1)
+    o = Layer("o", 1, [Source("c", one, 4)], 1, 1, spiking=False)
+    net = QNet(["p"], 2, [InputGroup("x", 1)], [a, b, c, o]).validate("wave net")
+    assert int(sample_cycles(net, np.full((2, 4), 20), 1)) == 207
