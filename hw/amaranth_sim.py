@@ -69,6 +69,9 @@ class JobResult:
     registers: dict[str, int] = field(default_factory=dict)
     readout_window: np.ndarray | None = None
     sim_cycles: int = 0
+    #: Simulation cycle in which each result record's last word was taken
+    #: (so the spacing of records is the I/O-inclusive time per sample).
+    record_ends: list[int] = field(default_factory=list)
 
     @property
     def prediction(self) -> np.ndarray:
@@ -168,17 +171,22 @@ def run_amaranth_jobs(
     rng = random.Random(seed) if seed is not None else None
     out: list[JobResult] = []
     received: list[int] = []
+    ends: list[int] = []  # cycle of each record's last word
     state = {"cycles": 0, "stop": False}
 
     async def sink(ctx):
         m = dut.m_axis
         srng = random.Random(None if seed is None else seed + 1)
+        cycle = 0
         while True:
             ready = 1 if seed is None else int(srng.random() < 0.7)
             ctx.set(m.tready, ready)
-            _, _, valid, data = await ctx.tick().sample(m.tvalid, m.tdata)
+            _, _, valid, data, last = await ctx.tick().sample(m.tvalid, m.tdata, m.tlast)
+            cycle += 1
             if valid and ready:
                 received.append(int(data))
+                if last:
+                    ends.append(cycle)
 
     async def bench(ctx):
         bus = _Bus(dut, ctx, rng, max_cycles)
@@ -218,6 +226,7 @@ def run_amaranth_jobs(
             elif res.model_valid and packets:
                 n_samples = job.n_samples if job.n_samples is not None else len(packets)
                 received.clear()
+                ends.clear()
                 await bus.write("CTRL", ctrl_word(clear_errors=1))
                 await bus.write("BATCH", n_samples)
                 await bus.write("CTRL", ctrl_word(start=1, mode=regmap.MODE_RUN))
@@ -235,6 +244,7 @@ def run_amaranth_jobs(
                 if len(received) != need:
                     raise AssertionError(f"expected {need} result words, got {len(received)}")
                 res.results = protocol.decode_results(np.array(received, np.uint32), n_out)
+                res.record_ends = list(ends)
                 for name in ("ERROR", "CYCLES", "IN_EVENTS", "SPIKES", "SOPS", "PREDICTION", "SAMPLE_ERRORS",
                              "SAMPLES", "MODEL_INPUTS", "MODEL_TIMESTEPS", "MODEL_LAYERS", "MODEL_OUTPUTS", "STATUS"):
                     res.registers[name] = await bus.read(name)

@@ -23,38 +23,35 @@ if TYPE_CHECKING:  # only for annotations: sw.qnet is numpy-only anyway
 __all__ = [
     "Capacity",
     "CapacityError",
-    "PIPELINE_DEPTH",
-    "LAYER_OVERHEAD",
-    "STEP_OVERHEAD",
+    "DRAIN",
     "SAMPLE_OVERHEAD",
-    "layer_step_cycles",
+    "SETUP_CYCLES",
+    "SKIP_CYCLES",
+    "layer_run_cycles",
     "sample_cycles",
     "weight_words",
 ]
 
 # -- cycle model constants (owned by the RTL; the core must match them) -------
 
-#: Cycles per chunk beyond one per input event (R_CEND). An event's
-#: accumulate comes four cycles after its issue (event-list/queue read,
-#: row index registered, weight read, weight word registered), and the
-#: chunk's membrane update follows; both overlap the next chunk's issue
-#: (hw/core.py).
-PIPELINE_DEPTH = 1
-#: Cycles per (layer, step): the layer's end (R_LEND, 8 cycles: its last
-#: event's accumulate lands 4 cycles after its issue, the chunk's membranes
-#: are read, pass the LIFPipeLane.LATENCY = 4 lane stages, and in the 8th
-#: cycle its spikes are queued while the next layer's parameters and source
-#: counts are latched, or the step ends), then R_SETUP, which enters the next
-#: layer's first chunk from those registers (the first layer's set-up latch
-#: is the step's end-of-step marker cycle, an input cycle, so every
-#: layer-step counts the same 9).
-LAYER_OVERHEAD = 9
-#: Cycles per timestep: none; the first layer is set up in the cycle that
-#: accepts the step's end-of-step marker (an input cycle, not counted).
-STEP_OVERHEAD = 0
-#: Cycles per sample: clear the counters and the spike-queue counts.
+#: Cycles of a layer's set-up in a wave: one latches its parameters and its
+#: sources' queue counts (R_LATCH), one enters its first chunk from those
+#: registers (R_SETUP), so no queue count reaches the walker's priority
+#: encoder in the cycle that reads it.
+SETUP_CYCLES = 2
+#: Cycles of a layer that has no step in this wave (``w - stage`` outside
+#: ``0..T-1``, hw.schedule): its R_LATCH slot only.
+SKIP_CYCLES = 1
+#: A layer's last spikes, counts and membranes are written back in the 9th
+#: cycle after its last issue cycle (4 issue stages to the last accumulate,
+#: 4 wait/read cycles, LIFPipeLane.LATENCY = 4 lane stages... see hw/core.py);
+#: a set-up that reads its spike queue, or runs the same layer again, may
+#: latch ``DRAIN`` cycles after that last issue cycle, not before. Other
+#: set-ups overlap the write-back.
+DRAIN = 10
+#: Cycles per sample: clear the counters (R_INIT). The sample's last cycle,
+#: R_FLUSH, waits for the last write-back (at least one cycle).
 SAMPLE_OVERHEAD = 1
-
 
 class CapacityError(ValueError):
     """A capacity is malformed, or a model does not fit it."""
@@ -181,14 +178,16 @@ def weight_words(net: "QNet", lanes: int) -> int:
 # -- the cycle model ------------------------------------------------------------
 
 
-def layer_step_cycles(n: int, events: np.ndarray | int, lanes: int) -> np.ndarray | int:
-    """Cycles for one layer at one timestep: ``ceil(n/P) * (events + D) + O_layer``.
+def layer_run_cycles(n: int, events: np.ndarray | int, lanes: int) -> np.ndarray | int:
+    """Cycles of one layer at one step, set-up included, when it need not
+    wait: ``SETUP_CYCLES + ceil(n/P) * max(events, 1)``.
 
     Every chunk of P neurons replays the layer's ``events`` input spikes (one
-    per cycle, one wide weight read each) and then spends ``PIPELINE_DEPTH``
-    cycles draining the pipeline and updating its P membranes.
+    per cycle, one wide weight read each); a chunk without events still takes
+    one cycle to start its update. The next chunk's issue follows at once:
+    the update of one chunk overlaps the issue of the next.
     """
-    return math.ceil(n / lanes) * (events + PIPELINE_DEPTH) + LAYER_OVERHEAD
+    return SETUP_CYCLES + math.ceil(n / lanes) * np.maximum(events, 1)
 
 
 def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarray:
@@ -197,17 +196,42 @@ def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarr
 
     Counts the cycles in which the core computes; time spent waiting for the
     host's input events is not included (it depends on the host, not on the
-    core).
+    core). The core runs ``T + max(stage)`` waves (:mod:`hw.schedule`); in
+    each, every layer in order either skips (``SKIP_CYCLES``) or runs
+    (:func:`layer_run_cycles`), first waiting until every spike queue it
+    reads, and its own membranes, are written back (``DRAIN`` cycles after
+    the last issue of the run that writes them). The sample ends with a
+    flush that waits for the last write-back. Cycle indices below count
+    compute cycles only, as the core's counter does (R_INIT is cycle 0).
     """
+    from hw.schedule import layer_stages  # noqa: PLC0415 - a sibling pure module
+
     ev = np.asarray(layer_events, dtype=np.int64)
     single = ev.ndim == 2
     if single:
         ev = ev[None]
-    if ev.shape[1:] != (net.timesteps, len(net.layers)):
-        raise ValueError(f"layer_events must be [B, {net.timesteps}, {len(net.layers)}], not {list(ev.shape)}")
-    chunks = np.array([math.ceil(layer.n / lanes) for layer in net.layers], np.int64)
-    per_layer = chunks * (ev + PIPELINE_DEPTH) + LAYER_OVERHEAD  # [B, T, L]
-    total = per_layer.sum(axis=(1, 2)) + net.timesteps * STEP_OVERHEAD + SAMPLE_OVERHEAD
+    T, L = net.timesteps, len(net.layers)
+    if ev.shape[1:] != (T, L):
+        raise ValueError(f"layer_events must be [B, {T}, {L}], not {list(ev.shape)}")
+    stages = layer_stages(net)
+    names = {layer.name: i for i, layer in enumerate(net.layers)}
+    reads = [[(names[s.name], int(s.delay)) for s in layer.sources if s.name in names] for layer in net.layers]
+    B = ev.shape[0]
+    cursor = np.full(B, SAMPLE_OVERHEAD, np.int64)  # index of the next compute cycle
+    ready = np.zeros((B, L, 2), np.int64)  # first cycle a set-up may read queue (layer, parity)
+    for w in range(T + max(stages, default=0)):
+        for c, layer in enumerate(net.layers):
+            t = w - stages[c]
+            if not 0 <= t < T:
+                cursor = cursor + SKIP_CYCLES
+                continue
+            need = np.maximum(ready[:, c, 0], ready[:, c, 1])
+            for p, d in reads[c]:
+                need = np.maximum(need, ready[:, p, (t - d) % 2])
+            latch = np.maximum(cursor, need)
+            cursor = latch + layer_run_cycles(layer.n, ev[:, t, c], lanes)
+            ready[:, c, t % 2] = cursor - 1 + DRAIN  # DRAIN cycles after the run's last issue cycle
+    total = np.maximum(cursor, ready.max(axis=(1, 2))) + 1  # R_FLUSH's last cycle is counted
     return total[0] if single else total
 
 

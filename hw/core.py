@@ -69,20 +69,21 @@ from __future__ import annotations
 
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hw import protocol, regmap
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
-from hw.capacity import Capacity
+from hw.capacity import DRAIN, Capacity
 from hw.csr import ControlRegisters
+from hw.event_input import EventInput
 from hw.lif import acc_bits
 from hw.lif_pipe import LIFPipeLane
 from hw.loader import DECAY_LANE_BITS, ModelLoader
 from hw.result_writer import ResultWriter
-from sw.events import END_OF_STEP, INDEX_BITS
+from hw.schedule import MAX_STAGE
 
 __all__ = ["EAVSCore"]
 
@@ -91,15 +92,16 @@ __all__ = ["EAVSCore"]
     IDLE,
     LOAD,
     R_INIT,
-    R_RECV,
+    R_WAIT,
     R_ISSUE,
     R_CEND,
-    R_LEND,
+    R_LATCH,
     R_DRAIN,
     R_SCAN,
     R_SETUP,
-) = range(10)
-COUNTED = (R_INIT, R_ISSUE, R_CEND, R_LEND, R_SETUP)
+    R_FLUSH,
+) = range(11)
+COUNTED = (R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND, R_FLUSH)
 
 
 def _bits(n: int) -> int:
@@ -176,9 +178,6 @@ class EAVSCore(wiring.Component):
         m.submodules.dmem = dmem = Memory(shape=unsigned(P * DW), depth=MD, init=[])
         d_wr = dmem.write_port(granularity=DW)
         d_rd = dmem.read_port()
-        m.submodules.imem = imem = Memory(shape=unsigned(INDEX_BITS + 1), depth=NI, init=[])
-        i_wr = imem.write_port()
-        i_rd = imem.read_port()  # synchronous: block RAM, registered address
         slot_bits = max(1, ceil_log2(QD))
         q_wr, q_rd = [], []
         for j in range(P):
@@ -192,7 +191,7 @@ class EAVSCore(wiring.Component):
         c_rd = cmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(10))
+        state = Signal(range(11))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -202,7 +201,6 @@ class EAVSCore(wiring.Component):
         sample_err = Signal(8)
         samples_done = Signal(32)
         cycles = Signal(32)
-        in_events = Signal(32)
         spikes_cnt = Signal(32)
         sops = Signal(32)
         start = Signal()
@@ -233,16 +231,19 @@ class EAVSCore(wiring.Component):
         g_off, g_size, g_end = Array(loader.g_off), Array(loader.g_size), Array(loader.g_end)
         ly_n, ly_chunks, ly_thr = Array(loader.ly_n), Array(loader.ly_chunks), Array(loader.ly_thr)
         ly_sub, ly_spk, ly_vb = Array(loader.ly_sub), Array(loader.ly_spk), Array(loader.ly_vb)
+        ly_stage = Array(loader.ly_stage)  # hw.schedule
         ly_nsrc, ly_wbase = Array(loader.ly_nsrc), Array(loader.ly_wbase)
         ly_rows, ly_mbase = Array(loader.ly_rows), Array(loader.ly_mbase)
         sr_idx, sr_delay = (Array(Array(r) for r in x) for x in (loader.sr_idx, loader.sr_delay))
         sr_layer, sr_off = (Array(Array(r) for r in x) for x in (loader.sr_layer, loader.sr_off))
 
+        m.submodules.events = ev = EventInput(cap)  # wired below, after the input word
+
         # -- AXI4-Stream in: who consumes ------------------------------------------
-        # One registered word in front of every consumer (loader, event input,
-        # drain), so no consumer's compare chain starts at the bus: the
-        # stream's ready is "a consumer is active and the register is free or
-        # being consumed". ``take`` is what the consumers drive.
+        # One registered word in front of both consumers (the loader, the event
+        # input), so no consumer's logic starts at the bus: the stream's ready
+        # is "a consumer can take a word and the register is free or being
+        # taken". ``take`` is what the consumers drive.
         in_valid = Signal()
         in_data = Signal(32)
         in_last = Signal()
@@ -252,7 +253,8 @@ class EAVSCore(wiring.Component):
         m.d.comb += fire_in.eq(in_valid & take)
         consuming = Signal()
         m.d.comb += [
-            consuming.eq((state == LOAD) | (state == R_RECV) | (state == R_DRAIN)),
+            consuming.eq((state == LOAD) | ev.words.ready),
+            take.eq(Mux(state == LOAD, loader.words.ready, ev.words.ready)),
             axis_in.tready.eq(consuming & (~in_valid | take)),
         ]
         with m.If(axis_in.tvalid & axis_in.tready):
@@ -278,28 +280,38 @@ class EAVSCore(wiring.Component):
         # ===================================================================
         # Execution
         # ===================================================================
-        t = Signal(_bits(TMAX))
+        # wave counter (hw.schedule): layer l computes step w - stage[l]
+        w = Signal(_bits(TMAX + MAX_STAGE))
+        n_waves = Signal(_bits(TMAX + MAX_STAGE))  # T + the loaded layers' largest stage
         lay = Signal(_bits(L))
-        trunc = Signal()
-        tlast_seen = Signal()
-        gcnt = Array(Signal(_bits(NI), name=f"gcnt{g}") for g in range(S))
+        # the sample's event words: step t + 1's list fills while step t computes
+        # (hw.event_input); the issue reads the front step's lists
+        m.d.comb += [
+            ev.n_inputs.eq(m_inputs), ev.n_groups.eq(m_groups), ev.timesteps.eq(m_T),
+            *[ev.g_off[g].eq(g_off[g]) for g in range(S)], *[ev.g_size[g].eq(g_size[g]) for g in range(S)],
+            ev.words.payload.data.eq(in_data), ev.words.payload.last.eq(in_last),
+            ev.words.valid.eq(in_valid & (state != LOAD)),
+            ev.begin.eq(state == R_INIT), ev.drain_tail.eq(batch_left == 1), ev.abort.eq(soft_reset),
+        ]  # fmt: skip
+        gcnt = Array(ev.count)
+        for cause in ("bad_word", "event_index", "truncated", "extra_events"):
+            with m.If(getattr(ev, f"raise_{cause}")):
+                raise_(cause)
         cnt_bits = _bits(QD)
         qcnt = Array(Array(Signal(cnt_bits, name=f"qcnt{q}_{j}") for j in range(P)) for q in range(2 * L))
 
         # current layer (latched at set-up)
         cur_n_left = Signal(nb + 1)  # neurons from this chunk on
         cur_chunks_left = Signal(_bits(QD))
-        cur_thr = Signal(signed(V))
-        lend_k = Signal(range(LIFPipeLane.LATENCY + 4))
-        cur_sub = Signal()
-        cur_spk = Signal()
-        cur_lo = Signal(signed(V))
-        cur_hi = Signal(signed(V))
-        cur_own = Signal(range(2 * L))
-        cur_qown = Signal(_bits(2 * L * QD))
-        # per lane, the next free entry of the current layer's own queue bank
-        # (cur_qown + its count, kept as a register: no count mux before the address)
+        cur_par = Signal()  # the run's step parity: the buffer of its own queue it writes
+        cur_zero = Signal()  # the run's step is 0: membranes and spike counts read as 0
+        cur_first = Signal()  # the chunk being issued is the run's first
+        # per lane, the next free entry of the written queue bank; a run's first
+        # chunk writes from the bank's base (no count mux before the address)
         own_at = [Signal(_bits(2 * L * QD), name=f"own_at{j}") for j in range(P)]
+        # per spike queue (layer * 2 + parity), compute cycles until its last
+        # write-back is done: a set-up that reads it (or re-runs its layer) waits
+        ttl = Array(Signal(range(DRAIN), name=f"ttl{q}") for q in range(2 * L))
         cur_wptr = Signal(_bits(WD) + 1)
         cur_rows = Signal(rows_bits)
         cur_maddr = Signal(_bits(MD))
@@ -314,7 +326,6 @@ class EAVSCore(wiring.Component):
         mask = Signal(S * P)
 
         # walker
-        w_active = Signal()
         w_s = Signal(range(max(2, S)))
         w_j = Signal(range(max(2, P)))
         w_k = Signal(seg_w)
@@ -335,34 +346,19 @@ class EAVSCore(wiring.Component):
         p2_valid = Signal()
         acc_load = Signal()
         c0 = Signal()
-        upd = Signal()  # the cycle after a chunk's CEND: its membranes, bias and decays are read
-        upd1 = Signal()  # the cycle after: they enter the lanes
-        upd1_maddr = Signal(_bits(MD))
-        upd1_c = Signal(_bits(QD))
-        upd1_lanes = Signal(_bits(P))
         c1 = Signal()
+        c2 = Signal()
+        c3 = Signal()
         p1_valid = Signal()
+        p3_valid = Signal()
+        p4_valid = Signal()
         p1_lanes = Signal(_bits(P))
         p2_lanes = Signal(_bits(P))
+        p3_lanes = Signal(_bits(P))
+        p4_lanes = Signal(_bits(P))
         p1_j = Signal(range(max(2, P)))
         p1_layer = Signal()
         p1_base = Signal(_bits(WD) + 1)
-        upd_maddr = Signal(_bits(MD))
-        upd_c = Signal(_bits(QD))
-        upd_lanes = Signal(_bits(P))
-        # set by CEND; delayed by UPD_WAIT cycles to ``upd`` so that the chunk's
-        # last accumulate (ISSUE_LAT cycles after its issue) is done when the
-        # lanes take the accumulators
-        updq = Signal()
-        updq_maddr = Signal(_bits(MD))
-        updq_c = Signal(_bits(QD))
-        updq_lanes = Signal(_bits(P))
-        p3_valid = Signal()
-        p4_valid = Signal()
-        p3_lanes = Signal(_bits(P))
-        p4_lanes = Signal(_bits(P))
-        c2 = Signal()
-        c3 = Signal()
         p2_base = Signal(_bits(WD) + 1)
         p2_local = Signal(_bits(ROWS_MAX) + 1)
         lanes_now = Signal(_bits(P))
@@ -372,50 +368,52 @@ class EAVSCore(wiring.Component):
         # issue pipeline: I0 issue (event-list/queue read address), I1 queue
         # entry -> local row (registered), I2 row address (weight read), I3
         # weight word registered, I4 accumulate: ISSUE_LAT = 4
-        m.d.sync += [c0.eq(0), updq.eq(0), c1.eq(c0), c2.eq(c1), c3.eq(c2), acc_load.eq(c3)]
+        m.d.sync += [c0.eq(0), c1.eq(c0), c2.eq(c1), c3.eq(c2), acc_load.eq(c3)]
         m.d.sync += [p1_valid.eq(state == R_ISSUE), p2_valid.eq(p1_valid), p3_valid.eq(p2_valid), p4_valid.eq(p3_valid)]
         m.d.sync += [p1_lanes.eq(lanes_now), p2_lanes.eq(p1_lanes), p3_lanes.eq(p2_lanes), p4_lanes.eq(p3_lanes)]
-        upd_a = Signal()
-        upd_a_maddr = Signal(_bits(MD))
-        upd_a_c = Signal(_bits(QD))
-        upd_a_lanes = Signal(_bits(P))
-        m.d.sync += [upd_a.eq(updq), upd_a_maddr.eq(updq_maddr), upd_a_c.eq(updq_c), upd_a_lanes.eq(updq_lanes)]
-        m.d.sync += [upd.eq(upd_a), upd_maddr.eq(upd_a_maddr), upd_c.eq(upd_a_c), upd_lanes.eq(upd_a_lanes)]
-        m.d.sync += [upd1.eq(upd), upd1_maddr.eq(upd_maddr), upd1_c.eq(upd_c), upd1_lanes.eq(upd_lanes)]
 
-        # write-back: the update's address, chunk and lane count follow the
-        # neurons through the lanes' LIFPipeLane.LATENCY stages
+        # The update of a chunk, tagged with everything its layer needs
+        # downstream, so the next chunk (or the next layer) issues while it
+        # drains. A chunk's tag enters stage 0 the cycle after its last issue
+        # (or its one R_CEND cycle, if it had no events); stages 0..2 wait
+        # for its last accumulate (ISSUE_LAT = 4 cycles after that issue);
+        # stage UPD reads its membranes and decays; stage UPD + 1 enters the
+        # lanes; LIFPipeLane.LATENCY stages later (stage WBS) its membranes,
+        # spike counts and spikes are written back.
         LAT = LIFPipeLane.LATENCY
-        dl_valid = [Signal(name=f"wb_valid{i}") for i in range(LAT)]
-        dl_maddr = [Signal(_bits(MD), name=f"wb_maddr{i}") for i in range(LAT)]
-        dl_c = [Signal(_bits(QD), name=f"wb_c{i}") for i in range(LAT)]
-        dl_lanes = [Signal(_bits(P), name=f"wb_lanes{i}") for i in range(LAT)]
-        m.d.sync += [dl_valid[0].eq(upd1), dl_maddr[0].eq(upd1_maddr), dl_c[0].eq(upd1_c), dl_lanes[0].eq(upd1_lanes)]
-        for i in range(1, LAT):
-            m.d.sync += [dl_valid[i].eq(dl_valid[i - 1]), dl_maddr[i].eq(dl_maddr[i - 1]), dl_c[i].eq(dl_c[i - 1]),
-                         dl_lanes[i].eq(dl_lanes[i - 1])]  # fmt: skip
-        wb, wb_maddr, wb_c, wb_lanes = dl_valid[-1], dl_maddr[-1], dl_c[-1], dl_lanes[-1]
+        UPD = 3
+        WBS = UPD + 1 + LAT
+        tag_layout = data.StructLayout(
+            {"valid": 1, "maddr": _bits(MD), "c": _bits(QD), "lanes": _bits(P), "layer": _bits(L),
+             "par": 1, "zero": 1, "first": 1}
+        )  # fmt: skip
+        tags = [Signal(tag_layout, name=f"upd_tag{i}") for i in range(WBS + 1)]
+        m.d.sync += tags[0].eq(0)  # no chunk ends this cycle, unless chunk_end() says so
+        for a_, b_ in zip(tags, tags[1:]):
+            m.d.sync += b_.eq(a_)
+        upd, upd1, wb = tags[UPD], tags[UPD + 1], tags[WBS]
 
         # chunk entry helper: called in the cycle before the chunk's cycle 0
         def enter_chunk(mask_value, counts):
             any_, fs, fj = lowest(mask_value)
-            m.d.sync += [c0.eq(1), w_active.eq(any_), w_s.eq(fs), w_j.eq(fj), w_k.eq(0), w_cnt.eq(counts[fs][fj])]
+            m.d.sync += [c0.eq(1), w_s.eq(fs), w_j.eq(fj), w_k.eq(0), w_cnt.eq(counts[fs][fj])]
             m.d.sync += w_rest.eq(mask_value & (mask_value - 1))
             m.d.sync += state.eq(Mux(any_, R_ISSUE, R_CEND))
 
         # queue / input reads for the issued event
         # issue (I0): the event list / queue read address; the segment's row base
-        m.d.comb += i_rd.addr.eq(s_gbase[w_s] + w_k)
+        m.d.comb += ev.rd_addr.eq(s_gbase[w_s] + w_k)
         m.d.sync += [p1_j.eq(w_j), p1_layer.eq(s_layer[w_s]), p1_base.eq(cur_wptr + s_off[w_s])]
         for j in range(P):
             m.d.comb += q_rd[j].addr.eq(s_qbase[w_s] + w_k)
         # I1: the queue entry (read synchronously) gives the weight row address
         bank_data = Array(q.data for q in q_rd)
         local = Signal(_bits(ROWS_MAX) + 1)
-        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, i_rd.data))
+        m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, ev.rd_data))
         m.d.sync += [p2_local.eq(local), p2_base.eq(p1_base)]
         m.d.comb += w_rd.addr.eq(p2_base + p2_local)  # I2
-        # next cycle: accumulate (chunk cycle 1 also loads the bias)
+        # next cycle: accumulate (a chunk's first accumulate, or the lone
+        # one of a chunk without events, also loads the bias)
         bias = [b_rd.data[j * V : (j + 1) * V].as_signed() for j in range(P)]
         wgt = [Signal(signed(WB), name=f"wgt{j}") for j in range(P)]  # I3: the row, registered
         m.d.sync += [wgt[j].eq(w_rd.data[j * WB : (j + 1) * WB].as_signed()) for j in range(P)]
@@ -428,16 +426,31 @@ class EAVSCore(wiring.Component):
             for j in range(P):
                 m.d.sync += acc[j].eq(acc[j] + wgt[j])
             m.d.sync += sops.eq(sops + p4_lanes)
-        # the chunk being updated reads its bias (a chunk without events) and
-        # decays in the cycle after its CEND; otherwise the bias of the chunk
-        # being issued (for its first accumulate)
-        # (cur_maddr three cycles late: the chunk whose first accumulate is next
-        # cycle, even if its CEND has already moved cur_maddr on)
+        # the bias of the chunk whose first accumulate is next cycle: cur_maddr
+        # three cycles late (its last issue may have moved cur_maddr on)
         maddr_d = [Signal(_bits(MD), name=f"maddr_d{i}") for i in range(3)]
         m.d.sync += [maddr_d[0].eq(cur_maddr), maddr_d[1].eq(maddr_d[0]), maddr_d[2].eq(maddr_d[1])]
-        m.d.comb += [b_rd.addr.eq(Mux(upd, upd_maddr, maddr_d[2])), d_rd.addr.eq(Mux(upd, upd_maddr, maddr_d[2]))]
+        m.d.comb += [b_rd.addr.eq(maddr_d[2]), d_rd.addr.eq(upd.maddr)]
+        # The lane's stage UPD + 1 takes the accumulators in the cycle the next
+        # chunk's first accumulate reloads them: that write lands a cycle later.
 
-        # update (the cycle after a chunk's D2)
+        # the layer parameters of the chunk in the lanes' last stage: static
+        # registers of the tagged layer, registered one stage ahead
+        lp_thr = Signal(signed(V))
+        lp_sub = Signal()
+        lp_spk = Signal()
+        lp_lo = Signal(signed(V))
+        lp_hi = Signal(signed(V))
+        pre = tags[WBS - 2]
+        m.d.sync += [lp_thr.eq(ly_thr[pre.layer]), lp_sub.eq(ly_sub[pre.layer]), lp_spk.eq(ly_spk[pre.layer])]
+        with m.Switch(ly_vb[pre.layer]):
+            for b in range(2, V + 1):
+                with m.Case(b):
+                    m.d.sync += [lp_hi.eq((1 << (b - 1)) - 1), lp_lo.eq(-(1 << (b - 1)))]
+            with m.Default():
+                m.d.sync += [lp_hi.eq((1 << (V - 1)) - 1), lp_lo.eq(-(1 << (V - 1)))]
+
+        # update: the lanes
         lanes = []
         v_out = []
         spike_bits = []
@@ -445,40 +458,50 @@ class EAVSCore(wiring.Component):
             lane = LIFPipeLane(V, ACC)
             m.submodules[f"lif{j}"] = lane
             m.d.comb += [
-                lane.i_valid.eq(upd1),
+                lane.i_valid.eq(upd1.valid),
                 lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
-                lane.zero_v.eq(t == 0),
-                lane.acc.eq(Mux(acc_load, bias[j], acc[j])),  # a chunk without events
+                lane.zero_v.eq(upd1.zero),
+                lane.acc.eq(acc[j]),
                 lane.decay.eq(d_rd.data[j * DW : j * DW + 13]),  # the chunk's decays, read with its membranes
                 lane.shift.eq(d_rd.data[j * DW + 13 : (j + 1) * DW]),
-                lane.lo.eq(cur_lo),
-                lane.hi.eq(cur_hi),
-                lane.threshold.eq(cur_thr),
-                lane.subtract.eq(cur_sub),
-                lane.spiking.eq(cur_spk),
+                lane.lo.eq(lp_lo),
+                lane.hi.eq(lp_hi),
+                lane.threshold.eq(lp_thr),
+                lane.subtract.eq(lp_sub),
+                lane.spiking.eq(lp_spk),
             ]
             lanes.append(lane)
             v_out.append(lane.v_out)
             sb = Signal(name=f"spk{j}")
-            m.d.comb += sb.eq(lane.spike & (j < wb_lanes))
+            m.d.comb += sb.eq(lane.spike & (j < wb.lanes))
             spike_bits.append(sb)
         # per-neuron spike counts (the readout = "spikes" layer's, but kept for
         # every layer: it costs no control): read one cycle before the
         # chunk's write-back, written with its spikes; zero at step 0
-        with m.If(wb):
+        with m.If(wb.valid):
             m.d.comb += [
-                c_wr.addr.eq(wb_maddr),
+                c_wr.addr.eq(wb.maddr),
                 # each lane's sum is CB + 1 bits wide: cut it to its CB-bit field,
                 # or every later lane's count lands one bit higher
-                c_wr.data.eq(Cat((Mux(t == 0, 0, c_rd.data[j * CB : (j + 1) * CB]) + spike_bits[j])[:CB] for j in range(P))),
+                c_wr.data.eq(Cat((Mux(wb.zero, 0, c_rd.data[j * CB : (j + 1) * CB]) + spike_bits[j])[:CB] for j in range(P))),
                 c_wr.en.eq(1),
             ]
-        with m.If(wb):
-            m.d.comb += [v_wr.addr.eq(wb_maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
+        # spikes into the written layer's own queue (layer * 2 + parity): lane
+        # j's into bank j; a run's first chunk restarts the banks at their base
+        wb_own = Signal(range(2 * L))
+        m.d.comb += wb_own.eq(Cat(wb.par, wb.layer))
+        wb_qbase = Signal(_bits(2 * L * QD))
+        m.d.sync += wb_qbase.eq(Cat(tags[WBS - 1].par, tags[WBS - 1].layer) * QD)
+        with m.If(wb.valid):
+            m.d.comb += [v_wr.addr.eq(wb.maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
             for j in range(P):
+                at = Mux(wb.first, wb_qbase, own_at[j])
                 with m.If(spike_bits[j]):
-                    m.d.comb += [q_wr[j].addr.eq(own_at[j]), q_wr[j].data.eq(wb_c), q_wr[j].en.eq(1)]
-                    m.d.sync += [qcnt[cur_own][j].eq(qcnt[cur_own][j] + 1), own_at[j].eq(own_at[j] + 1)]
+                    m.d.comb += [q_wr[j].addr.eq(at), q_wr[j].data.eq(wb.c), q_wr[j].en.eq(1)]
+                m.d.sync += [
+                    own_at[j].eq(at + spike_bits[j]),
+                    qcnt[wb_own][j].eq(Mux(wb.first, 0, qcnt[wb_own][j]) + spike_bits[j]),
+                ]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
         # readout scan and result record: hw.result_writer
@@ -493,7 +516,7 @@ class EAVSCore(wiring.Component):
             rw.c_data.eq(c_rd.data),
             rw.sample_errors.eq(sample_err),
             rw.cycles.eq(cycles),
-            rw.in_events.eq(in_events),
+            rw.in_events.eq(ev.events),
             rw.spikes.eq(spikes_cnt),
             rw.sops.eq(sops),
         ]
@@ -504,85 +527,118 @@ class EAVSCore(wiring.Component):
             m.d.comb += v_rd.addr.eq(rw.mem_addr)
             m.d.comb += c_rd.addr.eq(rw.mem_addr)
         with m.Else():
-            m.d.comb += v_rd.addr.eq(Mux(upd, upd_maddr, cur_maddr))
-            m.d.comb += c_rd.addr.eq(dl_maddr[-2])  # the chunk written back next cycle
+            m.d.comb += v_rd.addr.eq(upd.maddr)
+            m.d.comb += c_rd.addr.eq(tags[WBS - 1].maddr)  # the chunk written back next cycle
 
-        # counters
-        with m.If(Cat(*[state == s for s in COUNTED]).any()):
+        # counters; the drain countdowns run in compute cycles only, so that
+        # the cycles a set-up waits do not depend on how fast the host sends
+        # input (the write-backs they wait for are done by then either way)
+        counted = Signal()
+        m.d.comb += counted.eq(Cat(*[state == s for s in COUNTED]).any())
+        with m.If(counted):
             m.d.sync += cycles.eq(Mux(state == R_INIT, 1, cycles + 1))
+            for q in range(2 * L):
+                with m.If(ttl[q] != 0):
+                    m.d.sync += ttl[q].eq(ttl[q] - 1)
 
         # ---- layer set-up ------------------------------------------------------------
-        # Latches layer ``su_l``'s parameters and its sources' queue counts. It
-        # runs for layer 0 in the cycle that accepts the step's end-of-step
-        # marker, and for the others in the R_LEND cycle of the layer before,
-        # whose last chunk's spikes are being queued in that same cycle: they
-        # are added to the counts here.
-        # the layer the next set-up latches: a register (0 at a step's start,
-        # then one more per set-up), so no adder or state mux feeds the set-up
-        su_l = Signal(range(max(2, L)))
-        su_own = Signal(range(2 * L))
-        m.d.comb += su_own.eq(su_l * 2 + t[0])
-        su_hi = Signal(signed(V))
-        su_lo = Signal(signed(V))
-        with m.Switch(ly_vb[su_l]):
-            for b in range(2, V + 1):
-                with m.Case(b):
-                    m.d.comb += [su_hi.eq((1 << (b - 1)) - 1), su_lo.eq(-(1 << (b - 1)))]
-            with m.Default():
-                m.d.comb += [su_hi.eq((1 << (V - 1)) - 1), su_lo.eq(-(1 << (V - 1)))]
-        su_stmts = [qcnt[su_own][j].eq(0) for j in range(P)] + [
+        # R_LATCH latches layer ``su_l``'s run in wave ``w``: its step
+        # ``w - stage`` (hw.schedule; the layer is skipped when that is not in
+        # 0..T-1), its parameters, and its sources' queue counts and segment
+        # mask. It waits while a queue it reads, or its own layer, still has
+        # write-backs in flight (``ttl``); so every count it latches is final.
+        # ``su_l`` is a register (0 at a wave's start, then one more per
+        # latch), so no adder or state mux feeds the set-up.
+        su_l = Signal(range(L + 1))  # L: past the last layer
+        su_t = Signal(_bits(TMAX + MAX_STAGE))
+        su_active = Signal()
+        su_par = Signal()
+        m.d.comb += [
+            su_t.eq(w - ly_stage[su_l]),
+            su_active.eq((w >= ly_stage[su_l]) & (su_t < m_T)),
+            su_par.eq(su_t[0]),
+        ]
+        su_stmts = [
             lay.eq(su_l),
-            cur_own.eq(su_own),
-            cur_qown.eq(su_own * QD),
-            *[own_at[j].eq(su_own * QD) for j in range(P)],
+            cur_par.eq(su_par),
+            cur_zero.eq(su_t == 0),
+            cur_first.eq(1),
             cur_n_left.eq(ly_n[su_l]),
             cur_chunks_left.eq(ly_chunks[su_l]),
-            cur_thr.eq(ly_thr[su_l]),
-            cur_sub.eq(ly_sub[su_l]),
-            cur_spk.eq(ly_spk[su_l]),
             cur_wptr.eq(ly_wbase[su_l]),
             cur_rows.eq(ly_rows[su_l]),
             cur_maddr.eq(ly_mbase[su_l]),
             cur_c.eq(0),
-            cur_hi.eq(su_hi),
-            cur_lo.eq(su_lo),
         ]
         su_mask = Signal(S * P)
-        su_cnt = []
+        su_wait = [ttl[Cat(Const(0, 1), su_l)] != 0, ttl[Cat(Const(1, 1), su_l)] != 0]  # its own membranes
         for s in range(S):
             valid = s < ly_nsrc[su_l]
             idx = sr_idx[su_l][s]
             is_layer = sr_layer[su_l][s]
-            buf = t[0] ^ sr_delay[su_l][s]
             q = Signal(range(2 * L), name=f"su_q{s}")
-            m.d.comb += q.eq(idx * 2 + buf)
-            pending = Signal(name=f"su_pend{s}")  # the previous layer's last chunk, queued now
-            m.d.comb += pending.eq(wb & (q == cur_own))
+            m.d.comb += q.eq(Cat(su_par ^ sr_delay[su_l][s], idx))  # layer idx, buffer of step t - delay
+            su_wait.append(valid & is_layer & (ttl[q] != 0))
             su_stmts += [
                 s_off[s].eq(sr_off[su_l][s]),
                 s_layer[s].eq(is_layer),
                 s_qbase[s].eq(q * QD),
                 s_gbase[s].eq(g_off[idx]),
             ]
-            su_cnt.append([])
             for j in range(P):
                 cnt_v = Signal(seg_w, name=f"su_cnt{s}_{j}")
-                su_cnt[-1].append(cnt_v)
-                qc = qcnt[q][j] + (pending & spike_bits[j])
                 if j == 0:
-                    m.d.comb += cnt_v.eq(Mux(valid, Mux(is_layer, qc, gcnt[idx]), 0))
+                    m.d.comb += cnt_v.eq(Mux(valid, Mux(is_layer, qcnt[q][j], gcnt[idx]), 0))
                 else:
-                    m.d.comb += cnt_v.eq(Mux(valid & is_layer, qc, 0))
+                    m.d.comb += cnt_v.eq(Mux(valid & is_layer, qcnt[q][j], 0))
                 su_stmts.append(seg_cnt[s][j].eq(cnt_v))
                 m.d.comb += su_mask[s * P + j].eq(cnt_v != 0)
         su_stmts.append(mask.eq(su_mask))
-        su_counts = Array(Array(row) for row in su_cnt)
+        su_stall = Signal()
+        m.d.comb += su_stall.eq(Cat(*su_wait).any())
 
-        def do_setup():
-            """Set-up, first cycle: latch the layer and its segments' counts
-            and mask; R_SETUP then enters the first chunk from registers."""
-            m.d.sync += su_stmts
-            m.d.sync += [state.eq(R_SETUP), su_l.eq(su_l + 1)]
+        # T + the largest stage of the loaded layers: the waves of a sample
+        max_stage = Const(0, 4)
+        for i in range(L):
+            max_stage = Mux((i < m_layers) & (ly_stage[i] > max_stage), ly_stage[i], max_stage)
+        m.d.sync += n_waves.eq(m_T + max_stage)
+
+        def wave_end():
+            """After the wave's last layer: its input step is released (the
+            event input may fill that buffer with step w + 2); the next wave
+            waits for its own step (if it has one), or the sample flushes its
+            last write-backs."""
+            m.d.sync += [su_l.eq(0), w.eq(w + 1)]
+            m.d.comb += ev.release.eq(w < m_T)
+            with m.If(w + 1 == n_waves):
+                m.d.sync += state.eq(R_FLUSH)
+            with m.Elif(w + 1 < m_T):
+                m.d.sync += state.eq(R_WAIT)
+            with m.Else():
+                m.d.sync += state.eq(R_LATCH)
+
+        def chunk_end():
+            """In a chunk's last issue cycle (or its R_CEND cycle): tag its
+            update, move to the next chunk, or end the run."""
+            t0 = tags[0]
+            m.d.sync += [
+                t0.valid.eq(1), t0.maddr.eq(cur_maddr), t0.c.eq(cur_c), t0.lanes.eq(lanes_now),
+                t0.layer.eq(lay), t0.par.eq(cur_par), t0.zero.eq(cur_zero), t0.first.eq(cur_first),
+                cur_first.eq(0),
+                cur_c.eq(cur_c + 1),
+                cur_maddr.eq(cur_maddr + 1),
+                cur_wptr.eq(cur_wptr + cur_rows),
+                cur_n_left.eq(Mux(cur_n_left > P, cur_n_left - P, 0)),
+                cur_chunks_left.eq(cur_chunks_left - 1),
+            ]  # fmt: skip
+            with m.If(cur_chunks_left > 1):
+                enter_chunk(mask, seg_cnt)
+            with m.Else():
+                m.d.sync += ttl[Cat(cur_par, lay)].eq(DRAIN - 1)
+                with m.If(su_l < m_layers):  # su_l is already the next layer
+                    m.d.sync += state.eq(R_LATCH)
+                with m.Else():
+                    wave_end()
 
         # ---- the FSM --------------------------------------------------------------
         with m.Switch(state):
@@ -601,76 +657,23 @@ class EAVSCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [state.eq(R_INIT), batch_left.eq(Mux(batch == 0, 1, batch))]
             with m.Case(LOAD):
-                m.d.comb += take.eq(loader.words.ready)
+                pass  # the loader takes the words (take, above)
             with m.Case(R_INIT):
                 m.d.sync += [
-                    t.eq(0),
-                    trunc.eq(0),
-                    tlast_seen.eq(0),
+                    w.eq(0),
                     sample_err.eq(set_sample_err),
-                    in_events.eq(0),
                     spikes_cnt.eq(0),
                     sops.eq(0),
-                    state.eq(R_RECV),
+                    state.eq(R_WAIT),
                     su_l.eq(0),
                 ]
-                for g in range(S):
-                    m.d.sync += gcnt[g].eq(0)
                 for q in range(2 * L):
+                    m.d.sync += ttl[q].eq(0)
                     for j in range(P):
                         m.d.sync += qcnt[q][j].eq(0)
-            with m.Case(R_RECV):
-                with m.If(trunc):
-                    do_setup()  # a step without input: no marker to wait for
-                with m.Else():
-                    m.d.comb += take.eq(1)
-                    with m.If(fire_in):
-                        is_last = in_last
-                        with m.If(word[31]):
-                            with m.If(word != END_OF_STEP):
-                                raise_("bad_word")
-                            do_setup()  # in the marker's cycle
-                            with m.If(is_last):
-                                with m.If(t + 1 == m_T):
-                                    m.d.sync += tlast_seen.eq(1)
-                                with m.Else():
-                                    m.d.sync += trunc.eq(1)
-                                    raise_("truncated")
-                        with m.Else():
-                            with m.If(word[INDEX_BITS:31] != 0):
-                                raise_("bad_word")
-                            with m.Elif(word >= m_inputs):
-                                raise_("event_index")
-                            with m.Else():
-                                # every group's test, list address and local index in
-                                # parallel (from registers and the word), then one small mux
-                                hit = Signal(S)
-                                room = Array(Signal(name=f"room{g}") for g in range(S))
-                                wr_at = Array(Signal(_bits(NI) + 1, name=f"wr_at{g}") for g in range(S))
-                                loc = Array(Signal(INDEX_BITS + 1, name=f"loc{g}") for g in range(S))
-                                for g in range(S):
-                                    m.d.comb += [
-                                        hit[g].eq((g < m_groups) & (word >= g_off[g]) & (word < g_end[g])),
-                                        room[g].eq(gcnt[g] < g_size[g]),
-                                        wr_at[g].eq(g_off[g] + gcnt[g]),
-                                        loc[g].eq(word - g_off[g]),
-                                    ]
-                                grp = Signal(range(max(2, S)))
-                                for g in reversed(range(S)):
-                                    with m.If(hit[g]):
-                                        m.d.comb += grp.eq(g)
-                                with m.If(~hit.any() | ~room[grp]):
-                                    raise_("bad_word")
-                                with m.Else():
-                                    m.d.comb += [
-                                        i_wr.addr.eq(wr_at[grp]),
-                                        i_wr.data.eq(loc[grp]),
-                                        i_wr.en.eq(1),
-                                    ]
-                                    m.d.sync += [gcnt[grp].eq(gcnt[grp] + 1), in_events.eq(in_events + 1)]
-                            with m.If(is_last):
-                                m.d.sync += trunc.eq(1)  # the step ends; set-up next cycle
-                                raise_("truncated")
+            with m.Case(R_WAIT):  # wave w's input step (not counted: the host's time)
+                with m.If(ev.step_valid):
+                    m.d.sync += state.eq(R_LATCH)
             with m.Case(R_ISSUE):
                 with m.If(w_k + 1 < w_cnt):
                     m.d.sync += w_k.eq(w_k + 1)
@@ -684,50 +687,26 @@ class EAVSCore(wiring.Component):
                         w_rest.eq(w_rest & (w_rest - 1)),
                     ]
                     with m.If(~any_):
-                        m.d.sync += [w_active.eq(0), state.eq(R_CEND)]
-            with m.Case(R_CEND):
-                m.d.sync += [
-                    updq.eq(1),
-                    updq_maddr.eq(cur_maddr),
-                    updq_c.eq(cur_c),
-                    updq_lanes.eq(lanes_now),
-                    cur_c.eq(cur_c + 1),
-                    cur_maddr.eq(cur_maddr + 1),
-                    cur_wptr.eq(cur_wptr + cur_rows),
-                    cur_n_left.eq(Mux(cur_n_left > P, cur_n_left - P, 0)),
-                    cur_chunks_left.eq(cur_chunks_left - 1),
-                ]
-                with m.If(cur_chunks_left > 1):
-                    enter_chunk(mask, seg_cnt)
-                with m.Else():
-                    m.d.sync += [state.eq(R_LEND), lend_k.eq(0)]
+                        chunk_end()
+            with m.Case(R_CEND):  # a chunk without events: one cycle to start its update
+                chunk_end()
+            with m.Case(R_LATCH):
+                with m.If(~su_active):  # no step of this layer in this wave
+                    m.d.sync += su_l.eq(su_l + 1)
+                    with m.If(su_l + 1 == m_layers):
+                        wave_end()
+                with m.Elif(~su_stall):
+                    m.d.sync += su_stmts
+                    m.d.sync += [state.eq(R_SETUP), su_l.eq(su_l + 1)]
             with m.Case(R_SETUP):
                 enter_chunk(mask, seg_cnt)
-            with m.Case(R_LEND):
-                m.d.sync += lend_k.eq(lend_k + 1)
-                with m.If(lend_k != LAT + 3):
-                    pass  # the last chunk is read, then in the lanes; its spikes are queued in the last cycle
-                with m.Elif(lay + 1 < m_layers):
-                    do_setup()
-                with m.Else():  # end of the step
-                    m.d.sync += su_l.eq(0)
-                    for g in range(S):
-                        m.d.sync += gcnt[g].eq(0)
-                    with m.If(t + 1 >= m_T):
-                        with m.If(~tlast_seen & ~trunc & (batch_left == 1)):
-                            m.d.sync += state.eq(R_DRAIN)
-                        with m.Else():
-                            m.d.sync += state.eq(R_SCAN)
-                            m.d.comb += rw.start.eq(1)
-                    with m.Else():
-                        m.d.sync += [t.eq(t + 1), state.eq(R_RECV)]
-            with m.Case(R_DRAIN):
-                m.d.comb += take.eq(1)
-                with m.If(fire_in):
-                    raise_("extra_events")
-                    with m.If(in_last):
-                        m.d.sync += state.eq(R_SCAN)
-                        m.d.comb += rw.start.eq(1)
+            with m.Case(R_FLUSH):  # the sample's last write-backs
+                with m.If(~Cat(*[ttl[q] != 0 for q in range(2 * L)]).any()):
+                    m.d.sync += state.eq(R_DRAIN)
+            with m.Case(R_DRAIN):  # the event input takes the tail, if any (not counted)
+                with m.If(ev.done):
+                    m.d.sync += state.eq(R_SCAN)
+                    m.d.comb += rw.start.eq(1)
             with m.Case(R_SCAN):  # the result writer scans the readout and sends the record
                 with m.If(rw.done):
                     m.d.sync += [samples_done.eq(samples_done + 1), batch_left.eq(batch_left - 1)]
@@ -745,9 +724,10 @@ class EAVSCore(wiring.Component):
 
         # soft reset wins over everything above
         with m.If(soft_reset):
-            m.d.sync += [state.eq(IDLE), w_active.eq(0), upd.eq(0), p2_valid.eq(0), c0.eq(0), acc_load.eq(0)]
-            m.d.sync += [upd1.eq(0), p1_valid.eq(0), c1.eq(0), updq.eq(0), upd_a.eq(0), p3_valid.eq(0), p4_valid.eq(0), c2.eq(0), c3.eq(0)]
-            m.d.sync += [v.eq(0) for v in dl_valid]
+            m.d.sync += [state.eq(IDLE), p2_valid.eq(0), c0.eq(0), acc_load.eq(0)]
+            m.d.sync += [p1_valid.eq(0), c1.eq(0), p3_valid.eq(0), p4_valid.eq(0), c2.eq(0), c3.eq(0)]
+            m.d.sync += [tag.valid.eq(0) for tag in tags]
+            m.d.sync += [ttl[q].eq(0) for q in range(2 * L)]
             with m.If(state == LOAD):
                 m.d.sync += model_valid.eq(0)
 
@@ -773,7 +753,7 @@ class EAVSCore(wiring.Component):
             model_layers=m_layers,
             model_outputs=m_outputs,
             cycles=cycles,
-            in_events=in_events,
+            in_events=ev.events,
             spikes=spikes_cnt,
             sops=sops,
             prediction=prediction,

@@ -61,8 +61,13 @@ LAYER_FLAGS = data.StructLayout(
         "readout_spikes": 1,
         "reserved7": 1,
         "v_bits": 6,
+        "reserved14": 2,
+        "stage": 4,  # hw.schedule: the layer's wave offset
     }
 )
+
+# the stage field is where hw.protocol packs it (one definition of the bit)
+assert LAYER_FLAGS["stage"].offset == protocol.FLAG_STAGE_LSB
 
 # Image sections, in stream order (bias, decay and weights are skipped when empty).
 L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN, L_DEC = range(9)
@@ -112,7 +117,7 @@ class ModelLoader(wiring.Component):
         last layer's n, mbase and readout-by-spikes flag.
     g_off, g_size, g_end : Out(...).array(max_sources)
         Each input group's offset, size and offset + size.
-    ly_n, ly_chunks, ly_thr, ly_sub, ly_spk, ly_vb, ly_nsrc, ly_wbase, ly_rows, ly_mbase : Out(...).array(max_layers)
+    ly_n, ly_chunks, ly_thr, ly_sub, ly_spk, ly_vb, ly_stage, ly_nsrc, ly_wbase, ly_rows, ly_mbase : Out(...).array(max_layers)
         Each layer's header.
     sr_idx, sr_delay, sr_layer, sr_off : Out(...).array(max_layers, max_sources)
         Each layer's sources.
@@ -162,6 +167,7 @@ class ModelLoader(wiring.Component):
                 "ly_sub": Out(1).array(L),
                 "ly_spk": Out(1).array(L),
                 "ly_vb": Out(6).array(L),
+                "ly_stage": Out(4).array(L),
                 "ly_nsrc": Out(_bits(S)).array(L),
                 "ly_wbase": Out(_bits(WD)).array(L),
                 "ly_rows": Out(rows_bits).array(L),
@@ -328,6 +334,7 @@ class ModelLoader(wiring.Component):
                 set_(self.ly_sub, flags.subtract)
                 set_(self.ly_spk, flags.spiking)
                 set_(self.ly_vb, flags.v_bits)
+                set_(self.ly_stage, flags.stage)
                 m.d.sync += self.m_rspk.eq(flags.readout_spikes)  # the last layer's flag stays
                 with m.If((flags.v_bits > cap.v_bits) | (flags.v_bits < 2)):
                     m.d.sync += self.cap_err.eq(1)

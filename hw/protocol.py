@@ -48,7 +48,9 @@ then per layer ``LAYER_WORDS`` words followed by ``SOURCE_WORDS`` per source::
             address of its chunk 0)
     flags:  reserved [3:0] (0; v1's leak shift, now in the decay words),
             reset is subtract [4], spiking [5], readout by spike count [6]
-            (the last layer only), v_bits [13:8]
+            (the last layer only), v_bits [13:8], stage [19:16] (the
+            wave in which it runs a step, relative to the first layers':
+            :mod:`hw.schedule`; 0 everywhere is the plain order)
     source: index [7:0] (input group g, or layer i) | delay [8] | is a
             layer [9], size, offset of its rows inside the chunk's rows
 
@@ -84,6 +86,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.capacity import Capacity, CapacityError
+from hw.schedule import layer_stages
 from sw.events import encode_events
 # The decay's precision and the exact shift -> decay conversion are the .qnet
 # contract's (one definition, sw.qnet); the image carries them as they are.
@@ -106,6 +109,7 @@ __all__ = [
     "DECAY_ONE",
     "DECAY_SHIFT_LSB",
     "FLAG_READOUT_SPIKES",
+    "FLAG_STAGE_LSB",
     "decay_from_shift",
     "decay_and_shift",
     "layer_decay",
@@ -132,6 +136,8 @@ SOURCE_DELAY = 1 << 8
 SOURCE_IS_LAYER = 1 << 9
 #: Layer flag: the (last) layer is read out by spike count, not membrane.
 FLAG_READOUT_SPIKES = 1 << 6
+#: Bits [19:16] of the layer flags: its stage in the wave schedule (hw.schedule).
+FLAG_STAGE_LSB = 16
 #: Bit of a decay word where the neuron's extra product shift (0..3) starts.
 DECAY_SHIFT_LSB = 16
 
@@ -268,6 +274,7 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
         )
     P = capacity.lanes
     lay = model_layout(net, capacity)
+    stages = layer_stages(net)
     words: list[int] = [MODEL_MAGIC, 0, P, net.n_inputs, net.timesteps, len(net.layers), lay.bias_words, lay.weight_words]
     words.append(len(net.inputs))
     offsets = net.input_offsets()
@@ -279,7 +286,8 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
             lay.chunks[li],
             int(layer.threshold),
             flags_word(0, layer.reset == "subtract", bool(layer.spiking), layer.v_bits)  # the leak is in the decay words
-            | (FLAG_READOUT_SPIKES if layer.readout == "spikes" else 0),
+            | (FLAG_READOUT_SPIKES if layer.readout == "spikes" else 0)
+            | (stages[li] << FLAG_STAGE_LSB),
             len(layer.sources),
             lay.wbase[li],
             lay.rows[li],

@@ -67,7 +67,7 @@ VLNV = "eavs-tf.org:snn:eavs_core:1.0"
 MAGIC = 0x45415653
 #: Contents of the ``VERSION`` register: major << 16 | minor. Bump the major
 #: number on any change of this map or of :mod:`hw.protocol`'s formats.
-VERSION = (2 << 16) | 0  # 2.0: model image has per-neuron decay words (hw.protocol)
+VERSION = (3 << 16) | 0  # 3.0: layer flags carry the wave stage (hw.schedule); cycle model of the wave core
 
 MODE_RUN = 0
 MODE_LOAD = 1

@@ -35,15 +35,37 @@ from sw.qnet import InputGroup, Layer, QNet, Source
 
 BASE = 0x4000_0000
 
-#: The cycle model, hand-copied from DESIGN.md section 5 and the RTL's
-#: documented latencies (hw/capacity.py after the pipelined core, LAYER_OVERHEAD 9): cycles(layer, step)
-#: = ceil(n/P) * (events + PIPELINE_DEPTH) + LAYER_OVERHEAD, plus
-#: STEP_OVERHEAD per step and SAMPLE_OVERHEAD per sample. A frozen copy on
-#: purpose: if the RTL's timing changes, change these numbers too, by hand.
-FROZEN_PIPELINE_DEPTH = 1
-FROZEN_LAYER_OVERHEAD = 9
-FROZEN_STEP_OVERHEAD = 0
-FROZEN_SAMPLE_OVERHEAD = 1
+#: The cycle model, hand-copied from the RTL's documented timing (hw/core.py,
+#: the wave schedule of hw.schedule): a layer that runs takes SETUP cycles plus
+#: max(events, 1) per chunk of P neurons, after waiting until the queues it
+#: reads and its own layer are drained (DRAIN cycles after the last issue of
+#: the run that wrote them); a layer with no step in a wave takes SKIP; a
+#: sample adds SAMPLE (its first cycle) and a final flush (+1). A frozen copy
+#: on purpose: if the RTL's timing changes, change these numbers too, by hand.
+FROZEN_SETUP = 2
+FROZEN_SKIP = 1
+FROZEN_DRAIN = 10
+FROZEN_SAMPLE = 1
+
+
+def frozen_cycles(net: QNet, events: list[list[int]], lanes: int) -> int:
+    """Compute cycles of one sample from its events ``[T][L]``, written plainly."""
+    from hw.schedule import layer_stages  # which step each layer runs in each wave
+
+    stages = layer_stages(net)
+    pos = {ly.name: i for i, ly in enumerate(net.layers)}
+    T, cursor, ready = net.timesteps, FROZEN_SAMPLE, {}
+    for w in range(T + max(stages)):
+        for c, ly in enumerate(net.layers):
+            t = w - stages[c]
+            if not 0 <= t < T:
+                cursor += FROZEN_SKIP
+                continue
+            reads = [(c, 0), (c, 1)] + [(pos[s.name], (t - s.delay) % 2) for s in ly.sources if s.name in pos]
+            start = max([cursor] + [ready.get(q, 0) for q in reads])
+            cursor = start + FROZEN_SETUP + -(-ly.n // lanes) * max(events[t][c], 1)
+            ready[(c, t % 2)] = cursor - 1 + FROZEN_DRAIN
+    return max([cursor] + list(ready.values())) + 1
 
 
 def _leak(layer, v: np.ndarray) -> np.ndarray:
@@ -71,7 +93,7 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
     v = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
     prev = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
     spike_count = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
-    cycles = FROZEN_SAMPLE_OVERHEAD
+    events_tl = [[0] * len(net.layers) for _ in range(T)]
     sops = 0
     for t in range(T):
         now: dict[str, np.ndarray] = {}
@@ -87,7 +109,7 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
                 events += int(s.sum())
                 current += s @ np.asarray(src.weight, np.int64)
             sops += events * ly.n
-            cycles += -(-ly.n // lanes) * (events + FROZEN_PIPELINE_DEPTH) + FROZEN_LAYER_OVERHEAD
+            events_tl[t][net.layers.index(ly)] = events
             old = v[ly.name]
             new = old - _leak(ly, old) + current
             new = np.clip(new, -(1 << (ly.v_bits - 1)), (1 << (ly.v_bits - 1)) - 1)
@@ -96,8 +118,8 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
             v[ly.name] = np.where(spk, reset_to, new)
             now[ly.name] = spk.astype(np.int64)
             spike_count[ly.name] += spk
-        cycles += FROZEN_STEP_OVERHEAD
         prev = now
+    cycles = frozen_cycles(net, events_tl, lanes)
     last = net.layers[-1]
     score = spike_count[last.name] if getattr(last, "readout", "membrane") == "spikes" else v[last.name]
     return {

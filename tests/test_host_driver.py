@@ -205,7 +205,9 @@ def test_fake_core_adds_a_repeated_event_twice_with_hand_worked_results():
     """Worked by hand: inputs a, b with weights 3 and 5 into one readout
     neuron (no leak, threshold 100); step 0 sends a, a, b; step 1 sends b.
     Membrane 3 + 3 + 5 = 11, then 11 + 5 = 16; 4 events, 4 SOPs; with P = 4
-    one chunk, layer overhead 9: cycles = 1 + (1 * (3 + 1) + 9) + (1 * (1 + 1) + 9) = 25."""
+    one chunk: step 0 latches at cycle 1 and runs 2 + 3 cycles (to 6); step 1
+    re-runs the layer, so it waits for step 0's drain (5 + 10 = 15) and runs
+    2 + 1 (to 18); the flush waits for 17 + 10 = 27: cycles = 27 + 1 = 28."""
     layer = Layer("out", 1, [Source("x", np.array([[3], [5]]), 8)], 100, 0, spiking=False)
     net = QNet(["only"], 2, [InputGroup("x", 2)], [layer])
     core = FakeCore(CAP)
@@ -216,18 +218,21 @@ def test_fake_core_adds_a_repeated_event_twice_with_hand_worked_results():
     core.stream_in(np.array([0, 0, 1, END_OF_STEP, 1, END_OF_STEP], np.uint32))
     rec = protocol.decode_results(core.results.pop(), 1)
     assert rec.readout.tolist() == [[16]]
-    assert (rec.cycles.tolist(), rec.in_events.tolist(), rec.synaptic_ops.tolist()) == ([25], [4], [4])
+    assert (rec.cycles.tolist(), rec.in_events.tolist(), rec.synaptic_ops.tolist()) == ([28], [4], [4])
     assert core.read(STATUS) == 0b1010  # done, model valid (bits 1 and 3)
 
 
 def test_plain_sample_cycles_are_the_frozen_model():
     """Two layers (n = 5 and 2, P = 4), T = 1, 3 input events, layer 0 spikes
-    on all 5 neurons, layer overhead 9: 1 + (2 * (3 + 1) + 9) + (1 * (5 + 1) + 9) = 33 cycles."""
+    on all 5 neurons; out runs one wave later (it reads h in the same step).
+    Wave 0: h latches at 1, runs 2 + 2 * 3 (to 9); out skips (to 10). Wave 1:
+    h skips (to 11); out waits for h's drain (8 + 10 = 18), runs 2 + 5 (to
+    25); the flush waits for 24 + 10 = 34: 34 + 1 = 35 cycles."""
     l0 = Layer("h", 5, [Source("x", np.full((3, 5), 10), 8)], 1, 0)
     l1 = Layer("out", 2, [Source("h", np.ones((5, 2), np.int64), 8)], 100, 0, spiking=False)
     net = QNet(["a", "b"], 1, [InputGroup("x", 3)], [l0, l1])
     r = plain_sample(net, np.ones((1, 3), np.int64), 4)
-    assert (r["cycles"], r["spikes"], r["synaptic_ops"], r["readout"].tolist()) == (33, 5, 3 * 5 + 5 * 2, [5, 5])
+    assert (r["cycles"], r["spikes"], r["synaptic_ops"], r["readout"].tolist()) == (35, 5, 3 * 5 + 5 * 2, [5, 5])
 
 
 def test_refused_model_is_reported():

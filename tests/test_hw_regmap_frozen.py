@@ -55,10 +55,14 @@ V1_FORMATS = {
 #: Layer flag bit 6: the last layer is read out by spike count.
 V2_FORMATS = {**V1_FORMATS, "DECAY_BITS": 12, "DECAY_ONE": 4096, "DECAY_SHIFT_LSB": 16, "FLAG_READOUT_SPIKES": 0x40}
 
+#: Layer flags bits [19:16]: the layer's stage in the wave schedule (hw.schedule).
+V3_FORMATS = {**V2_FORMATS, "FLAG_STAGE_LSB": 16}
+
 #: Every released VERSION (major << 16 | minor) with its map; append only.
 FROZEN = {
     0x0001_0000: (V1_REGISTERS, V1_FORMATS),
     0x0002_0000: (V1_REGISTERS, V2_FORMATS),
+    0x0003_0000: (V1_REGISTERS, V3_FORMATS),
 }
 
 
@@ -72,7 +76,7 @@ def live_registers() -> dict:
 def live_formats() -> dict:
     names = ("MODEL_MAGIC", "RESULT_MAGIC", "HEADER_WORDS", "GROUP_WORDS", "LAYER_WORDS", "SOURCE_WORDS",
              "RESULT_HEADER_WORDS", "SOURCE_DELAY", "SOURCE_IS_LAYER", "DECAY_BITS", "DECAY_ONE", "DECAY_SHIFT_LSB",
-             "FLAG_READOUT_SPIKES")  # fmt: skip
+             "FLAG_READOUT_SPIKES", "FLAG_STAGE_LSB")  # fmt: skip
     out = {"MAGIC": regmap.MAGIC, "MODE_RUN": regmap.MODE_RUN, "MODE_LOAD": regmap.MODE_LOAD,
            "READOUT": (regmap.READOUT.offset, regmap.READOUT.length_field)}  # fmt: skip
     out.update({n: getattr(protocol, n) for n in names if hasattr(protocol, n)})
