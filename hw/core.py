@@ -6,54 +6,67 @@ loaded over the input stream at run time.
 
 Architecture
 ------------
-*Time-stepped across layers, event-driven within a layer.* For each timestep
-the core first takes the step's input events from ``s_axis`` (each into the
-event list of its input group) until the end-of-step marker, then computes
-the layers in order. A layer runs in chunks of P neurons. For each chunk:
+*Time-stepped across layers, event-driven within a layer*, built from
+components, each in its own module with its own tests: the model loader
+(:mod:`hw.loader`), the double-buffered event input (:mod:`hw.event_input`:
+step t + 1's events arrive while step t computes), the LIF lanes
+(:mod:`hw.lif_pipe`), the result writer (:mod:`hw.result_writer`) and the
+registers (:mod:`hw.csr`). This module is the sequencer that runs them.
 
-1. **Replay** (one cycle per event): a walker visits every non-empty
-   *segment* of the layer's sources (an input group's event list, or one
-   lane bank of a layer's spike queue) and issues one queued index per cycle;
-   a priority encoder over the segments' non-empty bits picks the next
-   segment in the same cycle, so there are no bubbles. Four registered
+**Waves** (:mod:`hw.schedule`). A sample runs ``T + max(stage)`` waves; in
+wave ``w`` each layer, in order, computes step ``w - stage`` (or is skipped,
+one R_LATCH cycle, when that is outside 0..T-1). On the default network
+(stages 0, 0, 1, 2) wave w runs audio(w), visual(w), fusion(w-1),
+readout(w-2): no layer reads the spikes the layer before it is still
+writing, so the pipeline never drains between layers. A wave starts when
+its input step is complete (R_WAIT, the host's time, not counted).
+
+**A layer's run** (``R_LATCH``, ``R_SETUP``, then chunks of P neurons):
+
+1. **Set-up** (2 cycles). R_LATCH latches the layer's parameters and its
+   sources' queue counts and segment mask; it *waits* while a spike queue
+   it reads, or its own layer, still has write-backs in flight (per-queue
+   countdowns ``ttl``, DRAIN - 1 after the writer's last issue, counted in
+   compute cycles only, so the wait never depends on the host's timing).
+   R_SETUP enters the first chunk from those registers, so no queue count
+   reaches the walker's priority encoder in the cycle that reads it.
+2. **Replay** (one cycle per event, per chunk; an empty chunk takes one
+   R_CEND cycle): a walker visits every non-empty *segment* of the layer's
+   sources (an input group's event list, or one lane bank of a layer's
+   spike queue) and issues one queued index per cycle; a priority encoder
+   over the segments' non-empty bits picks the next segment in the same
+   cycle, so there are no bubbles, and the last issue of a chunk enters
+   the next chunk (or ends the run) in the same cycle. Four registered
    stages follow an issue (``ISSUE_LAT`` = 4; block RAM read synchronously
    throughout): I0 presents the event-list/queue read address and latches
    the segment's weight-row base; I1 turns the queue entry into the row
    index (registered); I2 adds it to the base to address the row of P
    weights (one wide weight-memory word); I3 registers the row; I4 adds it
    into the P accumulators (the chunk's first add also loads its bias).
-2. **Chunk end** (``R_CEND``, 1 cycle: ``PIPELINE_DEPTH``): the walker
-   moves to the next chunk while the last events are still in the issue
-   pipeline; the chunk's update starts 3 cycles later, once its last
-   accumulate has landed.
-3. **Update** (overlapped with the next chunk's issue): P
-   :class:`hw.lif_pipe.LIFPipeLane` units take the chunk's P membranes (one
-   wide membrane-memory word, read synchronously) and accumulators; after
-   the lanes' ``LATENCY`` (4) stages the membranes are written back and
-   lane ``j`` pushes its spike into lane bank ``j`` of the layer's spike
-   queue, so all P spikes of a chunk are queued in one cycle. The lanes
-   multiply by a decay (a v1 image's shift leak k as ``decay_and_shift``).
-4. **Layer end** (``R_LEND``, 8 cycles): the last chunk's accumulates
-   land, its membranes are read and pass the lanes; in the 8th cycle its spikes are queued and the next layer's parameters,
-   segment counts (plus those spikes) and segment mask are latched.
-   **R_SETUP** (1 cycle) then enters the first chunk from those registers,
-   so no spike or queue count reaches the walker's priority encoder in the
-   cycle that computes it.
+3. **Update** (overlapped with the next chunk's, and the next layer's,
+   issue): a chunk's update is *tagged* (``tags``: its membrane row, chunk,
+   lane count, layer, step parity, step 0, first chunk) and follows its
+   last issue through 3 wait stages (the last accumulate lands 4 cycles
+   after its issue), a membrane/decay read, and the P
+   :class:`hw.lif_pipe.LIFPipeLane` units' ``LATENCY`` (4) stages; the
+   lanes read the tagged layer's threshold, reset and clamp. At write-back
+   (9 cycles after the chunk's last issue) the membranes and spike counts
+   are written and lane ``j`` pushes its spike into lane bank ``j`` of the
+   layer's spike queue (a run's first chunk restarts the queue), so all P
+   spikes of a chunk are queued in one cycle.
 
-Spike queues are double-buffered per layer (buffer ``t mod 2`` is written at
-step t); a delay-1 source replays the other buffer, i.e. step t-1's spikes.
-Membranes need no clearing pass: at step 0 the update reads them as 0.
+Spike queues are double-buffered per layer (buffer ``t mod 2`` holds step
+t); a delay-1 source replays the other buffer, i.e. step t-1's spikes.
+Membranes need no clearing pass: at step 0 the update reads them as 0. The
+sample ends with R_FLUSH (the last write-backs), then R_DRAIN (the event
+input takes any tail words), then the result writer.
 
-Cycle model (hw.capacity): per sample ``SAMPLE_OVERHEAD`` (1: init), per
-step ``STEP_OVERHEAD`` (0: the first layer's set-up latch is the cycle that
-accepts the end-of-step marker), per layer and step ``LAYER_OVERHEAD`` (9:
-``R_LEND``'s 8 cycles and ``R_SETUP``) plus
-``ceil(n/P) * (events + PIPELINE_DEPTH)``. Cycles that take input
-words (events and markers), drain a bad stream, scan the readout and write
-results are stream I/O, not compute, and are not counted.
-
-AXI4-Lite: address and data are accepted in the same handshake, ``wstrb`` is
-ignored (registers are written whole), reads take two cycles.
+Cycle model (hw.capacity, the one definition; the RTL's counter matches it
+on every simulated sample): R_INIT (1), per layer run ``SETUP_CYCLES`` (2)
+plus ``max(events, 1)`` per chunk after any drain wait, per skipped layer
+``SKIP_CYCLES`` (1), and the final flush. Cycles that wait for input words,
+drain a bad stream, scan the readout and write results are stream I/O, not
+compute, and are not counted.
 
 After the last step :class:`hw.result_writer.ResultWriter` scans the readout
 membranes (argmax, lowest index wins ties; copied into the ``READOUT``
