@@ -97,6 +97,7 @@ from hw.lif_pipe import LIFPipeLane
 from hw.loader import DECAY_LANE_BITS, ModelLoader
 from hw.result_writer import ResultWriter
 from hw.schedule import MAX_STAGE
+from hw.spike_queues import SpikeQueues
 
 __all__ = ["EAVSCore"]
 
@@ -191,13 +192,7 @@ class EAVSCore(wiring.Component):
         m.submodules.dmem = dmem = Memory(shape=unsigned(P * DW), depth=MD, init=[])
         d_wr = dmem.write_port(granularity=DW)
         d_rd = dmem.read_port()
-        slot_bits = max(1, ceil_log2(QD))
-        q_wr, q_rd = [], []
-        for j in range(P):
-            qm = Memory(shape=unsigned(slot_bits), depth=2 * L * QD, init=[])
-            m.submodules[f"qbank{j}"] = qm
-            q_wr.append(qm.write_port())
-            q_rd.append(qm.read_port())
+        m.submodules.queues = queues = SpikeQueues(cap)  # the spike-routing fabric
         CB = _bits(TMAX)  # a spike count over a sample
         m.submodules.cmem = cmem = Memory(shape=unsigned(P * CB), depth=MD, init=[])
         c_wr = cmem.write_port()
@@ -311,7 +306,7 @@ class EAVSCore(wiring.Component):
             with m.If(getattr(ev, f"raise_{cause}")):
                 raise_(cause)
         cnt_bits = _bits(QD)
-        qcnt = Array(Array(Signal(cnt_bits, name=f"qcnt{q}_{j}") for j in range(P)) for q in range(2 * L))
+        qcnt = Array(Array(queues.count[q][j] for j in range(P)) for q in range(2 * L))
 
         # current layer (latched at set-up)
         cur_n_left = Signal(nb + 1)  # neurons from this chunk on
@@ -319,9 +314,6 @@ class EAVSCore(wiring.Component):
         cur_par = Signal()  # the run's step parity: the buffer of its own queue it writes
         cur_zero = Signal()  # the run's step is 0: membranes and spike counts read as 0
         cur_first = Signal()  # the chunk being issued is the run's first
-        # per lane, the next free entry of the written queue bank; a run's first
-        # chunk writes from the bank's base (no count mux before the address)
-        own_at = [Signal(_bits(2 * L * QD), name=f"own_at{j}") for j in range(P)]
         # per spike queue (layer * 2 + parity), compute cycles until its last
         # write-back is done: a set-up that reads it (or re-runs its layer) waits
         ttl = Array(Signal(range(DRAIN), name=f"ttl{q}") for q in range(2 * L))
@@ -417,10 +409,9 @@ class EAVSCore(wiring.Component):
         # issue (I0): the event list / queue read address; the segment's row base
         m.d.comb += ev.rd_addr.eq(s_gbase[w_s] + w_k)
         m.d.sync += [p1_j.eq(w_j), p1_layer.eq(s_layer[w_s]), p1_base.eq(cur_wptr + s_off[w_s])]
-        for j in range(P):
-            m.d.comb += q_rd[j].addr.eq(s_qbase[w_s] + w_k)
+        m.d.comb += queues.rd_addr.eq(s_qbase[w_s] + w_k)
         # I1: the queue entry (read synchronously) gives the weight row address
-        bank_data = Array(q.data for q in q_rd)
+        bank_data = Array(queues.rd_data)
         local = Signal(_bits(ROWS_MAX) + 1)
         m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, ev.rd_data))
         m.d.sync += [p2_local.eq(local), p2_base.eq(p1_base)]
@@ -501,20 +492,15 @@ class EAVSCore(wiring.Component):
             ]
         # spikes into the written layer's own queue (layer * 2 + parity): lane
         # j's into bank j; a run's first chunk restarts the banks at their base
-        wb_own = Signal(range(2 * L))
-        m.d.comb += wb_own.eq(Cat(wb.par, wb.layer))
+        # (hw.spike_queues; the queue base is registered one stage ahead)
         wb_qbase = Signal(_bits(2 * L * QD))
         m.d.sync += wb_qbase.eq(Cat(tags[WBS - 1].par, tags[WBS - 1].layer) * QD)
+        m.d.comb += [
+            queues.wr_valid.eq(wb.valid), queues.wr_first.eq(wb.first), queues.wr_queue.eq(Cat(wb.par, wb.layer)),
+            queues.wr_qbase.eq(wb_qbase), queues.wr_chunk.eq(wb.c), queues.wr_spikes.eq(Cat(*spike_bits)),
+        ]  # fmt: skip
         with m.If(wb.valid):
             m.d.comb += [v_wr.addr.eq(wb.maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
-            for j in range(P):
-                at = Mux(wb.first, wb_qbase, own_at[j])
-                with m.If(spike_bits[j]):
-                    m.d.comb += [q_wr[j].addr.eq(at), q_wr[j].data.eq(wb.c), q_wr[j].en.eq(1)]
-                m.d.sync += [
-                    own_at[j].eq(at + spike_bits[j]),
-                    qcnt[wb_own][j].eq(Mux(wb.first, 0, qcnt[wb_own][j]) + spike_bits[j]),
-                ]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
         # readout scan and result record: hw.result_writer
@@ -682,8 +668,7 @@ class EAVSCore(wiring.Component):
                 ]
                 for q in range(2 * L):
                     m.d.sync += ttl[q].eq(0)
-                    for j in range(P):
-                        m.d.sync += qcnt[q][j].eq(0)
+                m.d.comb += queues.clear.eq(1)
             with m.Case(R_WAIT):  # wave w's input step (not counted: the host's time)
                 with m.If(ev.step_valid):
                     m.d.sync += state.eq(R_LATCH)
