@@ -98,7 +98,10 @@ class LIFArray(wiring.Component):
     c_word : In(P * count_bits)
         The chunk's spike counts, presented in its ``o_valid`` cycle.
     o_valid : Out(1)
-        The chunk that entered ``LATENCY`` cycles ago is out.
+        The chunk that entered ``LATENCY`` cycles ago is out. A soft reset
+        does not clear it: the core writes a chunk back under its own update
+        tag's valid bit, which the soft reset clears, and uses this output
+        only through the other members' timing.
     v_word_out : Out(P * V)
         Its new membranes, packed like ``v_word``.
     spikes : Out(P)
