@@ -93,6 +93,7 @@ from hw.capacity import DRAIN, Capacity
 from hw.csr import ControlRegisters
 from hw.event_input import EventInput
 from hw.lif import acc_bits
+from hw.lif_array import LIFArray
 from hw.lif_pipe import LIFPipeLane
 from hw.loader import DECAY_LANE_BITS, ModelLoader
 from hw.result_writer import ResultWriter
@@ -237,8 +238,7 @@ class EAVSCore(wiring.Component):
         m_inputs, m_T, m_layers, m_groups = loader.m_inputs, loader.m_T, loader.m_layers, loader.m_groups
         m_outputs, m_out_mbase, m_rspk = loader.m_outputs, loader.m_out_mbase, loader.m_rspk
         g_off, g_size, g_end = Array(loader.g_off), Array(loader.g_size), Array(loader.g_end)
-        ly_n, ly_chunks, ly_thr = Array(loader.ly_n), Array(loader.ly_chunks), Array(loader.ly_thr)
-        ly_sub, ly_spk, ly_vb = Array(loader.ly_sub), Array(loader.ly_spk), Array(loader.ly_vb)
+        ly_n, ly_chunks = Array(loader.ly_n), Array(loader.ly_chunks)
         ly_stage = Array(loader.ly_stage)  # hw.schedule
         ly_nsrc, ly_wbase = Array(loader.ly_nsrc), Array(loader.ly_wbase)
         ly_rows, ly_mbase = Array(loader.ly_rows), Array(loader.ly_mbase)
@@ -438,58 +438,25 @@ class EAVSCore(wiring.Component):
         # The lane's stage UPD + 1 takes the accumulators in the cycle the next
         # chunk's first accumulate reloads them: that write lands a cycle later.
 
-        # the layer parameters of the chunk in the lanes' last stage: static
-        # registers of the tagged layer, registered one stage ahead
-        lp_thr = Signal(signed(V))
-        lp_sub = Signal()
-        lp_spk = Signal()
-        lp_lo = Signal(signed(V))
-        lp_hi = Signal(signed(V))
-        pre = tags[WBS - 2]
-        m.d.sync += [lp_thr.eq(ly_thr[pre.layer]), lp_sub.eq(ly_sub[pre.layer]), lp_spk.eq(ly_spk[pre.layer])]
-        with m.Switch(ly_vb[pre.layer]):
-            for b in range(2, V + 1):
-                with m.Case(b):
-                    m.d.sync += [lp_hi.eq((1 << (b - 1)) - 1), lp_lo.eq(-(1 << (b - 1)))]
-            with m.Default():
-                m.d.sync += [lp_hi.eq((1 << (V - 1)) - 1), lp_lo.eq(-(1 << (V - 1)))]
-
-        # update: the lanes
-        lanes = []
-        v_out = []
-        spike_bits = []
-        for j in range(P):
-            lane = LIFPipeLane(V, ACC)
-            m.submodules[f"lif{j}"] = lane
-            m.d.comb += [
-                lane.i_valid.eq(upd1.valid),
-                lane.v_in.eq(v_rd.data[j * V : (j + 1) * V].as_signed()),
-                lane.zero_v.eq(upd1.zero),
-                lane.acc.eq(acc[j]),
-                lane.decay.eq(d_rd.data[j * DW : j * DW + 13]),  # the chunk's decays, read with its membranes
-                lane.shift.eq(d_rd.data[j * DW + 13 : (j + 1) * DW]),
-                lane.lo.eq(lp_lo),
-                lane.hi.eq(lp_hi),
-                lane.threshold.eq(lp_thr),
-                lane.subtract.eq(lp_sub),
-                lane.spiking.eq(lp_spk),
-            ]
-            lanes.append(lane)
-            v_out.append(lane.v_out)
-            sb = Signal(name=f"spk{j}")
-            m.d.comb += sb.eq(lane.spike & (j < wb.lanes))
-            spike_bits.append(sb)
+        # update: the LIF array (hw.lif_array) takes the chunk at stage UPD + 1
+        # (membranes and decays read at UPD) and gives its membranes, spikes
+        # (masked by its lane count) and spike counts at stage WBS; it carries
+        # the chunk's layer itself, so consecutive chunks may switch layers
+        m.submodules.lif = lif = LIFArray(cap)
+        assert lif.LATENCY == LAT and lif.acc_width == ACC and lif.count_bits == CB, "hw.lif_array differs from the core"
+        m.d.comb += [
+            lif.i_valid.eq(upd1.valid), lif.i_zero.eq(upd1.zero), lif.i_lanes.eq(upd1.lanes), lif.i_layer.eq(upd1.layer),
+            lif.v_word.eq(v_rd.data), lif.d_word.eq(d_rd.data),  # the chunk's decays, read with its membranes
+            *[lif.acc[j].eq(acc[j]) for j in range(P)],
+            *[lif.ly_thr[i].eq(loader.ly_thr[i]) for i in range(L)], *[lif.ly_sub[i].eq(loader.ly_sub[i]) for i in range(L)],
+            *[lif.ly_spk[i].eq(loader.ly_spk[i]) for i in range(L)], *[lif.ly_vb[i].eq(loader.ly_vb[i]) for i in range(L)],
+            lif.c_word.eq(c_rd.data),  # read one cycle before the chunk's write-back (address below)
+        ]  # fmt: skip
+        spike_bits = [lif.spikes[j] for j in range(P)]
         # per-neuron spike counts (the readout = "spikes" layer's, but kept for
-        # every layer: it costs no control): read one cycle before the
-        # chunk's write-back, written with its spikes; zero at step 0
+        # every layer: it costs no control): written with the chunk's spikes
         with m.If(wb.valid):
-            m.d.comb += [
-                c_wr.addr.eq(wb.maddr),
-                # each lane's sum is CB + 1 bits wide: cut it to its CB-bit field,
-                # or every later lane's count lands one bit higher
-                c_wr.data.eq(Cat((Mux(wb.zero, 0, c_rd.data[j * CB : (j + 1) * CB]) + spike_bits[j])[:CB] for j in range(P))),
-                c_wr.en.eq(1),
-            ]
+            m.d.comb += [c_wr.addr.eq(wb.maddr), c_wr.data.eq(lif.c_word_out), c_wr.en.eq(1)]
         # spikes into the written layer's own queue (layer * 2 + parity): lane
         # j's into bank j; a run's first chunk restarts the banks at their base
         # (hw.spike_queues; the queue base is registered one stage ahead)
@@ -500,7 +467,7 @@ class EAVSCore(wiring.Component):
             queues.wr_qbase.eq(wb_qbase), queues.wr_chunk.eq(wb.c), queues.wr_spikes.eq(Cat(*spike_bits)),
         ]  # fmt: skip
         with m.If(wb.valid):
-            m.d.comb += [v_wr.addr.eq(wb.maddr), v_wr.data.eq(Cat(*v_out)), v_wr.en.eq(1)]
+            m.d.comb += [v_wr.addr.eq(wb.maddr), v_wr.data.eq(lif.v_word_out), v_wr.en.eq(1)]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
         # readout scan and result record: hw.result_writer
