@@ -88,6 +88,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from hw import protocol, regmap
+from hw.accumulators import SynapseAccumulators
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.capacity import DRAIN, Capacity
 from hw.csr import ControlRegisters
@@ -368,7 +369,9 @@ class EAVSCore(wiring.Component):
         p2_local = Signal(_bits(ROWS_MAX) + 1)
         lanes_now = Signal(_bits(P))
         m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
-        acc = [Signal(signed(ACC), name=f"acc{j}") for j in range(P)]
+        # the P accumulators behind the registered weight row (I3, I4): hw.accumulators
+        m.submodules.accumulators = accs = SynapseAccumulators(P, WB, V, ACC)
+        acc = list(accs.acc)
 
         # issue pipeline: I0 issue (event-list/queue read address), I1 queue
         # entry -> local row (registered), I2 row address (weight read), I3
@@ -418,18 +421,14 @@ class EAVSCore(wiring.Component):
         m.d.comb += w_rd.addr.eq(p2_base + p2_local)  # I2
         # next cycle: accumulate (a chunk's first accumulate, or the lone
         # one of a chunk without events, also loads the bias)
-        bias = [b_rd.data[j * V : (j + 1) * V].as_signed() for j in range(P)]
-        wgt = [Signal(signed(WB), name=f"wgt{j}") for j in range(P)]  # I3: the row, registered
-        m.d.sync += [wgt[j].eq(w_rd.data[j * WB : (j + 1) * WB].as_signed()) for j in range(P)]
-        with m.If(acc_load):
-            for j in range(P):
-                m.d.sync += acc[j].eq(bias[j] + Mux(p4_valid, wgt[j], 0))
-            with m.If(p4_valid):
-                m.d.sync += sops.eq(sops + p4_lanes)
-        with m.Elif(p4_valid):
-            for j in range(P):
-                m.d.sync += acc[j].eq(acc[j] + wgt[j])
-            m.d.sync += sops.eq(sops + p4_lanes)
+        m.d.comb += [
+            accs.w_word.eq(w_rd.data),  # I3: the row, registered in the array
+            accs.bias_word.eq(b_rd.data),
+            accs.load.eq(acc_load),
+            accs.valid.eq(p4_valid),
+            accs.lanes.eq(p4_lanes),
+        ]
+        m.d.sync += sops.eq(sops + accs.sops_inc)
         # the bias of the chunk whose first accumulate is next cycle: cur_maddr
         # three cycles late (its last issue may have moved cur_maddr on)
         maddr_d = [Signal(_bits(MD), name=f"maddr_d{i}") for i in range(3)]
