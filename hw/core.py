@@ -7,11 +7,22 @@ loaded over the input stream at run time.
 Architecture
 ------------
 *Time-stepped across layers, event-driven within a layer*, built from
-components, each in its own module with its own tests: the model loader
-(:mod:`hw.loader`), the double-buffered event input (:mod:`hw.event_input`:
-step t + 1's events arrive while step t computes), the LIF lanes
-(:mod:`hw.lif_pipe`), the result writer (:mod:`hw.result_writer`) and the
-registers (:mod:`hw.csr`). This module is the sequencer that runs them.
+components, each in its own module with its own tests:
+
+* :mod:`hw.loader`: the model image into parameters and memories;
+* :mod:`hw.event_input`: the double-buffered event lists (step t + 1's
+  events arrive while step t computes);
+* :mod:`hw.spike_queues`: the spike-routing fabric, a double-buffered spike
+  queue per layer in P lane banks;
+* :mod:`hw.walker`: the issue unit's walker over a chunk's segments;
+* :mod:`hw.accumulators`: the P synapse accumulators;
+* :mod:`hw.lif_array`: the P pipelined LIF lanes (:mod:`hw.lif_pipe`);
+* :mod:`hw.result_writer`: readout scan, argmax and result record;
+* :mod:`hw.csr`: the AXI4-Lite registers (:mod:`hw.regmap`).
+
+This module holds the memories and is the sequencer that runs them: the
+wave loop, each layer's set-up, the issue pipeline's addresses and the
+update tags.
 
 **Waves** (:mod:`hw.schedule`). A sample runs ``T + max(stage)`` waves; in
 wave ``w`` each layer, in order, computes step ``w - stage`` (or is skipped,
@@ -99,6 +110,7 @@ from hw.lif_pipe import LIFPipeLane
 from hw.loader import DECAY_LANE_BITS, ModelLoader
 from hw.result_writer import ResultWriter
 from hw.schedule import MAX_STAGE
+from hw.walker import SegmentWalker
 from hw.spike_queues import SpikeQueues
 
 __all__ = ["EAVSCore"]
@@ -166,7 +178,7 @@ class EAVSCore(wiring.Component):
 
     # ------------------------------------------------------------------------
 
-    def elaborate(self, platform):  # noqa: C901 - one FSM, kept in one place on purpose
+    def elaborate(self, platform):  # noqa: C901 - the sequencer's FSM, kept in one place
         cap = self.capacity
         P, V, WB = cap.lanes, cap.v_bits, cap.weight_bits
         L, S = cap.max_layers, cap.max_sources
@@ -331,22 +343,11 @@ class EAVSCore(wiring.Component):
         seg_cnt = Array(Array(Signal(seg_w, name=f"seg{s}_{j}") for j in range(P)) for s in range(S))
         mask = Signal(S * P)
 
-        # walker
-        w_s = Signal(range(max(2, S)))
-        w_j = Signal(range(max(2, P)))
-        w_k = Signal(seg_w)
-        w_cnt = Signal(seg_w)
-        w_rest = Signal(S * P)
-
-        def lowest(x):
-            """(any, s, j) of the lowest set bit of ``x`` (segment s*P + j)."""
-            s_o = Signal(range(max(2, S)))
-            j_o = Signal(range(max(2, P)))
-            for s in reversed(range(S)):
-                for j in reversed(range(P)):
-                    with m.If(x[s * P + j]):
-                        m.d.comb += [s_o.eq(s), j_o.eq(j)]
-            return x.any(), s_o, j_o
+        # the walker (hw.walker): one queued event per cycle over the segments
+        # the set-up latched (mask, seg_cnt: stable for the layer's run)
+        m.submodules.walker = walker = SegmentWalker(S, P, seg_w)
+        m.d.comb += [walker.mask.eq(mask), *[walker.counts[s * P + j].eq(seg_cnt[s][j]) for s in range(S) for j in range(P)]]
+        w_s, w_j, w_k = walker.s, walker.j, walker.k
 
         # pipeline
         p2_valid = Signal()
@@ -402,11 +403,9 @@ class EAVSCore(wiring.Component):
         upd, upd1, wb = tags[UPD], tags[UPD + 1], tags[WBS]
 
         # chunk entry helper: called in the cycle before the chunk's cycle 0
-        def enter_chunk(mask_value, counts):
-            any_, fs, fj = lowest(mask_value)
-            m.d.sync += [c0.eq(1), w_s.eq(fs), w_j.eq(fj), w_k.eq(0), w_cnt.eq(counts[fs][fj])]
-            m.d.sync += w_rest.eq(mask_value & (mask_value - 1))
-            m.d.sync += state.eq(Mux(any_, R_ISSUE, R_CEND))
+        def enter_chunk():
+            m.d.comb += walker.enter.eq(1)
+            m.d.sync += [c0.eq(1), state.eq(Mux(walker.any, R_ISSUE, R_CEND))]
 
         # queue / input reads for the issued event
         # issue (I0): the event list / queue read address; the segment's row base
@@ -597,7 +596,7 @@ class EAVSCore(wiring.Component):
                 cur_chunks_left.eq(cur_chunks_left - 1),
             ]  # fmt: skip
             with m.If(cur_chunks_left > 1):
-                enter_chunk(mask, seg_cnt)
+                enter_chunk()
             with m.Else():
                 m.d.sync += ttl[Cat(cur_par, lay)].eq(DRAIN - 1)
                 with m.If(su_l < m_layers):  # su_l is already the next layer
@@ -639,19 +638,9 @@ class EAVSCore(wiring.Component):
                 with m.If(ev.step_valid):
                     m.d.sync += state.eq(R_LATCH)
             with m.Case(R_ISSUE):
-                with m.If(w_k + 1 < w_cnt):
-                    m.d.sync += w_k.eq(w_k + 1)
-                with m.Else():
-                    any_, ns, nj = lowest(w_rest)
-                    m.d.sync += [
-                        w_s.eq(ns),
-                        w_j.eq(nj),
-                        w_k.eq(0),
-                        w_cnt.eq(seg_cnt[ns][nj]),
-                        w_rest.eq(w_rest & (w_rest - 1)),
-                    ]
-                    with m.If(~any_):
-                        chunk_end()
+                m.d.comb += walker.step.eq(1)
+                with m.If(walker.last):
+                    chunk_end()
             with m.Case(R_CEND):  # a chunk without events: one cycle to start its update
                 chunk_end()
             with m.Case(R_LATCH):
@@ -663,7 +652,7 @@ class EAVSCore(wiring.Component):
                     m.d.sync += su_stmts
                     m.d.sync += [state.eq(R_SETUP), su_l.eq(su_l + 1)]
             with m.Case(R_SETUP):
-                enter_chunk(mask, seg_cnt)
+                enter_chunk()
             with m.Case(R_FLUSH):  # the sample's last write-backs
                 with m.If(~Cat(*[ttl[q] != 0 for q in range(2 * L)]).any()):
                     m.d.sync += state.eq(R_DRAIN)
