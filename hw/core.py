@@ -96,7 +96,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import bits_for
 
 from hw import protocol, regmap
 from hw.accumulators import SynapseAccumulators
@@ -130,11 +130,6 @@ __all__ = ["EAVSCore"]
     R_FLUSH,
 ) = range(11)
 COUNTED = (R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND, R_FLUSH)
-
-
-def _bits(n: int) -> int:
-    """Width of an unsigned counter that holds 0..n."""
-    return max(1, ceil_log2(n + 1))
 
 
 def _err(name: str) -> int:
@@ -207,7 +202,7 @@ class EAVSCore(wiring.Component):
         d_wr = dmem.write_port(granularity=DW)
         d_rd = dmem.read_port()
         m.submodules.queues = queues = SpikeQueues(cap)  # the spike-routing fabric
-        CB = _bits(TMAX)  # a spike count over a sample
+        CB = bits_for(TMAX)  # a spike count over a sample
         m.submodules.cmem = cmem = Memory(shape=unsigned(P * CB), depth=MD, init=[])
         c_wr = cmem.write_port()
         c_rd = cmem.read_port()
@@ -246,8 +241,8 @@ class EAVSCore(wiring.Component):
 
         # -- model parameters (registers of the loader, hw.loader) ------------------
         m.submodules.loader = loader = ModelLoader(cap)
-        nb = _bits(NN)
-        rows_bits = _bits(ROWS_MAX)
+        nb = bits_for(NN)
+        rows_bits = bits_for(ROWS_MAX)
         m_inputs, m_T, m_layers, m_groups = loader.m_inputs, loader.m_T, loader.m_layers, loader.m_groups
         m_outputs, m_out_mbase, m_rspk = loader.m_outputs, loader.m_out_mbase, loader.m_rspk
         g_off, g_size, g_end = Array(loader.g_off), Array(loader.g_size), Array(loader.g_end)
@@ -302,9 +297,9 @@ class EAVSCore(wiring.Component):
         # Execution
         # ===================================================================
         # wave counter (hw.schedule): layer l computes step w - stage[l]
-        w = Signal(_bits(TMAX + MAX_STAGE))
-        n_waves = Signal(_bits(TMAX + MAX_STAGE))  # T + the loaded layers' largest stage
-        lay = Signal(_bits(L))
+        w = Signal(bits_for(TMAX + MAX_STAGE))
+        n_waves = Signal(bits_for(TMAX + MAX_STAGE))  # T + the loaded layers' largest stage
+        lay = Signal(bits_for(L))
         # the sample's event words: step t + 1's list fills while step t computes
         # (hw.event_input); the issue reads the front step's lists
         m.d.comb += [
@@ -318,28 +313,28 @@ class EAVSCore(wiring.Component):
         for cause in ("bad_word", "event_index", "truncated", "extra_events"):
             with m.If(getattr(ev, f"raise_{cause}")):
                 raise_(cause)
-        cnt_bits = _bits(QD)
+        cnt_bits = bits_for(QD)
         qcnt = Array(Array(queues.count[q][j] for j in range(P)) for q in range(2 * L))
 
         # current layer (latched at set-up)
         cur_n_left = Signal(nb + 1)  # neurons from this chunk on
-        cur_chunks_left = Signal(_bits(QD))
+        cur_chunks_left = Signal(bits_for(QD))
         cur_par = Signal()  # the run's step parity: the buffer of its own queue it writes
         cur_zero = Signal()  # the run's step is 0: membranes and spike counts read as 0
         cur_first = Signal()  # the chunk being issued is the run's first
         # per spike queue (layer * 2 + parity), compute cycles until its last
         # write-back is done: a set-up that reads it (or re-runs its layer) waits
         ttl = Array(Signal(range(DRAIN), name=f"ttl{q}") for q in range(2 * L))
-        cur_wptr = Signal(_bits(WD) + 1)
+        cur_wptr = Signal(bits_for(WD) + 1)
         cur_rows = Signal(rows_bits)
-        cur_maddr = Signal(_bits(MD))
-        cur_c = Signal(_bits(QD))
+        cur_maddr = Signal(bits_for(MD))
+        cur_c = Signal(bits_for(QD))
         s_off = Array(Signal(rows_bits, name=f"s_off{s}") for s in range(S))
         s_layer = Array(Signal(name=f"s_layer{s}") for s in range(S))
-        s_qbase = Array(Signal(_bits(2 * L * QD), name=f"s_qbase{s}") for s in range(S))
-        s_gbase = Array(Signal(_bits(NI), name=f"s_gbase{s}") for s in range(S))
+        s_qbase = Array(Signal(bits_for(2 * L * QD), name=f"s_qbase{s}") for s in range(S))
+        s_gbase = Array(Signal(bits_for(NI), name=f"s_gbase{s}") for s in range(S))
         # Group event lists can be longer than a queue bank: widen segment counts.
-        seg_w = max(cnt_bits, _bits(NI))
+        seg_w = max(cnt_bits, bits_for(NI))
         seg_cnt = Array(Array(Signal(seg_w, name=f"seg{s}_{j}") for j in range(P)) for s in range(S))
         mask = Signal(S * P)
 
@@ -359,16 +354,16 @@ class EAVSCore(wiring.Component):
         p1_valid = Signal()
         p3_valid = Signal()
         p4_valid = Signal()
-        p1_lanes = Signal(_bits(P))
-        p2_lanes = Signal(_bits(P))
-        p3_lanes = Signal(_bits(P))
-        p4_lanes = Signal(_bits(P))
+        p1_lanes = Signal(bits_for(P))
+        p2_lanes = Signal(bits_for(P))
+        p3_lanes = Signal(bits_for(P))
+        p4_lanes = Signal(bits_for(P))
         p1_j = Signal(range(max(2, P)))
         p1_layer = Signal()
-        p1_base = Signal(_bits(WD) + 1)
-        p2_base = Signal(_bits(WD) + 1)
-        p2_local = Signal(_bits(ROWS_MAX) + 1)
-        lanes_now = Signal(_bits(P))
+        p1_base = Signal(bits_for(WD) + 1)
+        p2_base = Signal(bits_for(WD) + 1)
+        p2_local = Signal(bits_for(ROWS_MAX) + 1)
+        lanes_now = Signal(bits_for(P))
         m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
         # the P accumulators behind the registered weight row (I3, I4): hw.accumulators
         m.submodules.accumulators = accs = SynapseAccumulators(P, WB, V, ACC)
@@ -393,7 +388,7 @@ class EAVSCore(wiring.Component):
         UPD = 3
         WBS = UPD + 1 + LAT
         tag_layout = data.StructLayout(
-            {"valid": 1, "maddr": _bits(MD), "c": _bits(QD), "lanes": _bits(P), "layer": _bits(L),
+            {"valid": 1, "maddr": bits_for(MD), "c": bits_for(QD), "lanes": bits_for(P), "layer": bits_for(L),
              "par": 1, "zero": 1, "first": 1}
         )  # fmt: skip
         tags = [Signal(tag_layout, name=f"upd_tag{i}") for i in range(WBS + 1)]
@@ -414,7 +409,7 @@ class EAVSCore(wiring.Component):
         m.d.comb += queues.rd_addr.eq(s_qbase[w_s] + w_k)
         # I1: the queue entry (read synchronously) gives the weight row address
         bank_data = Array(queues.rd_data)
-        local = Signal(_bits(ROWS_MAX) + 1)
+        local = Signal(bits_for(ROWS_MAX) + 1)
         m.d.comb += local.eq(Mux(p1_layer, bank_data[p1_j] * P + p1_j, ev.rd_data))
         m.d.sync += [p2_local.eq(local), p2_base.eq(p1_base)]
         m.d.comb += w_rd.addr.eq(p2_base + p2_local)  # I2
@@ -430,7 +425,7 @@ class EAVSCore(wiring.Component):
         m.d.sync += sops.eq(sops + accs.sops_inc)
         # the bias of the chunk whose first accumulate is next cycle: cur_maddr
         # three cycles late (its last issue may have moved cur_maddr on)
-        maddr_d = [Signal(_bits(MD), name=f"maddr_d{i}") for i in range(3)]
+        maddr_d = [Signal(bits_for(MD), name=f"maddr_d{i}") for i in range(3)]
         m.d.sync += [maddr_d[0].eq(cur_maddr), maddr_d[1].eq(maddr_d[0]), maddr_d[2].eq(maddr_d[1])]
         m.d.comb += [b_rd.addr.eq(maddr_d[2]), d_rd.addr.eq(upd.maddr)]
         # The lane's stage UPD + 1 takes the accumulators in the cycle the next
@@ -458,7 +453,7 @@ class EAVSCore(wiring.Component):
         # spikes into the written layer's own queue (layer * 2 + parity): lane
         # j's into bank j; a run's first chunk restarts the banks at their base
         # (hw.spike_queues; the queue base is registered one stage ahead)
-        wb_qbase = Signal(_bits(2 * L * QD))
+        wb_qbase = Signal(bits_for(2 * L * QD))
         m.d.sync += wb_qbase.eq(Cat(tags[WBS - 1].par, tags[WBS - 1].layer) * QD)
         m.d.comb += [
             queues.wr_valid.eq(wb.valid), queues.wr_first.eq(wb.first), queues.wr_queue.eq(Cat(wb.par, wb.layer)),
@@ -514,7 +509,7 @@ class EAVSCore(wiring.Component):
         # ``su_l`` is a register (0 at a wave's start, then one more per
         # latch), so no adder or state mux feeds the set-up.
         su_l = Signal(range(L + 1))  # L: past the last layer
-        su_t = Signal(_bits(TMAX + MAX_STAGE))
+        su_t = Signal(bits_for(TMAX + MAX_STAGE))
         su_active = Signal()
         su_par = Signal()
         m.d.comb += [

@@ -77,7 +77,7 @@ from amaranth import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import bits_for, ceil_log2
 
 from hw.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_BITS
@@ -90,11 +90,6 @@ LATENCY = 4
 
 #: One input stream word: the AXI4-Stream ``tdata`` and ``tlast``.
 WordLayout = data.StructLayout({"data": 32, "last": 1})
-
-
-def _bits(n: int) -> int:
-    """Width of an unsigned counter that holds 0..n."""
-    return max(1, ceil_log2(n + 1))
 
 
 class EventInput(wiring.Component):
@@ -161,18 +156,18 @@ class EventInput(wiring.Component):
         super().__init__(
             {
                 "words": In(stream.Signature(WordLayout)),
-                "n_inputs": In(_bits(NI)),
-                "n_groups": In(_bits(S)),
-                "timesteps": In(_bits(TMAX)),
-                "g_off": In(_bits(NI)).array(S),
-                "g_size": In(_bits(NI)).array(S),
+                "n_inputs": In(bits_for(NI)),
+                "n_groups": In(bits_for(S)),
+                "timesteps": In(bits_for(TMAX)),
+                "g_off": In(bits_for(NI)).array(S),
+                "g_size": In(bits_for(NI)).array(S),
                 "begin": In(1),
                 "drain_tail": In(1),
                 "abort": In(1),
                 "step_valid": Out(1),
                 "release": In(1),
-                "front": Out(_bits(TMAX)),
-                "count": Out(_bits(NI)).array(S),
+                "front": Out(bits_for(TMAX)),
+                "count": Out(bits_for(NI)).array(S),
                 "rd_addr": In(range(max(2, NI))),
                 "rd_data": Out(INDEX_BITS + 1),
                 "done": Out(1),
@@ -196,14 +191,14 @@ class EventInput(wiring.Component):
 
         # Sample-wide state, shared by the stages.
         self._active = Signal()  # between begin and abort/the next begin
-        self._cnt = [[Signal(_bits(NI), name=f"cnt{b}_{g}") for g in range(S)] for b in range(2)]
+        self._cnt = [[Signal(bits_for(NI), name=f"cnt{b}_{g}") for g in range(S)] for b in range(2)]
         self._wp = [[Signal(self._ab, name=f"wp{b}_{g}") for g in range(S)] for b in range(2)]
         self._room = [[Signal(name=f"room{b}_{g}") for g in range(S)] for b in range(2)]
         self._ready = Array(Signal(name=f"ready{b}") for b in range(2))
         self._trunc = Signal()  # a truncating word reached stage 3
-        self._trunc_t = Signal(_bits(TMAX))  # ... in this step
+        self._trunc_t = Signal(bits_for(TMAX))  # ... in this step
         self._past_trunc = Signal()  # the front step is after the truncated one
-        self._t_front = Signal(_bits(TMAX))
+        self._t_front = Signal(bits_for(TMAX))
         self._starting = Signal()  # comb: begin or abort this cycle
         m.d.comb += self._starting.eq(self.begin | self.abort)
 
@@ -218,7 +213,7 @@ class EventInput(wiring.Component):
     def _accept(self, m):
         """Stage 0: take a word when its buffer is free; step bookkeeping."""
         TMAX = self.capacity.max_timesteps
-        t_acc = Signal(_bits(TMAX))  # the step the next word belongs to
+        t_acc = Signal(bits_for(TMAX))  # the step the next word belongs to
         lead = Signal(2)  # t_acc - front: 2 = both buffers taken
         last_step = Signal()  # t_acc == T - 1
         self._stopped = stopped = Signal()  # no more words this sample
@@ -236,7 +231,7 @@ class EventInput(wiring.Component):
             "final": Signal(name="s1_final"),  # the T-th marker
             "drain": Signal(name="s1_drain"),
             "b": Signal(name="s1_b"),
-            "t": Signal(_bits(TMAX), name="s1_t"),
+            "t": Signal(bits_for(TMAX), name="s1_t"),
         }
         m.d.sync += [
             s1["v"].eq(fire & ~self._starting),
@@ -282,7 +277,7 @@ class EventInput(wiring.Component):
         S = self.capacity.max_sources
         word = s1["word"]
         idx = word[:INDEX_BITS]
-        g_end = [Signal(_bits(self.capacity.max_inputs) + 1, name=f"g_end{g}") for g in range(S)]
+        g_end = [Signal(bits_for(self.capacity.max_inputs) + 1, name=f"g_end{g}") for g in range(S)]
         # g_off + g_size registered: the configuration is stable from begin,
         # and the first word reaches this stage two cycles after begin.
         m.d.sync += [g_end[g].eq(self.g_off[g] + self.g_size[g]) for g in range(S)]

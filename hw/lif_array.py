@@ -44,7 +44,7 @@ from __future__ import annotations
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import bits_for
 
 from hw.capacity import Capacity
 from hw.lif import acc_bits
@@ -55,11 +55,6 @@ __all__ = ["LIFArray", "VB_BITS"]
 
 #: Width of a layer's ``v_bits`` as the loader holds it (``ly_vb``).
 VB_BITS = 6
-
-
-def _bits(n: int) -> int:
-    """Width of an unsigned counter that holds 0..n."""
-    return max(1, ceil_log2(n + 1))
 
 
 class LIFArray(wiring.Component):
@@ -121,13 +116,13 @@ class LIFArray(wiring.Component):
         P, V, L = capacity.lanes, capacity.v_bits, capacity.max_layers
         rows_max = capacity.max_sources * max(capacity.max_inputs, capacity.max_neurons)
         self.acc_width = acc_bits(V, capacity.weight_bits, rows_max)
-        self.count_bits = _bits(capacity.max_timesteps)
+        self.count_bits = bits_for(capacity.max_timesteps)
         super().__init__(
             {
                 "i_valid": In(1),
                 "i_zero": In(1),
-                "i_lanes": In(_bits(P)),
-                "i_layer": In(_bits(L)),
+                "i_lanes": In(bits_for(P)),
+                "i_layer": In(bits_for(L)),
                 "v_word": In(P * V),
                 "d_word": In(P * DECAY_LANE_BITS),
                 "acc": In(signed(self.acc_width)).array(P),

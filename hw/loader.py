@@ -38,7 +38,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import bits_for, ceil_log2
 
 from hw import protocol, regmap
 from hw.capacity import Capacity
@@ -71,11 +71,6 @@ assert LAYER_FLAGS["stage"].offset == protocol.FLAG_STAGE_LSB
 
 # Image sections, in stream order (bias, decay and weights are skipped when empty).
 L_HDR, L_GRP, L_LAY, L_SRC, L_BIAS, L_WGT, L_TRL, L_DRAIN, L_DEC = range(9)
-
-
-def _bits(n: int) -> int:
-    """Width of an unsigned counter that holds 0..n."""
-    return max(1, ceil_log2(n + 1))
 
 
 def _err(name: str) -> int:
@@ -134,8 +129,8 @@ class ModelLoader(wiring.Component):
         NI, NN, WD, TMAX = cap.max_inputs, cap.max_neurons, cap.weight_depth, cap.max_timesteps
         QD = protocol.queue_depth(cap)
         MD = protocol.membrane_depth(cap)
-        nb = _bits(NN)
-        rows_bits = _bits(S * max(NI, NN))
+        nb = bits_for(NN)
+        rows_bits = bits_for(S * max(NI, NN))
         DW = DECAY_LANE_BITS
 
         def port(depth, shape, granularity=None):
@@ -151,27 +146,27 @@ class ModelLoader(wiring.Component):
                 "w_wr": port(WD, P * WB),
                 "b_wr": port(MD, P * V, V),
                 "d_wr": port(MD, P * DW, DW),
-                "m_inputs": Out(_bits(NI)),
-                "m_T": Out(_bits(TMAX)),
-                "m_layers": Out(_bits(L)),
-                "m_groups": Out(_bits(S)),
+                "m_inputs": Out(bits_for(NI)),
+                "m_T": Out(bits_for(TMAX)),
+                "m_layers": Out(bits_for(L)),
+                "m_groups": Out(bits_for(S)),
                 "m_outputs": Out(nb),
-                "m_out_mbase": Out(_bits(MD)),
+                "m_out_mbase": Out(bits_for(MD)),
                 "m_rspk": Out(1),
-                "g_off": Out(_bits(NI)).array(S),
-                "g_size": Out(_bits(NI)).array(S),
-                "g_end": Out(_bits(NI) + 1).array(S),
+                "g_off": Out(bits_for(NI)).array(S),
+                "g_size": Out(bits_for(NI)).array(S),
+                "g_end": Out(bits_for(NI) + 1).array(S),
                 "ly_n": Out(nb).array(L),
-                "ly_chunks": Out(_bits(QD)).array(L),
+                "ly_chunks": Out(bits_for(QD)).array(L),
                 "ly_thr": Out(signed(V)).array(L),
                 "ly_sub": Out(1).array(L),
                 "ly_spk": Out(1).array(L),
                 "ly_vb": Out(6).array(L),
                 "ly_stage": Out(4).array(L),
-                "ly_nsrc": Out(_bits(S)).array(L),
-                "ly_wbase": Out(_bits(WD)).array(L),
+                "ly_nsrc": Out(bits_for(S)).array(L),
+                "ly_wbase": Out(bits_for(WD)).array(L),
                 "ly_rows": Out(rows_bits).array(L),
-                "ly_mbase": Out(_bits(MD)).array(L),
+                "ly_mbase": Out(bits_for(MD)).array(L),
                 "sr_idx": Out(8).array(L, S),
                 "sr_delay": Out(1).array(L, S),
                 "sr_layer": Out(1).array(L, S),
@@ -182,9 +177,9 @@ class ModelLoader(wiring.Component):
         # Parser state (not ports): section, word within a record, group/layer/source index.
         self.sec = Signal(range(9))
         self.k = Signal(4)
-        self.g = Signal(_bits(cap.max_sources) + 8)
-        self.l = Signal(_bits(cap.max_layers) + 8)
-        self.s = Signal(_bits(cap.max_sources) + 8)
+        self.g = Signal(bits_for(cap.max_sources) + 8)
+        self.l = Signal(bits_for(cap.max_layers) + 8)
+        self.s = Signal(bits_for(cap.max_sources) + 8)
         self.cnt = Signal(32)  # words of the current bias/decay/weight section
         self.lane = Signal(range(max(2, cap.lanes)))
         self.row = Signal(32)

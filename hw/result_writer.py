@@ -31,7 +31,7 @@ from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import bits_for
 
 from hw import protocol
 from hw.axi import AXIStreamSignature
@@ -42,11 +42,6 @@ __all__ = ["ResultWriter"]
 # Phases.
 _IDLE, _SCAN, _EMIT = range(3)
 _H = protocol.RESULT_HEADER_WORDS
-
-
-def _bits(n: int) -> int:
-    """Width of an unsigned counter that holds 0..n."""
-    return max(1, ceil_log2(n + 1))
 
 
 class ResultWriter(wiring.Component):
@@ -94,7 +89,7 @@ class ResultWriter(wiring.Component):
         self.capacity = capacity
         P, V, NN = capacity.lanes, capacity.v_bits, capacity.max_neurons
         #: Bits of one lane's spike count (a count over a sample of up to T steps).
-        self.count_bits = _bits(capacity.max_timesteps)
+        self.count_bits = bits_for(capacity.max_timesteps)
         #: Bits of a readout value: a membrane, or a spike count as a signed value.
         self.value_bits = max(V, self.count_bits + 1)
         md = protocol.membrane_depth(capacity)
@@ -105,10 +100,10 @@ class ResultWriter(wiring.Component):
                 "busy": Out(1),
                 "scanning": Out(1),
                 "done": Out(1),
-                "n_out": In(_bits(NN)),
-                "out_mbase": In(_bits(md)),
+                "n_out": In(bits_for(NN)),
+                "out_mbase": In(bits_for(md)),
                 "rspk": In(1),
-                "mem_addr": Out(_bits(md)),
+                "mem_addr": Out(bits_for(md)),
                 "v_data": In(P * V),
                 "c_data": In(P * self.count_bits),
                 "sample_errors": In(8),

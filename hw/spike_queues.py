@@ -52,17 +52,12 @@ from amaranth import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.utils import bits_for, ceil_log2
 
 from hw import protocol
 from hw.capacity import Capacity
 
 __all__ = ["SpikeQueues"]
-
-
-def _bits(n: int) -> int:
-    """Width of an unsigned counter that holds 0..n."""
-    return max(1, ceil_log2(n + 1))
 
 
 class SpikeQueues(wiring.Component):
@@ -109,15 +104,15 @@ class SpikeQueues(wiring.Component):
         self.qd = QD = protocol.queue_depth(capacity)
         self.depth = 2 * L * QD
         self.slot_bits = max(1, ceil_log2(QD))
-        self.cnt_bits = _bits(QD)
-        addr_bits = _bits(self.depth)
+        self.cnt_bits = bits_for(QD)
+        addr_bits = bits_for(self.depth)
         super().__init__(
             {
                 "wr_valid": In(1),
                 "wr_first": In(1),
                 "wr_queue": In(range(2 * L)),
                 "wr_qbase": In(addr_bits),
-                "wr_chunk": In(_bits(QD)),
+                "wr_chunk": In(bits_for(QD)),
                 "wr_spikes": In(P),
                 "rd_addr": In(addr_bits),
                 "rd_data": Out(self.slot_bits).array(P),
@@ -130,7 +125,7 @@ class SpikeQueues(wiring.Component):
         m = Module()
         P, L = self.capacity.lanes, self.capacity.max_layers
         banks = self._banks(m)
-        own_at = [Signal(_bits(self.depth), name=f"own_at{j}") for j in range(P)]
+        own_at = [Signal(bits_for(self.depth), name=f"own_at{j}") for j in range(P)]
         count = Array(Array(self.count[q][j] for j in range(P)) for q in range(2 * L))
         with m.If(self.wr_valid):
             for j, (wr, _) in enumerate(banks):
