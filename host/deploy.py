@@ -59,6 +59,7 @@ BOARD_MODULES = (
     "hw/capacity.py",
     "hw/regmap.py",
     "hw/protocol.py",
+    "hw/schedule.py",
     "hw/boards.py",
     "hw/ecp5_pll.py",
     "boards.toml",
