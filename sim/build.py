@@ -139,7 +139,9 @@ def _verilator_make_env(simulator: str, opt: str = "-O1") -> Iterator[None]:
       a design large enough for Verilator to split into several files fails
       to compile ("Vtop__pch.h.slow: linker input file not found"). GCC's
       flag is ``-include``; a command-line make variable overrides the
-      makefile's empty one.
+      makefile's empty one. The compiles include the plain ``Vtop__pch.h``
+      (both harnesses use ``--prefix Vtop``) rather than the precompiled
+      one, so an unusable .gch costs time, not the build.
     """
     if simulator != "verilator":
         yield
@@ -150,6 +152,12 @@ def _verilator_make_env(simulator: str, opt: str = "-O1") -> Iterator[None]:
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
         flags += " CFG_CXXFLAGS_PCH_I=-include"
+    if "VK_PCH_I_FAST" not in flags:
+        # include the plain header, not ``Vtop__pch.h.fast`` (which exists only
+        # as a .gch): a precompiled header GCC finds unusable (seen under load
+        # with two builds at once: "one or more PCH files were found, but they
+        # were invalid") then falls back to the header instead of failing
+        flags += r" VK_PCH_I_FAST=-include\ Vtop__pch.h VK_PCH_I_SLOW=-include\ Vtop__pch.h"
     if "OPT_FAST" not in flags:
         flags += f" OPT_FAST={opt} OPT_SLOW=-O0 OPT_GLOBAL=-O1"
     os.environ["MAKEFLAGS"] = flags.strip()
