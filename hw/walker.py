@@ -92,22 +92,26 @@ class SegmentWalker(wiring.Component):
         counts = Array(self.counts)
         cnt = Signal(self.count_bits)  # entries of the current segment
         rest = Signal(len(self.mask))  # non-empty segments not yet visited
+        # "entry k is its segment's last", kept as a register (computed with
+        # the move to k), so ``last`` is a register and an OR, not a compare:
+        # the sequencer's chunk-end decision hangs off it
+        at_end = Signal()
 
         def go(x, low):
             """Issue the lowest segment of ``x`` from its entry 0."""
             _, s, j, seg = low
-            m.d.sync += [self.s.eq(s), self.j.eq(j), self.k.eq(0), cnt.eq(counts[seg]), rest.eq(x & (x - 1))]
+            m.d.sync += [self.s.eq(s), self.j.eq(j), self.k.eq(0), cnt.eq(counts[seg]), rest.eq(x & (x - 1)),
+                         at_end.eq(counts[seg] == 1)]  # fmt: skip
 
         first = self._lowest(m, self.mask, "first")
         nxt = self._lowest(m, rest, "next")
         first_any, next_any = first[0], nxt[0]
-        more_here = self.k + 1 < cnt
-        m.d.comb += [self.any.eq(first_any), self.last.eq(~more_here & ~next_any)]
+        m.d.comb += [self.any.eq(first_any), self.last.eq(at_end & ~next_any)]
         with m.If(self.enter):
             go(self.mask, first)
         with m.Elif(self.step):
-            with m.If(more_here):
-                m.d.sync += self.k.eq(self.k + 1)
+            with m.If(~at_end):
+                m.d.sync += [self.k.eq(self.k + 1), at_end.eq(self.k + 2 == cnt)]
             with m.Else():
                 go(rest, nxt)
         return m
