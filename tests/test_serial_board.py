@@ -23,6 +23,7 @@ the link bytes of samples of the demo's input shape.
 
 from __future__ import annotations
 
+import fcntl
 import struct
 import threading
 import time
@@ -59,9 +60,15 @@ def board(tmp_path_factory):
     from hw.ecp5 import sim_top_verilog
 
     build_dir = ROOT / "build" / "serial-board"
-    core = generate_core_verilog(CAP, build_dir / "rtl")
-    top = sim_top_verilog(core, build_dir / "rtl" / "eavs_board.v", divisor=DIVISOR, timeout_cycles=TIMEOUT_CYCLES, stall_cycles=STALL_CYCLES)
-    build = build_verilog([top, core], "eavs_board", "verilator", build_dir / "verilator")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # One build at a time in this shared folder: pytest-xdist has been seen
+    # to run this module's tests on both workers despite the xdist_group, and
+    # two makes in one Verilator folder corrupt each other's objects.
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        core = generate_core_verilog(CAP, build_dir / "rtl")
+        top = sim_top_verilog(core, build_dir / "rtl" / "eavs_board.v", divisor=DIVISOR, timeout_cycles=TIMEOUT_CYCLES, stall_cycles=STALL_CYCLES)
+        build = build_verilog([top, core], "eavs_board", "verilator", build_dir / "verilator")
     run = tmp_path_factory.mktemp("serial-board")
     plan = {"divisor": DIVISOR, "port_file": str(run / "port"), "stop_file": str(run / "stop")}
     outcome: dict = {}
