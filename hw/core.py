@@ -180,7 +180,6 @@ class EAVSCore(wiring.Component):
         NI, NN, WD, TMAX = cap.max_inputs, cap.max_neurons, cap.weight_depth, cap.max_timesteps
         QD = protocol.queue_depth(cap)
         MD = protocol.membrane_depth(cap)
-        WPW = protocol.weight_stream_words(cap)
         ROWS_MAX = S * max(NI, NN)
         ACC = acc_bits(V, WB, ROWS_MAX)
 
