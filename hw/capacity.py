@@ -28,6 +28,7 @@ __all__ = [
     "SETUP_CYCLES",
     "SKIP_CYCLES",
     "layer_run_cycles",
+    "require_capacity",
     "sample_cycles",
     "weight_words",
 ]
@@ -168,6 +169,17 @@ class Capacity:
         problems = self.problems(net)
         if problems:
             raise CapacityError("model does not fit the hardware capacity: " + "; ".join(problems))
+
+
+def require_capacity(owner: object, capacity: object) -> Capacity:
+    """``capacity``, or a TypeError naming ``owner``'s class when it is not a
+    :class:`Capacity` (every component of the core is built from one). A
+    rejected Amaranth component is marked so that Amaranth does not also warn
+    that it was created but never used."""
+    if not isinstance(capacity, Capacity):
+        owner._MustUse__silence = True  # type: ignore[attr-defined]
+        raise TypeError(f"{type(owner).__name__} needs a hw.capacity.Capacity, not {capacity!r}")
+    return capacity
 
 
 def weight_words(net: "QNet", lanes: int) -> int:

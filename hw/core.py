@@ -101,7 +101,7 @@ from amaranth.utils import bits_for
 from hw import protocol, regmap
 from hw.accumulators import SynapseAccumulators
 from hw.axi import AXI4LiteSignature, AXIStreamSignature
-from hw.capacity import DRAIN, Capacity
+from hw.capacity import Capacity, DRAIN, require_capacity
 from hw.csr import ControlRegisters
 from hw.event_input import EventInput
 from hw.lif import acc_bits
@@ -155,9 +155,8 @@ class EAVSCore(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity):
+        require_capacity(self, capacity)
         self._MustUse__silence = True  # a rejected instance is not an unused one
-        if not isinstance(capacity, Capacity):
-            raise TypeError(f"EAVSCore needs a hw.capacity.Capacity, not {capacity!r}")
         if capacity.max_sources > 255 or capacity.max_layers > 255:
             raise TypeError(f"max_sources and max_layers must be <= 255 (8-bit source index), not {capacity!r}")
         self._MustUse__silence = False

@@ -47,7 +47,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw import regmap
 from hw.axi import AXI4LiteSignature
-from hw.capacity import Capacity
+from hw.capacity import Capacity, require_capacity
 
 __all__ = ["CONSTANT_REGISTERS", "STORED_REGISTERS", "ControlRegisters", "live_registers", "register_shape"]
 
@@ -97,10 +97,7 @@ class ControlRegisters(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity):
-        self._MustUse__silence = True  # a rejected instance is not an unused one
-        if not isinstance(capacity, Capacity):
-            raise TypeError(f"ControlRegisters needs a hw.capacity.Capacity, not {capacity!r}")
-        self._MustUse__silence = False
+        require_capacity(self, capacity)
         self.capacity = capacity
         self.addr_bits = regmap.address_bits(capacity)
         members = {

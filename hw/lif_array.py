@@ -46,7 +46,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from hw.capacity import Capacity
+from hw.capacity import Capacity, require_capacity
 from hw.lif import acc_bits
 from hw.lif_pipe import LIFPipeLane
 from hw.loader import DECAY_LANE_BITS
@@ -108,10 +108,7 @@ class LIFArray(wiring.Component):
     LATENCY = LIFPipeLane.LATENCY
 
     def __init__(self, capacity: Capacity):
-        self._MustUse__silence = True  # a rejected instance is not an unused one
-        if not isinstance(capacity, Capacity):
-            raise TypeError(f"LIFArray needs a hw.capacity.Capacity, not {capacity!r}")
-        self._MustUse__silence = False
+        require_capacity(self, capacity)
         self.capacity = capacity
         P, V, L = capacity.lanes, capacity.v_bits, capacity.max_layers
         rows_max = capacity.max_sources * max(capacity.max_inputs, capacity.max_neurons)

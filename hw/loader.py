@@ -41,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from hw import protocol, regmap
-from hw.capacity import Capacity
+from hw.capacity import Capacity, require_capacity
 
 __all__ = ["DECAY_LANE_BITS", "IMAGE_WORD", "LAYER_FLAGS", "ModelLoader"]
 
@@ -119,10 +119,7 @@ class ModelLoader(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity):
-        self._MustUse__silence = True  # a rejected instance is not an unused one
-        if not isinstance(capacity, Capacity):
-            raise TypeError(f"ModelLoader needs a hw.capacity.Capacity, not {capacity!r}")
-        self._MustUse__silence = False
+        require_capacity(self, capacity)
         self.capacity = cap = capacity
         P, V, WB = cap.lanes, cap.v_bits, cap.weight_bits
         L, S = cap.max_layers, cap.max_sources

@@ -35,7 +35,7 @@ from amaranth.utils import bits_for
 
 from hw import protocol
 from hw.axi import AXIStreamSignature
-from hw.capacity import Capacity
+from hw.capacity import Capacity, require_capacity
 
 __all__ = ["ResultWriter"]
 
@@ -83,9 +83,7 @@ class ResultWriter(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity):
-        if not isinstance(capacity, Capacity):
-            self._MustUse__silence = True  # a rejected instance is not an unused one
-            raise TypeError(f"ResultWriter needs a hw.capacity.Capacity, not {capacity!r}")
+        require_capacity(self, capacity)
         self.capacity = capacity
         P, V, NN = capacity.lanes, capacity.v_bits, capacity.max_neurons
         #: Bits of one lane's spike count (a count over a sample of up to T steps).

@@ -55,7 +55,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
 from hw import protocol
-from hw.capacity import Capacity
+from hw.capacity import Capacity, require_capacity
 
 __all__ = ["SpikeQueues"]
 
@@ -95,10 +95,7 @@ class SpikeQueues(wiring.Component):
     """
 
     def __init__(self, capacity: Capacity):
-        self._MustUse__silence = True  # a rejected instance is not an unused one
-        if not isinstance(capacity, Capacity):
-            raise TypeError(f"SpikeQueues needs a hw.capacity.Capacity, not {capacity!r}")
-        self._MustUse__silence = False
+        require_capacity(self, capacity)
         self.capacity = capacity
         P, L = capacity.lanes, capacity.max_layers
         self.qd = QD = protocol.queue_depth(capacity)
