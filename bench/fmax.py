@@ -2,7 +2,7 @@
 
 nextpnr's placement varies from seed to seed (FACTS.md: the same core gave
 19.6, 23.3 and 31.8 MHz), so one Fmax says little. This runs the board's
-real flow once (``hw.build``: generate, Yosys ``synth_ecp5``, nextpnr with
+real flow once (``hw.flow.build``: generate, Yosys ``synth_ecp5``, nextpnr with
 the first seed, ecppack), then re-runs only nextpnr on the same netlist for
 each further seed, and prints every seed's Fmax against the board clock.
 Figures are measured (static timing by nextpnr on the routed design), for
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from hw.build import TimingError, build, nextpnr_fmax
-from hw.estimate import ToolError, run_tool, tool_path
+from hw.flow.build import TimingError, build, nextpnr_fmax
+from hw.flow.estimate import ToolError, run_tool, tool_path
 
 
 def _worst(fmax: dict | None) -> dict | None:
@@ -32,8 +32,8 @@ def _worst(fmax: dict | None) -> dict | None:
 
 def _nextpnr_again(board_name: str, ecp5_dir: Path, seed: int) -> dict | None:
     """nextpnr alone on ``ecp5_dir``'s netlist with ``seed``; its Fmax."""
-    from hw.boards import get_board
-    from hw.ecp5 import TOP, _platform
+    from hw.spec.boards import get_board
+    from hw.flow.ecp5 import TOP, _platform
 
     platform = _platform(get_board(board_name))
     device = platform._nextpnr_device_options[platform.device]

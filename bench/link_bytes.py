@@ -5,7 +5,7 @@
 For the demo-shaped model (576 inputs: 64 audio + 512 visual, T = 40;
 ``sw.random_net.demo_shaped_qnet``) on synthetic random spikes at ``--rate``,
 it frames each sample's events exactly as the ``serial`` back-end does
-(:func:`host.serial_backend._frames`, :mod:`hw.link` sizes) and counts, per
+(:func:`host.serial_backend._frames`, :mod:`hw.spec.link` sizes) and counts, per
 inference: the event frames and their ACKs, and one ``RECV``/``RESULT``
 exchange for its result record. Per-batch traffic (a few register frames)
 and empty ``RECV`` polls are left out (they shrink with the batch size; the
@@ -15,7 +15,7 @@ compact u16 events and plain u32 words.
 Inferences/s over the link are **estimated from link bytes**: the link is
 stop-and-wait, so each inference takes (bytes out + bytes in) x 10 bits /
 baud, plus USB turnaround latency that is not counted here. The
-compute-only figure is the cycle model (``hw.capacity.sample_cycles``) at
+compute-only figure is the cycle model (``hw.spec.capacity.sample_cycles``) at
 the board's ``clock_mhz``.
 """
 
@@ -27,9 +27,9 @@ import json
 import numpy as np
 
 from host.serial_backend import _frames
-from hw import link, protocol
-from hw.boards import get_board
-from hw.capacity import sample_cycles
+from hw.spec import link, protocol
+from hw.spec.boards import get_board
+from hw.spec.capacity import sample_cycles
 from sw import golden
 from sw.random_net import demo_shaped_qnet
 

@@ -5,8 +5,8 @@ synthesised twice:
 
 - Yosys ``synth_xilinx -family xc7`` (out of context, as in Vivado's IP
   flow): LUT, FF, RAMB36-equivalents, DSP48 on a Zynq-7000;
-- the ECP5 open flow of ``hw.build`` for the ULX3S 85F (Yosys, nextpnr,
-  ecppack, the scan-bridge wrapper of :mod:`hw.ecp5`): LUT4, FF, EBR,
+- the ECP5 open flow of ``hw.flow.build`` for the ULX3S 85F (Yosys, nextpnr,
+  ecppack, the scan-bridge wrapper of :mod:`hw.flow.ecp5`): LUT4, FF, EBR,
   MULT18 and the Fmax nextpnr reports.
 
 The capacity is the ULX3S default with ``lanes = P`` and the weight memory
@@ -30,8 +30,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.common import Row
-from hw.boards import get_board
-from hw.capacity import Capacity
+from hw.spec.boards import get_board
+from hw.spec.capacity import Capacity
 
 ECP5_BOARD = "ulx3s-85f"
 XILINX_FAMILY = "xc7"
@@ -44,9 +44,9 @@ def capacity_for(lanes: int, base: Capacity) -> Capacity:
 
 def measure(lanes: int, out: str, base: dict, ecp5: bool = True) -> dict:
     """One P: generate, Yosys synth_xilinx, ECP5 flow. Runs in a worker process."""
-    from hw.build import generate_core
-    from hw.ecp5 import build_ecp5
-    from hw.estimate import yosys_xilinx_estimate
+    from hw.flow.build import generate_core
+    from hw.flow.ecp5 import build_ecp5
+    from hw.flow.estimate import yosys_xilinx_estimate
 
     cap = capacity_for(lanes, Capacity(**base))
     root = Path(out) / f"P{lanes}"
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--no-ecp5", action="store_true", help="Yosys xc7 estimate only (fast)")
     parser.add_argument("--capacity", default=None, help="overrides of the base capacity (the ULX3S default), k=v,...")
     args = parser.parse_args([] if argv is None else argv)  # `python -m bench` calls main() with the defaults
-    from hw.boards import parse_capacity_overrides
+    from hw.spec.boards import parse_capacity_overrides
 
     base = parse_capacity_overrides(args.capacity, get_board(ECP5_BOARD).capacity)
     lanes = [int(x) for x in args.lanes.split(",") if x.strip()]

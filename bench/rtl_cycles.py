@@ -4,7 +4,7 @@ For a demo-size model (a trained ``--model`` .qnet, or by default random
 weights in the shape of the default EAVS-TF network: audio 64 + visual 512
 inputs, audio/visual branch layers, recurrent fusion layer, 8-class readout,
 T = 40, thresholds tuned so hidden layers fire at about the input rate), the
-cycle model ``hw.capacity.sample_cycles`` gives the compute cycles of every
+cycle model ``hw.spec.capacity.sample_cycles`` gives the compute cycles of every
 sample from the golden model's event counts; utilisation is
 ``synaptic_ops / (P x cycles)``. A few samples are then run in the Amaranth
 simulation of the core to confirm that its cycle counter equals the model.
@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from bench.common import Row
-from hw import protocol
-from hw.capacity import Capacity, sample_cycles, weight_words
+from hw.spec import protocol
+from hw.spec.capacity import Capacity, sample_cycles, weight_words
 from sw import golden
 from sw.qnet import InputGroup, Layer, QNet, Source
 from sw.qnet import load as load_qnet
@@ -54,7 +54,7 @@ def demo_model(seed: int = 0, rate: float = 0.1, shape: str = "default") -> QNet
 
 def _clock_mhz(lanes: int) -> tuple[float, str]:
     try:
-        from hw.boards import load_boards
+        from hw.spec.boards import load_boards
 
         boards = load_boards()
         for b in boards.values():
@@ -124,7 +124,7 @@ def _confirm(net: QNet, spikes: np.ndarray, lanes: int, f: dict, n: int, mhz: fl
     """Run ``n`` samples back to back in the Amaranth simulation: the cycle
     counter must equal the model, the readout golden; with ``n >= 2`` the
     record spacing gives the I/O-inclusive time (simulated)."""
-    from hw.amaranth_sim import run_amaranth
+    from hw.flow.amaranth_sim import run_amaranth
 
     cap = Capacity(lanes=lanes, max_layers=len(net.layers), max_neurons=max(layer.n for layer in net.layers),
                    max_sources=3, max_inputs=net.n_inputs, weight_depth=weight_words(net, lanes),

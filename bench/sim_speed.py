@@ -1,6 +1,6 @@
 """Simulated cycles per second of ``eavs_core`` on Verilator, Icarus and the Amaranth simulator.
 
-The same workload on each: the default capacity (``hw.capacity.Capacity()``,
+The same workload on each: the default capacity (``hw.spec.capacity.Capacity()``,
 P = 8), a demo-size model (``bench.rtl_cycles.demo_model``: 576 inputs,
 three 64-neuron hidden layers with recurrence, 8 outputs, ~10% input rate;
 T = 10 by default so the Python simulators finish in minutes), loaded over the stream and run sample by sample, every sample
@@ -8,7 +8,7 @@ checked bit-exact against ``sw.golden`` and the cycle model (a benchmark of
 a wrong simulation is worthless). Verilator and Icarus are driven by cocotb
 (``sim.cocotb_core``), so their figure includes cocotb's per-cycle Python
 work (the AXI models wake on every clock edge); the Amaranth figure is its
-Python simulator through ``hw.amaranth_sim``. ``verilator-raw`` drives the
+Python simulator through ``hw.flow.amaranth_sim``. ``verilator-raw`` drives the
 same Verilated model from a C++ harness (``sim/raw_main.cpp``, the demo's
 bulk path), the speed of the model itself: at the demo model's own T = 40,
 at the default capacity (P = 8) and at the pynq-z2 board's (P = 16, the
@@ -38,14 +38,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
     ap.add_argument("--timesteps", type=int, default=10, help="T of the workload (the demo model has 40; fewer keep Icarus/Amaranth short)")
     ap.add_argument("--simulators", default="verilator-raw,verilator,icarus,amaranth")
     ap.add_argument("--raw-capacities", default="default,pynq-z2",
-                    help="capacities of the C++-harness run: 'default' (hw.capacity.Capacity(), P=8) and/or board names")
+                    help="capacities of the C++-harness run: 'default' (hw.spec.capacity.Capacity(), P=8) and/or board names")
     ap.add_argument("--raw-samples", type=int, default=40, help="samples of the C++-harness run (T = 40)")
     ap.add_argument("--build-dir", default=None, help="reuse builds across runs (default: a temporary directory)")
     args = ap.parse_args(argv or [])
 
     from bench.rtl_cycles import demo_model
-    from hw.boards import get_board
-    from hw.capacity import Capacity
+    from hw.spec.boards import get_board
+    from hw.spec.capacity import Capacity
     from sim.build import tool_problem
     from sim.compare_run import simulate
     from sw.random_net import random_spikes

@@ -2,7 +2,7 @@
 
 A long run of the bulk Verilator path (``sim.verilator_raw``: the C++
 harness, no Python in the clock loop) against ``sw.golden`` and the cycle
-model ``hw.capacity.sample_cycles``. For each of ``--capacities`` random
+model ``hw.spec.capacity.sample_cycles``. For each of ``--capacities`` random
 capacities (lanes 1..16, memories, widths, T limit) it builds the core,
 then runs random models (``sim.scenarios.random_models``: both reset modes,
 recurrence, 4- and 8-bit weights, several membrane widths; plus
@@ -35,7 +35,7 @@ __all__ = ["random_capacity", "soak", "main"]
 
 def random_capacity(rng: np.random.Generator):
     """A random but small capacity (small memories keep each Verilator build short)."""
-    from hw.capacity import Capacity
+    from hw.spec.capacity import Capacity
 
     lanes = int(rng.choice([1, 2, 3, 4, 8, 16]))
     return Capacity(

@@ -5,7 +5,7 @@ after minutes of synthesis, encoding or Yosys. Every command that starts a
 long stage calls these first; each raises :class:`CheckError` (a
 ``ValueError``, so ``eavs`` prints it as one line and exits 2) naming the
 option, the value and what to do instead. The checks reuse the owning
-module's own validation (``hw.boards``, ``sw.data.parse_spec``,
+module's own validation (``hw.spec.boards``, ``sw.data.parse_spec``,
 ``sw.model.ModelConfig``) so there is one definition of what is valid.
 """
 
@@ -27,8 +27,8 @@ def _one_line(e: BaseException) -> str:
 
 
 def check_board(name: str, capacity: str = "", option: str = "--board"):
-    """The board (``hw.boards``) and its capacity with ``capacity`` overrides applied."""
-    from hw.boards import get_board, parse_capacity_overrides
+    """The board (``hw.spec.boards``) and its capacity with ``capacity`` overrides applied."""
+    from hw.spec.boards import get_board, parse_capacity_overrides
 
     try:
         board = get_board(name)

@@ -63,7 +63,7 @@ class UserError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from hw.capacity import CapacityError
+    from hw.spec.capacity import CapacityError
     from sw.events import EventError
     from sw.qnet import QNetError
 

@@ -12,7 +12,7 @@
   changing e.g. the board re-runs only the steps that depend on the board.
 
 The steps call the project's stage APIs (``sw.data``, ``sw.train``,
-``sw.export``, ``sw.golden``, ``sim``, ``hw.estimate``, ``sw.energy``);
+``sw.export``, ``sw.golden``, ``sim``, ``hw.flow.estimate``, ``sw.energy``);
 nothing here re-implements a stage. A stage whose API or tool is missing is
 recorded as ``not available`` with the reason, and every step depending on
 it as ``skipped``: the report then says so rather than showing a figure that
@@ -112,9 +112,9 @@ class DemoConfig:
     capacity : str
         Capacity overrides ``k=v,...`` on the board's default.
     resources : str
-        ``synth``: ``hw.build`` for the board (Vivado when on PATH, else the
+        ``synth``: ``hw.flow.build`` for the board (Vivado when on PATH, else the
         Yosys ``synth_xilinx`` estimate; ECP5 boards: the open flow);
-        ``analytic``: ``hw.estimate``'s model of the core's memories and
+        ``analytic``: ``hw.flow.estimate``'s model of the core's memories and
         lanes (instant); ``none``: skip.
     workers : int
         Processes for corpus synthesis.
@@ -434,7 +434,7 @@ def step_export(ctx: Context) -> dict:
 
 def board_capacity(cfg: DemoConfig):
     """The board and the capacity the demo targets (board default + overrides)."""
-    get_board, parse_capacity_overrides = _api("hw.boards", "get_board", "parse_capacity_overrides")
+    get_board, parse_capacity_overrides = _api("hw.spec.boards", "get_board", "parse_capacity_overrides")
     board = get_board(cfg.board)
     return board, parse_capacity_overrides(cfg.capacity, board.capacity)
 
@@ -451,7 +451,7 @@ def _golden_on_test(run_dir: Path, qnet_path: str):
 
 
 def step_evaluate(ctx: Context) -> dict:
-    from hw.capacity import ideal_utilisation, sample_cycles
+    from hw.spec.capacity import ideal_utilisation, sample_cycles
 
     models = ctx.results["export"]["models"]
     net, data, te, x, g = _golden_on_test(ctx.run_dir, models[AV]["qnet"])
@@ -502,7 +502,7 @@ def step_evaluate(ctx: Context) -> dict:
     util = ideal_utilisation(g.synaptic_ops, cyc, cap.lanes)
     clock = board.clock_hz
     # Stream words per inference: every input event and T end-of-step markers in, one result record out.
-    result_words = _api("hw.protocol", "result_words")
+    result_words = _api("hw.spec.protocol", "result_words")
     io_words = g.input_spikes.astype(np.float64) + T + result_words(net.readout.n)
     cycles = {
         "board": board.name, "lanes": cap.lanes, "clock_mhz": board.clock_mhz,
@@ -591,7 +591,7 @@ def prepare_simulate(ctx: Context) -> Any:
     cfg = ctx.cfg
     if cfg.sim_clips == 0:
         raise NotAvailable("sim_clips is 0: RTL simulation switched off")
-    _api("hw.generate", "main")
+    _api("hw.flow.generate", "main")
     default_build_dir = _api("host.rtl", "default_build_dir")
     cap = simulated_capacity(cfg)
     t0 = time.perf_counter()
@@ -632,7 +632,7 @@ def step_simulate(ctx: Context) -> dict:
     the first ``sim_clips``. ``verdict`` says "bit-exact on N/M held-out
     clips" (N clips run and equal in every field, M = the test split).
     """
-    from hw.capacity import sample_cycles
+    from hw.spec.capacity import sample_cycles
 
     cfg = ctx.cfg
     net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
@@ -721,7 +721,7 @@ def _golden_counters(net, g) -> dict[str, np.ndarray]:
 
 
 def step_resources(ctx: Context) -> dict:
-    """``hw.build.build`` for the board: Vivado when on PATH, else the Yosys ``synth_xilinx`` estimate
+    """``hw.flow.build.build`` for the board: Vivado when on PATH, else the Yosys ``synth_xilinx`` estimate
     (ECP5 boards: the open flow's real place and route)."""
     cfg = ctx.cfg
     if cfg.resources == "none":
@@ -729,18 +729,18 @@ def step_resources(ctx: Context) -> dict:
     board, cap = board_capacity(cfg)
     budget = {k: v for k, v in board.resources.to_dict().items() if k != "bram_kbits"}
     if cfg.resources == "analytic":
-        analytic_estimate = _api("hw.estimate", "analytic_estimate")
+        analytic_estimate = _api("hw.flow.estimate", "analytic_estimate")
         est, per_memory = analytic_estimate(cap, board.resources.bram_kbits)
         used = {k: v for k, v in est.to_dict().items() if k in budget}
         return {
-            "kind": "estimated", "tool": "hw.estimate analytic model", "board": board.name, "part": board.part,
+            "kind": "estimated", "tool": "hw.flow.estimate analytic model", "board": board.name, "part": board.part,
             "lanes": cap.lanes, "used": used, "budget": budget,
             "note": "Analytic estimate (no synthesis; `--set resources=synth` runs Yosys or Vivado): block RAM is "
                     "the exact count of the core's memories (" + ", ".join(f"{k} {v:g}" for k, v in per_memory.items() if v)
                     + "), LUT/FF a per-lane model fitted to Yosys runs of the core.",
         }  # fmt: skip
-    _api("hw.generate", "main")
-    build = _api("hw.build", "build")
+    _api("hw.flow.generate", "main")
+    build = _api("hw.flow.build", "build")
     rep = build(board.name, out_dir=ctx.dir("resources"), capacity=cfg.capacity or None, progress=ctx.log)
     out = {"board": board.name, "part": board.part, "lanes": cap.lanes, "budget": budget}
     viv = rep.get("vivado") or {}
@@ -759,7 +759,7 @@ def step_resources(ctx: Context) -> dict:
         out.update(kind="measured", tool="yosys + nextpnr-ecp5 (placed and routed)", used=e["used"], fmax_mhz=e.get("fmax_mhz"))
         out["note"] = f"ECP5 bitstream built; nextpnr Fmax {e.get('fmax_mhz')} MHz."
     else:
-        raise NotAvailable(f"hw.build produced no utilisation for {board.name} (report keys: {sorted(rep)})")
+        raise NotAvailable(f"hw.flow.build produced no utilisation for {board.name} (report keys: {sorted(rep)})")
     out["used"] = {k: v for k, v in out["used"].items() if k in out["budget"] and k != "bram_kbits"}
     return out
 
@@ -849,11 +849,11 @@ STEPS: tuple[Step, ...] = (
          ("encode",), step_train, code=("sw/model.py", "sw/train.py")),
     Step("export", "export .qnet", (), ("train",), step_export, code=("sw/export.py", "sw/qnet.py")),
     Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
-         code=("sw/golden.py", "hw/capacity.py", "boards.toml")),
+         code=("sw/golden.py", "hw/spec/capacity.py", "boards.toml")),
     Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "sim_capacity", "board", "capacity"), ("export",), step_simulate,
-         code=("hw/*.py", "sim/*.py", "sim/*.cpp", "sw/events.py", "sw/qnet.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
+         code=("hw/**/*.py", "sim/*.py", "sim/*.cpp", "sw/events.py", "sw/qnet.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
     Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
-         code=("hw/*.py", "boards.toml"), background=True),
+         code=("hw/**/*.py", "boards.toml"), background=True),
     Step("energy", "energy per inference", ("board", "capacity"), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
     Step("seeds", "accuracy over training seeds", ("seeds", "epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "seed"),
          ("encode",), step_seeds, code=("sw/model.py", "sw/train.py", "sw/export.py", "sw/golden.py")),

@@ -447,7 +447,7 @@ def build_blocks(results: dict, fig_dir: Path) -> Doc:
     cyc = ev.get("cycles", {})
     if cyc and clk:
         doc.p(
-            f"**estimated** with the cycle model (`hw.capacity.sample_cycles`) from the golden model's event counts "
+            f"**estimated** with the cycle model (`hw.spec.capacity.sample_cycles`) from the golden model's event counts "
             f"of every test clip, at P = {cyc.get('lanes')} lanes; clock {clk['how']}. "
             "The RTL simulation below checks that the hardware's cycle counter equals this model exactly."
         )

@@ -69,7 +69,7 @@ def open_backend(kind: str, **options: Any) -> Backend:
 
         board = options.pop("board", None)
         if board is not None:
-            from hw.boards import get_board
+            from hw.spec.boards import get_board
 
             b = get_board(board)
             options.setdefault("capacity", b.capacity)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from host.results import BatchResult, SampleResult
-from hw.capacity import Capacity
+from hw.spec.capacity import Capacity
 from sw import qnet as qnet_mod
 from sw.qnet import QNet
 
@@ -90,7 +90,7 @@ class Backend(ABC):
 
     def __init__(self, capacity: Capacity | None = None, clock_hz: float | None = None):
         if capacity is not None and not isinstance(capacity, Capacity):
-            raise TypeError(f"capacity must be a hw.capacity.Capacity, not {type(capacity).__name__}")
+            raise TypeError(f"capacity must be a hw.spec.capacity.Capacity, not {type(capacity).__name__}")
         if clock_hz is not None and not (isinstance(clock_hz, (int, float)) and clock_hz > 0):
             raise ValueError(f"clock_hz must be a positive number, not {clock_hz!r}")
         self.capacity = capacity or Capacity()

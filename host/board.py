@@ -20,8 +20,8 @@ from pynq import DefaultIP
 
 from host.backend import Backend
 from host.driver import CoreDriver, NoCoreError, read_capacity, results_fields
-from hw import regmap
-from hw.capacity import Capacity
+from hw.spec import regmap
+from hw.spec.capacity import Capacity
 
 __all__ = ["EavsCoreIP", "BoardBackend", "find_core", "find_dma", "DMA_VLNV_PREFIX"]
 
@@ -49,7 +49,7 @@ class EavsCoreIP(DefaultIP):
         return read_capacity(self.mmio)
 
     def read_register(self, name: str) -> int:
-        """Read a register of :mod:`hw.regmap` by name."""
+        """Read a register of :mod:`hw.spec.regmap` by name."""
         return int(self.mmio.read(regmap.offset(name)))
 
 
@@ -125,7 +125,7 @@ class BoardBackend(Backend):
 
         clock_hz = None
         if board is not None:
-            from hw.boards import get_board
+            from hw.spec.boards import get_board
 
             clock_hz = get_board(board).clock_hz
         if overlay is None:

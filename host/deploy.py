@@ -56,12 +56,12 @@ BOARD_MODULES = (
     "sw/data/split.py",
     "sw/data/synth.py",
     "hw/__init__.py",
-    "hw/capacity.py",
-    "hw/regmap.py",
-    "hw/protocol.py",
-    "hw/schedule.py",
-    "hw/boards.py",
-    "hw/ecp5_pll.py",
+    "hw/spec/capacity.py",
+    "hw/spec/regmap.py",
+    "hw/spec/protocol.py",
+    "hw/spec/schedule.py",
+    "hw/spec/boards.py",
+    "hw/spec/ecp5_pll.py",
     "boards.toml",
     "host/README.md",
 )
@@ -131,7 +131,7 @@ def make_bundle(
     against the board's default capacity from ``boards.toml``, so a model
     that would not fit the bitstream is refused here rather than on the board.
     """
-    from hw.boards import get_board
+    from hw.spec.boards import get_board
     from sw import qnet
 
     b = get_board(board)
@@ -240,7 +240,7 @@ def program_command(board: str, bitstream: str | Path, *, flash: bool = False, l
     with it, the board's SPI flash (kept; the board boots it). ``cable``
     names a probe other than the board's own (``openFPGALoader --list-cables``).
     """
-    from hw.boards import get_board
+    from hw.spec.boards import get_board
 
     b = get_board(board)
     if b.flow != "ecp5" or not b.openfpgaloader_board:

@@ -17,8 +17,8 @@ the bridge's stand-ins that forward every call to the Verilator model
 (:mod:`host.rtl`); in the tests they are mocks that record the bus traffic.
 So the code that runs on the board is the code that is simulated and tested.
 
-Every offset, field and stream format comes from :mod:`hw.regmap` and
-:mod:`hw.protocol`. Every wait has a wall-clock deadline: a core that never
+Every offset, field and stream format comes from :mod:`hw.spec.regmap` and
+:mod:`hw.spec.protocol`. Every wait has a wall-clock deadline: a core that never
 finishes raises :class:`CoreTimeout` with the registers' state, never hangs
 (PYNQ's own ``wait()`` spins forever, so it is only called once a channel is
 idle).
@@ -34,8 +34,8 @@ from typing import Any, Callable
 import numpy as np
 
 from host.backend import HostError
-from hw import protocol, regmap
-from hw.capacity import Capacity, CapacityError
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity, CapacityError
 from sw.qnet import QNet
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
     "results_fields",
 ]
 
-#: The per-sample counters of a result record, by their :class:`hw.protocol.Results` names.
+#: The per-sample counters of a result record, by their :class:`hw.spec.protocol.Results` names.
 COUNTER_FIELDS = ("in_events", "spikes", "synaptic_ops")
 
 #: Byte alignment of every DMA transfer's start (safe for any AXI DMA data
@@ -239,7 +239,7 @@ class CoreDriver:
     # -- model ---------------------------------------------------------------------
 
     def load_model(self, net: QNet) -> None:
-        """Send ``net``'s image (:func:`hw.protocol.pack_model`) and check the core took it."""
+        """Send ``net``'s image (:func:`hw.spec.protocol.pack_model`) and check the core took it."""
         self.capacity.require_fits(net)
         image = protocol.pack_model(net, self.capacity)
         self._check_transfer_size(image.nbytes, "the model image")
@@ -376,7 +376,7 @@ class CoreDriver:
 
 
 def results_fields(res: protocol.Results) -> dict[str, Any]:
-    """:class:`hw.protocol.Results` -> the fields of a :class:`host.results.BatchResult`."""
+    """:class:`hw.spec.protocol.Results` -> the fields of a :class:`host.results.BatchResult`."""
     return {
         "prediction": res.prediction.astype(np.int64),
         "readout": res.readout.astype(np.int64),

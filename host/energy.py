@@ -5,7 +5,7 @@ Two figures, never confused (DESIGN.md section 6), so every
 prints it first.
 
 Measured
-    The rails a board's entry in ``boards.toml`` names (``hw.boards``) are
+    The rails a board's entry in ``boards.toml`` names (``hw.spec.boards``) are
     read with PYNQ's own sensor classes: ``pynq.get_rails()`` (PMBus /
     libsensors: ZCU104, ZCU102, Ultra96v2) or Linux hwmon sysfs files through
     ``pynq.pmbus.SysFSSensor`` (KV260). :func:`measure_energy` records them
@@ -120,7 +120,7 @@ def _si(x: float, unit: str) -> str:
 
 def board_rails(board: str) -> tuple[tuple[str, ...], str]:
     """Rail names and rail source (``pynq``/``hwmon``/``none``) of a board in ``boards.toml``."""
-    from hw.boards import get_board
+    from hw.spec.boards import get_board
 
     b = get_board(board)
     return tuple(b.rails), b.rails_source

@@ -2,7 +2,7 @@
 
 It runs anywhere numpy does (the board's ARM cores included) and gives the
 answer every other back-end must reproduce exactly: prediction, readout
-membranes, the cycle count of the cycle model (``hw.capacity.sample_cycles``
+membranes, the cycle count of the cycle model (``hw.spec.capacity.sample_cycles``
 at the capacity's lane count) and the core's counters as the golden model
 counts them. It never reports error bits: the driver refuses malformed input
 before it reaches any back-end, so a core that flags a valid sample is wrong.
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from host.backend import Backend
-from hw.capacity import sample_cycles
-from hw.protocol import readout_words
+from hw.spec.capacity import sample_cycles
+from hw.spec.protocol import readout_words
 from sw import golden
 from sw.qnet import QNet
 
@@ -26,7 +26,7 @@ __all__ = ["GoldenBackend", "golden_counters"]
 def golden_counters(net: QNet, res: golden.GoldenResult) -> dict[str, np.ndarray]:
     """The core's per-sample counters, computed from a golden run.
 
-    The names and meanings follow the result record of ``hw.protocol``
+    The names and meanings follow the result record of ``hw.spec.protocol``
     (see :data:`host.driver.COUNTER_FIELDS`): every counter the core
     reports has its golden value here, so the comparison covers them all.
     """

@@ -68,7 +68,7 @@ class BatchResult:
     cycles : int64 ``[B]``
     counters : dict of str -> int64 ``[B]``
     errors : int64 ``[B]``
-        Per-sample error bits (see ``hw.regmap`` for their meaning).
+        Per-sample error bits (see ``hw.spec.regmap`` for their meaning).
     wall_s : float
         Host wall-clock time for the whole batch, transfers included.
     clock_hz : float or None

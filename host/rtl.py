@@ -3,7 +3,7 @@
 :class:`RtlBackend` runs :class:`host.driver.CoreDriver` — the code that
 runs on the board — against ``eavs_core`` simulated by Verilator (or
 Icarus). The simulation runs in a subprocess (:mod:`host.rtl_server`: it
-generates the core's Verilog with ``hw.generate``, builds it with
+generates the core's Verilog with ``hw.flow.generate``, builds it with
 ``sim.build`` and runs the cocotb module :mod:`host.rtl_bridge`), which
 connects back over a Unix socket and serves the driver's calls:
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from host.backend import Backend, HostError
 from host.driver import CoreDriver, results_fields
-from hw.capacity import Capacity
+from hw.spec.capacity import Capacity
 
 __all__ = ["SimBridge", "SimMMIO", "SimDMA", "RtlBackend", "BridgeError", "DEFAULT_BUILD_ROOT"]
 
@@ -330,7 +330,7 @@ class RtlBackend(Backend):
     Parameters
     ----------
     capacity : Capacity
-        The core to generate (default: ``hw.capacity.Capacity()``).
+        The core to generate (default: ``hw.spec.capacity.Capacity()``).
     simulator : {"verilator", "icarus"}
     build_dir : path, optional
         Build cache; default :func:`default_build_dir` (keyed by simulator,
@@ -361,7 +361,7 @@ class RtlBackend(Backend):
         capacity = capacity or Capacity()
         self.simulator = simulator
         if not isinstance(capacity, Capacity):
-            raise TypeError(f"capacity must be a hw.capacity.Capacity, not {type(capacity).__name__}")
+            raise TypeError(f"capacity must be a hw.spec.capacity.Capacity, not {type(capacity).__name__}")
         if build_dir is None:
             build_dir = default_build_dir(capacity, simulator)
         self.bridge = SimBridge(

@@ -7,7 +7,7 @@ any other design with the same bus ports), then runs the cocotb module
 plan and serves :class:`host.rtl.SimBridge`'s calls until told to quit.
 
 Kept out of :mod:`host.rtl` so that the driver's process never imports
-cocotb or amaranth (``hw.generate`` runs in a further subprocess).
+cocotb or amaranth (``hw.flow.generate`` runs in a further subprocess).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(build_dir / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if "core" in design:
-            from hw.capacity import Capacity
+            from hw.spec.capacity import Capacity
 
             build = build_core(Capacity.from_dict(design["core"]), simulator, build_dir)
         else:

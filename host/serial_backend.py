@@ -1,6 +1,6 @@
 """The ``serial`` back-end: ``eavs_core`` on an open board (ULX3S) over its USB-UART.
 
-The board's gateware (:mod:`hw.ecp5`) answers the frames of :mod:`hw.link`.
+The board's gateware (:mod:`hw.flow.ecp5`) answers the frames of :mod:`hw.spec.link`.
 This module gives :class:`host.driver.CoreDriver` -- the same driver the
 PYNQ board and the RTL simulation run -- the three objects it expects:
 
@@ -15,7 +15,7 @@ PYNQ board and the RTL simulation run -- the three objects it expects:
 :class:`SerialLink` sends one request and reads exactly one reply, with a
 deadline: a board that never answers raises :class:`LinkTimeout`, never
 hangs. An ``ERROR`` frame for a request the board did not apply (CRC,
-truncated, ...: :data:`hw.link.RETRY_SAFE`) is retried; a ``STALL`` (some
+truncated, ...: :data:`hw.spec.link.RETRY_SAFE`) is retried; a ``STALL`` (some
 words applied) or a lost reply to a request with effects is raised, naming
 what may have been applied. A corrupted reply to ``READ`` or ``INFO`` is
 retried (reading twice changes nothing).
@@ -35,7 +35,7 @@ import numpy as np
 
 from host.backend import Backend, HostError
 from host.driver import CoreDriver, results_fields
-from hw import link
+from hw.spec import link
 
 __all__ = ["LinkTimeout", "SerialLink", "SerialMMIO", "SerialDMA", "SerialBackend", "LinkInfo"]
 
@@ -56,7 +56,7 @@ class LinkInfo:
 
 
 class SerialLink:
-    """Request/reply over a pyserial port (stop-and-wait, :mod:`hw.link` frames).
+    """Request/reply over a pyserial port (stop-and-wait, :mod:`hw.spec.link` frames).
 
     Parameters
     ----------
@@ -70,7 +70,7 @@ class SerialLink:
         How often a request the board rejected unapplied is sent again.
     quiet_s : float
         After an error, bytes are drained until the line is this quiet
-        (longer than the board's inter-byte timeout, :data:`hw.ecp5.BYTE_TIMEOUT_S`).
+        (longer than the board's inter-byte timeout, :data:`hw.flow.ecp5.BYTE_TIMEOUT_S`).
     """
 
     def __init__(self, port: str, baud: int, *, timeout_s: float = 2.0, retries: int = 3, quiet_s: float = 0.1, serial_port=None):
@@ -314,7 +314,7 @@ def _allocate(shape, dtype) -> np.ndarray:
 
 
 class SerialBackend(Backend):
-    """Inference on an open board over its USB-UART (:mod:`hw.link`).
+    """Inference on an open board over its USB-UART (:mod:`hw.spec.link`).
 
     Parameters
     ----------
@@ -345,7 +345,7 @@ class SerialBackend(Backend):
         retries: int = 3,
         serial_port=None,
     ):
-        from hw.boards import get_board
+        from hw.spec.boards import get_board
 
         b = get_board(board)
         if b.baud is None and baud is None:

@@ -11,7 +11,7 @@ Layout (one job per module):
 - :mod:`sim.cocotb_core`: the cocotb test module that executes a plan on the core.
 - :mod:`sim.plan`: plans (bus operations) and records.
 - :mod:`sim.compare`: expected results from ``sw.golden`` and
-  ``hw.capacity.sample_cycles``; exact comparisons, one line per difference.
+  ``hw.spec.capacity.sample_cycles``; exact comparisons, one line per difference.
 - :mod:`sim.scenarios`: random-model and fault scenarios with their expectations.
 - :mod:`sim.compare_run`: one model + samples on one simulator (``eavs sim``, bench).
 - :mod:`sim.selftest` / :mod:`sim.cocotb_selftest`: a tiny loopback design

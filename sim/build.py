@@ -6,7 +6,7 @@ module as a JSON file and reads what the simulation recorded back from
 another JSON file. The comparison with the golden model happens on the
 Python side (:mod:`sim.compare`), so the simulator-side code stays a thin
 bus driver and the same scenario runs on Verilator, Icarus or, through
-``hw.amaranth_sim``, the Amaranth simulator.
+``hw.flow.amaranth_sim``, the Amaranth simulator.
 
 Stable API (the host driver's RTL back-end uses it too):
 
@@ -284,21 +284,21 @@ def build_verilog(
 def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
     """Write the accelerator core for ``capacity`` as ``out_dir/eavs_core.v``.
 
-    Uses ``hw.generate`` (the hardware's own entry point) in a subprocess, so
+    Uses ``hw.flow.generate`` (the hardware's own entry point) in a subprocess, so
     exactly what a user's ``python -m hw.generate`` writes is what is
     simulated. Regenerates only when the capacity or a source the RTL
     depends on changed (:func:`rtl_sources`: hw/ and what it imports, such
     as sw/events.py), since a stale core in a reused build directory would
     be compared with today's models.
     """
-    from hw.capacity import Capacity
+    from hw.spec.capacity import Capacity
 
     if not isinstance(capacity, Capacity):
-        raise TypeError(f"capacity must be a hw.capacity.Capacity, not {type(capacity).__name__}")
+        raise TypeError(f"capacity must be a hw.spec.capacity.Capacity, not {type(capacity).__name__}")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "eavs_core.v"
-    stamp = out_dir / "eavs_sim_stamp.json"  # hw.generate writes its own capacity.json
+    stamp = out_dir / "eavs_sim_stamp.json"  # hw.flow.generate writes its own capacity.json
     want = json.dumps({"capacity": capacity.to_dict(), "hw": _hw_digest()}, sort_keys=True)
     if target.exists() and stamp.exists() and stamp.read_text() == want:
         return target
@@ -306,18 +306,18 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
     _yosys_env()
     import importlib.util
 
-    if importlib.util.find_spec("hw.generate") is None:
-        # Until hw.generate exists: the same conversion, in process.
+    if importlib.util.find_spec("hw.flow.generate") is None:
+        # Until hw.flow.generate exists: the same conversion, in process.
         from amaranth.back import verilog
 
-        from hw.core import EAVSCore
+        from hw.rtl.core import EAVSCore
 
         target.write_text(verilog.convert(EAVSCore(capacity), name="eavs_core", emit_src=False))
         stamp.write_text(want)
         return target
     with _tool_path():
         proc = subprocess.run(
-            [sys.executable, "-m", "hw.generate", "--capacity", spec, "--out", str(out_dir)],
+            [sys.executable, "-m", "hw.flow.generate", "--capacity", spec, "--out", str(out_dir)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -332,7 +332,7 @@ def generate_core_verilog(capacity: Any, out_dir: str | Path) -> Path:
 def rtl_sources(root: str | Path | None = None) -> list[Path]:
     """Every Python source the generated Verilog can depend on, sorted.
 
-    All of ``hw/*.py`` (the gateware and ``hw.generate``) plus, followed
+    All of ``hw/*.py`` (the gateware and ``hw.flow.generate``) plus, followed
     transitively through their ``import`` statements (read with :mod:`ast`,
     nothing is imported), every module of this repository they use: e.g.
     ``sw/events.py`` (the event word format the core decodes) and
@@ -352,7 +352,7 @@ def rtl_sources(root: str | Path | None = None) -> list[Path]:
                     out.append(f)
         return out
 
-    todo = sorted((root / "hw").glob("*.py"))
+    todo = sorted((root / "hw").rglob("*.py"))
     seen: set[Path] = set()
     while todo:
         f = todo.pop()
@@ -394,7 +394,7 @@ def build_core(capacity: Any, simulator: str, build_dir: str | Path, *, waves: b
 
     Parameters
     ----------
-    capacity : hw.capacity.Capacity
+    capacity : hw.spec.capacity.Capacity
         The bitstream's limits (lanes, widths, memories).
     simulator : {"verilator", "icarus"}
     build_dir : path

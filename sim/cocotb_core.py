@@ -13,7 +13,7 @@ Operations (``op`` key; all others are arguments)::
 
     reset    cycles               hold rst (a hard reset, e.g. mid-sample)
     pauses   source, sink         pause probabilities of the stream models
-    write    reg, value           AXI-Lite write (name from hw.regmap)
+    write    reg, value           AXI-Lite write (name from hw.spec.regmap)
     ctrl     start, soft_reset, clear_errors, mode   compose CTRL from its fields
     read     regs                 AXI-Lite reads -> {name: value}
     readout  n                    READOUT window words 0..n-1 (signed)
@@ -39,7 +39,7 @@ import cocotb
 from cocotb.triggers import ClockCycles, with_timeout
 from cocotb.triggers import SimTimeoutError
 
-from hw import regmap
+from hw.spec import regmap
 from sim.tb import CLOCK_NS, TB, bytes_to_words
 
 

@@ -1,6 +1,6 @@
 """cocotb side of the simulated ULX3S: the board's UART pins on a TCP socket.
 
-Runs inside the simulator on ``eavs_board`` (:func:`hw.ecp5.sim_top_verilog`:
+Runs inside the simulator on ``eavs_board`` (:func:`hw.flow.ecp5.sim_top_verilog`:
 the ULX3S top minus PLL and pins). It listens on 127.0.0.1 (the port goes
 to ``plan["port_file"]``), drives every byte a host sends into the board's
 ``rx`` pin as 8N1 at ``plan["divisor"]`` clocks per bit, and sends every

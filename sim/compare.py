@@ -1,9 +1,9 @@
 """The verdict: hardware results against the golden model and the cycle model.
 
 Every simulator back-end (Verilator, Icarus, the Amaranth simulator) ends up
-with :class:`hw.protocol.Results` per batch plus the registers read after
+with :class:`hw.spec.protocol.Results` per batch plus the registers read after
 it; this module computes what they must be from :func:`sw.golden.run` and
-:func:`hw.capacity.sample_cycles` and lists every difference, sample by
+:func:`hw.spec.capacity.sample_cycles` and lists every difference, sample by
 sample and field by field. Exact equality only: a difference of one cycle or
 one membrane unit is a failure.
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw import protocol, regmap
-from hw.capacity import Capacity, sample_cycles
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity, sample_cycles
 from sw.golden import GoldenResult, run as golden_run
 from sw.qnet import QNet
 

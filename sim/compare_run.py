@@ -2,7 +2,7 @@
 
 :func:`simulate` loads ``net`` into a core of ``capacity``, runs ``spikes``
 as one batch on Verilator, Icarus (both through cocotb) or the Amaranth
-simulator (``hw.amaranth_sim``), and compares every sample with the golden
+simulator (``hw.flow.amaranth_sim``), and compares every sample with the golden
 model and the cycle model. ``eavs sim`` and ``bench/sim_speed.py`` call it.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.capacity import Capacity
+from hw.spec.capacity import Capacity
 from sim.compare import Agreement, compare_load, compare_registers, compare_results, expected
 from sim.plan import Record
 from sim.scenarios import Scenario
@@ -103,7 +103,7 @@ def simulate(
     exp = expected(net, x, capacity).results
     run_handle_recv = next(i for i, op in enumerate(scn.plan.ops) if op["op"] == "recv")
     words = [w for f in rec[run_handle_recv].get("frames", []) for w in f]
-    from hw import protocol
+    from hw.spec import protocol
 
     try:
         got = protocol.decode_results(np.array(words, np.uint32), net.readout.n)
@@ -114,7 +114,7 @@ def simulate(
 
 
 def _simulate_amaranth(net: QNet, x: np.ndarray, capacity: Capacity, seed: int, pauses: float) -> SimRun:
-    from hw.amaranth_sim import Job, run_amaranth_jobs
+    from hw.flow.amaranth_sim import Job, run_amaranth_jobs
 
     t0 = time.perf_counter()
     (res,) = run_amaranth_jobs(capacity, [Job(net, x)], seed=seed if pauses > 0 else None)
@@ -132,7 +132,7 @@ def _simulate_amaranth(net: QNet, x: np.ndarray, capacity: Capacity, seed: int, 
         readout = None if res.readout_window is None else [int(v) for v in res.readout_window]
         mismatches += compare_registers(regs, exp, 0, "batch", readout)
     if got is None:
-        from hw import protocol
+        from hw.spec import protocol
 
         got = protocol.Results(*(np.zeros(0, np.int64) for _ in range(6)), readout=np.zeros((0, net.readout.n), np.int64))
     return SimRun("amaranth", Agreement.of(got, exp, mismatches), int(got.cycles.sum()), int(res.sim_cycles), 0.0, run_s)

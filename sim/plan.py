@@ -9,8 +9,8 @@ primitive operations, so the comparison code can pick out "the result frames
 of this batch" or "the ERROR register after that load" without knowing how
 the plan was laid out.
 
-Register names and CTRL fields come from :mod:`hw.regmap`, stream formats
-from :mod:`hw.protocol` (numpy only; no cocotb here).
+Register names and CTRL fields come from :mod:`hw.spec.regmap`, stream formats
+from :mod:`hw.spec.protocol` (numpy only; no cocotb here).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hw import protocol, regmap
+from hw.spec import protocol, regmap
 
 __all__ = ["Plan", "Record", "LoadHandle", "RunHandle", "RUN_REGS", "LOAD_REGS"]
 
@@ -151,6 +151,6 @@ class Record:
         return list(self.ops[handle.recv].get("frames", []))
 
     def results(self, handle: RunHandle) -> protocol.Results:
-        """The batch's result frames decoded by :func:`hw.protocol.decode_results`."""
+        """The batch's result frames decoded by :func:`hw.spec.protocol.decode_results`."""
         words = [w for f in self.frames(handle) for w in f]
         return protocol.decode_results(np.array(words, np.uint32), handle.n_out)

@@ -1,8 +1,8 @@
 // Bulk Verilator harness for eavs_core: no cocotb, no Python in the clock loop.
 //
 // Runs a script of bus operations that sim/verilator_raw.py writes (register
-// offsets and field masks from hw.regmap, model images and event words from
-// hw.protocol: nothing about the core's map or formats is written here, so a
+// offsets and field masks from hw.spec.regmap, model images and event words from
+// hw.spec.protocol: nothing about the core's map or formats is written here, so a
 // new core with the same ports runs unchanged) and writes back what it read
 // and received. Python compares every result with sw.golden and the cycle
 // model, so a fast but wrong simulation cannot pass.

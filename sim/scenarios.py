@@ -21,8 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from hw import protocol, regmap
-from hw.capacity import Capacity
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity
 from sim.compare import compare_load, compare_registers, compare_results, expected
 from sim.plan import Plan, Record
 from sw.events import END_OF_STEP
@@ -33,7 +33,7 @@ __all__ = ["Scenario", "test_capacity", "random_models", "models_back_to_back", 
 
 
 def error_mask(*names: str) -> int:
-    """The ERROR-register bits of the named causes (hw.regmap.ERROR_BITS)."""
+    """The ERROR-register bits of the named causes (hw.spec.regmap.ERROR_BITS)."""
     by = {f.name: f for f in regmap.ERROR_BITS}
     out = 0
     for n in names:
@@ -272,7 +272,7 @@ def faults(scn: Scenario, seed: int) -> None:
 
     # Words after the T-th marker of a batch's last sample (dropped, flagged),
     # then a batch that must be exact. (Inside a batch, words after a sample's
-    # T-th marker are the next sample's: hw.protocol, "Mode selection".)
+    # T-th marker are the next sample's: hw.spec.protocol, "Mode selection".)
     s = good(1)
     extra = np.concatenate([protocol.event_packets(s)[0], np.array([1, END_OF_STEP, 2], np.uint32)])
     scn.run(net, s, "events after the T-th marker", packets=[extra], batch_errors={0: ("extra_events",)})

@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 __all__ = ["SCRATCH", "COUNT", "axi_lite_signature", "axi_stream_signature", "Loopback", "write_loopback_verilog"]
 
-#: Register offsets of the self-test component (not the core's: those live in hw.regmap).
+#: Register offsets of the self-test component (not the core's: those live in hw.spec.regmap).
 SCRATCH = 0x0
 COUNT = 0x4
 

@@ -9,7 +9,7 @@ inject random idle cycles on the source and random backpressure on the sink,
 seeded so that a failure reproduces.
 
 Register offsets are never typed here: callers pass a name -> offset mapping
-that comes from the one register-map module (``hw.regmap`` for the core).
+that comes from the one register-map module (``hw.spec.regmap`` for the core).
 
 Every wait is bounded in clock cycles, so a design that never answers fails
 its cocotb test with a message instead of hanging the simulator.

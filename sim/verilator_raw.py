@@ -7,12 +7,12 @@ the soak benchmark -- this module drives the same Verilated core from a small
 C++ harness (``sim/raw_main.cpp``) that runs a *script* of bus operations:
 register writes and reads, stream frames, waits for result words, polls.
 
-Python writes the script from :mod:`hw.regmap` (offsets, field masks) and
-:mod:`hw.protocol` (model image, event words, result records), so nothing
+Python writes the script from :mod:`hw.spec.regmap` (offsets, field masks) and
+:mod:`hw.spec.protocol` (model image, event words, result records), so nothing
 about the core's map or formats lives in C++: a rewritten core with the same
 ports runs unchanged. Python also does the verdict (:mod:`sim.compare`):
 every sample's result record (prediction, readout membranes, counters,
-cycles) against ``sw.golden`` and ``hw.capacity.sample_cycles``, and the
+cycles) against ``sw.golden`` and ``hw.spec.capacity.sample_cycles``, and the
 registers read after each batch against its last sample.
 
 Build: :func:`raw_build` (cached in its directory, keyed by the Verilog, the
@@ -38,8 +38,8 @@ from typing import Sequence
 
 import numpy as np
 
-from hw import protocol, regmap
-from hw.capacity import Capacity
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity
 from sim.build import SimError, _tool_path, _verilator_make_env, generate_core_verilog
 from sim.compare import Agreement, compare_registers, compare_results, expected
 from sw.qnet import QNet
@@ -67,7 +67,7 @@ def _bit(reg: str, name: str) -> int:
 class Script:
     """A list of bus operations for the harness (see the table in raw_main.cpp).
 
-    Register arguments are names of :mod:`hw.regmap` (or byte offsets).
+    Register arguments are names of :mod:`hw.spec.regmap` (or byte offsets).
     ``reads`` counts the values the run will return, in order, so callers
     can remember where theirs are.
     """
@@ -120,7 +120,7 @@ class Script:
         self.reads += 1
         return self.reads - 1
 
-    # -- the core's operations, from hw.regmap / hw.protocol -------------------
+    # -- the core's operations, from hw.spec.regmap / hw.spec.protocol -------------------
 
     def load(self, net: QNet, capacity: Capacity) -> tuple[int, int]:
         """Load ``net`` (CTRL mode LOAD, the image over the stream); wait until not busy.

@@ -92,7 +92,7 @@ class LayerSpec:
 class ModelConfig:
     """Everything that fixes the network's shape and arithmetic.
 
-    The defaults fit :class:`hw.capacity.Capacity`'s defaults (the smallest
+    The defaults fit :class:`hw.spec.capacity.Capacity`'s defaults (the smallest
     board): 4 layers, at most 256 neurons and 3 sources per layer, 8-bit
     weights, 16-bit membranes, 6208 weight words of 8 lanes.
 

@@ -7,10 +7,10 @@ model of ``eavs_core`` so whole load/run sequences can be exercised:
 * :class:`FakeRegisterDevice`: a ``pynq`` device with the ``REGISTER_RW``
   capability; ``pynq.MMIO`` sends every register access to it, and it
   records them in ``log`` as ``("r"|"w", offset, value)``.
-* :class:`FakeCore`: the core's registers (:mod:`hw.regmap`) and streams
-  (:mod:`hw.protocol`). The model image is *decoded* (:func:`unpack_model`)
+* :class:`FakeCore`: the core's registers (:mod:`hw.spec.regmap`) and streams
+  (:mod:`hw.spec.protocol`). The model image is *decoded* (:func:`unpack_model`)
   and run through :func:`plain_sample`, a plain evaluator written here from
-  DESIGN.md sections 3-5 (not ``sw.golden``, not ``hw.capacity``), so the
+  DESIGN.md sections 3-5 (not ``sw.golden``, not ``hw.spec.capacity``), so the
   driver's results are checked against an independent model: a wrong image
   gives wrong results, and a change to the golden model or to the cycle
   model's constants makes the fake and the golden back-end disagree.
@@ -28,15 +28,15 @@ import struct
 
 import numpy as np
 
-from hw import protocol, regmap
-from hw.capacity import Capacity
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_MASK
 from sw.qnet import InputGroup, Layer, QNet, Source
 
 BASE = 0x4000_0000
 
-#: The cycle model, hand-copied from the RTL's documented timing (hw/core.py,
-#: the wave schedule of hw.schedule): a layer that runs takes SETUP cycles plus
+#: The cycle model, hand-copied from the RTL's documented timing (hw/rtl/core.py,
+#: the wave schedule of hw.spec.schedule): a layer that runs takes SETUP cycles plus
 #: max(events, 1) per chunk of P neurons, after waiting until the queues it
 #: reads and its own layer are drained (DRAIN cycles after the last issue of
 #: the run that wrote them); a layer with no step in a wave takes SKIP; a
@@ -50,7 +50,7 @@ FROZEN_SAMPLE = 1
 
 def frozen_cycles(net: QNet, events: list[list[int]], lanes: int) -> int:
     """Compute cycles of one sample from its events ``[T][L]``, written plainly."""
-    from hw.schedule import layer_stages  # which step each layer runs in each wave
+    from hw.spec.schedule import layer_stages  # which step each layer runs in each wave
 
     stages = layer_stages(net)
     pos = {ly.name: i for i, ly in enumerate(net.layers)}
@@ -133,7 +133,7 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
 
 
 def unpack_model(image: np.ndarray, capacity: Capacity) -> QNet:
-    """Invert :func:`hw.protocol.pack_model` (names are synthesised)."""
+    """Invert :func:`hw.spec.protocol.pack_model` (names are synthesised)."""
     w = np.asarray(image, np.uint32)
     assert int(w[0]) == protocol.MODEL_MAGIC, "magic"
     assert int(w[1]) == w.size, "length"

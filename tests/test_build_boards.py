@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.boards import BOARDS_TOML, BoardError, get_board, load_boards, parse_capacity_overrides
-from hw.capacity import Capacity, CapacityError
-from hw.estimate import analytic_estimate, check_fits, memory_blocks
+from hw.spec.boards import BOARDS_TOML, BoardError, get_board, load_boards, parse_capacity_overrides
+from hw.spec.capacity import Capacity, CapacityError
+from hw.flow.estimate import analytic_estimate, check_fits, memory_blocks
 from sw.qnet import InputGroup, Layer, QNet, Source
 
 REQUIRED = {
@@ -176,6 +176,6 @@ def test_capacity_that_cannot_fit_is_refused_before_tools():
 
 
 def test_hw_boards_and_estimate_are_board_side_pure():
-    code = "import sys, hw.boards, hw.estimate; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','amaranth')))"
+    code = "import sys, hw.spec.boards, hw.flow.estimate; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch','amaranth')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

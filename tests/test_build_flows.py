@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.capacity import Capacity
+from hw.spec.capacity import Capacity
 from sw.qnet import save
 from sw.random_net import random_qnet
 
@@ -27,14 +27,14 @@ SMALL_STR = ",".join(f"{k}={v}" for k, v in SMALL.to_dict().items())
 
 def core_verilog(tmp_path: Path) -> Path:
     """The real core's Verilog at the small capacity (``python -m hw.generate``)."""
-    from hw.build import generate_core
+    from hw.flow.build import generate_core
 
     return generate_core(SMALL, tmp_path / "core", progress=lambda m: None)
 
 
 def hw_build(*args: str, env: dict | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hw.build", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+        [sys.executable, "-m", "hw.flow.build", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
 
@@ -104,7 +104,7 @@ def test_ecp5_ulx3s_bitstream_at_default_capacity_meets_timing(tmp_path):
     """The ULX3S top (PLL, UART link bridge, eavs_core) at the board's default
     capacity -- what a user builds -- placed and routed by nextpnr at the
     board's clock_mhz, and it must meet timing (one build: minutes)."""
-    from hw.boards import get_board
+    from hw.spec.boards import get_board
 
     board = get_board("ulx3s-85f")
     out = tmp_path / "out"

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from hw.boards import get_board
-from hw.ecp5 import parse_nextpnr_report
-from hw.estimate import ToolError, parse_yosys_stat, run_tool
-from hw.vivado import bus_port_maps, parse_ports
+from hw.spec.boards import get_board
+from hw.flow.ecp5 import parse_nextpnr_report
+from hw.flow.estimate import ToolError, parse_yosys_stat, run_tool
+from hw.flow.vivado import bus_port_maps, parse_ports
 
 
 def test_run_tool_failure_shows_exit_code_and_log_tail(tmp_path):
@@ -88,7 +88,7 @@ def test_parse_ports_and_missing_bus_signals():
 
 
 def test_only_all_zero_memory_initialisers_are_dropped():
-    from hw.estimate import without_zero_meminit
+    from hw.flow.estimate import without_zero_meminit
 
     text = (
         "module m;\n  reg [7:0] a [1:0];\n  initial begin\n    a[0] = 8'h00;\n    a[1] = 8'h00;\n  end\n"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from hw import regmap
-from hw.boards import get_board
-from hw.capacity import Capacity
-from hw.vivado import CORE_INSTANCE, DMA_INSTANCE, PS, parse_reports, write_project
+from hw.spec import regmap
+from hw.spec.boards import get_board
+from hw.spec.capacity import Capacity
+from hw.flow.vivado import CORE_INSTANCE, DMA_INSTANCE, PS, parse_reports, write_project
 
 
 pytestmark = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh (Tcl 8.6) not installed")
@@ -160,7 +160,7 @@ def joined(calls) -> list[str]:
 @pytest.fixture(scope="module")
 def core_v(tmp_path_factory) -> Path:
     """The real core's Verilog at a small capacity (``python -m hw.generate``)."""
-    from hw.build import generate_core
+    from hw.flow.build import generate_core
 
     return generate_core(SMALL, tmp_path_factory.mktemp("core"), progress=lambda m: None)
 
@@ -177,7 +177,7 @@ def test_generated_flow_runs_under_tclsh_in_order(tmp_path, core_v, board_name):
     parts = [c for c in calls if c[0] == "create_project"]
     assert [c[1] for c in parts] == ["eavs_ip_pkg", "eavs"] and all(c[c.index("-part") + 1] == board.part for c in parts)
 
-    # VLNV: packaged with hw.regmap's, instantiated by it.
+    # VLNV: packaged with hw.spec.regmap's, instantiated by it.
     vendor, library, name, version = regmap.VLNV.split(":")
     for prop, value in (("vendor", vendor), ("library", library), ("name", name), ("version", version)):
         assert f"set_property {prop} {value} core" in text
@@ -187,7 +187,7 @@ def test_generated_flow_runs_under_tclsh_in_order(tmp_path, core_v, board_name):
     assert "set_property physical_name s_axil__awaddr pm:AWADDR" in text
     assert "set_property physical_name m_axis__tlast pm:TLAST" in text
 
-    # Register window: the IP's address block and the block design's address map use hw.regmap's span.
+    # Register window: the IP's address block and the block design's address map use hw.spec.regmap's span.
     span = regmap.address_span(SMALL)
     assert f"set_property range {span} ab:reg0" in text
     core_seg = [c for c in calls if c[0] == "assign_bd_address" and c[-2:] == [f"{CORE_INSTANCE}/s_axil/reg0", "-force"]]
@@ -263,7 +263,7 @@ def test_tcl_syntax_error_fails(tmp_path, core_v):
 
 
 def test_core_without_axis_port_is_refused(tmp_path, core_v):
-    from hw.estimate import ToolError
+    from hw.flow.estimate import ToolError
 
     broken = tmp_path / "eavs_core.v"
     text = core_v.read_text()
@@ -300,7 +300,7 @@ def test_build_runs_vivado_when_on_path(tmp_path, fake_vivado, core_v):
     }
     caps = ",".join(f"{k}={v}" for k, v in SMALL.to_dict().items())
     proc = subprocess.run(
-        [sys.executable, "-m", "hw.build", "--board", "pynq-z2", "--out", str(out), "--capacity", caps,
+        [sys.executable, "-m", "hw.flow.build", "--board", "pynq-z2", "--out", str(out), "--capacity", caps,
          "--core-verilog", str(core_v)],
         capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parent.parent,
     )  # fmt: skip

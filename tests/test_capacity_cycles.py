@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hw.capacity import (
+from hw.spec.capacity import (
     Capacity,
     CapacityError,
     ideal_utilisation,
@@ -44,7 +44,7 @@ def test_weight_words_counts_rows_per_chunk():
 
 
 def _plain_cycles(net, events, P, stages):
-    """The cycle model written plainly for one sample, from hw/core.py's
+    """The cycle model written plainly for one sample, from hw/rtl/core.py's
     documented timing with its numbers as literals: R_INIT is cycle 0; a
     skipped layer takes 1 cycle; a run latches (1), enters (1) and takes
     max(events, 1) cycles per chunk, after waiting until every queue it
@@ -68,7 +68,7 @@ def _plain_cycles(net, events, P, stages):
 
 
 def test_cycle_model_equals_a_plain_reference():
-    from hw.schedule import layer_stages
+    from hw.spec.schedule import layer_stages
 
     rng = np.random.default_rng(5)
     for _ in range(6):
@@ -112,8 +112,8 @@ def _hand_net():
     return QNet(["x", "y", "z"], 2, [InputGroup("a", 4)], [h, o])
 
 
-# Worked by hand from hw/core.py's documented timing (not the module's constants):
-# h reads the input, o reads h in the same step, so hw.schedule puts o one wave
+# Worked by hand from hw/rtl/core.py's documented timing (not the module's constants):
+# h reads the input, o reads h in the same step, so hw.spec.schedule puts o one wave
 # later (stages h 0, o 1; T = 2 -> 3 waves). Cycle 0 is R_INIT; a run is latch +
 # enter + max(events, 1) per chunk; a set-up that reads a queue, or re-runs its
 # layer, waits until 10 cycles after the last issue of the run that wrote it;

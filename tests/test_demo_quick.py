@@ -8,7 +8,7 @@ Verilator, Yosys estimate, energy, report) in a temporary directory, then:
   clip, its cycle counter equal to the cycle model;
 * every number the report shows is recomputed here from the run's own files
   (the exported ``.qnet``, the encoded test clips) with ``sw.golden`` and
-  ``hw.capacity.sample_cycles``, and must agree exactly;
+  ``hw.spec.capacity.sample_cycles``, and must agree exactly;
 * a second run reuses every step (cached) and a changed parameter re-runs
   only the steps that depend on it.
 """
@@ -76,8 +76,8 @@ def test_quick_demo_headline_figures(quick_run):
 
 def test_report_numbers_equal_the_golden_models(quick_run):
     """Recompute the report's figures from the run's files: they must match exactly."""
-    from hw.boards import get_board
-    from hw.capacity import sample_cycles
+    from hw.spec.boards import get_board
+    from hw.spec.capacity import sample_cycles
     from sw import golden, qnet
     from sw.energy import E_AC_PJ
     from sw.export import select_inputs

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from host.deploy import DeployError, copy_commands, make_bundle
-from hw.capacity import CapacityError
+from hw.spec.capacity import CapacityError
 from sw import qnet
 from sw.random_net import random_qnet, random_spikes
 
@@ -40,9 +40,9 @@ def test_bundle_contents_and_it_runs_from_its_own_folder(tmp_path, model, overla
     b = make_bundle(tmp_path / "bundle", "pynq-z2", [model], overlay)
     out = b.path
     for rel in ("overlay/eavs.bit", "overlay/eavs.hwh", "models/m.qnet", "host/driver.py", "host/board.py", "sw/golden.py",
-                "hw/regmap.py", "hw/protocol.py", "boards.toml", "notebooks/eavs_on_pynq.ipynb", "RUN.txt"):
+                "hw/spec/regmap.py", "hw/spec/protocol.py", "boards.toml", "notebooks/eavs_on_pynq.ipynb", "RUN.txt"):
         assert (out / rel).is_file(), rel
-    for absent in ("sw/model.py", "sw/train.py", "hw/core.py", "sim", "eavs"):
+    for absent in ("sw/model.py", "sw/train.py", "hw/rtl/core.py", "sim", "eavs"):
         assert not (out / absent).exists(), absent
     assert "python3 -m host --backend board --board pynq-z2" in (out / "RUN.txt").read_text()
     # Run the board-side entry point with only the bundle on the path.
@@ -71,7 +71,7 @@ def test_bundle_errors(tmp_path, model, overlay):
     (tmp_path / "b3" / "x").write_text("")
     with pytest.raises(DeployError, match="not empty"):
         make_bundle(tmp_path / "b3", "pynq-z2", [model], None)
-    from hw.boards import get_board
+    from hw.spec.boards import get_board
 
     cap = get_board("pynq-z2").capacity
     net = random_qnet(np.random.default_rng(0), max_inputs=8, max_neurons=4, timesteps=cap.max_timesteps)

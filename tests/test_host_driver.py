@@ -16,16 +16,16 @@ import host
 from host.backend import NoModelError, SpikeShapeError
 from host.board import BoardBackend, EavsCoreIP
 from host.driver import CoreDriver, CoreError, CoreTimeout, NoCoreError
-from hw import protocol, regmap
-from hw.capacity import Capacity, CapacityError
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity, CapacityError
 from sw.events import END_OF_STEP
 from sw.qnet import InputGroup, Layer, QNet, Source
 from sw.random_net import random_qnet, random_spikes
 from tests.host_fakes import BASE, FakeCore, FakeDMA, FakeOverlay, FakeRegisterDevice, np_allocate, plain_sample
 
-# A frozen copy of the register map's facts the driver uses (hw/regmap.py,
+# A frozen copy of the register map's facts the driver uses (hw/spec/regmap.py,
 # version 1.0), typed by hand: the expected bus traffic below is built from
-# these literals, never from the driver's own helpers or from hw.regmap, so
+# these literals, never from the driver's own helpers or from hw.spec.regmap, so
 # a driver that swaps two masks or reads the wrong register fails here.
 CTRL, STATUS, ERROR, BATCH, SAMPLE_ERRORS = 0x008, 0x00C, 0x010, 0x014, 0x044
 START, SOFT_RESET, CLEAR_ERRORS, MODE_LOAD = 0x1, 0x2, 0x4, 0x1 << 3
@@ -58,7 +58,7 @@ def test_ip_reads_capacity_from_its_registers():
     be, core, dev, _ = make_board()
     assert be.capacity == CAP
     assert be.core.capacity == CAP
-    # Identity, version, then every capacity register at the offsets of hw.regmap.
+    # Identity, version, then every capacity register at the offsets of hw.spec.regmap.
     reads = [off for kind, off, _ in dev.log if kind == "r"]
     assert reads[:2] == [regmap.offset("ID"), regmap.offset("VERSION")]
     assert reads[2 : 2 + len(regmap.CAPACITY_REGISTERS)] == [r.offset for r in regmap.CAPACITY_REGISTERS]

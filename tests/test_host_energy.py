@@ -127,8 +127,8 @@ class _nullcontext:
 
 
 def test_board_rails_from_boards_toml():
-    pytest.importorskip("hw.boards")
-    from hw.boards import load_boards
+    pytest.importorskip("hw.spec.boards")
+    from hw.spec.boards import load_boards
 
     boards = load_boards()
     for name, b in boards.items():

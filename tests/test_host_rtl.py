@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import host
-from hw import regmap
-from hw.capacity import Capacity, CapacityError
+from hw.spec import regmap
+from hw.spec.capacity import Capacity, CapacityError
 from sw.random_net import random_qnet, random_spikes
 
 #: Small enough to build quickly, big enough for 2..3-layer random models and the notebook's model;
@@ -55,8 +55,8 @@ def rtl(request, rtl_pool):
     from sim.build import tool_problem
 
     sim = request.param
-    if importlib.util.find_spec("hw.generate") is None:
-        pytest.skip("hw.generate (the core's Verilog generator) is not in the tree")
+    if importlib.util.find_spec("hw.flow.generate") is None:
+        pytest.skip("hw.flow.generate (the core's Verilog generator) is not in the tree")
     problem = tool_problem(sim)
     if problem:
         pytest.skip(problem)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hw.boards import BOARDS_TOML, BoardError, get_board, load_boards
-from hw.ecp5_pll import PllError, ecp5_pll, uart_divisor
+from hw.spec.boards import BOARDS_TOML, BoardError, get_board, load_boards
+from hw.spec.ecp5_pll import PllError, ecp5_pll, uart_divisor
 
 ROOT = Path(__file__).resolve().parent.parent
 ULX3S = "[boards.ulx3s-85f]" + BOARDS_TOML.read_text().split("[boards.ulx3s-85f]")[1]
@@ -132,7 +132,7 @@ def test_board_entry_point_offers_serial_and_needs_a_port(tmp_path):
 
 
 def test_serial_backend_is_board_side_pure():
-    code = "import sys, host.serial_backend, hw.link, hw.ecp5_pll; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'amaranth'}))"
+    code = "import sys, host.serial_backend, hw.spec.link, hw.spec.ecp5_pll; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'amaranth'}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 

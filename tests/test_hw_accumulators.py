@@ -1,4 +1,4 @@
-"""hw.accumulators.SynapseAccumulators against hand-worked literals and a plain
+"""hw.rtl.accumulators.SynapseAccumulators against hand-worked literals and a plain
 Python model of the two stages.
 
 The model (written from the core's I3/I4 description, not from the RTL):
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.accumulators import SynapseAccumulators
-from hw.lif import acc_bits
+from hw.rtl.accumulators import SynapseAccumulators
+from hw.spec.lif import acc_bits
 
 
 def pack(values, bits):

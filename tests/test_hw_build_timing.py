@@ -1,4 +1,4 @@
-"""hw.build on a timing failure: the achieved clock in a one-line error, a
+"""hw.flow.build on a timing failure: the achieved clock in a one-line error, a
 non-zero exit and no bitstream left behind (nextpnr itself is faked here;
 the real flow is exercised by the yosys-marked build tests and bench.fmax)."""
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import hw.ecp5
-from hw import build as hb
-from hw.estimate import ToolError
+import hw.flow.ecp5
+from hw.flow import build as hb
+from hw.flow.estimate import ToolError
 
 FAIL_LOG = """Info: Max frequency for clock '$glbnet$cd_sync.clk': 30.11 MHz (PASS at 25.00 MHz)
 ERROR: Max frequency for clock '$glbnet$cd_sync.clk': 23.28 MHz (FAIL at 25.00 MHz)
@@ -32,7 +32,7 @@ def _fake_flow(tmp_path, monkeypatch, log_text):
         (out_dir / "top.bit").write_bytes(b"stale")
         raise ToolError("nextpnr-ecp5 place and route failed (exit 255)")
 
-    monkeypatch.setattr(hw.ecp5, "build_ecp5", fake_build_ecp5)
+    monkeypatch.setattr(hw.flow.ecp5, "build_ecp5", fake_build_ecp5)
     core = tmp_path / "eavs_core.v"
     core.write_text("module eavs_core(); endmodule\n")
     return core

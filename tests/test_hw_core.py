@@ -1,7 +1,7 @@
 """The whole core in the Amaranth simulator against sw.golden, sample by sample.
 
 Every sample's prediction, readout membranes, counters and compute cycles must
-equal the golden model and hw.capacity.sample_cycles exactly. The harness
+equal the golden model and hw.spec.capacity.sample_cycles exactly. The harness
 drives the core through its AXI4-Lite and AXI4-Stream ports with random idle
 cycles on the input stream and random backpressure on the output stream.
 Several models share one simulation (which also loads a new model between
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw import protocol, regmap
-from hw.amaranth_sim import Job, run_amaranth, run_amaranth_jobs
-from hw.capacity import Capacity, sample_cycles
+from hw.spec import protocol, regmap
+from hw.flow.amaranth_sim import Job, run_amaranth, run_amaranth_jobs
+from hw.spec.capacity import Capacity, sample_cycles
 from sw import golden
 from sw.random_net import random_qnet, random_spikes
 
@@ -137,7 +137,7 @@ def test_core_cycles_equal_hand_worked_literals():
     constants): inputs a[4] -> h (5 neurons, weights 1, threshold 3) -> o (3).
     Step 0: inputs 0, 1, 2 spike, so every h neuron gets I = 3 and spikes
     (5 events into o); step 1: no input, nothing spikes. Events [[3, 5], [0, 0]].
-    o runs one wave after h (hw.schedule); worked as in
+    o runs one wave after h (hw.spec.schedule); worked as in
     tests/test_capacity_cycles.py (c1 = 1 + 2 + ch*3, c2 = c1 + 9 + 2 + ch,
     c3 = c2 + 2 + 5, c4 = c3 + 9 + 2 + 1, total c4 + 10):
       P = 4 (ch 2): c1 = 9, c2 = 22, c3 = 29, c4 = 41 -> 51

@@ -1,8 +1,8 @@
 # amaranth: UnusedElaboratable=no
-"""hw.csr.ControlRegisters alone, driven through AXI4-Lite handshakes.
+"""hw.rtl.csr.ControlRegisters alone, driven through AXI4-Lite handshakes.
 
 The model is the frozen register table of tests/test_hw_regmap_frozen.py
-(offsets and fields as literal numbers, not read from hw.regmap), plus values
+(offsets and fields as literal numbers, not read from hw.spec.regmap), plus values
 worked by hand below: a swapped offset, a field at the wrong bit, a pulse
 that lasts two cycles or a read that returns the wrong word fails here,
 before the whole core is simulated.
@@ -15,9 +15,9 @@ from amaranth import Elaboratable, Module, signed
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hw import regmap
-from hw.capacity import Capacity
-from hw.csr import ControlRegisters
+from hw.spec import regmap
+from hw.spec.capacity import Capacity
+from hw.rtl.csr import ControlRegisters
 from tests.test_hw_regmap_frozen import FROZEN
 
 REGS = FROZEN[max(FROZEN)][0]  # name -> (offset, access, fields), literal numbers
@@ -45,7 +45,7 @@ ERROR_VALUE, SAMPLE_ERRORS_VALUE = 0xA5, 0x5A
 
 class _Top(Elaboratable):
     """The registers plus a stand-in for the core's readout memory and its
-    read port (synchronous, as rmem's ``r_axil`` port), wired as hw.core does."""
+    read port (synchronous, as rmem's ``r_axil`` port), wired as hw.rtl.core does."""
 
     def __init__(self):
         self.csr = ControlRegisters(CAP)
@@ -301,7 +301,7 @@ def test_drive_refuses_a_missing_or_unknown_register():
     assert len(csr.drive(**full)) == 4 + 12
     with pytest.raises(AssertionError, match=r"lacks \['cycles'\]"):
         csr.drive(**{k: v for k, v in full.items() if k != "cycles"})
-    with pytest.raises(AssertionError, match=r"\['bogus'\] missing from hw.regmap"):
+    with pytest.raises(AssertionError, match=r"\['bogus'\] missing from hw.spec.regmap"):
         csr.drive(bogus=1, **full)
     with pytest.raises(AssertionError, match=r"STATUS: fields \['busy'\] given"):
         csr.drive(**{**full, "status": {"busy": 1}})
@@ -310,12 +310,12 @@ def test_drive_refuses_a_missing_or_unknown_register():
 def test_a_read_write_register_without_storage_fails_at_elaboration(monkeypatch):
     extra = regmap.Register("SCRATCH", 0x048, "rw", "a register nobody stores")
     monkeypatch.setattr(regmap, "REGISTERS", regmap.REGISTERS + (extra,))
-    with pytest.raises(AssertionError, match="register SCRATCH .rw. has no storage in hw.csr"):
+    with pytest.raises(AssertionError, match="register SCRATCH .rw. has no storage in hw.rtl.csr"):
         ControlRegisters(CAP).elaborate(None)
 
 
 def test_rejects_a_non_capacity():
-    with pytest.raises(TypeError, match="needs a hw.capacity.Capacity, not 4"):
+    with pytest.raises(TypeError, match="needs a hw.spec.capacity.Capacity, not 4"):
         ControlRegisters(4)
 
 

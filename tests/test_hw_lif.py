@@ -1,10 +1,10 @@
-"""hw.lif.acc_bits and the core's capacity check (the lane is tested in test_hw_lif_pipe.py)."""
+"""hw.spec.lif.acc_bits and the core's capacity check (the lane is tested in test_hw_lif_pipe.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from hw.lif import acc_bits
+from hw.spec.lif import acc_bits
 
 
 def test_acc_bits_validates():
@@ -19,7 +19,7 @@ def test_acc_bits_holds_the_worst_case():
 
 
 def test_core_validates_capacity():
-    from hw.core import EAVSCore
+    from hw.rtl.core import EAVSCore
 
-    with pytest.raises(TypeError, match="hw.capacity.Capacity"):
+    with pytest.raises(TypeError, match="hw.spec.capacity.Capacity"):
         EAVSCore({"lanes": 8})

@@ -1,4 +1,4 @@
-"""hw.lif_array.LIFArray: P lanes, their layer parameters, the lane-count mask
+"""hw.rtl.lif_array.LIFArray: P lanes, their layer parameters, the lane-count mask
 and the spike-count update, against a plain Python LIF reference written from
 the contract's equations (DESIGN.md section 3) and against hand-worked
 literals; chunks enter back to back and switch layers from one cycle to the
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.capacity import Capacity
-from hw.lif_array import LIFArray
+from hw.spec.capacity import Capacity
+from hw.rtl.lif_array import LIFArray
 
 CAP = Capacity(lanes=4, max_layers=3, max_neurons=64, max_sources=2, max_inputs=64, v_bits=16, max_timesteps=15)
 P, V, CB, DW = CAP.lanes, CAP.v_bits, 4, 15  # 15 steps: 4-bit counts; decay field d [12:0], shift [14:13]

@@ -1,4 +1,4 @@
-"""hw.lif_pipe.LIFPipeLane: the pipelined decay lane against a plain reference
+"""hw.rtl.lif_pipe.LIFPipeLane: the pipelined decay lane against a plain reference
 written from the v2 contract's equations, against hand-worked literals, and
 against sw.golden.lif_step for the shift leaks every v1 model uses."""
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.lif import acc_bits
-from hw.lif_pipe import DECAY_ONE, LIFPipeLane, decay_and_shift, decay_from_shift
+from hw.spec.lif import acc_bits
+from hw.rtl.lif_pipe import DECAY_ONE, LIFPipeLane, decay_and_shift, decay_from_shift
 from sw.golden import lif_step
 from sw.qnet import Layer, QNetError, Source
 

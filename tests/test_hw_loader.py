@@ -1,4 +1,4 @@
-"""hw.loader.ModelLoader on its own: images from hw.protocol.pack_model, fed
+"""hw.rtl.loader.ModelLoader on its own: images from hw.spec.protocol.pack_model, fed
 with random idle cycles, against the QNet they were packed from.
 
 Every parameter output is compared with a value read off the QNet itself
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw import protocol, regmap
-from hw.capacity import Capacity
-from hw.loader import ModelLoader
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity
+from hw.rtl.loader import ModelLoader
 from sw.qnet import InputGroup, Layer, QNet, Source
 from sw.random_net import demo_shaped_qnet, random_qnet
 
@@ -335,5 +335,5 @@ def test_begin_forgets_a_bad_image():
 
 
 def test_rejects_non_capacity():
-    with pytest.raises(TypeError, match="hw.capacity.Capacity"):
+    with pytest.raises(TypeError, match="hw.spec.capacity.Capacity"):
         ModelLoader(8)

@@ -1,16 +1,16 @@
 """A frozen copy of the register map and the stream formats, keyed by VERSION.
 
-The live map in hw.regmap is compared with a copy typed here as literal
-numbers (not derived from hw.regmap), so a swapped offset, a moved field or a
+The live map in hw.spec.regmap is compared with a copy typed here as literal
+numbers (not derived from hw.spec.regmap), so a swapped offset, a moved field or a
 changed format fails this test. The rule it enforces: the frozen copies are
 append-only. Changing the map or the formats means adding a new entry under
-a new major VERSION (and bumping ``hw.regmap.VERSION`` to it), never editing
+a new major VERSION (and bumping ``hw.spec.regmap.VERSION`` to it), never editing
 the entry of a version that bitstreams and drivers already carry.
 """
 
 from __future__ import annotations
 
-from hw import protocol, regmap
+from hw.spec import protocol, regmap
 
 ERR = (("event_index", 0, 1), ("extra_events", 1, 1), ("truncated", 2, 1), ("over_capacity", 3, 1),
        ("start_busy", 4, 1), ("bad_model", 5, 1), ("no_model", 6, 1), ("bad_word", 7, 1))  # fmt: skip
@@ -55,7 +55,7 @@ V1_FORMATS = {
 #: Layer flag bit 6: the last layer is read out by spike count.
 V2_FORMATS = {**V1_FORMATS, "DECAY_BITS": 12, "DECAY_ONE": 4096, "DECAY_SHIFT_LSB": 16, "FLAG_READOUT_SPIKES": 0x40}
 
-#: Layer flags bits [19:16]: the layer's stage in the wave schedule (hw.schedule).
+#: Layer flags bits [19:16]: the layer's stage in the wave schedule (hw.spec.schedule).
 V3_FORMATS = {**V2_FORMATS, "FLAG_STAGE_LSB": 16}
 
 #: Every released VERSION (major << 16 | minor) with its map; append only.
@@ -85,7 +85,7 @@ def live_formats() -> dict:
 
 def test_version_is_the_newest_frozen_one():
     assert regmap.VERSION in FROZEN, (
-        f"hw.regmap.VERSION 0x{regmap.VERSION:x} has no frozen copy here: add one (append only) when you bump it"
+        f"hw.spec.regmap.VERSION 0x{regmap.VERSION:x} has no frozen copy here: add one (append only) when you bump it"
     )
     assert regmap.VERSION == max(FROZEN)
 

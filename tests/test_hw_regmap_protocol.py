@@ -1,4 +1,4 @@
-"""hw.regmap and hw.protocol: the register map and the stream formats, checked
+"""hw.spec.regmap and hw.spec.protocol: the register map and the stream formats, checked
 against their documented layout by an independent reader of the model image."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hw import protocol, regmap
-from hw.capacity import Capacity, CapacityError
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity, CapacityError
 from sw.random_net import random_qnet
 
 
@@ -67,7 +67,7 @@ def test_markdown_lists_every_register_and_the_vlnv():
 
 
 def test_regmap_and_protocol_import_no_amaranth_or_torch():
-    code = "import sys, hw.regmap, hw.protocol; print(any(m in sys.modules for m in ('amaranth', 'torch')))"
+    code = "import sys, hw.spec.regmap, hw.spec.protocol; print(any(m in sys.modules for m in ('amaranth', 'torch')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -76,7 +76,7 @@ def test_regmap_and_protocol_import_no_amaranth_or_torch():
 
 
 def _parse_image(words: np.ndarray, cap: Capacity):
-    """Read the model image as documented in hw.protocol (independent of pack_model)."""
+    """Read the model image as documented in hw.spec.protocol (independent of pack_model)."""
     w = [int(x) for x in words]
     assert w[0] == protocol.MODEL_MAGIC and w[1] == len(w) and w[2] == cap.lanes
     assert (sum(w[:-1]) & 0xFFFFFFFF) == w[-1]

@@ -1,9 +1,9 @@
-"""hw.result_writer.ResultWriter against a plain Python model.
+"""hw.rtl.result_writer.ResultWriter against a plain Python model.
 
 The model: argmax written as a loop (the lowest index wins ties), the record
 laid out from literal header positions (word 0 magic 0xE5A5 << 16 | n_out,
 then errors, prediction, cycles, in_events, spikes, sops, then the values as
-32-bit two's complement), and ``hw.protocol.decode_results`` as a second,
+32-bit two's complement), and ``hw.spec.protocol.decode_results`` as a second,
 independent decoder. The writer reads real synchronous memories (a harness
 holds the membrane and spike-count memories), and the sink's ready is random.
 """
@@ -16,9 +16,9 @@ from amaranth import Elaboratable, Module, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hw import protocol
-from hw.capacity import Capacity
-from hw.result_writer import ResultWriter
+from hw.spec import protocol
+from hw.spec.capacity import Capacity
+from hw.rtl.result_writer import ResultWriter
 
 HEADER = {"sample_errors": 0xA5, "cycles": 123456, "in_events": 789, "spikes": 4242, "sops": 0xDEADBEEF}
 

@@ -1,4 +1,4 @@
-"""The wave schedule (hw.schedule): every layer reads the step the model says.
+"""The wave schedule (hw.spec.schedule): every layer reads the step the model says.
 
 The check is a symbolic run of the core's order, written plainly here: waves
 ``w = 0 .. T - 1 + max(stage)``, layers in order, layer ``l`` computing step
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.rtl_cycles import demo_model
-from hw.schedule import MAX_STAGE, layer_stages, stage_problems, waves
+from hw.spec.schedule import MAX_STAGE, layer_stages, stage_problems, waves
 from sw.qnet import InputGroup, Layer, QNet, Source
 from sw.random_net import random_qnet
 

@@ -1,4 +1,4 @@
-"""hw.spike_queues.SpikeQueues against a plain model of double-buffered
+"""hw.rtl.spike_queues.SpikeQueues against a plain model of double-buffered
 per-layer spike queues (one list per queue and lane), and against a
 hand-worked sequence with literal addresses, entries and counts."""
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.capacity import Capacity
-from hw.spike_queues import SpikeQueues
+from hw.spec.capacity import Capacity
+from hw.rtl.spike_queues import SpikeQueues
 
 
 class QueueModel:
@@ -192,5 +192,5 @@ def test_hand_worked_sequence():
 
 
 def test_rejects_non_capacity():
-    with pytest.raises(TypeError, match="SpikeQueues needs a hw.capacity.Capacity"):
+    with pytest.raises(TypeError, match="SpikeQueues needs a hw.spec.capacity.Capacity"):
         SpikeQueues({"lanes": 4})

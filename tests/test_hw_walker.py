@@ -1,4 +1,4 @@
-"""hw.walker.SegmentWalker against a plain model: for a chunk, the entries of
+"""hw.rtl.walker.SegmentWalker against a plain model: for a chunk, the entries of
 the non-empty segments in ascending segment order (s*P + j), entry 0 first,
 one per cycle; ``last`` on the final one; a chunk entered in the cycle of the
 previous chunk's last issue follows it with no gap."""
@@ -8,7 +8,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hw.walker import SegmentWalker
+from hw.rtl.walker import SegmentWalker
 
 
 def _model(mask_bits, counts, P):

@@ -1,5 +1,5 @@
-"""The link bridge (hw.link_bridge) and UART (hw.uart) in the Amaranth simulator,
-against a plain Python model of the bridge written from hw.link's docstring.
+"""The link bridge (hw.rtl.link_bridge) and UART (hw.rtl.uart) in the Amaranth simulator,
+against a plain Python model of the bridge written from hw.spec.link's docstring.
 
 The model (:class:`BridgeModel`) holds what the core would see: a register
 file, the words pushed into s_axis (with TLAST) and the words waiting in the
@@ -18,8 +18,8 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hw import link
-from hw.link import ERR, REPLIES, REQUESTS, encode_frame
+from hw.spec import link
+from hw.spec.link import ERR, REPLIES, REQUESTS, encode_frame
 
 TIMEOUT = 64
 STALL = 40
@@ -34,7 +34,7 @@ def error_frame(code: int, ftype: int, detail: int = 0) -> bytes:
 
 
 class BridgeModel:
-    """What the bridge must do, from hw.link's docstring (not from the gateware)."""
+    """What the bridge must do, from hw.spec.link's docstring (not from the gateware)."""
 
     def __init__(self, regs: dict[int, int], results: list[tuple[int, int]], accept: bool = True):
         self.regs = regs
@@ -86,8 +86,8 @@ class BridgeModel:
 def run_bridge(requests, regs, results, accept=True, uart=False, divisor=4):
     """Send ``requests`` (each: bytes, then a quiet gap) to the gateware; return
     (reply bytes per request, register file, pushed words, words left in the FIFO)."""
-    from hw.link_bridge import LinkBridge
-    from hw.uart import UARTRx, UARTTx
+    from hw.rtl.link_bridge import LinkBridge
+    from hw.rtl.uart import UARTRx, UARTTx
 
     addr_bits = 12
     dut = LinkBridge(addr_bits, timeout_cycles=TIMEOUT * (divisor * 10 if uart else 1), stall_cycles=STALL, fifo_depth=32)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw.capacity import Capacity
+from hw.spec.capacity import Capacity
 from sw import golden
 from sw.export import ExportError, select_inputs, to_qnet
 from sw.model import EAVSNet, ModelConfig, ModelConfigError

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw.capacity import Capacity
+from hw.spec.capacity import Capacity
 from sim.build import tool_problem
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow]

@@ -1,7 +1,7 @@
 """The whole ULX3S top under Verilator, driven by the real ``serial`` back-end.
 
-The simulated board is :class:`hw.ecp5.BridgedCore` -- the UART, the frame
-engine and ``eavs_core``, exactly what ``hw.build --board ulx3s-85f`` puts
+The simulated board is :class:`hw.flow.ecp5.BridgedCore` -- the UART, the frame
+engine and ``eavs_core``, exactly what ``hw.flow.build --board ulx3s-85f`` puts
 behind the PLL and the pins -- built by Verilator. The cocotb module
 :mod:`sim.cocotb_serial_board` puts its UART pins on a TCP socket, and
 ``host.open_backend("serial", port="socket://127.0.0.1:PORT")`` talks to it
@@ -12,7 +12,7 @@ so the simulation stays short.
 
 Checked: a model load; a batch equal to sw.golden bit for bit (prediction,
 readout membranes, counters) with cycles equal to the cycle model
-(hw.capacity.sample_cycles, via the golden back-end); error bits decoded;
+(hw.spec.capacity.sample_cycles, via the golden back-end); error bits decoded;
 a corrupted and a truncated frame answered with error frames and changing
 nothing (and a corrupted frame retried by the host); a host that stops
 mid-sample, after which the next host runs clean; a board that never
@@ -34,15 +34,15 @@ import pytest
 
 import host
 from host.driver import CoreError
-from hw import link, protocol, regmap
-from hw.boards import get_board
+from hw.spec import link, protocol, regmap
+from hw.spec.boards import get_board
 from sw.random_net import random_qnet, random_spikes
 
 # one simulated board per session: every test here in one xdist worker (make test uses --dist loadgroup)
 pytestmark = [pytest.mark.verilator, pytest.mark.slow, pytest.mark.xdist_group("serial_board")]
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The board's default capacity: the core is the one `hw.build --board ulx3s-85f` synthesises.
+#: The board's default capacity: the core is the one `hw.flow.build --board ulx3s-85f` synthesises.
 CAP = get_board("ulx3s-85f").capacity
 DIVISOR = 4
 TIMEOUT_CYCLES = 4000
@@ -57,7 +57,7 @@ def board(tmp_path_factory):
     problem = tool_problem("verilator")
     if problem:
         pytest.skip(problem)
-    from hw.ecp5 import sim_top_verilog
+    from hw.flow.ecp5 import sim_top_verilog
 
     build_dir = ROOT / "build" / "serial-board"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -246,7 +246,7 @@ def test_eavs_eval_on_the_simulated_board_prints_a_bit_exact_verdict(board, tmp_
 def test_link_bytes_per_inference_measured_on_the_demo_input_shape(board):
     """Bytes over the link for samples of the demo's input shape (576 inputs:
     64 audio + 512 visual, T = 40, 10 % input spikes), measured at the host on
-    the simulated board: exactly the hw.link frame arithmetic of the batch's
+    the simulated board: exactly the hw.spec.link frame arithmetic of the batch's
     frames, and what bench.link_bytes computes to within one frame per sample
     once the per-batch register frames and the extra RECV polls are taken out."""
     from bench.link_bytes import sample_bytes
@@ -274,7 +274,7 @@ def test_link_bytes_per_inference_measured_on_the_demo_input_shape(board):
     gold.load_model(net)
     assert got.differences(gold.infer_batch(x)) == []
     out, back = after["bytes_out"] - before["bytes_out"], after["bytes_in"] - before["bytes_in"]
-    # the batch's events go as one transfer, framed together (hw.link sizes: 6 bytes of frame per frame)
+    # the batch's events go as one transfer, framed together (hw.spec.link sizes: 6 bytes of frame per frame)
     frames = _frames(np.concatenate(protocol.event_packets(x)), link.MAX_PAYLOAD)
     n_recv, n_w, n_r = sent.get("RECV", 0), sent.get("WRITE", 0), sent.get("READ", 0)
     assert set(sent) <= {"RECV", "WRITE", "READ", "EVENTS", "EVENTS_LAST"} and sent.get("EVENTS", 0) + sent.get("EVENTS_LAST", 0) == len(frames)

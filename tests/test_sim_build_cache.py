@@ -29,13 +29,13 @@ def _copy_tree(dst: Path) -> Path:
 def test_rtl_sources_cover_hw_and_the_sw_modules_it_imports():
     names = {str(p.relative_to(ROOT)) for p in build.rtl_sources()}
     # Literal names: the event format and the model file are read by the RTL's generator.
-    assert {"hw/core.py", "hw/protocol.py", "hw/regmap.py", "hw/capacity.py", "hw/generate.py"} <= names
+    assert {"hw/rtl/core.py", "hw/spec/protocol.py", "hw/spec/regmap.py", "hw/spec/capacity.py", "hw/flow/generate.py"} <= names
     assert {"sw/events.py", "sw/qnet.py"} <= names
     # Only what the RTL can depend on: not the training code or the simulators.
     assert not {"sw/model.py", "sw/train.py", "sim/build.py", "host/driver.py"} & names
 
 
-@pytest.mark.parametrize("changed", ["sw/events.py", "sw/qnet.py", "hw/core.py"])
+@pytest.mark.parametrize("changed", ["sw/events.py", "sw/qnet.py", "hw/rtl/core.py"])
 def test_digest_changes_with_each_rtl_source(tmp_path, changed):
     root = _copy_tree(tmp_path)
     before = build._hw_digest(root)

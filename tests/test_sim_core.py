@@ -2,7 +2,7 @@
 
 Every sample's prediction, readout membranes, counters (input events,
 spikes, synaptic operations) and compute cycles are compared exactly with the
-golden model and hw.capacity.sample_cycles; registers read after each batch
+golden model and hw.spec.capacity.sample_cycles; registers read after each batch
 (CYCLES, SPIKES, SOPS, PREDICTION, SAMPLES, ERROR, READOUT window...) too.
 
 Builds are shared per (simulator, lanes) through module-scoped fixtures and

@@ -1,6 +1,6 @@
 """The verification catches a real RTL bug: a leak off by one bit.
 
-The core is generated with a mutant LIF lane (``hw.lif_pipe.DECAY_BITS``
+The core is generated with a mutant LIF lane (``hw.rtl.lif_pipe.DECAY_BITS``
 13 instead of 12, so the lane computes ``(v * d) >> 13``: half the leak;
 monkeypatched for this test only, never committed), built on Icarus in a
 temporary directory and run through the same random-model scenario as
@@ -21,11 +21,11 @@ pytestmark = [pytest.mark.icarus, pytest.mark.xdist_group("sim_mutation")]
 def test_sim_leak_off_by_one_is_caught(tmp_path, monkeypatch):
     if tool_problem("icarus"):
         pytest.skip(tool_problem("icarus"))
-    import hw.lif_pipe
-    from hw.generate import verilog_source
+    import hw.rtl.lif_pipe
+    from hw.flow.generate import verilog_source
 
     cap = test_capacity(8)
-    monkeypatch.setattr(hw.lif_pipe, "DECAY_BITS", 13)  # the injected bug
+    monkeypatch.setattr(hw.rtl.lif_pipe, "DECAY_BITS", 13)  # the injected bug
     src = tmp_path / "eavs_core.v"
     src.write_text(verilog_source(cap))  # what `python -m hw.generate` writes, with the mutant lane
     monkeypatch.undo()

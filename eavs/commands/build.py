@@ -18,21 +18,21 @@ def build(
     model: Optional[Path] = typer.Option(None, "--model", help=".qnet model the capacity must hold."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default build/BOARD)."),
     capacity: Optional[str] = typer.Option(None, "--capacity", help="Capacity overrides, e.g. lanes=8,weight_depth=4096."),
-    core_verilog: Optional[Path] = typer.Option(None, "--core-verilog", help="Use this eavs_core.v instead of hw.generate."),
+    core_verilog: Optional[Path] = typer.Option(None, "--core-verilog", help="Use this eavs_core.v instead of hw.flow.generate."),
     jobs: int = typer.Option(4, "--jobs", help="Vivado parallel jobs."),
     seed: int = typer.Option(1, "--seed", help="nextpnr placement seed."),
     no_estimate: bool = typer.Option(False, "--no-estimate", help="Skip the Yosys estimate when Vivado is absent."),
 ) -> None:
     """Build a bitstream for a board: Vivado project (run if vivado is on PATH, else a Yosys
     estimate) for the Zynq boards, the open flow for ECP5; JSON and text reports in --out."""
-    from hw import build as hw_build
+    from hw.flow import build as hw_build
 
     if list_boards:
         typer.echo(hw_build.list_boards())
         return
     if not board:
         raise typer.BadParameter("--board is required (or --list)")
-    from hw.estimate import ToolError
+    from hw.flow.estimate import ToolError
 
     try:
         report = hw_build.build(board, out, model, capacity, core_verilog, jobs=jobs, seed=seed, estimate=not no_estimate)

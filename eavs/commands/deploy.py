@@ -46,7 +46,7 @@ def deploy(
     """PYNQ boards: bundle overlay + model + board-side code and copy it to --host.
     Open (ECP5) boards: program the bitstream with openFPGALoader."""
     from host.deploy import copy_commands, make_bundle, program_command
-    from hw.boards import get_board
+    from hw.spec.boards import get_board
 
     if get_board(board).flow == "ecp5":
         from host.deploy import DeployError, openfpgaloader_path

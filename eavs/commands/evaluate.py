@@ -101,7 +101,7 @@ def _run_backend(kind, net, x, y, board, bitstream, simulator, clips, port=None,
     else:
         options = {"simulator": simulator}
         if board is not None:
-            from hw.boards import get_board
+            from hw.spec.boards import get_board
 
             options["capacity"] = get_board(board).capacity
     with host.open_backend(kind, **options) as be:

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
             + f"; inputs {[(g.name, g.size) for g in net.inputs]}, T={net.timesteps}"
         )
         if capacity_check:
-            from hw.capacity import Capacity
+            from hw.spec.capacity import Capacity
 
             problems = Capacity().problems(net)
             typer.echo("fits the default capacity" if not problems else "does NOT fit the default capacity: " + "; ".join(problems))

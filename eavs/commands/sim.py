@@ -20,8 +20,8 @@ import typer
 
 
 def _parse_capacity(spec: str | None, net, lanes: int):
-    from hw.amaranth_sim import fitting_capacity
-    from hw.capacity import Capacity, CapacityError
+    from hw.flow.amaranth_sim import fitting_capacity
+    from hw.spec.capacity import Capacity, CapacityError
 
     if spec is None:
         return fitting_capacity(net, lanes)

@@ -41,11 +41,11 @@ __all__ = [
 #: encoder in the cycle that reads it.
 SETUP_CYCLES = 2
 #: Cycles of a layer that has no step in this wave (``w - stage`` outside
-#: ``0..T-1``, hw.schedule): its R_LATCH slot only.
+#: ``0..T-1``, hw.spec.schedule): its R_LATCH slot only.
 SKIP_CYCLES = 1
 #: A layer's last spikes, counts and membranes are written back in the 9th
 #: cycle after its last issue cycle (4 issue stages to the last accumulate,
-#: 4 wait/read cycles, LIFPipeLane.LATENCY = 4 lane stages... see hw/core.py);
+#: 4 wait/read cycles, LIFPipeLane.LATENCY = 4 lane stages... see hw/rtl/core.py);
 #: a set-up that reads its spike queue, or runs the same layer again, may
 #: latch ``DRAIN`` cycles after that last issue cycle, not before. Other
 #: set-ups overlap the write-back.
@@ -178,7 +178,7 @@ def require_capacity(owner: object, capacity: object) -> Capacity:
     that it was created but never used."""
     if not isinstance(capacity, Capacity):
         owner._MustUse__silence = True  # type: ignore[attr-defined]
-        raise TypeError(f"{type(owner).__name__} needs a hw.capacity.Capacity, not {capacity!r}")
+        raise TypeError(f"{type(owner).__name__} needs a hw.spec.capacity.Capacity, not {capacity!r}")
     return capacity
 
 
@@ -208,7 +208,7 @@ def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarr
 
     Counts the cycles in which the core computes; time spent waiting for the
     host's input events is not included (it depends on the host, not on the
-    core). The core runs ``T + max(stage)`` waves (:mod:`hw.schedule`); in
+    core). The core runs ``T + max(stage)`` waves (:mod:`hw.spec.schedule`); in
     each, every layer in order either skips (``SKIP_CYCLES``) or runs
     (:func:`layer_run_cycles`), first waiting until every spike queue it
     reads, and its own membranes, are written back (``DRAIN`` cycles after
@@ -216,7 +216,7 @@ def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarr
     flush that waits for the last write-back. Cycle indices below count
     compute cycles only, as the core's counter does (R_INIT is cycle 0).
     """
-    from hw.schedule import layer_stages  # noqa: PLC0415 - a sibling pure module
+    from hw.spec.schedule import layer_stages  # noqa: PLC0415 - a sibling pure module
 
     ev = np.asarray(layer_events, dtype=np.int64)
     single = ev.ndim == 2

@@ -1,8 +1,8 @@
 """ECP5 EHXPLLL dividers and the UART bit period, in pure Python.
 
-:mod:`hw.boards` checks a board's ``clock_mhz`` and ``baud`` with these
+:mod:`hw.spec.boards` checks a board's ``clock_mhz`` and ``baud`` with these
 functions when it reads ``boards.toml`` (so a bad entry fails before any
-tool runs), and :mod:`hw.ecp5` instantiates the PLL they describe.
+tool runs), and :mod:`hw.flow.ecp5` instantiates the PLL they describe.
 
 EHXPLLL with CLKOP fed back (``FEEDBK_PATH = "CLKOP"``), from Lattice
 TN1263 (ECP5 sysCLOCK PLL design and usage guide):

@@ -1,6 +1,6 @@
-"""The frame engine: :mod:`hw.link` frames in, AXI4-Lite and AXI4-Stream out.
+"""The frame engine: :mod:`hw.spec.link` frames in, AXI4-Lite and AXI4-Stream out.
 
-:class:`LinkBridge` sits between a byte stream (the UART, :mod:`hw.uart`)
+:class:`LinkBridge` sits between a byte stream (the UART, :mod:`hw.rtl.uart`)
 and the core's three buses. It receives a whole frame into its payload
 memory while running the CRC, and acts only once the CRC has matched, so a
 corrupted, truncated, oversize or unexpected frame changes nothing: it is
@@ -30,8 +30,8 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw import link
-from hw.axi import AXI4LiteSignature, AXIStreamSignature
+from hw.spec import link
+from hw.rtl.axi import AXI4LiteSignature, AXIStreamSignature
 
 __all__ = ["LinkBridge", "crc16_next"]
 
@@ -68,7 +68,7 @@ def crc16_next(crc, byte):
 
 
 class LinkBridge(wiring.Component):
-    """Frames (:mod:`hw.link`) on a byte stream <-> the core's AXI buses.
+    """Frames (:mod:`hw.spec.link`) on a byte stream <-> the core's AXI buses.
 
     Parameters
     ----------
@@ -84,7 +84,7 @@ class LinkBridge(wiring.Component):
     fifo_depth : int
         Result words the bridge holds for ``RECV`` (a whole record at least).
     max_payload : int
-        Payload memory, in bytes (:data:`hw.link.MAX_PAYLOAD` by default).
+        Payload memory, in bytes (:data:`hw.spec.link.MAX_PAYLOAD` by default).
 
     Members
     -------

@@ -49,9 +49,9 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-# The decay format is part of the model image (numpy-only hw.protocol); the
+# The decay format is part of the model image (numpy-only hw.spec.protocol); the
 # lane reads DECAY_BITS from its own module so a test can mutate it here.
-from hw.protocol import DECAY_BITS, DECAY_ONE, decay_and_shift, decay_from_shift
+from hw.spec.protocol import DECAY_BITS, DECAY_ONE, decay_and_shift, decay_from_shift
 
 __all__ = ["DECAY_BITS", "DECAY_ONE", "LIFPipeLane", "decay_from_shift", "decay_and_shift"]
 
@@ -63,7 +63,7 @@ class LIFPipeLane(wiring.Component):
     v_bits : int
         Width of the membrane datapath (the capacity's ``v_bits``).
     acc_width : int
-        Width of the synaptic current ``acc`` (:func:`hw.lif.acc_bits`).
+        Width of the synaptic current ``acc`` (:func:`hw.spec.lif.acc_bits`).
 
     Members
     -------

@@ -1,8 +1,8 @@
 """The serial link between a host and an open board: every frame, defined once.
 
-A board without a processor (the ULX3S, :mod:`hw.ecp5`) carries the core's
+A board without a processor (the ULX3S, :mod:`hw.flow.ecp5`) carries the core's
 AXI4-Lite registers and AXI4-Stream words over its USB-UART. The gateware
-(:mod:`hw.link_bridge`) and the host ``serial`` back-end
+(:mod:`hw.rtl.link_bridge`) and the host ``serial`` back-end
 (:mod:`host.serial_backend`) both import this module, so the two sides cannot
 disagree about a byte. Pure Python (standard library + numpy): it runs on any
 host, without amaranth.

@@ -11,7 +11,7 @@ so nothing here is "held while in flight": every per-chunk fact travels
 with the chunk.
 
 Why the layer parameters are registered here and not pipelined per lane:
-:class:`hw.lif_pipe.LIFPipeLane` reads ``threshold``, ``lo``, ``hi``,
+:class:`hw.rtl.lif_pipe.LIFPipeLane` reads ``threshold``, ``lo``, ``hi``,
 ``subtract`` and ``spiking`` only in its last stage. So the array carries
 the chunk's layer index (a few bits) ``LATENCY - 2`` stages, selects that
 layer's parameters from the loader's per-layer registers and registers them
@@ -36,7 +36,7 @@ spike at a sample's step 0 (``i_zero``: the count memory is never cleared,
 exactly as membranes read as 0 at step 0).
 
 Latency: ``LATENCY`` = ``LIFPipeLane.LATENCY`` = 4 cycles from ``i_valid``
-to ``o_valid``; ``hw.capacity.DRAIN`` counts these cycles.
+to ``o_valid``; ``hw.spec.capacity.DRAIN`` counts these cycles.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from hw.capacity import Capacity, require_capacity
-from hw.lif import acc_bits
-from hw.lif_pipe import LIFPipeLane
-from hw.loader import DECAY_LANE_BITS
+from hw.spec.capacity import Capacity, require_capacity
+from hw.spec.lif import acc_bits
+from hw.rtl.lif_pipe import LIFPipeLane
+from hw.rtl.loader import DECAY_LANE_BITS
 
 __all__ = ["LIFArray", "VB_BITS"]
 
@@ -65,7 +65,7 @@ class LIFArray(wiring.Component):
     capacity : Capacity
         ``lanes`` (P), ``v_bits`` (V), ``max_layers`` (L) and
         ``max_timesteps`` (the spike-count width) set the port widths; the
-        accumulator width is :func:`hw.lif.acc_bits` of the capacity's
+        accumulator width is :func:`hw.spec.lif.acc_bits` of the capacity's
         largest layer fan-in, as in the core.
 
     Members
@@ -82,7 +82,7 @@ class LIFArray(wiring.Component):
         Its membranes after the previous step, lane j at bits ``[j*V, (j+1)*V)``.
     d_word : In(P * DECAY_LANE_BITS)
         Its decays, lane j's ``d`` in the low 13 bits of its field and the
-        extra product shift in the top 2 (:mod:`hw.loader`).
+        extra product shift in the top 2 (:mod:`hw.rtl.loader`).
     acc : In(signed(acc_width)).array(P)
         Its synaptic currents (bias plus this step's weights).
     ly_thr : In(signed(V)).array(L)

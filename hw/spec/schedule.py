@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # annotations only: sw.qnet is numpy-only anyway
 
 __all__ = ["MAX_STAGE", "layer_stages", "stage_problems", "waves"]
 
-#: Stages fit the 4-bit field of the layer flags word (hw.protocol).
+#: Stages fit the 4-bit field of the layer flags word (hw.spec.protocol).
 MAX_STAGE = 15
 
 

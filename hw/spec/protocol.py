@@ -1,12 +1,12 @@
 """The AXI4-Stream formats of ``eavs_core``: model image in, events in, results out.
 
 One definition of every word the core reads or writes on its streams; the
-RTL (:mod:`hw.core`), the Amaranth harness, the cocotb testbenches and the
+RTL (:mod:`hw.rtl.core`), the Amaranth harness, the cocotb testbenches and the
 PYNQ driver all import it. numpy only: it runs on the board.
 
 Mode selection
 --------------
-The input stream carries two kinds of traffic; ``CTRL.mode`` (:mod:`hw.regmap`)
+The input stream carries two kinds of traffic; ``CTRL.mode`` (:mod:`hw.spec.regmap`)
 says which one the next ``CTRL.start`` reads:
 
 * ``MODE_LOAD``: one **model image** (:func:`pack_model`), a packet whose last
@@ -50,7 +50,7 @@ then per layer ``LAYER_WORDS`` words followed by ``SOURCE_WORDS`` per source::
             reset is subtract [4], spiking [5], readout by spike count [6]
             (the last layer only), v_bits [13:8], stage [19:16] (the
             wave in which it runs a step, relative to the first layers':
-            :mod:`hw.schedule`; 0 everywhere is the plain order)
+            :mod:`hw.spec.schedule`; 0 everywhere is the plain order)
     source: index [7:0] (input group g, or layer i) | delay [8] | is a
             layer [9], size, offset of its rows inside the chunk's rows
 
@@ -73,7 +73,7 @@ Result record (uint32 words, TLAST on the last)
 model whose last layer has ``readout = "spikes"``, its spike counts over
 the sample (the prediction is their argmax, lowest index first)::
 
-    0 RESULT_MAGIC << 16 | n_out    1 error causes (hw.regmap.ERROR_BITS)
+    0 RESULT_MAGIC << 16 | n_out    1 error causes (hw.spec.regmap.ERROR_BITS)
     2 prediction    3 compute cycles    4 input events    5 output spikes
     6 synaptic operations
 """
@@ -85,8 +85,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.capacity import Capacity, CapacityError
-from hw.schedule import layer_stages
+from hw.spec.capacity import Capacity, CapacityError
+from hw.spec.schedule import layer_stages
 from sw.events import encode_events
 # The decay's precision and the exact shift -> decay conversion are the .qnet
 # contract's (one definition, sw.qnet); the image carries them as they are.
@@ -136,7 +136,7 @@ SOURCE_DELAY = 1 << 8
 SOURCE_IS_LAYER = 1 << 9
 #: Layer flag: the (last) layer is read out by spike count, not membrane.
 FLAG_READOUT_SPIKES = 1 << 6
-#: Bits [19:16] of the layer flags: its stage in the wave schedule (hw.schedule).
+#: Bits [19:16] of the layer flags: its stage in the wave schedule (hw.spec.schedule).
 FLAG_STAGE_LSB = 16
 #: Bit of a decay word where the neuron's extra product shift (0..3) starts.
 DECAY_SHIFT_LSB = 16
@@ -353,7 +353,7 @@ def event_packets(spikes: np.ndarray) -> list[np.ndarray]:
 class Results:
     """Decoded result records of a batch (one row per sample)."""
 
-    errors: np.ndarray  # [B] uint32, hw.regmap.ERROR_BITS layout
+    errors: np.ndarray  # [B] uint32, hw.spec.regmap.ERROR_BITS layout
     prediction: np.ndarray  # [B] int64
     cycles: np.ndarray  # [B] int64
     in_events: np.ndarray  # [B] int64

@@ -7,7 +7,7 @@ compute the step, so at P = 32 stream input added about 30 % to a sample
 step t is written into buffer ``t % 2`` while the compute reads step t - 1
 from the other buffer. Words for step t + 2 wait until step t is released.
 
-Semantics (the ``R_RECV`` / ``R_DRAIN`` rules of :mod:`hw.protocol`, kept
+Semantics (the ``R_RECV`` / ``R_DRAIN`` rules of :mod:`hw.spec.protocol`, kept
 exactly; the word format is :mod:`sw.events`):
 
 * a word with bit 31 set is a marker: it ends the step; a marker other than
@@ -79,7 +79,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from hw.capacity import Capacity
+from hw.spec.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_BITS
 
 __all__ = ["EventInput", "WordLayout", "LATENCY"]
@@ -149,7 +149,7 @@ class EventInput(wiring.Component):
 
     def __init__(self, capacity: Capacity):
         if not isinstance(capacity, Capacity):
-            raise TypeError(f"EventInput needs a hw.capacity.Capacity, not {capacity!r}")
+            raise TypeError(f"EventInput needs a hw.spec.capacity.Capacity, not {capacity!r}")
         self.capacity = capacity
         S, NI, TMAX = capacity.max_sources, capacity.max_inputs, capacity.max_timesteps
         self._ab = max(1, ceil_log2(NI))  # list address bits within one buffer

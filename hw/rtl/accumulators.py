@@ -4,7 +4,7 @@ DESIGN.md section 5: for each input spike of a step, the P weights of that
 spike's row for the chunk (one wide weight-memory word) are added into P
 accumulators held in registers, so there is no accumulator memory and no
 read-modify-write hazard. This module is that block, stages I3 and I4 of
-the core's issue pipeline (:mod:`hw.core`):
+the core's issue pipeline (:mod:`hw.rtl.core`):
 
 * **I3, the weight row.** ``w_word`` is the weight memory's read data (the
   memory is read synchronously, so it is valid the cycle after the row
@@ -32,7 +32,7 @@ different stages (I3 and I4), so a single payload/valid pair would need
 the core to re-time one of them. A fixed-latency pipeline with valid bits
 is what the core's cycle model counts.
 
-The accumulator width comes from the caller (:func:`hw.lif.acc_bits` in
+The accumulator width comes from the caller (:func:`hw.spec.lif.acc_bits` in
 the core), wide enough that a layer's worst case never wraps; the array
 itself wraps modulo ``2**acc_bits`` like any register.
 """

@@ -5,7 +5,7 @@ reads the readout layer's values (membranes, or spike counts when the layer
 is read out by ``readout = "spikes"``), keeps the argmax (the lowest index
 wins ties, as in :mod:`sw.golden`), copies the values into the ``READOUT``
 window memory for the register block, then writes one result record
-(:mod:`hw.protocol`: ``RESULT_HEADER_WORDS`` header words, then ``n_out``
+(:mod:`hw.spec.protocol`: ``RESULT_HEADER_WORDS`` header words, then ``n_out``
 values, TLAST on the last) to ``m_axis``.
 
 Why a separate component: the scan and the record are stream I/O at the
@@ -33,9 +33,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from hw import protocol
-from hw.axi import AXIStreamSignature
-from hw.capacity import Capacity, require_capacity
+from hw.spec import protocol
+from hw.rtl.axi import AXIStreamSignature
+from hw.spec.capacity import Capacity, require_capacity
 
 __all__ = ["ResultWriter"]
 
@@ -52,7 +52,7 @@ class ResultWriter(wiring.Component):
     capacity : Capacity
         Sets the lanes P, membrane width V, spike-count width (holds
         ``max_timesteps``), the readout memory's depth (``max_neurons``) and
-        the membrane memory's depth (:func:`hw.protocol.membrane_depth`).
+        the membrane memory's depth (:func:`hw.spec.protocol.membrane_depth`).
 
     Members
     -------

@@ -1,6 +1,6 @@
 """``ControlRegisters``: the AXI4-Lite target of ``eavs_core``.
 
-The register decoder is generated from :mod:`hw.regmap`, the one declaration
+The register decoder is generated from :mod:`hw.spec.regmap`, the one declaration
 of the map, so no offset is typed here. Registers fall into three kinds:
 
 * **stored** (``rw``): ``CTRL`` and ``BATCH`` live here. A ``CTRL`` write
@@ -16,12 +16,12 @@ of the map, so no offset is typed here. Registers fall into three kinds:
   ``SAMPLE_ERRORS``) is an ``In`` of a :class:`~amaranth.lib.data.FlexibleLayout`
   that puts each field at its ``lsb``: the layout *is* the packing.
 * **constant** (:data:`CONSTANT_REGISTERS`): ``ID``, ``VERSION`` and the
-  ``CAP_*`` capacity registers read as :func:`hw.regmap.reset_value`.
+  ``CAP_*`` capacity registers read as :func:`hw.spec.regmap.reset_value`.
 
 Unmapped offsets read as 0; writes to them and to read-only registers are
 acknowledged and ignored.
 
-Timing (cycle-exact with the decoder that was inline in ``hw.core``)
+Timing (cycle-exact with the decoder that was inline in ``hw.rtl.core``)
 ---------------------------------------------------------------------
 Writes: address and data are accepted in the same handshake (``awready`` =
 ``wready`` = ``awvalid & wvalid & ~bvalid``), ``wstrb`` is ignored
@@ -45,9 +45,9 @@ from amaranth import Cat, Const, Module, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw import regmap
-from hw.axi import AXI4LiteSignature
-from hw.capacity import Capacity, require_capacity
+from hw.spec import regmap
+from hw.rtl.axi import AXI4LiteSignature
+from hw.spec.capacity import Capacity, require_capacity
 
 __all__ = ["CONSTANT_REGISTERS", "STORED_REGISTERS", "ControlRegisters", "live_registers", "register_shape"]
 
@@ -70,7 +70,7 @@ def register_shape(reg: regmap.Register):
 
 
 class ControlRegisters(wiring.Component):
-    """AXI4-Lite control and status registers for one :class:`~hw.capacity.Capacity`.
+    """AXI4-Lite control and status registers for one :class:`~hw.spec.capacity.Capacity`.
 
     Parameters
     ----------
@@ -129,7 +129,7 @@ class ControlRegisters(wiring.Component):
         names = {r.name.lower(): r for r in live_registers()}
         if set(values) != set(names):
             raise AssertionError(
-                f"core drives registers {sorted(set(values) - set(names))} missing from hw.regmap and lacks "
+                f"core drives registers {sorted(set(values) - set(names))} missing from hw.spec.regmap and lacks "
                 f"{sorted(set(names) - set(values))}"
             )
         stmts = []
@@ -140,7 +140,7 @@ class ControlRegisters(wiring.Component):
                 continue
             want = {f.name for f in names[name].fields}
             if set(value) != want:
-                raise AssertionError(f"register {names[name].name}: fields {sorted(value)} given, {sorted(want)} in hw.regmap")
+                raise AssertionError(f"register {names[name].name}: fields {sorted(value)} given, {sorted(want)} in hw.spec.regmap")
             stmts += [port[f].eq(v) for f, v in value.items()]
         return stmts
 
@@ -158,7 +158,7 @@ class ControlRegisters(wiring.Component):
         for reg in regmap.REGISTERS:
             if reg.access != "ro":
                 if reg.name not in STORED_REGISTERS:
-                    raise AssertionError(f"register {reg.name} ({reg.access}) has no storage in hw.csr")
+                    raise AssertionError(f"register {reg.name} ({reg.access}) has no storage in hw.rtl.csr")
             elif reg.name in CONSTANT_REGISTERS:
                 values[reg.name] = Const(regmap.reset_value(reg, self.capacity), 32)
             else:

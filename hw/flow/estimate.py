@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from hw.boards import Board, Resources
-from hw.capacity import Capacity, CapacityError
+from hw.spec.boards import Board, Resources
+from hw.spec.capacity import Capacity, CapacityError
 
 __all__ = [
     "memory_blocks",
@@ -71,14 +71,14 @@ def memory_blocks(width: int, depth: int, block_kbits: int) -> float:
 def core_memories(cap: Capacity) -> dict[str, tuple[int, int, int]]:
     """The core's memories as ``name: (width, depth, copies)``.
 
-    Mirrors ``hw.core.EAVSCore`` (DESIGN.md section 5), with the depths
-    from :mod:`hw.protocol`: one wide weight word of P weights per (source
+    Mirrors ``hw.rtl.core.EAVSCore`` (DESIGN.md section 5), with the depths
+    from :mod:`hw.spec.protocol`: one wide weight word of P weights per (source
     row, chunk); P membranes and P biases per (layer, chunk); the input
     event list; per lane one bank of every layer's double-buffered spike
     queue; the readout membranes (two read ports: two copies); per (layer,
     chunk) P decay words (d and extra shift: 15 bits) and P spike counts.
     """
-    from hw.protocol import membrane_depth, queue_depth  # numpy only
+    from hw.spec.protocol import membrane_depth, queue_depth  # numpy only
 
     qd = queue_depth(cap)
     md = membrane_depth(cap)
@@ -101,7 +101,7 @@ _LUTRAM_BITS = 4096
 # Logic model: a fixed part (AXI-Lite, stream framing, loader, sequencer,
 # counters) and a per-lane part (accumulator, LIF update, queue bank), per bit
 # of a lane's datapath (accumulator + membrane + weight). Fitted to Yosys
-# synth_xilinx -family xc7 runs of hw.core at the ULX3S default capacity
+# synth_xilinx -family xc7 runs of hw.rtl.core at the ULX3S default capacity
 # (bench/resources.py, 2026-11-25): P=8: 6936 LUT / 2442 FF, P=16: 11378 LUT /
 # 3585 FF, i.e. 555 LUT and 143 FF per lane (42 datapath bits) over a base of
 # about 2500 LUT / 1300 FF; rounded up, since the estimate only gates builds.
@@ -126,7 +126,7 @@ def analytic_estimate(cap: Capacity, block_kbits: int, family: str = "xc7") -> t
     if family == "ecp5":
         lut = int(lut * _LUT4_PER_LUT6)
     ff = _BASE_FF + cap.lanes * _LANE_FF_PER_BIT * lane_bits
-    # one decay multiplier per lane (hw.lif_pipe.LIFPipeLane): a DSP48 / MULT18X18D for v_bits <= 18
+    # one decay multiplier per lane (hw.rtl.lif_pipe.LIFPipeLane): a DSP48 / MULT18X18D for v_bits <= 18
     dsp = cap.lanes * (1 if cap.v_bits <= 18 else 2)
     return Resources(lut=lut, ff=ff, bram=sum(per_memory.values()), bram_kbits=block_kbits, dsp=dsp), per_memory
 

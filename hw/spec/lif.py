@@ -1,6 +1,6 @@
 """Widths of the LIF datapath shared by the core and its lanes.
 
-The lane itself is :class:`hw.lif_pipe.LIFPipeLane` (pipelined, with the
+The lane itself is :class:`hw.rtl.lif_pipe.LIFPipeLane` (pipelined, with the
 per-neuron decay multiplier); the combinational shift-leak lane that lived
 here was the core's critical path and is gone.
 """

@@ -1,7 +1,7 @@
 """``ModelLoader``: parses a model image into the core's parameters and memories.
 
-The core runs any model that fits its :class:`hw.capacity.Capacity`; the
-model arrives at run time as an image of uint32 words (:mod:`hw.protocol`,
+The core runs any model that fits its :class:`hw.spec.capacity.Capacity`; the
+model arrives at run time as an image of uint32 words (:mod:`hw.spec.protocol`,
 "Model image layout"). This component reads that image one word per cycle
 from a stream, writes the model parameters into registers (its ``Out``
 members, which the execution reads) and drives the write ports of the
@@ -9,7 +9,7 @@ weight, bias and decay memories (the memories stay in the core, because
 the execution reads them every cycle).
 
 Why a separate component: the image format is one contract with
-:func:`hw.protocol.pack_model`, and it is tested here, word by word, against
+:func:`hw.spec.protocol.pack_model`, and it is tested here, word by word, against
 images that ``pack_model`` builds, without running a sample.
 
 Checks (all before the model is marked valid, none of them a long stage):
@@ -40,8 +40,8 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from hw import protocol, regmap
-from hw.capacity import Capacity, require_capacity
+from hw.spec import protocol, regmap
+from hw.spec.capacity import Capacity, require_capacity
 
 __all__ = ["DECAY_LANE_BITS", "IMAGE_WORD", "LAYER_FLAGS", "ModelLoader"]
 
@@ -51,7 +51,7 @@ DECAY_LANE_BITS = protocol.DECAY_BITS + 1 + 2
 #: One image word on the input stream, with the packet's TLAST.
 IMAGE_WORD = data.StructLayout({"data": 32, "last": 1})
 
-#: The layer ``flags`` word (:func:`hw.protocol.flags_word`), parsed here
+#: The layer ``flags`` word (:func:`hw.spec.protocol.flags_word`), parsed here
 #: and nowhere else.
 LAYER_FLAGS = data.StructLayout(
     {
@@ -62,11 +62,11 @@ LAYER_FLAGS = data.StructLayout(
         "reserved7": 1,
         "v_bits": 6,
         "reserved14": 2,
-        "stage": 4,  # hw.schedule: the layer's wave offset
+        "stage": 4,  # hw.spec.schedule: the layer's wave offset
     }
 )
 
-# the stage field is where hw.protocol packs it (one definition of the bit)
+# the stage field is where hw.spec.protocol packs it (one definition of the bit)
 assert LAYER_FLAGS["stage"].offset == protocol.FLAG_STAGE_LSB
 
 # Image sections, in stream order (bias, decay and weights are skipped when empty).
@@ -100,7 +100,7 @@ class ModelLoader(wiring.Component):
     finished : Out(1)
         Pulse: the image ended (its TLAST) in this cycle.
     error : Out(8)
-        With ``finished``: ``hw.regmap`` ``ERROR`` bits ``bad_model`` and
+        With ``finished``: ``hw.spec.regmap`` ``ERROR`` bits ``bad_model`` and
         ``over_capacity`` (0 for a good image).
     model_valid : Out(1)
         With ``finished``: the image is good and fits (``error`` is 0).

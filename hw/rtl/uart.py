@@ -1,8 +1,8 @@
 """8N1 UART receiver and transmitter as stream components.
 
-The ULX3S's FT231X carries the host link (:mod:`hw.link`); these two blocks
+The ULX3S's FT231X carries the host link (:mod:`hw.spec.link`); these two blocks
 turn its RX/TX pins into byte streams. The bit period is a whole number of
-clock cycles (``divisor``; :func:`hw.boards` checks that the board's clock
+clock cycles (``divisor``; :func:`hw.spec.boards` checks that the board's clock
 and baud rate give one within 2 %).
 """
 

@@ -1,7 +1,7 @@
 """``eavs_core``: the LIF neuron array and spike-routing fabric behind AXI.
 
 DESIGN.md section 5 in Amaranth 0.5. One bitstream runs any model that fits
-its :class:`hw.capacity.Capacity`: the model image (:mod:`hw.protocol`) is
+its :class:`hw.spec.capacity.Capacity`: the model image (:mod:`hw.spec.protocol`) is
 loaded over the input stream at run time.
 
 Architecture
@@ -9,22 +9,22 @@ Architecture
 *Time-stepped across layers, event-driven within a layer*, built from
 components, each in its own module with its own tests:
 
-* :mod:`hw.loader`: the model image into parameters and memories;
-* :mod:`hw.event_input`: the double-buffered event lists (step t + 1's
+* :mod:`hw.rtl.loader`: the model image into parameters and memories;
+* :mod:`hw.rtl.event_input`: the double-buffered event lists (step t + 1's
   events arrive while step t computes);
-* :mod:`hw.spike_queues`: the spike-routing fabric, a double-buffered spike
+* :mod:`hw.rtl.spike_queues`: the spike-routing fabric, a double-buffered spike
   queue per layer in P lane banks;
-* :mod:`hw.walker`: the issue unit's walker over a chunk's segments;
-* :mod:`hw.accumulators`: the P synapse accumulators;
-* :mod:`hw.lif_array`: the P pipelined LIF lanes (:mod:`hw.lif_pipe`);
-* :mod:`hw.result_writer`: readout scan, argmax and result record;
-* :mod:`hw.csr`: the AXI4-Lite registers (:mod:`hw.regmap`).
+* :mod:`hw.rtl.walker`: the issue unit's walker over a chunk's segments;
+* :mod:`hw.rtl.accumulators`: the P synapse accumulators;
+* :mod:`hw.rtl.lif_array`: the P pipelined LIF lanes (:mod:`hw.rtl.lif_pipe`);
+* :mod:`hw.rtl.result_writer`: readout scan, argmax and result record;
+* :mod:`hw.rtl.csr`: the AXI4-Lite registers (:mod:`hw.spec.regmap`).
 
 This module holds the memories and is the sequencer that runs them: the
 wave loop, each layer's set-up, the issue pipeline's addresses and the
 update tags.
 
-**Waves** (:mod:`hw.schedule`). A sample runs ``T + max(stage)`` waves; in
+**Waves** (:mod:`hw.spec.schedule`). A sample runs ``T + max(stage)`` waves; in
 wave ``w`` each layer, in order, computes step ``w - stage`` (or is skipped,
 one R_LATCH cycle, when that is outside 0..T-1). On the default network
 (stages 0, 0, 1, 2) wave w runs audio(w), visual(w), fusion(w-1),
@@ -59,7 +59,7 @@ its input step is complete (R_WAIT, the host's time, not counted).
    lane count, layer, step parity, step 0, first chunk) and follows its
    last issue through 3 wait stages (the last accumulate lands 4 cycles
    after its issue), a membrane/decay read, and the P
-   :class:`hw.lif_pipe.LIFPipeLane` units' ``LATENCY`` (4) stages; the
+   :class:`hw.rtl.lif_pipe.LIFPipeLane` units' ``LATENCY`` (4) stages; the
    lanes read the tagged layer's threshold, reset and clamp. At write-back
    (9 cycles after the chunk's last issue) the membranes and spike counts
    are written and lane ``j`` pushes its spike into lane bank ``j`` of the
@@ -72,14 +72,14 @@ Membranes need no clearing pass: at step 0 the update reads them as 0. The
 sample ends with R_FLUSH (the last write-backs), then R_DRAIN (the event
 input takes any tail words), then the result writer.
 
-Cycle model (hw.capacity, the one definition; the RTL's counter matches it
+Cycle model (hw.spec.capacity, the one definition; the RTL's counter matches it
 on every simulated sample): R_INIT (1), per layer run ``SETUP_CYCLES`` (2)
 plus ``max(events, 1)`` per chunk after any drain wait, per skipped layer
 ``SKIP_CYCLES`` (1), and the final flush. Cycles that wait for input words,
 drain a bad stream, scan the readout and write results are stream I/O, not
 compute, and are not counted.
 
-After the last step :class:`hw.result_writer.ResultWriter` scans the readout
+After the last step :class:`hw.rtl.result_writer.ResultWriter` scans the readout
 membranes (argmax, lowest index wins ties; copied into the ``READOUT``
 window) and writes one result record to ``m_axis``.
 
@@ -98,20 +98,20 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from hw import protocol, regmap
-from hw.accumulators import SynapseAccumulators
-from hw.axi import AXI4LiteSignature, AXIStreamSignature
-from hw.capacity import Capacity, DRAIN, require_capacity
-from hw.csr import ControlRegisters
-from hw.event_input import EventInput
-from hw.lif import acc_bits
-from hw.lif_array import LIFArray
-from hw.lif_pipe import LIFPipeLane
-from hw.loader import DECAY_LANE_BITS, ModelLoader
-from hw.result_writer import ResultWriter
-from hw.schedule import MAX_STAGE
-from hw.walker import SegmentWalker
-from hw.spike_queues import SpikeQueues
+from hw.spec import protocol, regmap
+from hw.rtl.accumulators import SynapseAccumulators
+from hw.rtl.axi import AXI4LiteSignature, AXIStreamSignature
+from hw.spec.capacity import Capacity, DRAIN, require_capacity
+from hw.rtl.csr import ControlRegisters
+from hw.rtl.event_input import EventInput
+from hw.spec.lif import acc_bits
+from hw.rtl.lif_array import LIFArray
+from hw.rtl.lif_pipe import LIFPipeLane
+from hw.rtl.loader import DECAY_LANE_BITS, ModelLoader
+from hw.rtl.result_writer import ResultWriter
+from hw.spec.schedule import MAX_STAGE
+from hw.rtl.walker import SegmentWalker
+from hw.rtl.spike_queues import SpikeQueues
 
 __all__ = ["EAVSCore"]
 
@@ -137,7 +137,7 @@ def _err(name: str) -> int:
 
 
 class EAVSCore(wiring.Component):
-    """The accelerator core for one :class:`~hw.capacity.Capacity`.
+    """The accelerator core for one :class:`~hw.spec.capacity.Capacity`.
 
     Parameters
     ----------
@@ -147,11 +147,11 @@ class EAVSCore(wiring.Component):
     Members
     -------
     s_axil : In(AXI4LiteSignature(regmap.address_bits(capacity)))
-        Control and status registers, :mod:`hw.regmap`.
+        Control and status registers, :mod:`hw.spec.regmap`.
     s_axis : In(AXIStreamSignature(32))
-        Model images and AER event words, :mod:`hw.protocol`.
+        Model images and AER event words, :mod:`hw.spec.protocol`.
     m_axis : Out(AXIStreamSignature(32))
-        Result records, :mod:`hw.protocol`.
+        Result records, :mod:`hw.spec.protocol`.
     """
 
     def __init__(self, capacity: Capacity):
@@ -237,7 +237,7 @@ class EAVSCore(wiring.Component):
         )
         m.d.sync += error.eq(Mux(clear_errors, 0, error) | set_err)
 
-        # -- model parameters (registers of the loader, hw.loader) ------------------
+        # -- model parameters (registers of the loader, hw.rtl.loader) ------------------
         m.submodules.loader = loader = ModelLoader(cap)
         nb = bits_for(NN)
         rows_bits = bits_for(ROWS_MAX)
@@ -245,7 +245,7 @@ class EAVSCore(wiring.Component):
         m_outputs, m_out_mbase, m_rspk = loader.m_outputs, loader.m_out_mbase, loader.m_rspk
         g_off, g_size, g_end = Array(loader.g_off), Array(loader.g_size), Array(loader.g_end)
         ly_n, ly_chunks = Array(loader.ly_n), Array(loader.ly_chunks)
-        ly_stage = Array(loader.ly_stage)  # hw.schedule
+        ly_stage = Array(loader.ly_stage)  # hw.spec.schedule
         ly_nsrc, ly_wbase = Array(loader.ly_nsrc), Array(loader.ly_wbase)
         ly_rows, ly_mbase = Array(loader.ly_rows), Array(loader.ly_mbase)
         sr_idx, sr_delay = (Array(Array(r) for r in x) for x in (loader.sr_idx, loader.sr_delay))
@@ -277,7 +277,7 @@ class EAVSCore(wiring.Component):
             m.d.sync += in_valid.eq(0)
 
         # ===================================================================
-        # Loader (hw.loader): the image words from the input register
+        # Loader (hw.rtl.loader): the image words from the input register
         # ===================================================================
         wiring.connect(m, loader.w_wr, w_wr)
         wiring.connect(m, loader.b_wr, b_wr)
@@ -294,12 +294,12 @@ class EAVSCore(wiring.Component):
         # ===================================================================
         # Execution
         # ===================================================================
-        # wave counter (hw.schedule): layer l computes step w - stage[l]
+        # wave counter (hw.spec.schedule): layer l computes step w - stage[l]
         w = Signal(bits_for(TMAX + MAX_STAGE))
         n_waves = Signal(bits_for(TMAX + MAX_STAGE))  # T + the loaded layers' largest stage
         lay = Signal(bits_for(L))
         # the sample's event words: step t + 1's list fills while step t computes
-        # (hw.event_input); the issue reads the front step's lists
+        # (hw.rtl.event_input); the issue reads the front step's lists
         m.d.comb += [
             ev.n_inputs.eq(m_inputs), ev.n_groups.eq(m_groups), ev.timesteps.eq(m_T),
             *[ev.g_off[g].eq(g_off[g]) for g in range(S)], *[ev.g_size[g].eq(g_size[g]) for g in range(S)],
@@ -336,7 +336,7 @@ class EAVSCore(wiring.Component):
         seg_cnt = Array(Array(Signal(seg_w, name=f"seg{s}_{j}") for j in range(P)) for s in range(S))
         mask = Signal(S * P)
 
-        # the walker (hw.walker): one queued event per cycle over the segments
+        # the walker (hw.rtl.walker): one queued event per cycle over the segments
         # the set-up latched (mask, seg_cnt: stable for the layer's run)
         m.submodules.walker = walker = SegmentWalker(S, P, seg_w)
         m.d.comb += [walker.mask.eq(mask), *[walker.counts[s * P + j].eq(seg_cnt[s][j]) for s in range(S) for j in range(P)]]
@@ -363,7 +363,7 @@ class EAVSCore(wiring.Component):
         p2_local = Signal(bits_for(ROWS_MAX) + 1)
         lanes_now = Signal(bits_for(P))
         m.d.comb += lanes_now.eq(Mux(cur_n_left > P, P, cur_n_left))
-        # the P accumulators behind the registered weight row (I3, I4): hw.accumulators
+        # the P accumulators behind the registered weight row (I3, I4): hw.rtl.accumulators
         m.submodules.accumulators = accs = SynapseAccumulators(P, WB, V, ACC)
         acc = list(accs.acc)
 
@@ -429,12 +429,12 @@ class EAVSCore(wiring.Component):
         # The lane's stage UPD + 1 takes the accumulators in the cycle the next
         # chunk's first accumulate reloads them: that write lands a cycle later.
 
-        # update: the LIF array (hw.lif_array) takes the chunk at stage UPD + 1
+        # update: the LIF array (hw.rtl.lif_array) takes the chunk at stage UPD + 1
         # (membranes and decays read at UPD) and gives its membranes, spikes
         # (masked by its lane count) and spike counts at stage WBS; it carries
         # the chunk's layer itself, so consecutive chunks may switch layers
         m.submodules.lif = lif = LIFArray(cap)
-        assert lif.LATENCY == LAT and lif.acc_width == ACC and lif.count_bits == CB, "hw.lif_array differs from the core"
+        assert lif.LATENCY == LAT and lif.acc_width == ACC and lif.count_bits == CB, "hw.rtl.lif_array differs from the core"
         m.d.comb += [
             lif.i_valid.eq(upd1.valid), lif.i_zero.eq(upd1.zero), lif.i_lanes.eq(upd1.lanes), lif.i_layer.eq(upd1.layer),
             lif.v_word.eq(v_rd.data), lif.d_word.eq(d_rd.data),  # the chunk's decays, read with its membranes
@@ -450,7 +450,7 @@ class EAVSCore(wiring.Component):
             m.d.comb += [c_wr.addr.eq(wb.maddr), c_wr.data.eq(lif.c_word_out), c_wr.en.eq(1)]
         # spikes into the written layer's own queue (layer * 2 + parity): lane
         # j's into bank j; a run's first chunk restarts the banks at their base
-        # (hw.spike_queues; the queue base is registered one stage ahead)
+        # (hw.rtl.spike_queues; the queue base is registered one stage ahead)
         wb_qbase = Signal(bits_for(2 * L * QD))
         m.d.sync += wb_qbase.eq(Cat(tags[WBS - 1].par, tags[WBS - 1].layer) * QD)
         m.d.comb += [
@@ -461,9 +461,9 @@ class EAVSCore(wiring.Component):
             m.d.comb += [v_wr.addr.eq(wb.maddr), v_wr.data.eq(lif.v_word_out), v_wr.en.eq(1)]
             m.d.sync += spikes_cnt.eq(spikes_cnt + sum(spike_bits))
 
-        # readout scan and result record: hw.result_writer
+        # readout scan and result record: hw.rtl.result_writer
         m.submodules.result_writer = rw = ResultWriter(cap)
-        assert len(rw.c_data) == len(c_rd.data), "spike-count width differs from hw.result_writer's"
+        assert len(rw.c_data) == len(c_rd.data), "spike-count width differs from hw.rtl.result_writer's"
         m.d.comb += [
             rw.abort.eq(soft_reset),
             rw.n_out.eq(m_outputs),
@@ -500,7 +500,7 @@ class EAVSCore(wiring.Component):
 
         # ---- layer set-up ------------------------------------------------------------
         # R_LATCH latches layer ``su_l``'s run in wave ``w``: its step
-        # ``w - stage`` (hw.schedule; the layer is skipped when that is not in
+        # ``w - stage`` (hw.spec.schedule; the layer is skipped when that is not in
         # 0..T-1), its parameters, and its sources' queue counts and segment
         # mask. It waits while a queue it reads, or its own layer, still has
         # write-backs in flight (``ttl``); so every count it latches is final.
@@ -678,7 +678,7 @@ class EAVSCore(wiring.Component):
                 m.d.sync += model_valid.eq(0)
 
         # ===================================================================
-        # AXI4-Lite target: hw.csr.ControlRegisters, decoder generated from hw.regmap
+        # AXI4-Lite target: hw.rtl.csr.ControlRegisters, decoder generated from hw.spec.regmap
         # ===================================================================
         m.submodules.csr = csr = ControlRegisters(cap)
         wiring.connect(m, wiring.flipped(axil), csr.s_axil)

@@ -1,0 +1,1 @@
+"""Tool flows: Verilog generation, bitstream builds (Vivado, yowasp ECP5), estimates, Amaranth simulation."""

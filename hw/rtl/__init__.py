@@ -1,0 +1,1 @@
+"""The Amaranth gateware: one component per module (see ``hw.rtl.core`` for how they are wired)."""

@@ -1,0 +1,1 @@
+"""The hardware contract: pure Python, imported by the gateware, the flows, the simulators and the host (it runs on the board)."""
