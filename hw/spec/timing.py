@@ -29,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "DRAIN",
     "ENTER",
+    "EVENT_STEP",
     "INIT",
     "INPUT_WORD",
     "ISSUE",
@@ -52,6 +53,11 @@ MEM_WRITE = 1
 #: one cycle after the handshake (one registered word). Stream I/O, not
 #: counted by the cycle model.
 INPUT_WORD = 1
+
+#: :class:`hw.rtl.event_input.EventInput`: from the cycle a step's marker is
+#: accepted to its ``step_valid`` (three stages and the ``ready`` register).
+#: The host's time: the cycle model does not count it.
+EVENT_STEP = 4
 
 #: :class:`hw.rtl.issue_pipe.IssuePipeline`: from an issue (I0) to its
 #: accumulate (I4): queue read, row index, weight read, registered row.
