@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sw.fields import check_known_fields
+
 if TYPE_CHECKING:  # only for annotations: sw.qnet is numpy-only anyway
     from sw.qnet import QNet
 
@@ -113,10 +115,7 @@ class Capacity:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "capacity") -> "Capacity":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CapacityError(f"{where}: unknown capacity field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, d, "capacity", CapacityError, where)
         try:
             return cls(**d)
         except CapacityError as e:
