@@ -46,6 +46,7 @@ BOARD_MODULES = (
     "sw/qnet.py",
     "sw/golden.py",
     "sw/events.py",
+    "sw/fields.py",
     "sw/encode.py",
     "sw/energy.py",
     "sw/data/__init__.py",
