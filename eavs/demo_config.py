@@ -9,11 +9,12 @@ exactly the steps that depend on it (:mod:`eavs.steps` says which).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eavs.checks import check_board, check_data_spec, check_model_options
+from sw.fields import check_known_fields
 
 __all__ = ["AV", "VARIANTS", "ConfigError", "DemoConfig", "check_config"]
 
@@ -149,10 +150,7 @@ class DemoConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DemoConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown demo config field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, d, "demo config", ConfigError)
         return cls(**d)
 
     @classmethod

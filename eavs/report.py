@@ -1,13 +1,15 @@
 """The demo report: ``report.html`` + ``report.md`` + PNG figures, from a run's JSON.
 
-:mod:`eavs.pipeline` writes everything a report needs into
+:mod:`eavs.pipeline` (the runner of :mod:`eavs.steps`) writes everything a report needs into
 ``RUN_DIR/results.json`` (plain numbers, no arrays of clips); this module only
 reads that file, so ``eavs report RUN_DIR`` re-renders a finished run (after a
 change of layout, or on another machine) without re-running any stage.
 
 The document is built once as a list of blocks (headings, paragraphs,
-tables, figures) and written twice, as Markdown and as self-contained HTML
-(figures are PNG files beside it, referenced relatively). Every figure and
+tables, figures), section by section (:data:`SECTIONS`: one
+``section_<step>(results, fig_dir)`` per pipeline step whose results it
+shows, each testable alone), and written twice, as Markdown and as
+self-contained HTML (figures are PNG files beside it, referenced relatively). Every figure and
 every number says how it was obtained: **measured** (computed by running a
 model on the held-out test clips of the run's data set, which the report
 names: the built-in corpus is synthetic, and the report says so on its

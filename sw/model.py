@@ -54,12 +54,13 @@ cannot be exported.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from sw.fields import check_known_fields
 from sw.qnet import DECAY_ONE
 from sw.qnet import decay_from_beta as _qnet_decay_from_beta
 
@@ -225,10 +226,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ModelConfigError(f"unknown model config field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, d, "model config", ModelConfigError)
         return cls(**d)
 
 

@@ -16,6 +16,7 @@ BOARD_SIDE = [
     "sw.energy",
     "sw.random_net",
     "sw.data",
+    "sw.fields",
     "hw.spec.capacity",
     "hw.spec.regmap",
     "hw.spec.protocol",

@@ -215,21 +215,14 @@ def test_board_that_never_answers_times_out():
     silent.close()
 
 
-def test_eavs_eval_on_the_simulated_board_prints_a_bit_exact_verdict(board, tmp_path):
+def test_eavs_eval_on_the_simulated_board_prints_a_bit_exact_verdict(board, model_and_data, tmp_path):
     import json
 
     from typer.testing import CliRunner
 
     from eavs.cli import app
-    from sw import golden, qnet
-    from sw.train import TrainData, save_npz
 
-    rng = np.random.default_rng(11)
-    net = random_qnet(rng, max_inputs=12, max_neurons=6, max_hidden=1, timesteps=4, n_classes=3)
-    x = random_spikes(rng, net, batch=3, rate=0.3)
-    y = golden.run(net, x).prediction  # labels the model gets right: accuracy must come out 1.0
-    model = qnet.save(net, tmp_path / "m.qnet")
-    data = save_npz(tmp_path / "d.npz", TrainData(x=x, y=y, actors=np.zeros(3, np.int64), classes=net.classes, inputs=net.inputs))
+    model, data = model_and_data
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(
         app,

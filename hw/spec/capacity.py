@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hw.spec import timing
+from sw.fields import check_known_fields
 
 if TYPE_CHECKING:  # only for annotations: sw.qnet is numpy-only anyway
     from sw.qnet import QNet
@@ -115,10 +116,7 @@ class Capacity:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "capacity") -> "Capacity":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CapacityError(f"{where}: unknown capacity field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, d, "capacity", CapacityError, where)
         try:
             return cls(**d)
         except CapacityError as e:
