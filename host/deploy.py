@@ -59,6 +59,7 @@ BOARD_MODULES = (
     "hw/spec/capacity.py",
     "hw/spec/regmap.py",
     "hw/spec/protocol.py",
+    "hw/spec/expected.py",
     "hw/spec/schedule.py",
     "hw/spec/boards.py",
     "hw/spec/ecp5_pll.py",

@@ -104,6 +104,7 @@ from hw.rtl.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.spec.capacity import Capacity, DRAIN, require_capacity
 from hw.rtl.csr import ControlRegisters
 from hw.rtl.event_input import EventInput
+from hw.rtl.exit_monitor import ExitMonitor
 from hw.spec.lif import acc_bits
 from hw.rtl.lif_array import LIFArray
 from hw.rtl.lif_pipe import LIFPipeLane
@@ -128,8 +129,9 @@ __all__ = ["EAVSCore"]
     R_SCAN,
     R_SETUP,
     R_FLUSH,
-) = range(11)
-COUNTED = (R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND, R_FLUSH)
+    R_EXIT,
+) = range(12)
+COUNTED = (R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND, R_FLUSH, R_EXIT)
 
 
 def _err(name: str) -> int:
@@ -206,7 +208,7 @@ class EAVSCore(wiring.Component):
         c_rd = cmem.read_port()
 
         # -- control / status registers ------------------------------------------
-        state = Signal(range(11))
+        state = Signal(range(12))
         mode = Signal()
         batch = Signal(32, init=1)
         batch_left = Signal(32)
@@ -387,7 +389,7 @@ class EAVSCore(wiring.Component):
         WBS = UPD + 1 + LAT
         tag_layout = data.StructLayout(
             {"valid": 1, "maddr": bits_for(MD), "c": bits_for(QD), "lanes": bits_for(P), "layer": bits_for(L),
-             "par": 1, "zero": 1, "first": 1}
+             "par": 1, "zero": 1, "first": 1, "last": 1, "ro": 1}
         )  # fmt: skip
         tags = [Signal(tag_layout, name=f"upd_tag{i}") for i in range(WBS + 1)]
         m.d.sync += tags[0].eq(0)  # no chunk ends this cycle, unless chunk_end() says so
@@ -444,6 +446,14 @@ class EAVSCore(wiring.Component):
             lif.c_word.eq(c_rd.data),  # read one cycle before the chunk's write-back (address below)
         ]  # fmt: skip
         spike_bits = [lif.spikes[j] for j in range(P)]
+        # the early-exit rule (hw.rtl.exit_monitor) sees the readout's write-backs
+        m.submodules.exit_monitor = mon = ExitMonitor(cap)
+        m.d.comb += [
+            mon.begin.eq(state == R_INIT), mon.timesteps.eq(m_T), mon.rspk.eq(m_rspk),
+            mon.min_step.eq(loader.m_exit_min), mon.margin.eq(loader.m_exit_margin),
+            mon.i_valid.eq(wb.valid & wb.ro), mon.i_first.eq(wb.first), mon.i_last.eq(wb.last), mon.i_lanes.eq(wb.lanes),
+            mon.i_v.eq(lif.v_word_out), mon.i_c.eq(lif.c_word_out),
+        ]  # fmt: skip
         # per-neuron spike counts (the readout = "spikes" layer's, but kept for
         # every layer: it costs no control): written with the chunk's spikes
         with m.If(wb.valid):
@@ -476,6 +486,7 @@ class EAVSCore(wiring.Component):
             rw.in_events.eq(ev.events),
             rw.spikes.eq(spikes_cnt),
             rw.sops.eq(sops),
+            rw.exit_step.eq(mon.exit_step),
         ]
         wiring.connect(m, rw.m_axis, wiring.flipped(axis_out))
         prediction = rw.prediction
@@ -491,7 +502,7 @@ class EAVSCore(wiring.Component):
         # the cycles a set-up waits do not depend on how fast the host sends
         # input (the write-backs they wait for are done by then either way)
         counted = Signal()
-        m.d.comb += counted.eq(Cat(*[state == s for s in COUNTED]).any())
+        m.d.comb += counted.eq(Cat(*[state == s for s in COUNTED]).any() | ((state == R_DRAIN) & ev.step_valid))
         with m.If(counted):
             m.d.sync += cycles.eq(Mux(state == R_INIT, 1, cycles + 1))
             for q in range(2 * L):
@@ -567,9 +578,17 @@ class EAVSCore(wiring.Component):
             last write-backs."""
             m.d.sync += [su_l.eq(0), w.eq(w + 1)]
             m.d.comb += ev.release.eq(w < m_T)
-            with m.If(w + 1 == n_waves):
+            with m.If(mon.wait):  # the readout's step may end the sample: R_EXIT waits for the monitor
+                m.d.sync += state.eq(R_EXIT)
+            with m.Else():
+                next_wave(w + 1)
+
+        def next_wave(wn):
+            """Into wave ``wn``: wait for its input step (if it has one), or
+            flush the sample after its last wave."""
+            with m.If(wn == n_waves):
                 m.d.sync += state.eq(R_FLUSH)
-            with m.Elif(w + 1 < m_T):
+            with m.Elif(wn < m_T):
                 m.d.sync += state.eq(R_WAIT)
             with m.Else():
                 m.d.sync += state.eq(R_LATCH)
@@ -581,6 +600,7 @@ class EAVSCore(wiring.Component):
             m.d.sync += [
                 t0.valid.eq(1), t0.maddr.eq(cur_maddr), t0.c.eq(cur_c), t0.lanes.eq(lanes_now),
                 t0.layer.eq(lay), t0.par.eq(cur_par), t0.zero.eq(cur_zero), t0.first.eq(cur_first),
+                t0.last.eq(cur_chunks_left == 1), t0.ro.eq(lay + 1 == m_layers),
                 cur_first.eq(0),
                 cur_c.eq(cur_c + 1),
                 cur_maddr.eq(cur_maddr + 1),
@@ -592,6 +612,7 @@ class EAVSCore(wiring.Component):
                 enter_chunk()
             with m.Else():
                 m.d.sync += ttl[Cat(cur_par, lay)].eq(DRAIN - 1)
+                m.d.comb += mon.expect.eq(lay + 1 == m_layers)  # the readout's step: the exit monitor decides
                 with m.If(su_l < m_layers):  # su_l is already the next layer
                     m.d.sync += state.eq(R_LATCH)
                 with m.Else():
@@ -649,8 +670,17 @@ class EAVSCore(wiring.Component):
             with m.Case(R_FLUSH):  # the sample's last write-backs
                 with m.If(~Cat(*[ttl[q] != 0 for q in range(2 * L)]).any()):
                     m.d.sync += state.eq(R_DRAIN)
-            with m.Case(R_DRAIN):  # the event input takes the tail, if any (not counted)
-                with m.If(ev.done):
+            with m.Case(R_EXIT):  # hw.rtl.exit_monitor decides on the readout's step (counted)
+                with m.If(~mon.wait):
+                    with m.If(mon.exit):
+                        m.d.sync += state.eq(R_FLUSH)
+                    with m.Else():
+                        next_wave(w)
+            with m.Case(R_DRAIN):  # the event input takes the tail, if any (not counted); after an
+                # early exit the steps not yet computed are released (discarded) as they come, one
+                # counted cycle each
+                m.d.comb += ev.release.eq(ev.step_valid)
+                with m.If(ev.done & (ev.front == m_T)):
                     m.d.sync += state.eq(R_SCAN)
                     m.d.comb += rw.start.eq(1)
             with m.Case(R_SCAN):  # the result writer scans the readout and sends the record
