@@ -53,7 +53,8 @@ class ExitMonitor(wiring.Component):
     Members
     -------
     begin : In(1)
-        A new sample: counters, decision and running pair cleared.
+        A new sample: counters and decision cleared, chunks still in the
+        pipeline dropped.
     timesteps, min_step, margin : In
         The model's T and its rule (:mod:`hw.spec.protocol` header words 9, 10);
         stable for the sample.
@@ -155,7 +156,7 @@ class ExitMonitor(wiring.Component):
                 nxt.append(reg)
             level = nxt
             rv, rf, rl = Signal(name=f"v{d}"), Signal(name=f"f{d}"), Signal(name=f"l{d}")
-            m.d.sync += [rv.eq(valid), rf.eq(first), rl.eq(last)]
+            m.d.sync += [rv.eq(valid & ~self.begin), rf.eq(first), rl.eq(last)]  # a new sample drops stale chunks
             valid, first, last = rv, rf, rl
         (root,) = level
 
@@ -163,7 +164,7 @@ class ExitMonitor(wiring.Component):
         run = self._pair("run")
         merged = self._merge(m, run, root, "acc")
         chk = Signal()  # the running pair holds a whole step: compare next cycle
-        m.d.sync += chk.eq(valid & last)
+        m.d.sync += chk.eq(valid & last & ~self.begin)
         with m.If(valid):
             m.d.sync += [run[f].eq(Mux(first, root[f], merged[f])) for f in run]
 
