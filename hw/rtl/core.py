@@ -18,6 +18,7 @@ components, each in its own module with its own tests:
 * :mod:`hw.rtl.accumulators`: the P synapse accumulators;
 * :mod:`hw.rtl.lif_array`: the P pipelined LIF lanes (:mod:`hw.rtl.lif_pipe`);
 * :mod:`hw.rtl.result_writer`: readout scan, argmax and result record;
+* :mod:`hw.rtl.exit_monitor`: the early-exit rule on the readout's write-backs;
 * :mod:`hw.rtl.csr`: the AXI4-Lite registers (:mod:`hw.spec.regmap`).
 
 This module holds the memories and is the sequencer that runs them: the
@@ -72,10 +73,18 @@ Membranes need no clearing pass: at step 0 the update reads them as 0. The
 sample ends with R_FLUSH (the last write-backs), then R_DRAIN (the event
 input takes any tail words), then the result writer.
 
+**Early exit** (image v4). After the readout's run of a step the rule may
+end (``min_step <= t <= T-2``) the wave ends in R_EXIT, which waits for
+:class:`hw.rtl.exit_monitor.ExitMonitor`'s decision; on an exit the sample
+flushes, and R_DRAIN releases (discards) the input steps the core had not yet
+consumed as they arrive, one counted cycle each. The result record carries
+the monitor's exit step.
+
 Cycle model (hw.spec.capacity, the one definition; the RTL's counter matches it
 on every simulated sample): R_INIT (1), per layer run ``SETUP_CYCLES`` (2)
 plus ``max(events, 1)`` per chunk after any drain wait, per skipped layer
-``SKIP_CYCLES`` (1), and the final flush. Cycles that wait for input words,
+``SKIP_CYCLES`` (1), the R_EXIT waits and discarded steps of an exit rule,
+and the final flush. Cycles that wait for input words,
 drain a bad stream, scan the readout and write results are stream I/O, not
 compute, and are not counted.
 
