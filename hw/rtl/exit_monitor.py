@@ -23,9 +23,9 @@ Pipeline (from the cycle a readout chunk is written back, ``i_valid``):
 * after the step's last chunk, the margin compare, one register: ``exit``
   and ``pending`` are updated.
 
-Latency: the decision for a step is visible :func:`hw.spec.capacity.exit_monitor_latency`
+Latency: the decision for a step is visible :func:`hw.spec.timing.exit_monitor`
 (P) = ``ceil(log2 P) + 2`` cycles after its last chunk's write-back; the
-core's R_EXIT wait is :func:`hw.spec.capacity.exit_wait_cycles` (the write-back
+sequencer's R_EXIT wait is :func:`hw.spec.timing.exit_wait` (the write-back
 comes ``DRAIN - 1`` cycles after the last issue), which the cycle model
 adds. ``exit_step`` counts at the input, so it is final at the write-back.
 """
@@ -37,7 +37,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
-from hw.spec.capacity import Capacity, exit_monitor_latency, require_capacity
+from hw.spec import timing
+from hw.spec.capacity import Capacity, require_capacity
 
 __all__ = ["ExitMonitor"]
 
@@ -84,8 +85,8 @@ class ExitMonitor(wiring.Component):
         self.value_bits = max(cap.v_bits, self.count_bits + 1)
         self.levels = ceil_log2(cap.lanes)
         #: Cycles from a last chunk's write-back to its decision (hw.spec.capacity).
-        self.latency = exit_monitor_latency(cap.lanes)
-        assert self.latency == self.levels + 2
+        self.latency = timing.exit_monitor(cap.lanes)
+        assert self.latency == self.levels + timing.EXIT_DECIDE
         tb = bits_for(cap.max_timesteps)
         super().__init__(
             {

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hw.spec import timing
+
 if TYPE_CHECKING:  # only for annotations: sw.qnet is numpy-only anyway
     from sw.qnet import QNet
 
@@ -36,49 +38,49 @@ __all__ = [
     "weight_words",
 ]
 
-# -- cycle model constants (owned by the RTL; the core must match them) -------
+# -- cycle model constants: sums of the blocks' latencies (hw.spec.timing) -----
 
 #: Cycles of a layer's set-up in a wave: one latches its parameters and its
 #: sources' queue counts (R_LATCH), one enters its first chunk from those
 #: registers (R_SETUP), so no queue count reaches the walker's priority
 #: encoder in the cycle that reads it.
-SETUP_CYCLES = 2
+SETUP_CYCLES = timing.SETUP
 #: Cycles of a layer that has no step in this wave (``w - stage`` outside
 #: ``0..T-1``, hw.spec.schedule): its R_LATCH slot only.
-SKIP_CYCLES = 1
-#: A layer's last spikes, counts and membranes are written back in the 9th
-#: cycle after its last issue cycle (4 issue stages to the last accumulate,
-#: 4 wait/read cycles, LIFPipeLane.LATENCY = 4 lane stages... see hw/rtl/core.py);
-#: a set-up that reads its spike queue, or runs the same layer again, may
-#: latch ``DRAIN`` cycles after that last issue cycle, not before. Other
-#: set-ups overlap the write-back.
-DRAIN = 10
+SKIP_CYCLES = timing.SKIP
+#: A set-up that reads a spike queue, or runs the same layer again, may
+#: latch ``DRAIN`` cycles after the last issue cycle of the run that wrote
+#: it, not before: the tag's entry, the issue-to-accumulate wait, the
+#: membrane read, the LIF lanes and the write (hw.spec.timing spells out the
+#: chain; 10 cycles). Other set-ups overlap the write-back.
+DRAIN = timing.DRAIN
 #: Cycles per sample: clear the counters (R_INIT). The sample's last cycle,
 #: R_FLUSH, waits for the last write-back (at least one cycle).
-SAMPLE_OVERHEAD = 1
+SAMPLE_OVERHEAD = timing.INIT
+
 
 
 def exit_monitor_latency(lanes: int) -> int:
     """Cycles from a readout chunk's write-back to the cycle in which the
-    early-exit decision it completes is visible (:mod:`hw.rtl.exit_monitor`):
-    one register per level of its top-2 tree over the P lanes
-    (``ceil(log2 P)``), one for the step's running top-2, one for the margin
-    compare."""
-    return max(0, (int(lanes) - 1).bit_length()) + 2
+    early-exit decision it completes is visible (:mod:`hw.rtl.exit_monitor`,
+    ``hw.spec.timing.exit_monitor``: ``ceil(log2 P) + 2``)."""
+    return timing.exit_monitor(lanes)
 
 
 #: Cycles from a run's last issue cycle to its last write-back (the 9th
-#: cycle after it, see ``DRAIN``).
-EXIT_WAIT_BASE = DRAIN - 1
+#: cycle after it, one before ``DRAIN``).
+EXIT_WAIT_BASE = timing.TAG_ENTRY + timing.WRITE_BACK_STAGE
 
 
 def exit_wait_cycles(lanes: int) -> int:
-    """Compute cycles (state R_EXIT of :mod:`hw.rtl.core`) the core waits
+    """Compute cycles (state R_EXIT of :mod:`hw.rtl.sequencer`) the core waits
     after the readout's run of a step t with ``min_step <= t <= T-2`` of a
     model with an early-exit rule, until the exit monitor has decided whether
-    the sample ends there: its last write-back plus the monitor's latency.
-    Steps the rule cannot end (before ``min_step``, or the last) cost nothing."""
-    return EXIT_WAIT_BASE + exit_monitor_latency(lanes)
+    the sample ends there: its last write-back plus the monitor's latency
+    (``hw.spec.timing.exit_wait``). Steps the rule cannot end (before
+    ``min_step``, or the last) cost nothing."""
+    return timing.exit_wait(lanes)
+
 
 class CapacityError(ValueError):
     """A capacity is malformed, or a model does not fit it."""
