@@ -61,6 +61,7 @@ BOARD_MODULES = (
     "hw/spec/protocol.py",
     "hw/spec/expected.py",
     "hw/spec/schedule.py",
+    "hw/spec/timing.py",
     "hw/spec/boards.py",
     "hw/spec/ecp5_pll.py",
     "boards.toml",
