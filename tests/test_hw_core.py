@@ -272,14 +272,14 @@ def _exit_models(seed: int, cap: Capacity, n: int):
     return out
 
 
-@pytest.mark.parametrize("lanes", [1, 4, 5])
+@pytest.mark.parametrize("lanes", [1, 4, 5, pytest.param(32, marks=pytest.mark.slow)])
 def test_core_early_exit_matches_expected(lanes):
     """Models with an exit rule: exit step, prediction, readout, counters
     (with the wave overrun) and cycles (with the R_EXIT waits and the
     discard) equal hw.spec.expected's, sample by sample; some samples exit
     before T-1 and some do not, so both paths run."""
     cap = Capacity(lanes=lanes, **{**SMALL, "max_timesteps": 8, "weight_depth": 1024})
-    pairs = _exit_models({1: 101, 4: 102, 5: 108}[lanes], cap, 6)
+    pairs = _exit_models({1: 101, 4: 102, 5: 108, 32: 102}[lanes], cap, 6)
     early = sum(int((golden.run(n, s).exit_step < n.timesteps - 1).sum()) for n, s in pairs)
     full = sum(int((golden.run(n, s).exit_step == n.timesteps - 1).sum()) for n, s in pairs)
     assert early >= 2 and full >= 1, (early, full)
