@@ -32,12 +32,13 @@ from tqdm import tqdm
 from eavs import report
 from eavs.demo_config import AV, VARIANTS, DemoConfig
 from host import open_backend
-from host.golden_backend import golden_counters
+from host.driver import COUNTER_FIELDS
 from host.rtl import default_build_dir
 from hw.flow.build import build
 from hw.flow.estimate import analytic_estimate
 from hw.spec.boards import get_board, parse_capacity_overrides
-from hw.spec.capacity import ideal_utilisation, sample_cycles
+from hw.spec.capacity import ideal_utilisation
+from hw.spec.expected import expected_results
 from hw.spec.protocol import result_words
 from sim.build import build_core
 from sim.verilator_raw import BulkSim
@@ -289,7 +290,7 @@ def step_evaluate(ctx: Context) -> dict:
 
     board, cap = board_capacity(ctx.cfg)
     problems = cap.problems(net)
-    cyc = sample_cycles(net, g.layer_events, cap.lanes)
+    cyc = expected_results(net, g, x, cap.lanes).cycles  # the cycle model, with any early exit
     util = ideal_utilisation(g.synaptic_ops, cyc, cap.lanes)
     clock = board.clock_hz
     # Stream words per inference: every input event and T end-of-step markers in, one result record out.
@@ -427,7 +428,7 @@ def step_simulate(ctx: Context) -> dict:
         if len(got.prediction) != k:
             raise RuntimeError(f"RTL simulation returned {len(got.prediction)} result records for {k} test clips")
         rtl = {"prediction": got.prediction, "readout": got.readout, "cycles": got.cycles, "errors": got.errors,
-               "counters": {c: getattr(got, c) for c in ("in_events", "spikes", "synaptic_ops")}}  # fmt: skip
+               "counters": {c: getattr(got, c) for c in COUNTER_FIELDS}}  # fmt: skip
         extra = list(job.mismatches)  # model load and registers after each batch
         speed = {"sim_cycles": int(out.cycles), "sim_s": round(out.seconds, 3), "sim_cycles_per_s": round(out.cycles / max(out.seconds, 1e-9)),
                  "path": "Verilator, C++ harness (sim/raw_main.cpp)"}  # fmt: skip
@@ -447,16 +448,18 @@ def step_simulate(ctx: Context) -> dict:
             "counters": {c: np.concatenate([r.counters[c] for r in rows]) for c in rows[0].counters},
         }
     wall = time.perf_counter() - t0
-    model_cycles = sample_cycles(net, g.layer_events[:k], cap.lanes)
-    gold_counters = _golden_counters(net, g)
+    # what the core must report: hw.spec.expected (the one definition)
+    exp = expected_results(net, g, x, cap.lanes)
+    model_cycles = exp.cycles[:k]
+    gold_counters = {c: getattr(exp, c) for c in COUNTER_FIELDS}
     mismatches = []
     cycles_equal = exact = 0
     for i in range(k):
         before = len(mismatches)
         clip = int(te[i])
         checks = [
-            ("prediction", int(g.prediction[i]), int(rtl["prediction"][i])),
-            ("readout", g.readout[i].tolist(), np.asarray(rtl["readout"][i]).astype(np.int64).tolist()),
+            ("prediction", int(exp.prediction[i]), int(rtl["prediction"][i])),
+            ("readout", exp.readout[i].tolist(), np.asarray(rtl["readout"][i]).astype(np.int64).tolist()),
             ("cycles", int(model_cycles[i]), int(rtl["cycles"][i])),
             ("errors", 0, int(rtl["errors"][i])),
         ]
@@ -482,11 +485,6 @@ def step_simulate(ctx: Context) -> dict:
         "compared": compared + (["registers"] if getattr(be, "bulk", False) else []), "wall_s": round(wall, 1),
         "rtl_cycles": [int(c) for c in rtl["cycles"]], **speed,
     }  # fmt: skip
-
-
-def _golden_counters(net, g) -> dict[str, np.ndarray]:
-    """The golden model's values of every counter the core reports (named as the host back-ends name them)."""
-    return {k: np.asarray(v) for k, v in golden_counters(net, g).items()}
 
 
 # 7. resources -------------------------------------------------------------------------
@@ -602,7 +600,7 @@ STEPS: tuple[Step, ...] = (
          ("encode",), step_train, code=("sw/model.py", "sw/train.py")),
     Step("export", "export .qnet", (), ("train",), step_export, code=("sw/export.py", "sw/qnet.py")),
     Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
-         code=("sw/golden.py", "hw/spec/capacity.py", "boards.toml")),
+         code=("sw/golden.py", "hw/spec/capacity.py", "hw/spec/expected.py", "boards.toml")),
     Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "sim_capacity", "board", "capacity"), ("export",), step_simulate,
          code=("hw/**/*.py", "sim/*.py", "sim/*.cpp", "sw/events.py", "sw/qnet.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
     Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,

@@ -434,3 +434,34 @@ def faults(scn: Scenario, seed: int) -> None:
     good = lambda b=1: random_spikes(rng, net, b, rate=0.35)  # noqa: E731
     for fault in FAULTS:
         fault(scn, net, good, rng)
+
+
+def exit_pairs(seed: int, capacity: Capacity, count: int, batch: int = 3, timesteps: int = 6) -> list[tuple[QNet, np.ndarray]]:
+    """``count`` (model, spikes) pairs whose models carry an early-exit rule
+    (membrane and spike-count readouts alternate), chosen so that together
+    their samples both exit before T-1 and run to it (raises if the seed
+    cannot, so the exit path is never silently untested)."""
+    from sw.golden import run as golden_run  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    out: list[tuple[QNet, np.ndarray]] = []
+    early = full = 0
+    for _ in range(400):
+        if len(out) == count:
+            break
+        net = random_qnet(rng, max_inputs=min(capacity.max_inputs, 24), max_neurons=min(capacity.max_neurons, 12),
+                          max_hidden=min(2, capacity.max_layers - 1), max_sources=capacity.max_sources,
+                          v_bits=min(12, capacity.v_bits), timesteps=timesteps, early_exit=True,
+                          readout="spikes" if len(out) % 2 else "membrane")  # fmt: skip
+        if capacity.problems(net) or len(net.inputs) > capacity.max_sources:
+            continue
+        spikes = random_spikes(rng, net, batch, rate=0.3)
+        ex = golden_run(net, spikes).exit_step
+        if len(out) == count - 1 and (early == 0 or full == 0) and not ((ex < timesteps - 1).any() if early == 0 else (ex == timesteps - 1).any()):
+            continue
+        early += int((ex < timesteps - 1).sum())
+        full += int((ex == timesteps - 1).sum())
+        out.append((net, spikes))
+    if len(out) < count or not (early and full):
+        raise RuntimeError(f"seed {seed}: no {count} exit models with early ({early}) and full ({full}) samples")
+    return out

@@ -118,6 +118,19 @@ def test_batch_equals_golden_and_cycle_model(board):
         assert stats["bytes_out"] > 0 and stats["retried"] == 0
 
 
+def test_early_exit_models_equal_golden(board):
+    """A model with an early-exit rule over the serial link: exit step,
+    prediction, readout, counters and cycles equal the golden back-end's."""
+    from sim.scenarios import exit_pairs
+
+    with open_board(board) as be:
+        gold = host.open_backend("golden", capacity=CAP)
+        for net, x in exit_pairs(41, CAP, 2, batch=2):
+            be.load_model(net)
+            gold.load_model(net)
+            assert be.infer_batch(x).differences(gold.infer_batch(x)) == []
+
+
 def test_error_bits_are_decoded(board):
     with open_board(board) as be:
         rng = np.random.default_rng(21)
