@@ -23,7 +23,7 @@ and the core's three buses. It only wires three blocks and two memories:
 One request is handled at a time and every request gets exactly one reply
 (stop-and-wait), so the host always knows what was applied.
 
-Latency: a request is acted on 2 cycles after its last CRC byte; each
+Latency: a request is acted on in the 3rd cycle after its last CRC byte; each
 stream word takes 2 cycles plus the core's backpressure; the reply starts 2
 cycles after the action ends (4 for ``RECV``). The UART, 40+ cycles per
 byte, is the bottleneck by far.
