@@ -57,6 +57,7 @@ BOARD_MODULES = (
     "sw/data/synth.py",
     "hw/__init__.py",
     "hw/spec/capacity.py",
+    "hw/spec/timing.py",
     "hw/spec/regmap.py",
     "hw/spec/protocol.py",
     "hw/spec/schedule.py",
