@@ -309,7 +309,8 @@ def _encode_checked(clip: Clip, encoders: Sequence[Encoder]) -> tuple[np.ndarray
                 frames, visible = crop_faces(raw, e.side, where=show(clip.video)), None
             else:
                 frames, visible = track_crops(raw, fps, e.side, where=show(clip.video), detect_step=e.detect_step,
-                                              smooth_s=e.smooth_s, hold_s=e.hold_s, max_missing=e.max_missing)  # fmt: skip
+                                              smooth_s=e.smooth_s, hold_s=e.hold_s, max_missing=e.max_missing,
+                                              tracker=e.tracker)  # fmt: skip
             if visible is not None and not visible.all():
                 warnings.append(f"face not found in {int((~visible).sum())} of {visible.size} frames (those steps are empty)")
     try:
