@@ -124,3 +124,43 @@ def test_info_says_how_many_clips_it_did_not_check_for_a_face_and_checks_them_on
     out = cli("data", "info", spec, "--check-faces")
     assert f"{spec}: 2 clips, 1 actors, 1 skipped" in out and "not checked" not in out
     assert f"skipped {a / name(3, modality=1, ext='.mp4')}: no face found by the Haar cascade in 14 sampled frames" in out
+
+
+def test_info_on_10000_empty_files_prints_a_summary_by_reason(tmp_path):
+    a = tmp_path / "Actor_01"
+    a.mkdir()
+    valid = [f"03-01-{e:02d}-{i:02d}-{s:02d}-{r:02d}-01.wav" for e in range(1, 9) for i in (1, 2) for s in (1, 2) for r in (1, 2)
+             if not (e == 1 and i == 2)]  # fmt: skip
+    for n in valid:
+        (a / n).write_bytes(b"")
+    for k in range(10000 - len(valid)):
+        (a / f"take{k:05d}.wav").write_bytes(b"")
+    spec = f"ravdess:{tmp_path}"
+    r = runner.invoke(app, ["data", "info", spec, "--modality", "audio", "--skipped", str(tmp_path / "s.csv")])
+    lines = r.output.splitlines()
+    assert lines[0] == f"{spec}: 0 clips, 0 actors, 10000 skipped, 0 warnings"
+    assert len(lines) == 8, r.output
+    assert lines[4] == (f"    {10000 - len(valid)}x FILE: not a RAVDESS name (want seven 2-digit fields MM-VV-EE-II-SS-RR-AA): "
+                        f"e.g. {a / 'take00000.wav'}, {a / 'take00001.wav'}, {a / 'take00002.wav'}, ...")  # fmt: skip
+    assert lines[5] == f"    60x 0 bytes: e.g. {a / valid[0]}, {a / valid[1]}, {a / valid[2]}, ..."
+    assert lines[6] == f"  wrote 10000 skipped files to {tmp_path / 's.csv'}"
+    rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert rows[0] == "path,reason" and len(rows) == 10001 and f"{a / valid[0]},0 bytes" in rows
+    r = runner.invoke(app, ["data", "info", spec, "--modality", "audio", "--verbose"])
+    assert sum(ln.startswith("  skipped /") for ln in r.output.splitlines()) == 10000
+
+
+def test_a_truncated_mp4_is_skipped_without_ffmpegs_own_line(tmp_path):
+    import subprocess
+    import sys
+
+    a = tmp_path / "Actor_01"
+    wav(a / name(3))
+    good = mp4(tmp_path / "whole.mp4", 30)
+    data = good.read_bytes()
+    (a / name(3, modality=1, ext=".mp4")).write_bytes(data[: len(data) // 2])
+    r = subprocess.run([sys.executable, "-m", "eavs", "data", "info", f"ravdess:{tmp_path}"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1], timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "unreadable video (OpenCV cannot open it)" in r.stdout
+    assert "moov atom" not in r.stderr and "moov atom" not in r.stdout, r.stderr

@@ -76,17 +76,23 @@ def _with_vocal(spec: str, vocal: Optional[str]) -> str:
     return spec + ("&" if "?" in spec else "?") + f"vocal={vocal}"
 
 
+#: Up to this many skipped files (or warnings) are listed one by one; more are summarised by reason.
+SHOW_ALL = 10
+
+
 @data_app.command("info")
 def info(
     spec: str = typer.Argument(..., help="builtin:DIR, ravdess:DIR or cremad:DIR"),
     modality: str = typer.Option("av", "--modality", help="av, audio or visual: which files a clip needs."),
     vocal: Optional[str] = typer.Option(None, "--vocal", help=VOCAL_HELP),
     check_faces: bool = typer.Option(False, "--check-faces", help="Also decode every video and track its face, as encode does (slow; a progress bar)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped file and every warning (default: a summary by reason)."),
+    skipped_csv: Optional[Path] = typer.Option(None, "--skipped", help="Write every skipped file and its reason to this CSV (path,reason)."),
 ) -> None:
     """Scan a data set and open every file's header: clips per class and actor, every skipped
     file with its reason, and warnings. With --check-faces the counts equal what `encode`
     uses; without, the summary says how many clips were not checked for a face."""
-    from sw.data.dataset import face_problems, scan_spec, top_reasons
+    from sw.data.dataset import by_reason, face_problems, scan_spec, top_reasons, write_skipped_csv
     from sw.data.media import show
 
     spec = _with_vocal(spec, vocal)
@@ -106,13 +112,26 @@ def info(
     typer.echo("  per class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts)))
     if "vocal=song" in spec or "vocal=both" in spec:
         typer.echo("  note: RAVDESS song takes have six emotions only (no disgust, no surprised)")
-    if skipped:
-        typer.echo(f"  skipped: {top_reasons([(s.path, s.reason) for s in skipped])}")
-    for s in skipped:
-        typer.echo(f"  skipped {show(s.path)}: {s.reason}")
-    for path, ws in warnings.items():
-        for w in ws:
+    skips = [(s.path, s.reason) for s in skipped]
+    warns = [(path, w) for path, ws in warnings.items() for w in ws]
+    if skips:
+        typer.echo(f"  skipped: {top_reasons(skips)}")
+    if verbose or len(skips) <= SHOW_ALL:
+        for path, reason in skips:
+            typer.echo(f"  skipped {show(path)}: {reason}")
+    else:
+        typer.echo("  skipped, by reason (every file: --verbose or --skipped FILE.csv):")
+        for line in by_reason(skips):
+            typer.echo(f"    {line}")
+    if verbose or len(warns) <= SHOW_ALL:
+        for path, w in warns:
             typer.echo(f"  warning {show(path)}: {w}")
+    else:
+        typer.echo("  warnings, by kind (every one: --verbose):")
+        for line in by_reason(warns):
+            typer.echo(f"    {line}")
+    if skipped_csv is not None:
+        typer.echo(f"  wrote {write_skipped_csv(skipped_csv, skips)} skipped files to {skipped_csv}")
     if unchecked:
         typer.echo(f"  {unchecked} clips not checked for a face: `encode` may still skip some (--check-faces checks them now)")
     typer.echo("  (silent audio is checked, as a warning, when the clips are encoded)")

@@ -60,6 +60,8 @@ __all__ = [
     "encode_one",
     "content_hash",
     "top_reasons",
+    "by_reason",
+    "write_skipped_csv",
     "default_cache_dir",
     "cache_files",
     "cache_line",
@@ -157,14 +159,16 @@ class EncodedSet:
         ]
         if self.skipped:
             lines.append(f"  skipped: {top_reasons(self.skipped)}")
-        for path, reason in self.skipped[:max_lines]:
-            lines.append(f"  skipped {show(path)}: {reason}")
-        if len(self.skipped) > max_lines:
-            lines.append(f"  ... and {len(self.skipped) - max_lines} more skipped")
-        for path, w in self.warnings[:max_lines]:
-            lines.append(f"  warning {show(path)}: {w}")
-        if len(self.warnings) > max_lines:
-            lines.append(f"  ... and {len(self.warnings) - max_lines} more warnings")
+        if len(self.skipped) <= max_lines:
+            lines += [f"  skipped {show(path)}: {reason}" for path, reason in self.skipped]
+        else:  # at scale: one line per reason (every file: `eavs data info --skipped FILE.csv`)
+            lines.append("  skipped, by reason:")
+            lines += [f"    {ln}" for ln in by_reason(self.skipped)]
+        if len(self.warnings) <= max_lines:
+            lines += [f"  warning {show(path)}: {w}" for path, w in self.warnings]
+        else:
+            lines.append("  warnings, by kind:")
+            lines += [f"    {ln}" for ln in by_reason(self.warnings)]
         return "\n".join(lines)
 
 
@@ -552,12 +556,47 @@ def _prune_cache(cdir: Path, prefix: str, keep: Path) -> None:
                 pass
 
 
+def _reason_key(r: str) -> str:
+    """A reason with the file it names replaced by FILE (reasons that differ only there group)."""
+    r = _MEDIA_NAME.sub("FILE", show(r))
+    return r if len(r) <= 90 else r[:87] + "..."
+
+
+def by_reason(items: Sequence[tuple[str, str]], examples: int = 3, max_reasons: int = 12) -> list[str]:
+    """One line per reason, most frequent first: ``COUNTx REASON: e.g. PATH, PATH, PATH``.
+
+    A data set of 10,000 broken files gives a dozen lines, not 10,000; every
+    file is listed by ``eavs data info --verbose`` or ``--skipped FILE.csv``.
+    """
+    groups: dict[str, list[str]] = {}
+    for path, r in items:
+        groups.setdefault(_reason_key(r), []).append(path)
+    order = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    lines = [f"{len(ps)}x {r}: e.g. {', '.join(show(p) for p in ps[:examples])}" + (", ..." if len(ps) > examples else "")
+             for r, ps in order[:max_reasons]]  # fmt: skip
+    if len(order) > max_reasons:
+        rest = order[max_reasons:]
+        lines.append(f"... and {sum(len(ps) for _, ps in rest)} more in {len(rest)} other reasons")
+    return lines
+
+
+def write_skipped_csv(path: str | Path, skipped: Sequence[tuple[str, str]]) -> int:
+    """Every skipped file and its reason as CSV (``path,reason``); returns the rows written."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "reason"])
+        for p, r in skipped:
+            w.writerow([show(p), show(r)])
+    return len(skipped)
+
+
 def top_reasons(skipped: Sequence[tuple[str, str]], n: int = 3) -> str:
     """The ``n`` most frequent skip reasons with their counts (file names stripped)."""
     counts: dict[str, int] = {}
     for _, r in skipped:
-        r = _MEDIA_NAME.sub("FILE", show(r))  # group reasons that differ only in the file named
-        r = r if len(r) <= 90 else r[:87] + "..."
+        r = _reason_key(r)  # group reasons that differ only in the file named
         counts[r] = counts.get(r, 0) + 1
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     return "top reasons: " + "; ".join(f"{c}x {r}" for r, c in top) if top else "no media files found"

@@ -35,6 +35,11 @@ import cv2
 import numpy as np
 import soundfile
 
+# FFmpeg (inside OpenCV) prints its own line for a broken file ("moov atom not found" for a
+# truncated mp4); the skip reason already says it. Read once, at the first capture; a value
+# the user set is kept.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 from sw.data.tracker import FaceTracker
 from sw.encode import VisualEncoder, resample_audio
 
