@@ -261,8 +261,13 @@ def from_nir(
     comparison: str | None = None,
     reset: str | None = None,
     readout: str | None = None,
+    dt: float | None = None,
 ) -> tuple[QNet, ImportReport]:
     """Quantize a NIR graph into a :class:`QNet`; returns it with an :class:`ImportReport`.
+
+    ``dt`` (s) is the source's time step; given, it overrides the graph's
+    metadata (Norse, for one, writes none); absent from both, snnTorch's
+    :data:`DEFAULT_DT` is assumed and the report says so.
 
     ``reset`` declares the source's reset (``zero`` or ``subtract``), which a
     NIR file cannot say for snnTorch; None imports zero reset and warns when
@@ -281,10 +286,15 @@ def from_nir(
         raise NIRError(f"--readout must be 'membrane' or 'spikes', not {readout!r}")
     rep = ImportReport()
     meta = dict(getattr(graph, "metadata", None) or {})
-    dt = meta.get("dt")
-    if dt is None:
-        dt = DEFAULT_DT
-        rep.notes.append(f"graph metadata has no 'dt': assumed {DEFAULT_DT} s (snnTorch's export step)")
+    if dt is not None:
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (np.isfinite(dt) and dt > 0):
+            raise NIRError(f"--dt must be a time step in seconds > 0, not {dt!r}")
+        dt_from = "given"
+    elif meta.get("dt") is not None:
+        dt, dt_from = meta["dt"], "from the graph's metadata"
+    else:
+        dt, dt_from = DEFAULT_DT, "assumed: the graph has no 'dt'"
+        rep.notes.append(f"graph metadata has no 'dt': assumed {DEFAULT_DT} s (snnTorch's export step); set it with --dt SECONDS")
     dt = float(np.asarray(dt))
     nodes, graph_edges = _flatten(graph)
     kinds = {}
@@ -436,7 +446,8 @@ def from_nir(
             v_leak = _arr(node.v_leak, n, f"node {name!r} v_leak")
             drive = alpha * v_leak
             if (alpha > 1 + 1e-9).any():
-                raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time")
+                raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time "
+                               f"(dt = {dt:g} s, {dt_from}; give the source's step with `eavs nir import --dt SECONDS`)")
             x = alpha * DECAY_ONE
             decay = decay_from_leak(alpha).astype(np.int32)  # d = round(4096 dt/tau), half up
             off = np.abs(x - decay) > 1e-6 * np.maximum(1.0, x)
