@@ -501,9 +501,10 @@ def track_crops(frames: np.ndarray, fps: float, side: int, where: str = "video",
     """Tracked face crops ``uint8 [F, side, side]`` and ``visible bool [F]`` (see :func:`track_faces`,
     which gets the ``track`` keywords).
 
-    Each crop is the box around the smoothed sub-pixel centre (bilinear,
-    edges replicated), shrunk to ``side x side`` by area averaging; frames
-    that are not visible get a mid-grey crop that the encoder ignores.
+    Each crop is :func:`crop_box` at the tracked box (``tracker="smoothed"``:
+    the box around the sub-pixel centre, bilinear, shrunk by area averaging,
+    as older models were trained); frames that are not visible get a
+    mid-grey crop that the encoder ignores.
     """
     boxes, visible = track_faces(frames, fps, where, **track)
     out = np.full((frames.shape[0], side, side), 128, dtype=np.uint8)
