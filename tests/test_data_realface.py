@@ -127,7 +127,11 @@ def test_nothing_is_visible_before_the_first_detection():
     assert vis == [False, False, False, True, True, True, True]
 
 
-def test_old_headers_rebuild_the_look_ahead_tracker():
+def test_old_headers_rebuild_the_look_ahead_tracker(tmp_path):
+    from sw.data.dataset import encode_one
+    from sw.data.media import Clip, read_video
+    from sw.encode import encode_clip
+
     old = encoder_from_dict({"kind": "visual", "side": 16, "fps": 30.0, "threshold": 0.1, "offset": 8.0, "onset": "first",
                              "track": "tracked", "detect_step": 3, "smooth_s": 1.0, "hold_s": 0.5, "max_missing": 0.3,
                              "timesteps": 40})  # fmt: skip
@@ -137,3 +141,14 @@ def test_old_headers_rebuild_the_look_ahead_tracker():
     smoothed, _ = track_faces(frames, FPS, tracker="smoothed")
     causal, _ = track_faces(frames, FPS)
     assert not np.array_equal(smoothed, causal)
+    path = tmp_path / "01-01-01-01-01-01-01.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H), True)
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    raw, fps = read_video(path)
+    clip = Clip(audio=None, video=str(path), label=0, actor=1)
+    crops, visible = track_crops(raw, fps, 16, tracker="smoothed")
+    assert np.array_equal(encode_one(clip, [old]), encode_clip([old], None, None, crops, fps, visible))  # as trained
+    crops, visible = track_crops(raw, fps, 16)
+    assert not np.array_equal(encode_one(clip, [old]), encode_clip([old], None, None, crops, fps, visible))
