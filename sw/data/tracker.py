@@ -9,10 +9,13 @@ that), so streaming and clip mode give the same boxes bit for bit.
 
 How it follows a face (predict, then correct):
 
-- **Predict.** The face patch of the previous frame is matched against the
-  same place in this frame by phase correlation, which measures the
-  translation to a fraction of a pixel with no lag. When the match is not
-  reliable (a blank frame, an occlusion) the last velocity is used, decaying
+- **Predict.** The face's anchor patch (as it looked when the track started,
+  or when its look last changed) is matched against this frame, at the
+  position the last velocity predicts, by phase correlation of band-passed
+  patches: it measures the translation to a fraction of a pixel with no lag,
+  and matching the anchor rather than the previous frame keeps the small
+  errors from adding up into a drift. When the match is not reliable (a
+  blank frame, an occlusion) the last velocity is used, decaying
   (constant-velocity prediction that comes to rest).
 - **Correct.** Every ``detect_step``-th frame the Haar cascade runs. Of its
   faces, the one nearest the prediction is taken if it lies within
@@ -96,7 +99,6 @@ class FaceTracker:
     frame_index: int = field(default=0, init=False)
     _box: np.ndarray | None = field(default=None, init=False, repr=False)
     _vel: np.ndarray = field(default_factory=lambda: np.zeros(2), init=False, repr=False)
-    _prev: np.ndarray | None = field(default=None, init=False, repr=False)
     _since: int = field(default=0, init=False, repr=False)
     _sides: list[float] = field(default_factory=list, init=False, repr=False)
     _lost: bool = field(default=True, init=False, repr=False)
@@ -123,13 +125,12 @@ class FaceTracker:
         frame = np.asarray(frame)
         i = self.frame_index
         self.frame_index += 1
-        if self._box is not None and self._prev is not None:
+        if self._box is not None:
             self._predict(frame)
         if i % self.detect_step == 0:
             self._correct(frame)
         elif self._box is not None:
             self._since += 1
-        self._prev = frame
         if self._box is None:
             return (float("nan"),) * 3, False
         if self._since > self.hold:
