@@ -52,6 +52,7 @@ BOARD_MODULES = (
     "sw/data/__init__.py",
     "sw/data/dataset.py",
     "sw/data/media.py",
+    "sw/data/tracker.py",
     "sw/data/ravdess.py",
     "sw/data/cremad.py",
     "sw/data/split.py",
@@ -66,6 +67,7 @@ BOARD_MODULES = (
     "hw/spec/timing.py",
     "hw/spec/boards.py",
     "hw/spec/ecp5_pll.py",
+    "hw/spec/timing.py",
     "boards.toml",
     "host/README.md",
 )

@@ -453,12 +453,20 @@ class VisualEncoder:
         (default) follows the face frame by frame; ``"fixed"`` (what a header
         from before this field means) uses one box for the whole clip, so
         head motion reads as expression.
+    tracker : str
+        Which face tracker a ``"tracked"`` crop uses (sw.data.media):
+        ``"causal"`` (default) predicts each frame's box from the past only
+        (phase correlation, corrected toward the detector), so a live camera
+        gives the same crops as a clip; ``"smoothed"`` (what a header from
+        before this field means) is the older look-ahead tracker.
     detect_step : int
         The face detector runs on every ``detect_step``-th frame (3: about
         10 Hz at 30 fps, enough for head motion, a third of the cost).
     smooth_s : float
-        Window (s) of the local linear fit that smooths the box centre:
-        averages the detector's few-pixel jitter, passes steady motion.
+        How much the detector's few-pixel jitter is averaged out (s): the
+        time constant of the causal tracker's pull toward the detections
+        (the motion itself is not smoothed); for ``"smoothed"``, the window
+        of its centred local linear fit.
     hold_s : float
         How long (s) the last box is held when no face is found; after that
         the frames are not visible (their steps are empty).
@@ -480,6 +488,7 @@ class VisualEncoder:
     offset: float = 8.0
     onset: str = "first"
     track: str = "tracked"
+    tracker: str = "causal"
     detect_step: int = 3
     smooth_s: float = 1.0
     hold_s: float = 0.5
@@ -488,7 +497,7 @@ class VisualEncoder:
 
     kind = "visual"
     #: Values of fields a model header written before they existed means.
-    legacy = {"onset": "grey", "track": "fixed"}
+    legacy = {"onset": "grey", "track": "fixed", "tracker": "smoothed"}
 
     def __post_init__(self) -> None:
         _check_positive("side", self.side, integer=True)
@@ -500,6 +509,8 @@ class VisualEncoder:
             raise EncoderError(f"encoder field 'onset' must be 'first' or 'grey', not {self.onset!r}")
         if self.track not in ("tracked", "fixed"):
             raise EncoderError(f"encoder field 'track' must be 'tracked' or 'fixed', not {self.track!r}")
+        if self.tracker not in ("causal", "smoothed"):
+            raise EncoderError(f"encoder field 'tracker' must be 'causal' or 'smoothed', not {self.tracker!r}")
         _check_positive("detect_step", self.detect_step, integer=True)
         _check_positive("smooth_s", self.smooth_s)
         for name in ("hold_s", "max_missing"):

@@ -191,6 +191,8 @@ class ImportReport:
 
     notes: list[str] = field(default_factory=list)
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Where the time step came from ("given", the graph's metadata, or assumed), for error messages.
+    dt_source: str = ""
 
     def lines(self) -> list[str]:
         out = [f"approximated: {n}" for n in self.notes] or ["approximated: nothing"]
@@ -276,12 +278,18 @@ def check_options(bits: int, v_bits: int, reset: str | None, readout: str | None
         raise NIRError(f"--readout must be 'membrane' or 'spikes', not {readout!r}")
 
 
-def step_dt(meta: dict[str, Any], rep: ImportReport) -> float:
-    """Pass 2: the discrete time step, from the graph's metadata, else snnTorch's export step (noted)."""
-    dt = meta.get("dt")
-    if dt is None:
-        dt = DEFAULT_DT
-        rep.notes.append(f"graph metadata has no 'dt': assumed {DEFAULT_DT} s (snnTorch's export step)")
+def step_dt(meta: dict[str, Any], rep: ImportReport, dt: float | None = None) -> float:
+    """Pass 2: the discrete time step: the caller's ``dt``, else the graph's metadata, else
+    snnTorch's export step (noted); ``rep.dt_source`` says which, for later errors."""
+    if dt is not None:
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (np.isfinite(dt) and dt > 0):
+            raise NIRError(f"--dt must be a time step in seconds > 0, not {dt!r}")
+        rep.dt_source = "given"
+    elif meta.get("dt") is not None:
+        dt, rep.dt_source = meta["dt"], "from the graph's metadata"
+    else:
+        dt, rep.dt_source = DEFAULT_DT, "assumed: the graph has no 'dt'"
+        rep.notes.append(f"graph metadata has no 'dt': assumed {DEFAULT_DT} s (snnTorch's export step); set it with --dt SECONDS")
     return float(np.asarray(dt))
 
 
@@ -474,7 +482,8 @@ def neuron_dynamics(name: str, node: Any, n: int, dt: float, rep: ImportReport) 
     gain = dt * r / tau
     drive = alpha * _arr(node.v_leak, n, f"node {name!r} v_leak")
     if (alpha > 1 + 1e-9).any():
-        raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time")
+        raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time "
+                       f"(dt = {dt:g} s, {rep.dt_source or 'given'}; give the source's step with `eavs nir import --dt SECONDS`)")
     x = alpha * DECAY_ONE
     decay = decay_from_leak(alpha).astype(np.int32)  # d = round(4096 dt/tau), half up
     off = np.abs(x - decay) > 1e-6 * np.maximum(1.0, x)
@@ -717,8 +726,13 @@ def from_nir(
     comparison: str | None = None,
     reset: str | None = None,
     readout: str | None = None,
+    dt: float | None = None,
 ) -> tuple[QNet, ImportReport]:
     """Quantize a NIR graph into a :class:`QNet`; returns it with an :class:`ImportReport`.
+
+    ``dt`` (s) is the source's time step; given, it overrides the graph's
+    metadata (Norse, for one, writes none); absent from both, snnTorch's
+    :data:`DEFAULT_DT` is assumed and the report says so.
 
     ``reset`` declares the source's reset (``zero`` or ``subtract``), which a
     NIR file cannot say for snnTorch; None imports zero reset and warns when
@@ -728,7 +742,7 @@ def from_nir(
     check_options(bits, v_bits, reset, readout)
     rep = ImportReport()
     g = read_graph(graph)
-    dt = step_dt(g.meta, rep)
+    dt = step_dt(g.meta, rep, dt)
     sources = neuron_sources(g)
     out_node = output_neuron(g)
     order = layer_order(g, sources, out_node)

@@ -41,7 +41,11 @@ def test_step_dt_from_metadata_or_assumed_and_said():
     rep = ImportReport()
     assert nir_io.step_dt({"dt": np.array(2e-3)}, rep) == 2e-3 and rep.notes == []
     assert nir_io.step_dt({}, rep) == 1e-4
-    assert rep.notes == ["graph metadata has no 'dt': assumed 0.0001 s (snnTorch's export step)"]
+    assert rep.notes == ["graph metadata has no 'dt': assumed 0.0001 s (snnTorch's export step); set it with --dt SECONDS"]
+    assert rep.dt_source == "assumed: the graph has no 'dt'"
+    assert nir_io.step_dt({"dt": np.array(2e-3)}, rep, dt=5e-4) == 5e-4 and rep.dt_source == "given"
+    with pytest.raises(nir_io.NIRError, match="--dt must be"):
+        nir_io.step_dt({}, ImportReport(), dt=-1.0)
 
 
 def test_read_graph_classifies_and_indexes():

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Option(..., "--model", help="An integer model (.qnet) from `eavs export`."),
         data: str = typer.Option(..., "--data", help="builtin:DIR | ravdess:DIR | cremad:DIR | npz:FILE."),
         split: str = typer.Option("test", "--split", help="test: the actors held out at training (from the model's metadata); all: every sample."),
-        cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: next to the data)."),
+        cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: $XDG_CACHE_HOME/eavs or ~/.cache/eavs; never the data folder unless given here)."),
         neurobench: bool = typer.Option(False, "--neurobench/--no-neurobench", help="Also compute NeuroBench metrics (needs torch)."),
         json_out: Path = typer.Option(None, "--json", help="Write all figures to this JSON file."),
         backend: str = typer.Option(

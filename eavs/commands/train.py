@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         hidden: str = typer.Option("64,64,64", "--hidden", help="Neurons of the audio, visual and fusion layers."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda[:N]."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
-        cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: next to the data)."),
+        cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: $XDG_CACHE_HOME/eavs or ~/.cache/eavs; never the data folder unless given here)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
         input_dropout: float = typer.Option(0.0, "--input-dropout", help="Drop this fraction of input spikes at random while training."),
         weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay of the optimiser."),
