@@ -13,6 +13,7 @@ BOARD_SIDE = [
     "sw.golden",
     "sw.events",
     "sw.encode",
+    "sw.stream",
     "sw.energy",
     "sw.random_net",
     "sw.data",
