@@ -28,6 +28,8 @@ BOARD_SIDE = [
     "host.golden_backend",
     "host.rtl",
     "host.deploy",
+    "host.live",
+    "host.live_sources",
 ]
 
 

@@ -1,0 +1,62 @@
+"""A causal face tracker for live video: ADAPTER, to be replaced.
+
+**Adapter (issue 24).** The data set's tracker (``sw.data.media.track_faces``)
+smooths the face box over a second that has not yet happened when a frame
+arrives, so it cannot run live. The causal per-frame tracker belongs to
+``sw.data.media`` (issue 23, branch "recordings"); until it is on main,
+:class:`CausalFaceAdapter` stands in with the same parts minus the
+look-ahead: the Haar cascade every ``detect_step`` frames (near the face's
+size once found, any size when that fails), the box held for ``hold_s``
+without a detection (then the frames are not visible), the side the median
+of the detections so far, the crop taken at the last detected centre (no
+smoothing, no sub-pixel refinement). Live crops therefore differ from the
+data set's crops of the same file, and a model's visual input is read
+slightly differently live than in training: replace this module with the
+tracker's per-frame API when it lands.
+
+numpy and OpenCV (through ``sw.data.media``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sw.encode import VisualEncoder
+
+__all__ = ["CausalFaceAdapter"]
+
+
+class CausalFaceAdapter:
+    """Per-frame face crops that use only the past (see the module docstring)."""
+
+    def __init__(self, encoder: VisualEncoder, fps: float):
+        self.side = encoder.side
+        self.step = encoder.detect_step
+        self.hold = int(round(encoder.hold_s * fps))
+        self._sizes: list[float] = []
+        self._centre: tuple[float, float] | None = None
+        self._last_hit = -(10**9)
+        self._i = 0
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The crop ``uint8 [side, side]`` of this frame and whether the face is visible."""
+        import cv2
+
+        from sw.data.media import _detect
+
+        i = self._i
+        self._i += 1
+        if i % self.step == 0:
+            size = float(np.median(self._sizes)) if self._sizes else None
+            d = _detect(frame, size)
+            if d is None and size is not None:
+                d = _detect(frame, None)
+            if d is not None:
+                self._centre, self._last_hit = (d[0], d[1]), i
+                self._sizes.append(d[2])
+        visible = self._centre is not None and i - self._last_hit <= self.hold
+        if not visible:
+            return np.full((self.side, self.side), 128, np.uint8), False
+        s = int(round(float(np.median(self._sizes))))
+        patch = cv2.getRectSubPix(frame, (s, s), (self._centre[0] - 0.5, self._centre[1] - 0.5))
+        return cv2.resize(patch, (self.side, self.side), interpolation=cv2.INTER_AREA), True
