@@ -154,8 +154,8 @@ MUTANTS += (
     Mutant(
         "pipeline: a cached step's time reset to 0 s",
         "eavs/pipeline.py",
-        '"seconds": prior.get("seconds", 0.0), "key": key,',
-        '"seconds": 0.0, "key": key,',
+        '"seconds": p.prior.get("seconds", 0.0), "key": p.key,',
+        '"seconds": 0.0, "key": p.key,',
         ("tests/test_demo_pipeline.py",),
     ),
     Mutant(
