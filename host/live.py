@@ -322,7 +322,8 @@ class LiveRunner:
             raise LiveError(f"the {self.backend.kind} back-end stopped answering at {t1:.2f} s of input: {e}") from None
         top = np.sort(np.asarray(res.readout, np.int64))[::-1]
         margin = int(top[0] - top[1]) if top.size > 1 else 0
-        exit_step = int(getattr(res, "exit_step", None) or self.net.timesteps)
+        exit_step = getattr(res, "exit_step", None)  # the step the sample ended at (docs/design.md, early exit)
+        exit_step = self.net.timesteps - 1 if exit_step is None else int(exit_step)
         camera = int(any(dec for t, dec in self._cam_windows if t0 <= t < t1)) if self.venc is not None else 0
         self._cam_windows = [(t, d) for t, d in self._cam_windows if t >= t0 + self.hop_s]
         fault, self.faults = ",".join(self.faults), []
