@@ -334,3 +334,16 @@ def test_the_face_adapter_follows_the_face_about_as_quietly_as_the_clip_tracker(
         ratios.append(enc.events(crops, 30.0, vis).sum() / max(1, enc.events(ref_crops, 30.0, ref_vis).sum()))
     print(f"\nadapter / clip-tracker retina events: {[round(float(r), 2) for r in ratios]}")
     assert max(ratios) <= 2.0
+
+
+def test_models_that_cannot_run_live_are_refused_in_one_line():
+    old = band_model(AudioEncoder(n_mels=16, timesteps=10, version=1))
+    be = GoldenBackend()
+    be.load_model(old)
+    with pytest.raises(LiveError, match="version 1 .*cannot run live"):
+        LiveRunner(be, ListAudio([]), window_s=1.0, hop_s=0.5)
+    be.load_model(band_model())
+    with pytest.raises(LiveError, match="has an audio input: give --audio"):
+        LiveRunner(be, None, window_s=1.0, hop_s=0.5)
+    with pytest.raises(LiveError, match="must be positive"):
+        LiveRunner(be, ListAudio([]), window_s=0.0, hop_s=0.5)
