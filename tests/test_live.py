@@ -347,3 +347,41 @@ def test_models_that_cannot_run_live_are_refused_in_one_line():
         LiveRunner(be, None, window_s=1.0, hop_s=0.5)
     with pytest.raises(LiveError, match="must be positive"):
         LiveRunner(be, ListAudio([]), window_s=0.0, hop_s=0.5)
+
+
+def test_a_microphone_through_a_fake_sounddevice(monkeypatch):
+    """MicAudio's own code (queue, stall, a device that stops) with sounddevice
+    replaced by a fake that plays a tone in 50 ms blocks from a thread, then stops."""
+    import sys
+    import threading
+    import types
+
+    from host.live_sources import MicAudio
+
+    x = am_tone(2, 2.0, 8)
+
+    class InputStream:
+        def __init__(self, device, channels, samplerate, blocksize, dtype, callback):
+            assert (device, channels, samplerate, dtype) == (0, 1, SR, "float32")
+            self.callback, self.blocksize, self.active = callback, blocksize, False
+
+        def start(self):
+            self.active = True
+
+            def play():
+                for i in range(0, x.size, self.blocksize):
+                    self.callback(x[i:i + self.blocksize, None].astype(np.float32), self.blocksize, None, None)
+                self.active = False
+
+            threading.Thread(target=play, daemon=True).start()
+
+        def close(self):
+            self.active = False
+
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(InputStream=InputStream))
+    mic = MicAudio(0, SR, stall_s=0.2)
+    with golden_be() as be:
+        r = LiveRunner(be, mic, window_s=1.0, hop_s=0.5)
+        with pytest.raises(SourceError, match="mic:0: the microphone went away"):
+            r.run()
+    assert [d.t_end_s for d in r.decisions] == [1.0, 1.5] and {d.prediction for d in r.decisions} == {"g2"}

@@ -72,6 +72,9 @@ def live(
     from rich.console import Console
 
     console = Console(stderr=False)
+    for given, enc, what in ((audio, aenc, "--audio"), (video, venc, "--video")):
+        if given and enc is None:  # said, not silently dropped
+            typer.echo(f"note: the model has no {'audio' if what == '--audio' else 'visual'} input; {what} {given} is not used")
     clock = RealClock()
     sources = []
     runner = None
