@@ -40,14 +40,7 @@ import numpy as np
 
 from sw.encode import AudioEncoder, EncoderError, VisualEncoder, _filterbank_cached
 
-__all__ = ["AudioStream", "VisualStream", "pool_window"]
-
-
-def pool_window(rows: np.ndarray, timesteps: int) -> np.ndarray:
-    """Pool event rows ``[F, C]`` onto ``timesteps`` bins (as :func:`sw.encode.pool_events`)."""
-    from sw.encode import pool_events
-
-    return pool_events(rows, timesteps)
+__all__ = ["AudioStream", "VisualStream"]
 
 
 def _percentiles(a: np.ndarray, ps: tuple[float, ...], axis: int = 0) -> list:
