@@ -20,7 +20,8 @@ three run :class:`host.driver.CoreDriver` or its link), one sample at a time.
 Latency is measured from the moment the runner received the block holding
 the last sample a window needs (its last frame's analysis window ends
 ``win/2`` after the window) to the decision: encoding that block, pooling,
-inference. The real-time factor is input seconds over the seconds spent
+inference. The wait for the block to fill (at most one block, 50 ms for
+files and microphones) is not in it. The real-time factor is input seconds over the seconds spent
 working (waiting for a paced or live source is not work), so it says how
 much faster than real time the whole chain runs.
 
