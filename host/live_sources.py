@@ -142,7 +142,7 @@ class MicAudio:
             import sounddevice  # optional extra
         except (ImportError, OSError) as e:
             raise SourceError(f"mic:{index}: microphone input needs the optional 'sounddevice' package and PortAudio "
-                              f"(pip install sounddevice; Debian: apt install libportaudio2) ({e})") from None  # fmt: skip
+                              f"(pip install sounddevice, or the project's [live] extra; Debian: apt install libportaudio2) ({e})") from None  # fmt: skip
         self.sample_rate = int(sample_rate)
         self.stall_s = float(stall_s)
         self.name = f"mic:{index}"
