@@ -190,7 +190,7 @@ class LiveRunner:
         return self.decisions
 
     def _setup_streams(self) -> None:
-        from host.live_face import CausalFaceAdapter
+        from host.live_face import make_tracker
 
         self._astream = self.aenc.stream() if self.aenc is not None else None
         self._arows = _Rows(self.aenc.size) if self.aenc is not None else None
@@ -199,7 +199,7 @@ class LiveRunner:
 
             self._vstream = VisualStream(self.venc, self.video.fps)
             self._vrows = _Rows(self.venc.size)
-            self._tracker = CausalFaceAdapter(self.venc, self.video.fps)
+            self._tracker = make_tracker(self.venc, self.video.fps)
             self._vnext = 0  # next source frame index expected
         self._video_ended = self.video is None
         self._audio_ended = self.audio is None

@@ -23,7 +23,37 @@ import numpy as np
 
 from sw.encode import VisualEncoder
 
-__all__ = ["CausalFaceAdapter"]
+__all__ = ["CausalFaceAdapter", "make_tracker"]
+
+
+def make_tracker(encoder: VisualEncoder, fps: float):
+    """The per-frame face tracker live video uses for ``encoder``.
+
+    The data set's own causal tracker when ``sw.data.media`` has one (issue 23:
+    ``face_tracker`` and ``crop_box``) and the model's encoder was trained with
+    it (``tracker == "causal"``): then live crops are the clip-mode crops.
+    Otherwise :class:`CausalFaceAdapter`.
+    """
+    from sw.data import media
+
+    if getattr(encoder, "tracker", None) == "causal" and hasattr(media, "face_tracker") and hasattr(media, "crop_box"):
+        return _MediaTracker(media.face_tracker(fps, encoder.detect_step, encoder.smooth_s, encoder.hold_s), encoder.side)
+    return CausalFaceAdapter(encoder, fps)
+
+
+class _MediaTracker:
+    """``sw.data.media``'s causal tracker with the crop the data set takes at its box."""
+
+    def __init__(self, tracker, side: int):
+        self.tracker, self.side = tracker, side
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, bool]:
+        from sw.data.media import crop_box
+
+        box, visible = self.tracker.update(frame)
+        if not visible:
+            return np.full((self.side, self.side), 128, np.uint8), False
+        return crop_box(frame, box, self.side), True
 
 
 class CausalFaceAdapter:
