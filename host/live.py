@@ -314,8 +314,13 @@ class LiveRunner:
         parts = []
         for enc in self.encoders:
             k0, k1 = self._frames(enc, t0, t1)
-            rows = (self._arows if isinstance(enc, AudioEncoder) else self._vrows).get(k0, k1)
-            parts.append(pool_events(rows, self.net.timesteps))
+            buf = self._arows if isinstance(enc, AudioEncoder) else self._vrows
+            if self._video_ended and buf is getattr(self, "_vrows", None):
+                # The video ended: pool the frames it had, as clip mode pools a clip's
+                # frames (empty rows for frames that never came would move the bins).
+                k1 = min(k1, buf.end)
+                k0 = min(k0, k1)
+            parts.append(pool_events(buf.get(k0, k1), self.net.timesteps))
         spikes = np.concatenate(parts, axis=1)
         try:
             res = self.backend.infer(spikes)
