@@ -100,6 +100,24 @@ class ListAudio:
         pass
 
 
+class Frames:
+    """A 10 fps video source of flat grey frames whose level changes per frame, by index."""
+
+    fps, paced, name = 10.0, True, "frames"
+
+    def __init__(self, indices):
+        self.indices = list(indices)
+
+    def read(self, decode=True):
+        if not self.indices:
+            return None
+        i = self.indices.pop(0)
+        return (np.full((48, 64), 100 + i % 50, np.uint8) if decode else None), i
+
+    def close(self):
+        pass
+
+
 def blocks(x: np.ndarray, n: int = 800) -> list[np.ndarray]:
     return [x[i:i + n] for i in range(0, x.size, n)]
 
@@ -230,21 +248,6 @@ def test_dropped_video_frames_and_an_early_video_end_are_marked():
     net = QNet(classes=["a", "b"], timesteps=10, inputs=input_groups([ENC, venc]),
                layers=[Layer("out", 2, [Source("audio", np.zeros((ENC.size, 2), np.int64), 4), Source("visual", w, 4)],
                              threshold=1, leak_shift=0, spiking=False)])  # fmt: skip
-
-    class Frames:
-        fps, paced, name = 10.0, True, "frames"
-
-        def __init__(self, indices):
-            self.indices = list(indices)
-
-        def read(self, decode=True):
-            if not self.indices:
-                return None
-            i = self.indices.pop(0)
-            return (np.full((48, 64), 100 + i % 50, np.uint8) if decode else None), i
-
-        def close(self):
-            pass
 
     be = GoldenBackend()
     be.load_model(net)
@@ -416,3 +419,19 @@ def test_a_whole_synthetic_clip_live_equals_clip_mode_audio_and_video(tmp_path):
         LiveRunner(spy, FileAudio(c.audio, SR), FileVideo(c.video), window_s=(n // 160 + 1) / 100, hop_s=10.0, clock=FakeClock()).run()
         assert len(spy.seen) == 1 and np.array_equal(spy.seen[0], want)
         assert want[:, a.size:].sum() > 10
+
+
+def test_a_video_only_model_is_driven_by_the_frames():
+    """No audio: input time comes from the frames (10 fps); decisions at 1.0 .. 3.0 s."""
+    from sw.encode import VisualEncoder
+
+    venc = VisualEncoder(side=4, timesteps=10)
+    net = QNet(classes=["a", "b"], timesteps=10, inputs=input_groups([venc]),
+               layers=[Layer("out", 2, [Source("visual", np.ones((venc.size, 2), np.int64), 4)], threshold=1, leak_shift=0, spiking=False)])  # fmt: skip
+    be = GoldenBackend()
+    be.load_model(net)
+    clock = FakeClock()
+    r = LiveRunner(be, None, Frames(range(30)), window_s=1.0, hop_s=0.5, clock=clock)
+    ds = r.run()
+    assert [d.t_end_s for d in ds] == [1.0, 1.5, 2.0, 2.5, 3.0] and clock.t == pytest.approx(3.0)
+    assert ds[-1].fault == "video_end" and r.frames_decoded == 30
