@@ -11,10 +11,15 @@ import bench
 from bench.common import Row, print_table
 
 
+#: Benchmarks that need arguments (a trained model, a corpus) and minutes of
+#: their own: run them alone (``python -m bench.live --help``).
+RUN_ALONE = ("live",)
+
+
 def main() -> int:
     rows: list[Row] = []
     failed = []
-    names = [m.name for m in pkgutil.iter_modules(bench.__path__) if m.name not in ("common",) and not m.name.startswith("_")]
+    names = [m.name for m in pkgutil.iter_modules(bench.__path__) if m.name not in ("common", *RUN_ALONE) and not m.name.startswith("_")]
     only = set(sys.argv[1:])
     for name in sorted(names):
         if only and name not in only:

@@ -13,6 +13,7 @@ BOARD_SIDE = [
     "sw.golden",
     "sw.events",
     "sw.encode",
+    "sw.stream",
     "sw.energy",
     "sw.random_net",
     "sw.data",
@@ -28,6 +29,8 @@ BOARD_SIDE = [
     "host.golden_backend",
     "host.rtl",
     "host.deploy",
+    "host.live",
+    "host.live_sources",
 ]
 
 

@@ -293,3 +293,21 @@ def test_link_bytes_per_inference_measured_on_the_demo_input_shape(board):
     print(f"\nmeasured over the simulated link: {out + back} bytes for {len(x)} inferences of the demo input shape "
           f"({(out + back) / len(x):.0f} per inference: {out / len(x):.0f} to the board, {back / len(x):.0f} back; "
           f"{n_recv} RECV polls, {n_w} register writes and {n_r} reads in the batch)")
+
+
+def test_eavs_live_on_the_simulated_board_decides_as_golden(board):
+    """host.live through the serial back-end (the simulated ULX3S): the same decisions,
+    margins and exit steps as on golden, window by window (issue 24)."""
+    from host.live import LiveRunner
+    from host.live_sources import FakeClock
+    from tests.test_live import ListAudio, am_tone, band_model, blocks
+
+    x = np.concatenate([am_tone(1, 1.5, 0), am_tone(3, 1.5, 1)])
+    rows = {}
+    for kind in ("golden", "serial"):
+        with (open_board(board) if kind == "serial" else host.open_backend("golden", capacity=CAP)) as be:
+            be.load_model(band_model())
+            ds = LiveRunner(be, ListAudio(blocks(x)), window_s=1.0, hop_s=0.5, clock=FakeClock()).run()
+        rows[kind] = [(d.t_end_s, d.prediction, d.margin, d.exit_step, d.fault) for d in ds]
+    assert len(rows["golden"]) == 5 and rows["serial"] == rows["golden"]
+    assert rows["golden"][0][1] == "g1" and rows["golden"][-1][1] == "g3"  # windows inside the first and the second tone
