@@ -14,6 +14,7 @@ BOARD_SIDE = [
     "sw.events",
     "sw.encode",
     "sw.energy",
+    "sw.adaptive",
     "sw.random_net",
     "sw.data",
     "hw.spec.capacity",

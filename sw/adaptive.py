@@ -1,0 +1,172 @@
+"""Early-exit calibration (issue 20): choose a model's exit rule (margin M,
+min_step t_min) on the validation split, for a stated accuracy budget.
+
+One full golden run of the validation clips gives everything: the readout's
+decision quantity after every step (``GoldenResult.readout_steps``) and the
+events every layer consumed at every step (``layer_events_all``). Any rule's
+exit steps then follow from :func:`sw.golden.exit_steps` without running the
+network again, and its estimated energy from per-step prefix sums of the
+same terms :func:`sw.energy.estimate` prices (accumulates, neuron updates,
+weight-row reads), so a grid of hundreds of rules costs a few array passes.
+
+The budget: the lowest estimated energy whose validation accuracy is within
+``tolerance`` points of the same model's full (all-T) run; ties go to the
+larger margin (the safer rule). The curve printed is every grid point's
+(M, t_min, accuracy, energy, mean exit step); :func:`pareto` keeps the ones
+no other point beats on both accuracy and energy.
+
+Every energy here is **estimated** (sw.energy, Horowitz 45 nm), on whatever
+data the caller gives (the demo's: the synthetic corpus).
+
+numpy only (it runs on the board like sw.golden).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from sw import golden
+from sw.energy import E_AC_PJ, E_NEURON_PJ, E_SRAM_BIT_PJ
+from sw.qnet import ExitRule, QNet
+
+__all__ = ["ExitPoint", "Calibration", "step_energy_pj", "exit_curve", "pareto", "calibrate", "margin_grid"]
+
+
+@dataclass(frozen=True)
+class ExitPoint:
+    """One rule on the curve; ``margin`` None is the fixed-cost run (all T steps)."""
+
+    margin: int | None
+    min_step: int
+    accuracy: float
+    energy_pj: float  # estimated, mean per inference
+    mean_exit_step: float
+
+    def label(self) -> str:
+        return "all T steps" if self.margin is None else f"M={self.margin} t_min={self.min_step}"
+
+
+@dataclass
+class Calibration:
+    """The curve, the full run and the chosen point (validation split)."""
+
+    points: list[ExitPoint]
+    full: ExitPoint
+    chosen: ExitPoint
+    tolerance: float
+    samples: int
+
+    @property
+    def rule(self) -> ExitRule | None:
+        """The rule to write into the model (None: no rule saves energy within the budget)."""
+        c = self.chosen
+        return None if c.margin is None else ExitRule(int(c.margin), int(c.min_step))
+
+    def lines(self, all_points: bool = False) -> list[str]:
+        pts = self.points if all_points else pareto(self.points)
+        out = [f"early-exit curve on the validation split ({self.samples} clips; energy estimated, sw.energy): "
+               f"{len(self.points)} rules tried, {'all' if all_points else 'Pareto front'} shown",
+               f"  {'rule':<22} {'accuracy':>9} {'energy nJ':>10} {'mean exit step':>15}"]
+        for p in sorted(pts, key=lambda p: p.energy_pj):
+            mark = "  <- chosen" if p == self.chosen else ""
+            out.append(f"  {p.label():<22} {100 * p.accuracy:8.2f}% {p.energy_pj / 1e3:10.2f} {p.mean_exit_step:15.2f}{mark}")
+        f, c = self.full, self.chosen
+        out.append(f"  full run: accuracy {100 * f.accuracy:.2f}%, energy {f.energy_pj / 1e3:.2f} nJ (estimated), "
+                   f"{f.mean_exit_step + 1:.0f} steps")
+        out.append(f"chosen ({c.label()}; lowest energy within {self.tolerance:g} points of the full run's accuracy): "
+                   f"accuracy {100 * c.accuracy:.2f}%, energy {c.energy_pj / 1e3:.2f} nJ "
+                   f"(ratio {c.energy_pj / f.energy_pj:.3f}), mean exit step {c.mean_exit_step:.2f}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"points": [asdict(p) for p in self.points], "full": asdict(self.full), "chosen": asdict(self.chosen),
+                "tolerance": self.tolerance, "samples": self.samples, "kind": "estimated energy, validation split"}
+
+
+def step_energy_pj(net: QNet, layer_events: np.ndarray, lanes: int) -> np.ndarray:
+    """Estimated energy of each sample's step t alone, ``[B, T]`` (pJ).
+
+    The per-step share of :func:`sw.energy.estimate`'s SNN total: every event
+    of layer l adds ``n_l`` accumulates and reads ``ceil(n_l / lanes)`` weight
+    rows of ``lanes x bits``; every step updates every neuron. Summed over
+    steps 0..exit_step it is that sample's estimated energy with the exit.
+    """
+    ev = np.asarray(layer_events, np.float64)
+    n = np.array([layer.n for layer in net.layers], np.float64)
+    row_bits = np.array([math.ceil(layer.n / lanes) * lanes * max(s.weight_bits for s in layer.sources)
+                         for layer in net.layers], np.float64)
+    per_event = n * E_AC_PJ + row_bits * E_SRAM_BIT_PJ
+    return ev @ per_event + n.sum() * E_NEURON_PJ
+
+
+def margin_grid(readout_steps: np.ndarray, count: int = 48) -> list[int]:
+    """Candidate margins: 0 and ``count`` quantiles of the margins seen, plus
+    one above the largest (the rule that never fires before T-1)."""
+    m = golden.margins(readout_steps).ravel()
+    qs = np.quantile(m, np.linspace(0.0, 1.0, count)) if m.size else np.zeros(1)
+    return sorted({0, *(int(math.ceil(v)) for v in qs)})
+
+
+def exit_curve(net: QNet, readout_steps: np.ndarray, layer_events_all: np.ndarray, y: np.ndarray, lanes: int,
+               margins: list[int] | None = None, min_steps: list[int] | None = None) -> tuple[list[ExitPoint], ExitPoint]:
+    """Every (margin, min_step) of the grid on one full golden run (its
+    ``readout_steps`` and ``layer_events_all``) against labels ``y``.
+
+    Returns ``(points, full_point)``.
+    """
+    q = np.asarray(readout_steps, np.int64)
+    B, T = q.shape[:2]
+    y = np.asarray(y)
+    if y.shape != (B,):
+        raise ValueError(f"labels must be [{B}], not {list(y.shape)}")
+    cum = np.cumsum(step_energy_pj(net, layer_events_all, lanes), axis=1)
+    rows = np.arange(B)
+    margins = margin_grid(q) if margins is None else margins
+    min_steps = sorted(set(range(0, T, max(1, T // 10))) | {T - 1}) if min_steps is None else min_steps
+
+    def point(margin: int | None, t_min: int) -> ExitPoint:
+        ex = golden.exit_steps(q, margin, t_min)
+        pred = np.argmax(q[rows, ex], axis=1)
+        return ExitPoint(margin, t_min, float(np.mean(pred == y)), float(cum[rows, ex].mean()), float(ex.mean()))
+
+    points = [point(int(m), int(t)) for m in margins for t in min_steps]
+    return points, point(None, T - 1)
+
+
+def pareto(points: list[ExitPoint]) -> list[ExitPoint]:
+    """The points no other point beats: lower energy at higher or equal accuracy."""
+    best, out = -1.0, []
+    for p in sorted(points, key=lambda p: (p.energy_pj, -p.accuracy)):
+        if p.accuracy > best:
+            out.append(p)
+            best = p.accuracy
+    return out
+
+
+def calibrate(net: QNet, x_val: np.ndarray, y_val: np.ndarray, lanes: int, tolerance: float = 0.5,
+              batch: int = 128) -> Calibration:
+    """Choose the exit rule on validation clips ``x_val`` ``[B, T, N_in]``.
+
+    ``tolerance`` is in accuracy points (0.5: half a percentage point below
+    the full run's validation accuracy at most). Any rule already in ``net``
+    is ignored: the full run is all T steps.
+    """
+    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a number of accuracy points >= 0, not {tolerance!r}")
+    if len(x_val) == 0:
+        raise ValueError("no validation clips: cannot calibrate an exit rule")
+    plain = QNet(net.classes, net.timesteps, net.inputs, net.layers, net.version, net.metadata, exit=None)
+    parts = [golden.run(plain, x_val[i:i + batch]) for i in range(0, len(x_val), batch)]
+    q = np.concatenate([p.readout_steps for p in parts])
+    events = np.concatenate([p.layer_events_all for p in parts])
+    points, full_point = exit_curve(plain, q, events, y_val, lanes)
+    ok = [p for p in points if p.accuracy >= full_point.accuracy - tolerance / 100 - 1e-12]
+    chosen = min(ok, key=lambda p: (p.energy_pj, -p.margin)) if ok else full_point
+    if chosen.energy_pj >= full_point.energy_pj:
+        chosen = full_point
+    return Calibration(points, full_point, chosen, float(tolerance), int(len(x_val)))
+
