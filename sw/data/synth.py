@@ -98,10 +98,10 @@ import soundfile
 
 from sw.data.ravdess import EMOTIONS, RavdessName, format_name
 
-__all__ = ["synthesize", "VOICE_OF", "FACE_OF", "VOICES", "FACES", "MANIFEST", "SynthError", "render_clip"]
+__all__ = ["synthesize", "VOICE_OF", "FACE_OF", "VOICES", "FACES", "STRONG_CUES", "voice_of", "render_audio", "MANIFEST", "SynthError", "render_clip"]
 
 MANIFEST = "eavs_synth.json"
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: strong-intensity voice cues (issue 20)
 SAMPLE_RATE = 16000
 FPS = 30
 WIDTH, HEIGHT = 128, 96
@@ -139,6 +139,24 @@ FACES: dict[str, dict[str, float]] = {
     "wide": dict(smile=0.0, mouth=1.0, brow=1.0, angle=0.3, eye=0.6, wrinkle=0.0),
 }
 NORMAL_INTENSITY = 0.85
+#: Strong intensity only (RAVDESS intensity 02; every emotion but neutral has
+#: it): each emotion's own voice cue, added to its profile so that voice twins
+#: differ and a good audio model can name the class from the voice alone.
+#: Offsets of F0 shift (semitones), F0 range (semitones), syllable rate (Hz)
+#: and jitter: mostly rhythm and pitch movement, which the send-on-delta
+#: cochlea sees (a linear probe on 336 strong clips of 12 actors: 0.41 without
+#: the cues, 0.81 with them); no loudness, which the level-normalised cochlea
+#: removes anyway. Normal-intensity clips get
+#: none: their pair design (and their audio, bit for bit) is unchanged.
+STRONG_CUES: dict[str, dict[str, float]] = {
+    "calm": dict(shift=4.0, range=6.0, rate=2.5),
+    "sad": dict(shift=-6.0, range=-0.4, rate=-1.0),
+    "happy": dict(range=-8.0, rate=-2.5),
+    "surprised": dict(shift=4.0, range=10.0, rate=2.5),
+    "angry": dict(range=-2.0, rate=-3.5),
+    "fearful": dict(range=12.0, rate=2.5, jitter=0.04),
+    "disgust": dict(shift=-4.0, range=8.0, rate=-2.0),
+}
 
 # Vowel formants (Hz, bandwidth Hz) for three vowels; scaled per actor.
 _VOWELS = np.array(
@@ -408,10 +426,20 @@ def _draw_mouth(img, a: Actor, s, cx, cy, smile, mouth) -> None:
         _darken(img, cx, my + 2.0 * open_ * s, 0.6 * mw, (1.0 + 5.0 * open_) * s, 0.85)
 
 
+def voice_of(name: RavdessName) -> dict[str, float]:
+    """The voice parameters of a take: its emotion's profile at its intensity,
+    plus the emotion's own cue (:data:`STRONG_CUES`) at strong intensity."""
+    emotion = EMOTIONS[name.emotion]
+    voice = _profile(VOICES, VOICE_OF[emotion], "plain", name.intensity)
+    if name.intensity == 2:
+        voice = {k: v + STRONG_CUES.get(emotion, {}).get(k, 0.0) for k, v in voice.items()}
+    return voice
+
+
 def render_clip(seed: int, index: int, actor: Actor, name: RavdessName) -> tuple[np.ndarray, np.ndarray]:
     """Audio (float32, :data:`SAMPLE_RATE`) and frames (uint8 ``[F, H, W]``) of one clip."""
     emotion = EMOTIONS[name.emotion]
-    voice = _profile(VOICES, VOICE_OF[emotion], "plain", name.intensity)
+    voice = voice_of(name)
     face = _profile(FACES, FACE_OF[emotion], "relaxed", name.intensity)
     # Separate streams: a clip's voice does not depend on its face profile
     # (two emotions with the same voice profile get the very same audio).
