@@ -33,7 +33,8 @@ from sw import golden
 from sw.energy import E_AC_PJ, E_NEURON_PJ, E_SRAM_BIT_PJ
 from sw.qnet import ExitRule, QNet
 
-__all__ = ["ExitPoint", "Calibration", "step_energy_pj", "exit_curve", "pareto", "calibrate", "margin_grid"]
+__all__ = ["ExitPoint", "Calibration", "step_energy_pj", "exit_curve", "pareto", "calibrate", "margin_grid",
+           "CascadePoint", "CascadeCalibration", "calibrate_cascade", "stage_rules"]
 
 
 @dataclass(frozen=True)
@@ -170,3 +171,148 @@ def calibrate(net: QNet, x_val: np.ndarray, y_val: np.ndarray, lanes: int, toler
         chosen = full_point
     return Calibration(points, full_point, chosen, float(tolerance), int(len(x_val)))
 
+
+
+# -- the cascade ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CascadePoint:
+    """One operating point of the cascade and/or early exit.
+
+    ``family``: ``exit`` (no cascade: the fused network with rule
+    (margin, min_step)), ``cascade`` (the gate (gate_margin, gate_min_step),
+    the fused network all T steps), ``both``, or ``fixed`` (neither).
+    ``margin`` None: the fused network runs all T steps.
+    """
+
+    family: str
+    gate_margin: int | None
+    gate_min_step: int
+    margin: int | None
+    min_step: int
+    accuracy: float
+    energy_pj: float  # estimated, mean per inference, both stages
+    mean_exit_step: float  # of the deciding stage
+    camera_free: float  # fraction of clips decided by the first stage alone
+
+    def label(self) -> str:
+        g = "no cascade" if self.gate_margin is None else f"gate M={self.gate_margin} t_min={self.gate_min_step}"
+        e = "all T" if self.margin is None else f"exit M={self.margin} t_min={self.min_step}"
+        return f"{g}; {e}"
+
+
+@dataclass
+class CascadeCalibration:
+    """The three curves (exit alone, cascade alone, both), the fixed run and
+    the chosen point, on the validation split."""
+
+    points: list[CascadePoint]
+    fixed: CascadePoint
+    chosen: CascadePoint
+    tolerance: float
+    samples: int
+
+    def rules(self) -> tuple[ExitRule | None, ExitRule | None]:
+        """``(gate rule of the first stage, exit rule of the fused network)`` to write into the model."""
+        c = self.chosen
+        g = None if c.gate_margin is None else ExitRule(int(c.gate_margin), int(c.gate_min_step))
+        e = None if c.margin is None else ExitRule(int(c.margin), int(c.min_step))
+        return g, e
+
+    def front(self, family: str) -> list[CascadePoint]:
+        return pareto([p for p in self.points if p.family == family])  # type: ignore[arg-type]
+
+    def lines(self) -> list[str]:
+        f, c = self.fixed, self.chosen
+        out = [f"adaptive-inference curves on the validation split ({self.samples} clips; energy estimated, sw.energy; "
+               f"{len(self.points)} operating points tried); Pareto fronts:"]
+        for fam in ("exit", "cascade", "both"):
+            out.append(f"  {fam}:")
+            for p in self.front(fam):
+                out.append(f"    {p.label():<58} acc {100 * p.accuracy:6.2f}%  {p.energy_pj / 1e3:8.2f} nJ  "
+                           f"steps {p.mean_exit_step + 1:5.1f}  camera-free {100 * p.camera_free:5.1f}%")
+        out.append(f"  fixed-cost run: accuracy {100 * f.accuracy:.2f}%, energy {f.energy_pj / 1e3:.2f} nJ (estimated)")
+        out.append(f"chosen ({c.family}: {c.label()}; lowest energy within {self.tolerance:g} points of the fixed run): "
+                   f"accuracy {100 * c.accuracy:.2f}%, energy {c.energy_pj / 1e3:.2f} nJ (ratio {c.energy_pj / f.energy_pj:.3f}), "
+                   f"mean steps {c.mean_exit_step + 1:.2f}, camera-free {100 * c.camera_free:.1f}%")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"points": [asdict(p) for p in self.points], "fixed": asdict(self.fixed), "chosen": asdict(self.chosen),
+                "tolerance": self.tolerance, "samples": self.samples, "kind": "estimated energy, validation split"}
+
+
+@dataclass
+class _Stage:
+    """Per rule of one stage: exit steps, predictions, energies, margins at the exit."""
+
+    rules: list[tuple[int | None, int]]
+    exit: np.ndarray  # [R, B]
+    pred: np.ndarray  # [R, B]
+    energy: np.ndarray  # [R, B]
+    margin: np.ndarray  # [R, B]
+
+
+def _full_run(net: QNet, x: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    plain = QNet(net.classes, net.timesteps, net.inputs, net.layers, net.version, net.metadata)
+    parts = [golden.run(plain, x[i:i + batch]) for i in range(0, len(x), batch)]
+    return np.concatenate([p.readout_steps for p in parts]), np.concatenate([p.layer_events_all for p in parts])
+
+
+def _stage(net: QNet, q: np.ndarray, events: np.ndarray, lanes: int, rules: list[tuple[int | None, int]]) -> _Stage:
+    cum = np.cumsum(step_energy_pj(net, events, lanes), axis=1)
+    rows = np.arange(len(q))
+    ex = np.stack([golden.exit_steps(q, m, t) for m, t in rules])
+    at = q[rows[None, :], ex]  # [R, B, n]
+    return _Stage(rules, ex, np.argmax(at, axis=2), cum[rows[None, :], ex], golden.margins(at))
+
+
+def stage_rules(q: np.ndarray, count: int, min_steps: list[int]) -> list[tuple[int | None, int]]:
+    """A grid of exit rules (margin quantiles x min steps) plus ``(None, T-1)``: all T steps."""
+    T = q.shape[1]
+    return [(m, t) for m in margin_grid(q, count) for t in min_steps] + [(None, T - 1)]
+
+
+def calibrate_cascade(net: QNet, x_val: np.ndarray, y_val: np.ndarray, lanes: int, tolerance: float = 0.5,
+                      batch: int = 128, count: int = 24) -> CascadeCalibration:
+    """Choose the first stage's gate and the fused network's exit rule on the
+    validation clips ``x_val`` (laid out as ``net``'s inputs): the lowest
+    estimated energy whose accuracy is within ``tolerance`` points of the
+    fixed-cost run (the fused network, all T steps, no cascade)."""
+    from sw.cascade import stage_inputs
+
+    if net.cascade is None:
+        raise ValueError("the model has no cascade (field 'cascade'): use calibrate() for its exit rule alone")
+    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a number of accuracy points >= 0, not {tolerance!r}")
+    if len(x_val) == 0:
+        raise ValueError("no validation clips: cannot calibrate a cascade")
+    y = np.asarray(y_val)
+    T = net.timesteps
+    steps = sorted(set(range(0, T, max(1, T // 10))) | {T - 1})
+    q2, ev2 = _full_run(net, x_val, batch)
+    q1, ev1 = _full_run(net.cascade, stage_inputs(net, net.cascade, x_val), batch)
+    s2 = _stage(net, q2, ev2, lanes, stage_rules(q2, count, steps))
+    s1 = _stage(net.cascade, q1, ev1, lanes, stage_rules(q1, count, steps[:: 2] + [T - 1]))
+    ok2 = s2.pred == y[None, :]  # [R2, B]
+    points: list[CascadePoint] = []
+    for i, (m1, t1) in enumerate(s1.rules):
+        if m1 is None:  # no cascade: the fused network alone
+            free = np.zeros(len(y), bool)
+            e1 = np.zeros(len(y))
+        else:
+            free = s1.margin[i] >= m1
+            e1 = s1.energy[i]
+        ok = np.where(free[None, :], (s1.pred[i] == y)[None, :], ok2)
+        energy = e1[None, :] + np.where(free[None, :], 0.0, s2.energy)
+        steps_ = np.where(free[None, :], s1.exit[i][None, :], s2.exit)
+        acc, en, st = ok.mean(axis=1), energy.mean(axis=1), steps_.mean(axis=1)
+        for j, (m2, t2) in enumerate(s2.rules):
+            family = ("fixed" if m2 is None else "exit") if m1 is None else ("cascade" if m2 is None else "both")
+            points.append(CascadePoint(family, m1, t1, m2, t2, float(acc[j]), float(en[j]), float(st[j]), float(free.mean())))
+    fixed = next(p for p in points if p.family == "fixed")
+    floor = fixed.accuracy - tolerance / 100 - 1e-12
+    ok_points = [p for p in points if p.accuracy >= floor]
+    chosen = min(ok_points, key=lambda p: (p.energy_pj, p.family != "fixed"))
+    return CascadeCalibration(points, fixed, chosen, float(tolerance), int(len(y)))

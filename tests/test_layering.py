@@ -15,6 +15,7 @@ BOARD_SIDE = [
     "sw.encode",
     "sw.energy",
     "sw.adaptive",
+    "sw.cascade",
     "sw.random_net",
     "sw.data",
     "hw.spec.capacity",
