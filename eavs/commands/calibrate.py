@@ -1,6 +1,7 @@
 """``eavs calibrate``: choose a model's early-exit rule (margin M, min_step
-t_min) on its validation split for an accuracy budget, print the curve and
-write the rule into the ``.qnet`` (sw.adaptive)."""
+t_min), and for a cascade model (``eavs train --audio-head``) also its first
+stage's gate, on its validation split for an accuracy budget; print the
+curves and write the rules into the ``.qnet`` (sw.adaptive)."""
 
 from __future__ import annotations
 
@@ -26,18 +27,26 @@ def register(app: typer.Typer) -> None:
         from eavs.checks import check_board, check_data_spec
         from eavs.commands.evaluate import load_split
         from sw import qnet
-        from sw.adaptive import calibrate
+        from sw.adaptive import calibrate, calibrate_cascade
 
         check_data_spec(data, npz=True)
         _, cap = check_board(board)
         net = qnet.load(model)
         d, x, idx = load_split(net, model, data, "val", cache_dir)
-        cal = calibrate(net, x[idx], d.y[idx], cap.lanes, tolerance)
-        for line in cal.lines(all_points):
+        if net.cascade is not None:
+            cal = calibrate_cascade(net, x[idx], d.y[idx], cap.lanes, tolerance)
+            lines = cal.lines()
+            net.cascade.exit, net.exit = cal.rules()
+            what = f"{cal.chosen.family}: {cal.chosen.label()}"
+        else:
+            cal = calibrate(net, x[idx], d.y[idx], cap.lanes, tolerance)
+            lines = cal.lines(all_points)
+            net.exit = cal.rule
+            what = "exit rule " + cal.chosen.label() if net.exit else "no exit rule: none saves energy within the budget"
+        for line in lines:
             typer.echo(line)
-        net.exit = cal.rule
         target = qnet.save(net, out or model)
-        typer.echo(f"wrote {target} ({'exit rule ' + cal.chosen.label() if net.exit else 'no exit rule: none saves energy within the budget'})")
+        typer.echo(f"wrote {target} ({what})")
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(cal.to_dict(), indent=1))
