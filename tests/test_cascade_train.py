@@ -49,3 +49,28 @@ def test_both_stages_export_exactly(trained, tmp_path):
 def test_audio_head_needs_both_modalities():
     with pytest.raises(ModelConfigError, match=r"audio_head .* needs both modalities"):
         ModelConfig(inputs={"audio": 4, "visual": 4}, modalities=("audio",), audio_head=True)
+
+
+def test_calibrate_and_eval_a_cascade_through_the_cli(trained, tmp_path):
+    import json
+
+    from sw.train import save_npz
+    from tests.test_model_cli import run_cli
+
+    model, data = trained
+    net = to_qnet(model, data.inputs, {"split": {"seed": 0, "val_actors": [1, 2, 3, 4], "test_actors": [5, 6, 7, 8]}})
+    path = qnet.save(net, tmp_path / "c.qnet")
+    npz = save_npz(tmp_path / "d.npz", data)
+    r = run_cli("calibrate", "--model", path, "--data", f"npz:{npz}", "--tolerance", "100", "--out", tmp_path / "a.qnet")
+    assert r.returncode == 0 and "cascade:" in r.stdout and "both:" in r.stdout and "chosen (" in r.stdout
+    cal = qnet.load(tmp_path / "a.qnet")
+    assert cal.cascade.exit is not None or cal.exit is not None  # the cheapest point uses a rule
+    r = run_cli("eval", "--model", tmp_path / "a.qnet", "--data", f"npz:{npz}", "--json", tmp_path / "on.json")
+    assert r.returncode == 0 and "audio-first cascade: accuracy" in r.stdout
+    r = run_cli("eval", "--model", tmp_path / "a.qnet", "--data", f"npz:{npz}", "--adaptive", "off", "--json", tmp_path / "off.json")
+    r0 = run_cli("eval", "--model", path, "--data", f"npz:{npz}", "--adaptive", "off", "--json", tmp_path / "plain.json")
+    off, plain = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("off", "plain"))
+    assert "cascade" not in off and off == plain  # --adaptive off: the fixed-cost fused run, whatever was calibrated
+    on = json.loads((tmp_path / "on.json").read_text())
+    cas = run(cal, select_inputs(data.x, data.inputs, cal)[np.isin(data.actors, [5, 6, 7, 8])])
+    assert on["cascade"]["camera_free"] == float(cas.camera_free.mean())

@@ -56,9 +56,13 @@ def register(app: typer.Typer) -> None:
         d, x, idx = load_split(net, model, data, split, cache_dir)
         ev = evaluate(net, x[idx], d.y[idx])
         typer.echo(f"{model} on {data} ({split} split, actors {sorted(set(d.actors[idx].tolist()))}):")
+        if net.cascade is not None:
+            typer.echo("fused network alone (the cascade's second stage, every clip):")
         for line in ev.lines():
             typer.echo(line)
         result = ev.to_dict()
+        if net.cascade is not None:
+            result["cascade"] = _cascade_figures(net, x[idx], d.y[idx], board)
         if neurobench:
             nb = neurobench_metrics(net, x[idx], d.y[idx])
             result["neurobench"] = nb
@@ -74,15 +78,37 @@ def register(app: typer.Typer) -> None:
 SPLITS = ("test", "val", "all")
 
 
+def _cascade_figures(net, x, y, board: str | None) -> dict:
+    """Run the audio-first cascade (sw.cascade, golden back-end) and print its figures."""
+    import numpy as np
+
+    from hw.spec.boards import get_board
+    from sw.adaptive import step_energy_pj
+    from sw.cascade import run
+
+    lanes = get_board(board or "pynq-z2").capacity.lanes
+    res = run(net, x)
+    energy = step_energy_pj(net.cascade, res.first.golden.layer_events, lanes).sum(axis=1)
+    if res.second is not None:
+        energy[res.escalated] += step_energy_pj(net, res.second.golden.layer_events, lanes).sum(axis=1)
+    out = {"accuracy": float(np.mean(res.prediction == y)), "camera_free": float(res.camera_free.mean()),
+           "energy_pj": float(energy.mean()), "mean_steps": float(res.exit_step.mean() + 1), "kind": "estimated energy"}
+    typer.echo(f"audio-first cascade: accuracy {100 * out['accuracy']:.2f}%, camera-free {100 * out['camera_free']:.1f}% "
+               f"of clips, mean steps run {out['mean_steps']:.2f} of {net.timesteps}, energy {out['energy_pj'] / 1e3:.2f} nJ "
+               f"per inference (estimated, both stages, {lanes} lanes)")
+    return out
+
+
 def apply_adaptive(net, adaptive: str, model: Path):
     """``--adaptive``: ``off`` drops the model's exit rule (all T steps, bit for
     bit the fixed-cost run); ``on`` refuses a model without one; ``auto``
     keeps whatever the model says."""
-    if adaptive == "on" and net.exit is None:
-        raise ValueError(f"{model}: --adaptive on, but the model has no early-exit rule (field 'exit'); run `eavs calibrate` first")
-    if adaptive == "off" and net.exit is not None:
-        net.exit = None
-    return net
+    from sw.cascade import fixed
+
+    if adaptive == "on" and net.exit is None and (net.cascade is None or net.cascade.exit is None):
+        raise ValueError(f"{model}: --adaptive on, but the model has no early-exit rule (field 'exit') and no calibrated "
+                         "cascade; run `eavs calibrate` first")
+    return fixed(net) if adaptive == "off" else net
 
 
 def load_split(net, model: Path, data: str, split: str, cache_dir: Path | None):
