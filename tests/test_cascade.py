@@ -152,3 +152,19 @@ def test_gate_worked_by_hand():
         res = cascade.run(net, x)
         assert res.camera_free.tolist() == [free] and res.prediction.tolist() == [pred]
         assert res.exit_step.tolist() == [{6: 1, 12: 3, 13: 3}[margin]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_driver_runs_the_cascade_through_the_same_code_path(seed):
+    """host's golden back-end (the core's report: prediction and readout
+    words) through Backend.infer_cascade gives sw.cascade's golden run."""
+    import host
+    from hw.spec.capacity import Capacity
+
+    rng, net = cascade_pair(40 + seed, gate=ExitRule(int(np.random.default_rng(seed).integers(0, 6)), 0))
+    x = random_spikes(rng, net, batch=6)
+    want = cascade.run(net, x)
+    with host.open_backend("golden", capacity=Capacity(lanes=4, max_neurons=64, max_layers=4, max_inputs=256)) as be:
+        got = be.infer_cascade(net, x)
+    np.testing.assert_array_equal(got.prediction, want.prediction)
+    np.testing.assert_array_equal(got.camera_free, want.camera_free)
