@@ -103,15 +103,9 @@ def _rtl_exact(net, x: np.ndarray, golden_res) -> tuple[int, int, str]:
     if importlib.util.find_spec("hw.spec.expected") is None:
         return 0, 0, "the core's early exit (hw.spec.expected) is not in this tree: the gate cannot run on the RTL yet"
     import host  # noqa: PLC0415
-    from sw import cascade
 
     with host.open_backend("rtl", simulator="verilator") as be:
-        def infer(model, xs):
-            be.load_model(model)
-            r = be.infer_batch(xs)
-            return cascade.StageReport(r.prediction, r.readout, getattr(r, "exit_step", None))
-
-        got = cascade.run(net, x, infer)
+        got = be.infer_cascade(net, x)
     same = int(np.sum((got.prediction == golden_res.prediction) & (got.camera_free == golden_res.camera_free)))
     return same, len(x), "prediction and gate per clip, verilator"
 
