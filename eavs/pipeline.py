@@ -1,23 +1,26 @@
-"""The demo flow as named steps over one serialisable config (FINN-style).
+"""The demo's runner: plan, execute and cache the steps of :mod:`eavs.steps`.
 
-``run(DemoConfig(...), out_dir)`` walks :data:`STEPS` in order. Each step
+``run(DemoConfig(...), out_dir)`` walks :data:`eavs.steps.STEPS` in order.
+Each step
 
 * reads the files earlier steps wrote into the run directory and writes its
   own into ``RUN_DIR/<step>/`` (so any step can be re-run, inspected or
   replaced on its own: ``eavs demo --only evaluate``),
 * records ``RUN_DIR/<step>/step.json``: the step's *key* (a hash of the
-  config fields it depends on and of its upstream steps' keys), its status,
-  its time and its result (plain JSON numbers),
+  config fields it depends on, of its upstream steps' keys and of its
+  stage's source files), its status, its time and its result (plain JSON
+  numbers),
 * is skipped on a re-run when its key is unchanged (status ``cached``), so
   changing e.g. the board re-runs only the steps that depend on the board.
 
-The steps call the project's stage APIs (``sw.data``, ``sw.train``,
-``sw.export``, ``sw.golden``, ``sim``, ``hw.flow.estimate``, ``sw.energy``);
-nothing here re-implements a stage. A stage whose API or tool is missing is
-recorded as ``not available`` with the reason, and every step depending on
-it as ``skipped``: the report then says so rather than showing a figure that
-was not obtained. A stage that raises is ``failed`` (its message kept) and
-the run exits non-zero.
+The run is three separate pieces: :func:`plan` decides up front which steps
+run, which are reused from cache and which are skipped; :func:`execute`
+runs one step and records its status; :func:`load_cached` /
+:func:`save_cached` read and write a step's cache record. A step that raises
+:class:`~eavs.steps.NotAvailable` is recorded as ``not available`` with the
+reason, and every step depending on it as ``skipped``: the report then says
+so rather than showing a figure that was not obtained. A stage that raises
+anything else is ``failed`` (its message kept) and the run exits non-zero.
 
 ``RUN_DIR/results.json`` gathers the config, every step's status and every
 result; :mod:`eavs.report` renders the report from that file alone.
@@ -29,840 +32,29 @@ import datetime as _dt
 import hashlib
 import json
 import math
-import shutil
 import sys
+import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, fields
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = [
-    "DemoConfig",
-    "ConfigError",
-    "NotAvailable",
-    "Step",
-    "STEPS",
-    "STEP_NAMES",
-    "check_config",
-    "run",
-    "step_key",
-    "RESULTS_FILE",
-]
+from eavs import report
+from eavs.demo_config import ConfigError, DemoConfig
+from eavs.steps import STEP_NAMES, STEPS, Context, NotAvailable, Step
 
-RESULTS_FILE = "results.json"
+__all__ = ["Planned", "RESULTS_FILE", "execute", "failed_stages", "load_cached", "plan", "run", "save_cached", "step_key"]
+
+RESULTS_FILE = report.RESULTS_FILE
 STEP_FILE = "step.json"
-#: The variant trained on both modalities; ablations add "audio" and "visual".
-AV = "audio+visual"
-VARIANTS = {AV: ("audio", "visual"), "audio": ("audio",), "visual": ("visual",)}
+REPO = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(ValueError):
-    """A demo configuration value is out of range (names the field and value)."""
-
-
-class NotAvailable(Exception):
-    """A stage cannot run here (API not in this checkout, tool missing); the reason is shown."""
-
-
-# -- configuration ---------------------------------------------------------------------
-
-
-@dataclass
-class DemoConfig:
-    """Everything that decides what the demo computes.
-
-    Two presets: :meth:`full` (``eavs demo``) and :meth:`quick`
-    (``eavs demo --quick``: fewer clips and epochs, no ablations, fewer
-    simulated clips). Any field can be overridden; the step keys are hashes
-    of these fields, so a changed field re-runs exactly the steps that
-    depend on it.
-
-    Attributes
-    ----------
-    quick : bool
-        Which preset the config came from (shown in the report).
-    data : str
-        ``builtin`` (the synthetic corpus, synthesised into the cache) or a
-        data spec ``sw.data.load_encoded`` reads (``ravdess:DIR``, ``cremad:DIR``).
-    clips, actors, seed : int
-        Built-in corpus size and seed; ``seed`` also seeds training and the split.
-    timesteps : int
-        T of both encoders.
-    audio, visual : dict
-        Encoder parameter overrides (``sw.encode.AudioEncoder`` / ``VisualEncoder`` fields).
-    epochs, batch_size, lr, bits : training (``sw.train.TrainConfig``).
-    audio_hidden, visual_hidden, fusion_hidden : int
-        Layer sizes (``sw.model.ModelConfig``).
-    ablations : bool
-        Also train audio-only and visual-only models (accuracy by modality).
-    sim_clips : int
-        Test clips run through the RTL simulation (0: skip the stage).
-    simulator : str
-        ``verilator`` or ``icarus``.
-    sim_capacity : str
-        ``board``: simulate the core exactly at the board's capacity;
-        ``model``: the board's lanes and widths (so the same cycles and
-        arithmetic) with memories and limits sized to the model (powers of
-        two): about 40 % less Verilog at P = 16, so a faster simulator build.
-    board : str
-        Board of ``boards.toml`` for capacity, clock and resource budget.
-    capacity : str
-        Capacity overrides ``k=v,...`` on the board's default.
-    resources : str
-        ``synth``: ``hw.flow.build`` for the board (Vivado when on PATH, else the
-        Yosys ``synth_xilinx`` estimate; ECP5 boards: the open flow);
-        ``analytic``: ``hw.flow.estimate``'s model of the core's memories and
-        lanes (instant); ``none``: skip.
-    workers : int
-        Processes for corpus synthesis.
-    cache_dir : str
-        Where the corpus and encoded spikes are cached ("" = ``RUN_DIR/cache``).
-    seeds : int
-        Training seeds of the audio+visual model (``seed``, ``seed + 1``, ...)
-        on the same split; the report gives the spread of test accuracy over
-        them. 1: the main model only.
-    """
-
-    quick: bool = False
-    data: str = "builtin"
-    clips: int = 960
-    actors: int = 24
-    seed: int = 0
-    timesteps: int = 40
-    audio: dict = field(default_factory=dict)
-    visual: dict = field(default_factory=dict)
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 3e-3
-    bits: int = 8
-    audio_hidden: int = 64
-    visual_hidden: int = 64
-    fusion_hidden: int = 64
-    ablations: bool = True
-    sim_clips: int = 16
-    simulator: str = "verilator"
-    sim_capacity: str = "board"
-    board: str = "pynq-z2"
-    capacity: str = ""
-    resources: str = "synth"
-    workers: int = 2
-    cache_dir: str = ""
-    seeds: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("clips", "actors", "timesteps", "epochs", "batch_size", "audio_hidden", "visual_hidden", "fusion_hidden", "workers", "seeds"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"demo config field {name!r} must be a positive integer, not {v!r}")
-        for name in ("seed", "sim_clips"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"demo config field {name!r} must be a non-negative integer, not {v!r}")
-        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ConfigError(f"demo config field 'lr' must be > 0, not {self.lr!r}")
-        if self.resources not in ("synth", "analytic", "none"):
-            raise ConfigError(f"demo config field 'resources' must be 'synth', 'analytic' or 'none', not {self.resources!r}")
-        if self.sim_capacity not in ("board", "model"):
-            raise ConfigError(f"demo config field 'sim_capacity' must be 'board' or 'model', not {self.sim_capacity!r}")
-        if self.simulator not in ("verilator", "icarus"):
-            raise ConfigError(f"demo config field 'simulator' must be 'verilator' or 'icarus', not {self.simulator!r}")
-        if not isinstance(self.data, str) or not (self.data == "builtin" or ":" in self.data):
-            raise ConfigError(f"demo config field 'data' must be 'builtin' or a spec like ravdess:DIR, not {self.data!r}")
-        for name in ("audio", "visual"):
-            if not isinstance(getattr(self, name), dict):
-                raise ConfigError(f"demo config field {name!r} must be a table of encoder parameters, not {getattr(self, name)!r}")
-
-    @classmethod
-    def full(cls, **overrides: Any) -> "DemoConfig":
-        """``eavs demo``: the whole flow, ablations included (< 20 min on 2 cores)."""
-        return cls(**overrides)
-
-    @classmethod
-    def quick_preset(cls, **overrides: Any) -> "DemoConfig":
-        """``eavs demo --quick``: same stages on a smaller corpus, no ablations, the analytic
-        resource estimate instead of synthesis (< 5 min on 2 cores)."""
-        base = dict(quick=True, clips=384, epochs=20, ablations=False, sim_clips=4, resources="analytic", sim_capacity="model")
-        base.update(overrides)
-        return cls(**base)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DemoConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown demo config field(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "DemoConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such demo config file")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON: {e}") from None
-        try:
-            return cls.from_dict(d)
-        except (ConfigError, TypeError) as e:
-            raise ConfigError(f"{path}: {e}") from None
-
-    def variants(self) -> dict[str, tuple[str, ...]]:
-        """The models to train: audio+visual, plus the unimodal ablations when asked."""
-        return dict(VARIANTS) if self.ablations else {AV: VARIANTS[AV]}
-
-
-def check_config(cfg: DemoConfig) -> None:
-    """Everything a run needs that can be checked in a second, before any stage:
-    the board and capacity overrides, the data spec's kind and folder, and the
-    model options (through ``sw.model``'s own validation). Raises
-    :class:`eavs.checks.CheckError` (one line) on the first problem."""
-    from eavs.checks import check_board, check_data_spec, check_model_options
-
-    check_board(cfg.board, cfg.capacity)
-    if cfg.data != "builtin":
-        check_data_spec(cfg.data)
-    labels = {"weight_bits": "demo config field 'bits'", "timesteps": "demo config field 'timesteps'",
-              **{f"{m}_hidden": f"demo config field '{m}_hidden'" for m in ("audio", "visual", "fusion")}}  # fmt: skip
-    check_model_options(labels, weight_bits=cfg.bits, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
-                        fusion_hidden=cfg.fusion_hidden, timesteps=cfg.timesteps)  # fmt: skip
-
-
-# -- steps -----------------------------------------------------------------------------
-
-
-@dataclass
-class Context:
-    """What a step sees: the config, the run directory and earlier results."""
-
-    cfg: DemoConfig
-    run_dir: Path
-    results: dict[str, dict]
-    log: Callable[[str], None] = print
-    futures: dict[str, Any] = field(default_factory=dict)
-
-    def prepared(self, step: str) -> Any:
-        """What the step's ``prepare`` returned (waiting for it); runs it now if it was not started."""
-        fut = self.futures.get(step)
-        if fut is None:
-            step_obj = next(s for s in STEPS if s.name == step)
-            return step_obj.prepare(self)
-        return fut.result()
-
-    def dir(self, step: str) -> Path:
-        d = self.run_dir / step
-        d.mkdir(parents=True, exist_ok=True)
-        return d
-
-    @property
-    def cache(self) -> Path:
-        c = Path(self.cfg.cache_dir) if self.cfg.cache_dir else self.run_dir / "cache"
-        c.mkdir(parents=True, exist_ok=True)
-        return c
-
-
-@dataclass(frozen=True)
-class Step:
-    """One named stage: what it depends on and the function that runs it.
-
-    ``params`` lists the config fields the step's result depends on;
-    ``after`` the steps whose outputs it reads (their keys enter its key, and
-    it is skipped when one of them did not produce results); ``code`` the
-    source files (globs relative to the repository) of the stage it runs, so
-    a changed stage implementation invalidates its cached result too.
-
-    ``background`` steps (they read no other step's files) run in a thread
-    from the start of the run, beside the others; ``prepare`` starts a
-    step's slow set-up (building the simulated core) in a thread at the start
-    so that it overlaps the steps before it.
-    """
-
-    name: str
-    title: str
-    params: tuple[str, ...]
-    after: tuple[str, ...]
-    fn: Callable[[Context], dict]
-    always: bool = False
-    code: tuple[str, ...] = ()
-    background: bool = False
-    prepare: Callable[[Context], Any] | None = None
-
-
-def _api(module: str, *names: str) -> Any:
-    """Import ``module`` and return the named attributes, or raise :class:`NotAvailable`."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        raise NotAvailable(f"{module} cannot be imported in this checkout ({e})") from None
-    out = []
-    for n in names:
-        if not hasattr(mod, n):
-            raise NotAvailable(f"{module}.{n} does not exist in this checkout")
-        out.append(getattr(mod, n))
-    return out[0] if len(out) == 1 else tuple(out)
-
-
-# 1. data ------------------------------------------------------------------------------
-
-
-def step_data(ctx: Context) -> dict:
-    cfg = ctx.cfg
-    if cfg.data != "builtin":
-        kind, _, where = cfg.data.partition(":")
-        if not Path(where).is_dir():
-            raise FileNotFoundError(f"data spec {cfg.data!r}: {where} is not a directory")
-        return {"spec": cfg.data, "synthetic": False}
-    synthesize, version = _api("sw.data.synth", "synthesize", "GENERATOR_VERSION")
-    corpus = ctx.cache / f"corpus-v{version}-c{cfg.clips}-a{cfg.actors}-s{cfg.seed}"
-    t0 = time.perf_counter()
-    ctx.log(f"synthesising {cfg.clips} clips of {cfg.actors} actors into {corpus} (reused when present)")
-    synthesize(corpus, clips=cfg.clips, seed=cfg.seed, actors=cfg.actors, workers=cfg.workers, progress=True)
-    return {"spec": f"builtin:{corpus}", "synthetic": True, "corpus": str(corpus), "synth_s": round(time.perf_counter() - t0, 1)}
-
-
-# 2. encode ----------------------------------------------------------------------------
-
-
-def _encoders(cfg: DemoConfig) -> list:
-    AudioEncoder, VisualEncoder = _api("sw.encode", "AudioEncoder", "VisualEncoder")
-    return [AudioEncoder(**{"timesteps": cfg.timesteps, **cfg.audio}), VisualEncoder(**{"timesteps": cfg.timesteps, **cfg.visual})]
-
-
-def encoded_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "encode" / "encoded.npz"
-
-
-def step_encode(ctx: Context) -> dict:
-    load_encoded = _api("sw.data", "load_encoded")
-    TrainData, save_npz, split_data = _api("sw.train", "TrainData", "save_npz", "split_data")
-    spec = ctx.results["data"]["spec"]
-    es = load_encoded(spec, _encoders(ctx.cfg), cache_dir=str(ctx.cache / "encoded"), progress=True)
-    data = TrainData(x=np.asarray(es.x, np.uint8), y=np.asarray(es.y, np.int64), actors=np.asarray(es.actors, np.int64),
-                     classes=list(es.classes), inputs=list(es.inputs))  # fmt: skip
-    if len(data.x) == 0:
-        raise ValueError(f"data spec {spec!r}: no usable clips ({len(es.skipped)} skipped)")
-    save_npz(encoded_path(ctx.run_dir), data)
-    tr, va, te = split_data(data, ctx.cfg.seed)
-    split = {"train": [int(i) for i in tr], "val": [int(i) for i in va], "test": [int(i) for i in te]}
-    (ctx.dir("encode") / "split.json").write_text(json.dumps(split))
-    skipped = [[str(p), str(r)] for p, r in getattr(es, "skipped", [])]
-    if skipped:
-        (ctx.dir("encode") / "skipped.json").write_text(json.dumps(skipped, indent=1))
-    inputs = {g.name: int(g.size) for g in data.inputs}
-    return {
-        "spec": spec,
-        "clips": int(len(data.x)),
-        "actors": int(len(np.unique(data.actors))),
-        "classes": list(data.classes),
-        "class_counts": {c: int((data.y == i).sum()) for i, c in enumerate(data.classes)},
-        "skipped": len(skipped),
-        "split": {k: len(v) for k, v in split.items()},
-        "split_actors": {k: sorted(int(a) for a in np.unique(data.actors[np.asarray(v, np.int64)])) for k, v in split.items()},
-        "inputs": inputs,
-        "timesteps": int(data.x.shape[1]),
-        "input_rate": float(data.x.mean()),
-    }
-
-
-def load_encoded_run(run_dir: Path):
-    """The run's encoded data set and its split (``sw.train.TrainData``, dict of index arrays)."""
-    load_data = _api("sw.train", "load_data")
-    data = load_data(f"npz:{encoded_path(run_dir)}")
-    split = json.loads((Path(run_dir) / "encode" / "split.json").read_text())
-    return data, {k: np.asarray(v, np.int64) for k, v in split.items()}
-
-
-# 3. train -----------------------------------------------------------------------------
-
-
-def step_train(ctx: Context) -> dict:
-    TrainConfig, train = _api("sw.train", "TrainConfig", "train")
-    cfg = ctx.cfg
-    data, split = load_encoded_run(ctx.run_dir)
-    out = {}
-    for name, mods in cfg.variants().items():
-        ctx.log(f"training {name} ({cfg.epochs} epochs, {cfg.bits}-bit weights)")
-        tcfg = TrainConfig(
-            data=f"npz:{encoded_path(ctx.run_dir)}", out=str(ctx.dir("train") / name.replace("+", "_")),
-            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, bits=cfg.bits, modalities=mods,
-            seed=cfg.seed, split_seed=cfg.seed, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
-            fusion_hidden=cfg.fusion_hidden, device="cpu", progress=True,
-            # One thread: torch's per-op threading costs more than it gains on these small
-            # tensors, and collapses when other processes share the cores.
-            **({"threads": 1} if "threads" in TrainConfig.__dataclass_fields__ else {}),
-        )  # fmt: skip
-        summary = train(tcfg, data=data, log=ctx.log)
-        out[name] = {
-            "checkpoint": str(summary["best"]),
-            "best_val_acc": float(summary["best_val_acc"]),
-            "test_acc_torch": float(summary.get("test_acc", float("nan"))),
-            "seconds": round(float(summary["seconds"]), 1),
-        }
-    return {"variants": out, "epochs": cfg.epochs, "bits": cfg.bits}
-
-
-# 4. export ----------------------------------------------------------------------------
-
-
-def step_export(ctx: Context) -> dict:
-    export_checkpoint = _api("sw.export", "export_checkpoint")
-    describe_decay = _api("sw.qnet", "describe_decay")
-    out = {}
-    for name, v in ctx.results["train"]["variants"].items():
-        path = ctx.dir("export") / f"{name.replace('+', '_')}.qnet"
-        net = export_checkpoint(v["checkpoint"], path)
-        out[name] = {
-            "qnet": str(path),
-            "layers": [{"name": layer.name, "n": layer.n, "threshold": int(layer.threshold), "decay": describe_decay(layer),
-                        "sources": [s.name for s in layer.sources]} for layer in net.layers],  # fmt: skip
-            "weights": int(sum(s.weight.size for layer in net.layers for s in layer.sources)),
-            "bytes": path.stat().st_size,
-        }
-    return {"models": out}
-
-
-# 5. evaluate --------------------------------------------------------------------------
-
-
-def board_capacity(cfg: DemoConfig):
-    """The board and the capacity the demo targets (board default + overrides)."""
-    get_board, parse_capacity_overrides = _api("hw.spec.boards", "get_board", "parse_capacity_overrides")
-    board = get_board(cfg.board)
-    return board, parse_capacity_overrides(cfg.capacity, board.capacity)
-
-
-def _golden_on_test(run_dir: Path, qnet_path: str):
-    from sw import golden, qnet
-    from sw.export import select_inputs
-
-    data, split = load_encoded_run(run_dir)
-    net = qnet.load(qnet_path)
-    te = split["test"]
-    x = select_inputs(data.x[te], data.inputs, net)
-    return net, data, te, x, golden.run(net, x)
-
-
-def step_evaluate(ctx: Context) -> dict:
-    from hw.spec.capacity import ideal_utilisation, sample_cycles
-
-    models = ctx.results["export"]["models"]
-    net, data, te, x, g = _golden_on_test(ctx.run_dir, models[AV]["qnet"])
-    y = data.y[te]
-    classes = list(net.classes)
-    n = len(classes)
-    cm = np.zeros((n, n), np.int64)
-    np.add.at(cm, (y, g.prediction), 1)
-    support = cm.sum(axis=1)
-    recall = {c: (float(cm[i, i] / support[i]) if support[i] else None) for i, c in enumerate(classes)}
-    acc = float((g.prediction == y).mean())
-    np.savez_compressed(ctx.dir("evaluate") / "golden_test.npz", prediction=g.prediction, readout=g.readout,
-                        layer_events=g.layer_events, synaptic_ops=g.synaptic_ops, test_index=te)  # fmt: skip
-
-    # torch (integer-exact eval mode) against golden, clip by clip
-    torch_agree = _torch_vs_golden(ctx.results["train"]["variants"][AV]["checkpoint"], x, g)
-
-    mod_acc = {AV: acc}
-    for name, m in models.items():
-        if name != AV:
-            _, _, _, _, gm = _golden_on_test(ctx.run_dir, m["qnet"])
-            mod_acc[name] = float((gm.prediction == y).mean())
-
-    T = net.timesteps
-    rates = {"input": float(g.input_spikes.mean() / (T * net.n_inputs))}
-    for li, layer in enumerate(net.layers):
-        if layer.spiking:
-            rates[layer.name] = float(g.layer_spikes[:, li].mean() / (T * layer.n))
-    counts = {
-        "input_spikes": float(g.input_spikes.mean()),
-        **{f"{layer.name}_spikes": float(g.layer_spikes[:, li].mean()) for li, layer in enumerate(net.layers) if layer.spiking},
-        "synaptic_ops": float(g.synaptic_ops.mean()),
-        "neuron_updates": int(g.neuron_updates[0]),
-    }
-
-    # one clip's raster: the first correctly classified test clip (else the first)
-    right = np.flatnonzero(g.prediction == y)
-    k = int(right[0]) if right.size else 0
-    layers = [{"name": "input", "n": net.n_inputs, "events": np.argwhere(x[k]).tolist()}]
-    for layer in net.layers:
-        if layer.spiking:
-            layers.append({"name": layer.name, "n": layer.n, "events": np.argwhere(g.spikes[layer.name][k]).tolist()})
-    raster = {"clip": int(te[k]), "label": classes[int(y[k])], "prediction": classes[int(g.prediction[k])], "timesteps": T, "layers": layers}
-
-    board, cap = board_capacity(ctx.cfg)
-    problems = cap.problems(net)
-    cyc = sample_cycles(net, g.layer_events, cap.lanes)
-    util = ideal_utilisation(g.synaptic_ops, cyc, cap.lanes)
-    clock = board.clock_hz
-    # Stream words per inference: every input event and T end-of-step markers in, one result record out.
-    result_words = _api("hw.spec.protocol", "result_words")
-    io_words = g.input_spikes.astype(np.float64) + T + result_words(net.readout.n)
-    cycles = {
-        "board": board.name, "lanes": cap.lanes, "clock_mhz": board.clock_mhz,
-        "clock_source": "assumed: the board's target clock in boards.toml, not timed",
-        "mean": float(cyc.mean()), "min": int(cyc.min()), "max": int(cyc.max()),
-        "latency_s_mean": float(cyc.mean() / clock), "latency_s_max": float(cyc.max() / clock),
-        "throughput_per_s": float(clock / cyc.mean()), "utilisation_mean": float(np.mean(util)),
-        "io_words_mean": float(io_words.mean()), "with_io_mean": float((cyc + io_words).mean()),
-        "fits": not problems, "problems": problems,
-    }  # fmt: skip
-    return {
-        "kind": "measured", "n_test": int(len(te)), "accuracy": acc, "chance": 1.0 / n, "classes": classes,
-        "confusion": cm.tolist(), "recall": recall, "support": {c: int(s) for c, s in zip(classes, support)},
-        "torch_agree": torch_agree, "modality_accuracy": mod_acc if len(mod_acc) > 1 else {},
-        "spike_rates": rates, "counts": counts, "raster": raster, "cycles": cycles,
-    }  # fmt: skip
-
-
-def _torch_vs_golden(checkpoint: str, x: np.ndarray, g) -> dict:
-    """Clips on which torch eval predicts the golden class, and on which every layer's spikes are equal."""
-    import torch
-
-    from sw.export import load_checkpoint
-
-    model, _ = load_checkpoint(checkpoint)
-    equal = spikes_equal = 0
-    with torch.no_grad():
-        for a in range(0, len(x), 128):
-            out = model(torch.from_numpy(x[a : a + 128].astype(np.uint8)))
-            pred = out["prediction"].numpy()
-            equal += int((pred == g.prediction[a : a + 128]).sum())
-            same = np.ones(len(pred), bool)
-            for name, s in out["spikes"].items():
-                same &= (s.numpy().astype(bool) == g.spikes[name][a : a + 128]).all(axis=(1, 2))
-            same &= (out["readout"].numpy().astype(np.int64) == g.readout[a : a + 128]).all(axis=1)
-            spikes_equal += int(same.sum())
-    return {"clips": int(len(x)), "equal": equal, "spikes_equal": spikes_equal}
-
-
-# 6. simulate --------------------------------------------------------------------------
-
-
-def simulated_capacity(cfg: DemoConfig):
-    """The capacity the RTL simulation is built for (see ``DemoConfig.sim_capacity``).
-
-    ``model``: the board's capacity with every limit except lanes and widths
-    lowered to the next power of two above what the configured network needs
-    (its shape follows from the config alone, so the core can be built
-    before training ends). Never above the board's own limits.
-    """
-    import math as _m
-
-    _, cap = board_capacity(cfg)
-    if cfg.sim_capacity == "board":
-        return cap
-    ModelConfig = _api("sw.model", "ModelConfig")
-    inputs = {e.kind: e.size for e in _encoders(cfg)}
-    mc = ModelConfig(inputs=inputs, timesteps=cfg.timesteps, audio_hidden=cfg.audio_hidden,
-                     visual_hidden=cfg.visual_hidden, fusion_hidden=cfg.fusion_hidden)  # fmt: skip
-    specs = mc.layer_specs()
-    sizes = {**inputs, **{s.name: s.n for s in specs}}
-    words = sum(sizes[src] * _m.ceil(s.n / cap.lanes) for s in specs for src, _ in s.sources)
-
-    def p2(n: int) -> int:
-        return 1 << max(0, int(n) - 1).bit_length()
-
-    want = {
-        "max_layers": len(specs),
-        "max_neurons": p2(max(max(s.n for s in specs), 8)),
-        "max_sources": max(len(s.sources) for s in specs),
-        "max_inputs": p2(sum(inputs.values())),
-        "weight_depth": p2(words),
-        "max_timesteps": p2(cfg.timesteps),
-    }
-    return cap.replace(**{k: min(v, getattr(cap, k)) for k, v in want.items()})
-
-
-def prepare_simulate(ctx: Context) -> Any:
-    """Build the core for the board's capacity and start its simulation (while training runs).
-
-    Verilator: the bulk C++ harness (``sim.verilator_raw.BulkSim``) that runs
-    every test clip with no Python in the clock loop. Icarus: the open RTL
-    back-end (``host.open_backend("rtl")``: the board driver's own code on
-    the simulated core, through cocotb), for ``sim_clips`` clips.
-    """
-    cfg = ctx.cfg
-    if cfg.sim_clips == 0:
-        raise NotAvailable("sim_clips is 0: RTL simulation switched off")
-    _api("hw.flow.generate", "main")
-    default_build_dir = _api("host.rtl", "default_build_dir")
-    cap = simulated_capacity(cfg)
-    t0 = time.perf_counter()
-    import fcntl
-
-    if cfg.simulator == "verilator":
-        BulkSim = _api("sim.verilator_raw", "BulkSim")
-        ctx.log(f"(background) building the core's C++ Verilator harness at P = {cap.lanes}")
-        bdir = Path(default_build_dir(cap, "verilator-bulk"))
-        bdir.mkdir(parents=True, exist_ok=True)
-        with open(bdir / ".build.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            sim = BulkSim.build(cap, bdir)
-        ctx.log(f"(background) Verilator harness ready after {time.perf_counter() - t0:.0f} s ({bdir})")
-        return sim
-    open_backend = _api("host", "open_backend")
-    build_core = _api("sim.build", "build_core")
-    ctx.log(f"(background) building the core for {cfg.simulator} at P = {cap.lanes} and starting its simulation")
-    # Build first, with no deadline (a loaded machine can take many minutes), into the
-    # back-end's own build folder, under the same lock its server takes; opening the
-    # back-end then finds the build up to date.
-    bdir = Path(default_build_dir(cap, cfg.simulator))
-    bdir.mkdir(parents=True, exist_ok=True)
-    with open(bdir / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        build_core(cap, cfg.simulator, bdir)
-    ctx.log(f"(background) core built for {cfg.simulator} in {time.perf_counter() - t0:.0f} s ({bdir})")
-    be = open_backend("rtl", capacity=cap, simulator=cfg.simulator)
-    ctx.log(f"(background) RTL simulation of the core ready after {time.perf_counter() - t0:.0f} s")
-    return be
-
-
-def step_simulate(ctx: Context) -> dict:
-    """Run test clips through the simulated core; compare every field with golden and the cycle model.
-
-    Verilator runs EVERY test clip (the C++ harness, ``sim.verilator_raw``;
-    the registers after each batch are checked too); Icarus, through cocotb,
-    the first ``sim_clips``. ``verdict`` says "bit-exact on N/M held-out
-    clips" (N clips run and equal in every field, M = the test split).
-    """
-    from hw.spec.capacity import sample_cycles
-
-    cfg = ctx.cfg
-    net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
-    board, board_cap = board_capacity(cfg)
-    cap = simulated_capacity(cfg)
-    t0 = time.perf_counter()
-    be = ctx.prepared("simulate")
-    extra: list[str] = []
-    speed: dict = {}
-    if getattr(be, "bulk", False):
-        k = len(te)
-        ctx.log(f"RTL ({cfg.simulator}, C++ harness): all {k} test clips")
-        job, out = be.run(net, np.ascontiguousarray(x))
-        got = job.results
-        if len(got.prediction) != k:
-            raise RuntimeError(f"RTL simulation returned {len(got.prediction)} result records for {k} test clips")
-        rtl = {"prediction": got.prediction, "readout": got.readout, "cycles": got.cycles, "errors": got.errors,
-               "counters": {c: getattr(got, c) for c in ("in_events", "spikes", "synaptic_ops")}}  # fmt: skip
-        extra = list(job.mismatches)  # model load and registers after each batch
-        speed = {"sim_cycles": int(out.cycles), "sim_s": round(out.seconds, 3), "sim_cycles_per_s": round(out.cycles / max(out.seconds, 1e-9)),
-                 "path": "Verilator, C++ harness (sim/raw_main.cpp)"}  # fmt: skip
-    else:
-        from tqdm import tqdm
-
-        k = min(cfg.sim_clips, len(te))
-        rows = []
-        be.load_model(net)
-        for i in tqdm(range(k), desc=f"RTL ({cfg.simulator})", unit="clip"):
-            rows.append(be.infer_batch(np.ascontiguousarray(x[i : i + 1]).astype(np.uint8)))
-        speed = {"path": f"{cfg.simulator}, cocotb (host RTL back-end)"}
-        rtl = {
-            "prediction": np.concatenate([r.prediction for r in rows]),
-            "readout": np.concatenate([r.readout for r in rows]),
-            "cycles": np.concatenate([r.cycles for r in rows]),
-            "errors": np.concatenate([r.errors for r in rows]),
-            "counters": {c: np.concatenate([r.counters[c] for r in rows]) for c in rows[0].counters},
-        }
-    wall = time.perf_counter() - t0
-    model_cycles = sample_cycles(net, g.layer_events[:k], cap.lanes)
-    gold_counters = _golden_counters(net, g)
-    mismatches = []
-    cycles_equal = exact = 0
-    for i in range(k):
-        before = len(mismatches)
-        clip = int(te[i])
-        checks = [
-            ("prediction", int(g.prediction[i]), int(rtl["prediction"][i])),
-            ("readout", g.readout[i].tolist(), np.asarray(rtl["readout"][i]).astype(np.int64).tolist()),
-            ("cycles", int(model_cycles[i]), int(rtl["cycles"][i])),
-            ("errors", 0, int(rtl["errors"][i])),
-        ]
-        for name, gold in gold_counters.items():
-            if name in rtl["counters"]:
-                checks.append((name, int(gold[i]), int(rtl["counters"][name][i])))
-        for name, gold, got in checks:
-            if gold != got:
-                mismatches.append({"clip": clip, "field": name, "golden": gold, "rtl": got})
-        cycles_equal += int(model_cycles[i]) == int(rtl["cycles"][i])
-        exact += len(mismatches) == before
-    mismatches += [{"clip": None, "field": "registers", "golden": None, "rtl": m} for m in extra]
-    compared = ["prediction", "readout", "cycles", "errors"] + sorted(set(rtl["counters"]) & set(gold_counters))
-    n_test = int(len(te))
-    ok = not mismatches and exact == k
-    verdict = (f"bit-exact on {exact}/{n_test} held-out clips" if ok
-               else f"NOT bit-exact: {exact} of {k} simulated clips equal ({n_test} held out)")  # fmt: skip
-    return {
-        "kind": "simulated", "simulator": cfg.simulator, "clips": k, "lanes": cap.lanes, "board": board.name,
-        "capacity": cap.to_dict(), "capacity_is_board": cap == board_cap,
-        "bit_exact": ok, "mismatches": mismatches, "cycles_equal": cycles_equal,
-        "n_test": n_test, "exact_clips": exact, "all_clips": k == n_test, "verdict": verdict,
-        "compared": compared + (["registers"] if getattr(be, "bulk", False) else []), "wall_s": round(wall, 1),
-        "rtl_cycles": [int(c) for c in rtl["cycles"]], **speed,
-    }  # fmt: skip
-
-
-def _golden_counters(net, g) -> dict[str, np.ndarray]:
-    """The golden model's values of every counter the core reports (named as the host back-ends name them)."""
-    try:
-        golden_counters = _api("host.golden_backend", "golden_counters")
-    except NotAvailable:
-        return {"synaptic_ops": g.synaptic_ops}
-    return {k: np.asarray(v) for k, v in golden_counters(net, g).items()}
-
-
-# 7. resources -------------------------------------------------------------------------
-
-
-def step_resources(ctx: Context) -> dict:
-    """``hw.flow.build.build`` for the board: Vivado when on PATH, else the Yosys ``synth_xilinx`` estimate
-    (ECP5 boards: the open flow's real place and route)."""
-    cfg = ctx.cfg
-    if cfg.resources == "none":
-        raise NotAvailable("resource estimate switched off (resources = none)")
-    board, cap = board_capacity(cfg)
-    budget = {k: v for k, v in board.resources.to_dict().items() if k != "bram_kbits"}
-    if cfg.resources == "analytic":
-        analytic_estimate = _api("hw.flow.estimate", "analytic_estimate")
-        est, per_memory = analytic_estimate(cap, board.resources.bram_kbits)
-        used = {k: v for k, v in est.to_dict().items() if k in budget}
-        return {
-            "kind": "estimated", "tool": "hw.flow.estimate analytic model", "board": board.name, "part": board.part,
-            "lanes": cap.lanes, "used": used, "budget": budget,
-            "note": "Analytic estimate (no synthesis; `--set resources=synth` runs Yosys or Vivado): block RAM is "
-                    "the exact count of the core's memories (" + ", ".join(f"{k} {v:g}" for k, v in per_memory.items() if v)
-                    + "), LUT/FF a per-lane model fitted to Yosys runs of the core.",
-        }  # fmt: skip
-    _api("hw.flow.generate", "main")
-    build = _api("hw.flow.build", "build")
-    rep = build(board.name, out_dir=ctx.dir("resources"), capacity=cfg.capacity or None, progress=ctx.log)
-    out = {"board": board.name, "part": board.part, "lanes": cap.lanes, "budget": budget}
-    viv = rep.get("vivado") or {}
-    if viv.get("ran") and viv.get("used"):
-        out.update(kind="measured", tool="Vivado (post-implementation utilisation)", used=viv["used"])
-        out["note"] = f"Vivado ran: bitstream in {viv.get('bitstream', viv.get('project'))}."
-    elif rep.get("yosys"):
-        y = rep["yosys"]
-        out.update(kind="estimated", tool=y.get("tool", "yosys synth_xilinx"), used=y["used"], seconds=y.get("seconds"))
-        out["note"] = (
-            f"Yosys synth_xilinx -family {board.family} estimate of the core alone (out of context; Vivado maps "
-            f"differently, typically by tens of percent in LUTs). {viv.get('note', '')}"
-        )
-    elif rep.get("ecp5"):
-        e = rep["ecp5"]
-        out.update(kind="measured", tool="yosys + nextpnr-ecp5 (placed and routed)", used=e["used"], fmax_mhz=e.get("fmax_mhz"))
-        out["note"] = f"ECP5 bitstream built; nextpnr Fmax {e.get('fmax_mhz')} MHz."
-    else:
-        raise NotAvailable(f"hw.flow.build produced no utilisation for {board.name} (report keys: {sorted(rep)})")
-    out["used"] = {k: v for k, v in out["used"].items() if k in out["budget"] and k != "bram_kbits"}
-    return out
-
-
-# 8. energy ----------------------------------------------------------------------------
-
-
-def step_energy(ctx: Context) -> dict:
-    estimate = _api("sw.energy", "estimate")
-    net, data, te, x, g = _golden_on_test(ctx.run_dir, ctx.results["export"]["models"][AV]["qnet"])
-    _, cap = board_capacity(ctx.cfg)
-    try:
-        rep = estimate(net, g.synaptic_ops, g.neuron_updates, g.layer_events, lanes=cap.lanes)
-    except TypeError:  # an sw.energy without memory reads
-        rep = estimate(net, g.synaptic_ops, g.neuron_updates)
-    d = rep.to_dict()
-    snn_j, ann_j = float(d["snn_energy_pj"]) * 1e-12, float(d["ann_energy_pj"]) * 1e-12
-    return {
-        "kind": str(d.get("kind", "estimated")), "snn_j": snn_j, "ann_j": ann_j, "ratio": ann_j / snn_j if snn_j else None,
-        "synaptic_ops": float(d["synaptic_ops"]), "ann_macs": int(d["ann_macs"]), "neuron_updates": float(d["neuron_updates"]),
-        "source": str(d.get("source", "sw.energy")), "clips": int(len(te)), "lanes": cap.lanes,
-        "terms": d.get("terms"), "details": {k: v for k, v in d.items() if k.endswith(("_pj", "_bits", "activations"))},
-    }  # fmt: skip
-
-
-# 9. seeds ------------------------------------------------------------------------------
-
-
-def step_seeds(ctx: Context) -> dict:
-    """Train, export and evaluate the audio+visual model with more seeds on the same split.
-
-    The test accuracy over seeds shows how much of a difference between two
-    runs is noise of the initialisation and batch order.
-    """
-    cfg = ctx.cfg
-    if cfg.seeds <= 1:
-        return {"seeds": [], "accuracy": []}
-    TrainConfig, train = _api("sw.train", "TrainConfig", "train")
-    export_checkpoint = _api("sw.export", "export_checkpoint")
-    data, split = load_encoded_run(ctx.run_dir)
-    seeds, accs = [], []
-    for i in range(1, cfg.seeds):
-        seed = cfg.seed + i
-        ctx.log(f"training audio+visual with seed {seed} ({i} of {cfg.seeds - 1} extra seeds)")
-        tdir = ctx.dir("seeds") / f"seed{seed}"
-        tcfg = TrainConfig(
-            data=f"npz:{encoded_path(ctx.run_dir)}", out=str(tdir), epochs=cfg.epochs, batch_size=cfg.batch_size,
-            lr=cfg.lr, bits=cfg.bits, modalities=VARIANTS[AV], seed=seed, split_seed=cfg.seed,
-            audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden, fusion_hidden=cfg.fusion_hidden,
-            device="cpu", progress=True, **({"threads": 1} if "threads" in TrainConfig.__dataclass_fields__ else {}),
-        )  # fmt: skip
-        summary = train(tcfg, data=data, log=ctx.log)
-        qnet_path = tdir / "model.qnet"
-        export_checkpoint(summary["best"], qnet_path)
-        _, d, te, _, g = _golden_on_test(ctx.run_dir, str(qnet_path))
-        seeds.append(seed)
-        accs.append(float((g.prediction == d.y[te]).mean()))
-    return {"seeds": seeds, "accuracy": accs}
-
-
-def _mean(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        a = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return float(a.mean()) if a.size else None
-
-
-# 10. report ----------------------------------------------------------------------------
-
-
-def step_report(ctx: Context) -> dict:
-    from eavs import report
-
-    htm, md = report.render(ctx.run_dir, _load_results(ctx.run_dir))
-    return {"html": str(htm), "markdown": str(md)}
-
-
-STEPS: tuple[Step, ...] = (
-    Step("data", "synthesize the corpus", ("data", "clips", "actors", "seed", "cache_dir"), (), step_data,
-         code=("sw/data/synth.py",)),
-    Step("encode", "encode clips to spikes", ("timesteps", "audio", "visual", "seed"), ("data",), step_encode,
-         code=("sw/encode.py", "sw/data/*.py")),
-    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "seed"),
-         ("encode",), step_train, code=("sw/model.py", "sw/train.py")),
-    Step("export", "export .qnet", (), ("train",), step_export, code=("sw/export.py", "sw/qnet.py")),
-    Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
-         code=("sw/golden.py", "hw/spec/capacity.py", "boards.toml")),
-    Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "sim_capacity", "board", "capacity"), ("export",), step_simulate,
-         code=("hw/**/*.py", "sim/*.py", "sim/*.cpp", "sw/events.py", "sw/qnet.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
-    Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
-         code=("hw/**/*.py", "boards.toml"), background=True),
-    Step("energy", "energy per inference", ("board", "capacity"), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
-    Step("seeds", "accuracy over training seeds", ("seeds", "epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "seed"),
-         ("encode",), step_seeds, code=("sw/model.py", "sw/train.py", "sw/export.py", "sw/golden.py")),
-    Step("report", "write the report", (), (), step_report, always=True),
-)  # fmt: skip
-STEP_NAMES = tuple(s.name for s in STEPS)
-
-
-# -- running -------------------------------------------------------------------------
+# -- keys and the cache ------------------------------------------------------------------
 
 
 def step_key(step: Step, cfg: DemoConfig, upstream: dict[str, str]) -> str:
@@ -876,9 +68,6 @@ def step_key(step: Step, cfg: DemoConfig, upstream: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-REPO = Path(__file__).resolve().parent.parent
-
-
 def _code_digest(globs: tuple[str, ...]) -> str:
     """Hash of the stage's source files (so a changed implementation is not served from cache)."""
     h = hashlib.sha256()
@@ -890,9 +79,212 @@ def _code_digest(globs: tuple[str, ...]) -> str:
     return h.hexdigest()[:16]
 
 
-def _load_results(run_dir: Path) -> dict:
-    p = Path(run_dir) / RESULTS_FILE
-    return json.loads(p.read_text()) if p.is_file() else {}
+def load_cached(run_dir: Path, step: Step) -> dict | None:
+    """The step's cache record from an earlier run (``RUN_DIR/<step>/step.json``), if any."""
+    path = run_dir / step.name / STEP_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_cached(run_dir: Path, step: Step, cfg: DemoConfig, key: str, status: dict, result: Any) -> None:
+    """Record a done step's result under its key; any other outcome removes an older record."""
+    path = run_dir / step.name / STEP_FILE
+    if status["status"] == "done" and not step.always:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"], "computed": status["computed"],
+                                    "params": {p: getattr(cfg, p) for p in step.params}, "result": result}, indent=1))  # fmt: skip
+    elif path.is_file():
+        path.unlink()
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One step of the plan: its key, its cache record and what the run does with it.
+
+    ``action`` is ``run``, ``cached`` (reuse ``prior["result"]``) or ``skip``
+    (not selected by ``--only`` and no up-to-date result).
+    """
+
+    step: Step
+    key: str
+    prior: dict | None
+    action: str
+
+
+def plan(steps: tuple[Step, ...], cfg: DemoConfig, run_dir: Path, only: list[str], force: list[str]) -> list[Planned]:
+    """Decide up front which steps run, which are reused and which are skipped.
+
+    A step is reused when its key is unchanged, it is not forced and none of
+    its upstream steps runs; with ``only``, a step neither selected nor
+    reusable is skipped. Steps marked ``always`` (the report) always run.
+    """
+    keys: dict[str, str] = {}
+    will_run: set[str] = set()
+    out = []
+    for step in steps:
+        key = keys[step.name] = step_key(step, cfg, keys)
+        prior = load_cached(run_dir, step)
+        up_to_date = bool(prior and prior.get("key") == key and prior.get("status") == "done")
+        if step.always:
+            action = "run"
+        elif up_to_date and step.name not in force and not any(a in will_run for a in step.after):
+            action = "cached"
+        elif not only or step.name in only:
+            action = "run"
+        else:
+            action = "skip"
+        if action == "run":
+            will_run.add(step.name)
+        out.append(Planned(step, key, prior, action))
+    return out
+
+
+# -- executing -------------------------------------------------------------------------------
+
+
+class Record:
+    """The run's ``results.json``: every step's status and result, written after each change."""
+
+    def __init__(self, run_dir: Path, cfg: DemoConfig, command: str) -> None:
+        self.path = run_dir / RESULTS_FILE
+        self.lock = threading.Lock()
+        self.results: dict[str, Any] = {
+            "title": "EAVS-TF demo report",
+            "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": command or "eavs demo",
+            "config": cfg.to_dict(),
+            "python": sys.version.split()[0],
+            "stages": {name: {"status": "pending", "seconds": 0.0} for name in STEP_NAMES},
+        }
+
+    def set(self, name: str, status: dict, result: Any = None) -> None:
+        with self.lock:
+            self.results["stages"][name] = status
+            if result is not None:
+                self.results[name] = result
+            self.path.write_text(json.dumps(_jsonable(self.results), indent=1))
+
+
+def execute(step: Step, key: str, ctx: Context, record: Record) -> None:
+    """Run one step (or skip it when an upstream step has no result); record its status and result."""
+    missing = [a for a in step.after if a not in ctx.results]
+    if missing:
+        status = {"status": "skipped", "reason": f"needs {', '.join(missing)}", "seconds": 0.0}
+        ctx.log(f"[{step.name}] skipped: needs {', '.join(missing)}")
+    else:
+        ctx.log(f"[{step.name}] {step.title} ...")
+        status = _call(step, key, ctx)
+        reason = f": {status['reason']}" if status.get("reason") else ""
+        ctx.log(f"[{step.name}] {status['status']}{reason} ({status['seconds']} s)")
+    save_cached(ctx.run_dir, step, ctx.cfg, key, status, ctx.results.get(step.name))
+    record.set(step.name, status, ctx.results.get(step.name))
+
+
+def _call(step: Step, key: str, ctx: Context) -> dict:
+    """Call the step's function; its result goes into ``ctx.results``, its outcome is the returned status."""
+    t0 = time.perf_counter()
+    try:
+        ctx.results[step.name] = _jsonable(step.fn(ctx))
+        return {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "key": key, "computed": _now()}
+    except NotAvailable as e:
+        return {"status": "not available", "reason": str(e), "seconds": round(time.perf_counter() - t0, 1)}
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # a stage's failure is recorded; independent stages still run
+        (ctx.run_dir / f"{step.name}.error.txt").write_text(traceback.format_exc())
+        return {"status": "failed", "reason": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _reuse(p: Planned, ctx: Context, record: Record) -> None:
+    """Take a cached step's result; it keeps the time it took and when it was computed (its provenance)."""
+    ctx.results[p.step.name] = p.prior["result"]
+    status = {"status": "cached", "seconds": p.prior.get("seconds", 0.0), "key": p.key, "computed": p.prior.get("computed")}
+    record.set(p.step.name, status, p.prior["result"])
+    ctx.log(f"[{p.step.name}] {p.step.title}: cached ({p.key})")
+
+
+def run(
+    cfg: DemoConfig,
+    out_dir: str | Path,
+    only: list[str] | None = None,
+    force: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    command: str = "",
+) -> dict:
+    """Run the steps (all, or ``only`` those) into ``out_dir``; return the results dict.
+
+    A step whose key is unchanged and whose upstream steps did not run is
+    reused (``cached``); ``force`` names steps to re-run anyway. The results
+    are written to ``out_dir/results.json`` after every step, so an
+    interrupted run keeps what it finished.
+    """
+    only, force = list(only or []), list(force or [])
+    for name in only + force:
+        if name not in STEP_NAMES:
+            raise ConfigError(f"unknown step {name!r}; steps: {', '.join(STEP_NAMES)}")
+    run_dir = Path(out_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir}: exists and is not a directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    record = Record(run_dir, cfg, command)
+    ctx = Context(cfg, run_dir, {}, log)
+    # The plan is decided up front, so slow set-ups and background steps start now.
+    steps = plan(STEPS, cfg, run_dir, only, force)
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="eavs-step")
+    try:
+        background = _start(steps, ctx, record, pool)
+        for p in steps:
+            if p.action == "cached":
+                _reuse(p, ctx, record)
+            elif p.action == "skip":
+                record.set(p.step.name, {"status": "skipped", "reason": "not selected (--only) and no up-to-date result", "seconds": 0.0})
+            elif not p.step.background:
+                if p.step.always:  # the report: wait for the background steps first
+                    for fut in background:
+                        fut.result()
+                execute(p.step, p.key, ctx, record)
+    finally:
+        for fut in ctx.futures.values():
+            _close_prepared(fut)
+        pool.shutdown(wait=True)
+    if "report" in ctx.results:
+        # the report ran before its own status was known: render once more with every status
+        report.render(run_dir, record.results)
+    return record.results
+
+
+def _start(steps: list[Planned], ctx: Context, record: Record, pool: ThreadPoolExecutor) -> list[Future]:
+    """Submit the background steps and the ``prepare`` set-ups of the steps that will run."""
+    background = []
+    for p in steps:
+        if p.action != "run":
+            continue
+        if p.step.background:
+            background.append(pool.submit(execute, p.step, p.key, ctx, record))
+        elif p.step.prepare is not None:
+            ctx.futures[p.step.name] = pool.submit(p.step.prepare, ctx)
+    return background
+
+
+def _close_prepared(fut) -> None:
+    """Close what a ``prepare`` opened (the simulator), whether or not its step ran."""
+    try:
+        obj = fut.result()
+    except BaseException:
+        return
+    close = getattr(obj, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            pass
+
+
+def failed_stages(results: dict) -> list[str]:
+    return [n for n, s in results.get("stages", {}).items() if s.get("status") == "failed"]
 
 
 def _now() -> str:
@@ -912,165 +304,3 @@ def _jsonable(x: Any) -> Any:
         x = float(x)
         return x if math.isfinite(x) else None
     return x
-
-
-def run(
-    cfg: DemoConfig,
-    out_dir: str | Path,
-    only: list[str] | None = None,
-    force: list[str] | None = None,
-    log: Callable[[str], None] = print,
-    command: str = "",
-) -> dict:
-    """Run the steps (all, or ``only`` those) into ``out_dir``; return the results dict.
-
-    A step whose key is unchanged and whose upstream steps did not run is
-    reused (``cached``); ``force`` names steps to re-run anyway. The results
-    are written to ``out_dir/results.json`` after every step, so an
-    interrupted run keeps what it finished.
-    """
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    only, force = list(only or []), list(force or [])
-    for name in only + force:
-        if name not in STEP_NAMES:
-            raise ConfigError(f"unknown step {name!r}; steps: {', '.join(STEP_NAMES)}")
-    run_dir = Path(out_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--out {run_dir}: exists and is not a directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    results: dict[str, Any] = {
-        "title": "EAVS-TF demo report",
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command or "eavs demo",
-        "config": cfg.to_dict(),
-        "python": sys.version.split()[0],
-        "stages": {name: {"status": "pending", "seconds": 0.0} for name in STEP_NAMES},
-    }
-    lock = threading.Lock()
-    ctx = Context(cfg, run_dir, {}, log)
-
-    # The plan (which steps run, which are reused) is decided up front, so slow set-ups start now.
-    keys: dict[str, str] = {}
-    plan: list[tuple[Step, str, dict | None, str]] = []
-    will_run: set[str] = set()
-    for step in STEPS:
-        key = step_key(step, cfg, keys)
-        keys[step.name] = key
-        record_path = run_dir / step.name / STEP_FILE
-        prior = json.loads(record_path.read_text()) if record_path.is_file() else None
-        up_to_date = bool(prior and prior.get("key") == key and prior.get("status") == "done")
-        selected = not only or step.name in only or step.always
-        if step.always:
-            action = "run"
-        elif up_to_date and step.name not in force and not any(a in will_run for a in step.after):
-            action = "cached"
-        elif selected:
-            action = "run"
-        else:
-            action = "skip"
-        if action == "run":
-            will_run.add(step.name)
-        plan.append((step, key, prior, action))
-
-    def store() -> None:
-        with lock:
-            (run_dir / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=1))
-
-    def execute(step: Step, key: str) -> None:
-        sdir = run_dir / step.name
-        record_path = sdir / STEP_FILE
-        missing = [a for a in step.after if a not in ctx.results]
-        t0 = time.perf_counter()
-        if missing:
-            status = {"status": "skipped", "reason": f"needs {', '.join(missing)}", "seconds": 0.0}
-            log(f"[{step.name}] skipped: needs {', '.join(missing)}")
-        else:
-            log(f"[{step.name}] {step.title} ...")
-            try:
-                result = _jsonable(step.fn(ctx))
-                ctx.results[step.name] = result
-                status = {"status": "done", "seconds": round(time.perf_counter() - t0, 1), "key": key, "computed": _now()}
-            except NotAvailable as e:
-                status = {"status": "not available", "reason": str(e), "seconds": round(time.perf_counter() - t0, 1)}
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as e:  # a stage's failure is recorded; independent stages still run
-                (run_dir / f"{step.name}.error.txt").write_text(traceback.format_exc())
-                status = {"status": "failed", "reason": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - t0, 1)}
-            reason = f": {status['reason']}" if status.get("reason") else ""
-            log(f"[{step.name}] {status['status']}{reason} ({status['seconds']} s)")
-        if status["status"] == "done" and not step.always:
-            sdir.mkdir(parents=True, exist_ok=True)
-            record_path.write_text(json.dumps({"key": key, "status": "done", "seconds": status["seconds"], "computed": status["computed"],
-                                               "params": {p: getattr(cfg, p) for p in step.params},
-                                               "result": ctx.results[step.name]}, indent=1))  # fmt: skip
-        elif record_path.is_file():
-            record_path.unlink()
-        with lock:
-            results["stages"][step.name] = status
-            if step.name in ctx.results:
-                results[step.name] = ctx.results[step.name]
-        store()
-
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="eavs-step")
-    background = {}
-    try:
-        for step, key, prior, action in plan:
-            if action != "run":
-                continue
-            if step.background:
-                background[step.name] = pool.submit(execute, step, key)
-            elif step.prepare is not None:
-                ctx.futures[step.name] = pool.submit(step.prepare, ctx)
-        for step, key, prior, action in plan:
-            if action == "cached":
-                ctx.results[step.name] = prior["result"]
-                with lock:
-                    # A reused result keeps the time it took and when it was computed (its provenance).
-                    results["stages"][step.name] = {"status": "cached", "seconds": prior.get("seconds", 0.0), "key": key,
-                                                    "computed": prior.get("computed")}  # fmt: skip
-                    results[step.name] = prior["result"]
-                log(f"[{step.name}] {step.title}: cached ({key})")
-                store()
-            elif action == "skip":
-                with lock:
-                    results["stages"][step.name] = {"status": "skipped", "reason": "not selected (--only) and no up-to-date result", "seconds": 0.0}
-                store()
-            elif step.background:
-                continue
-            else:
-                if step.always:  # the report: wait for the background steps first
-                    for fut in background.values():
-                        fut.result()
-                execute(step, key)
-    finally:
-        for fut in ctx.futures.values():
-            _close_prepared(fut)
-        pool.shutdown(wait=True)
-    if "report" in ctx.results:
-        # the report ran before its own status was known: render once more with every status
-        from eavs import report
-
-        report.render(run_dir, results)
-    return results
-
-
-def _close_prepared(fut) -> None:
-    """Close what a ``prepare`` opened (the simulator), whether or not its step ran."""
-    try:
-        obj = fut.result()
-    except BaseException:
-        return
-    close = getattr(obj, "close", None)
-    if callable(close):
-        try:
-            close()
-        except Exception:
-            pass
-
-
-def failed_stages(results: dict) -> list[str]:
-    return [n for n, s in results.get("stages", {}).items() if s.get("status") == "failed"]

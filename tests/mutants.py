@@ -78,33 +78,79 @@ MUTANTS = (
     Mutant(
         "cycle model: SAMPLE_OVERHEAD + 1",
         "hw/spec/capacity.py",
-        "SAMPLE_OVERHEAD = 1",
-        "SAMPLE_OVERHEAD = 2",
+        "SAMPLE_OVERHEAD = timing.INIT",
+        "SAMPLE_OVERHEAD = timing.INIT + 1",
         DRIVER_TESTS,
     ),
     Mutant(
         "cycle model: SETUP_CYCLES + 1",
         "hw/spec/capacity.py",
-        "SETUP_CYCLES = 2",
-        "SETUP_CYCLES = 3",
+        "SETUP_CYCLES = timing.SETUP",
+        "SETUP_CYCLES = timing.SETUP + 1",
         DRIVER_TESTS,
     ),
     Mutant(
         "cycle model: SKIP_CYCLES - 1",
         "hw/spec/capacity.py",
-        "SKIP_CYCLES = 1",
-        "SKIP_CYCLES = 0",
+        "SKIP_CYCLES = timing.SKIP",
+        "SKIP_CYCLES = timing.SKIP - 1",
         ("tests/test_capacity_cycles.py",),
     ),
     Mutant(
         "cycle model: DRAIN - 1",
         "hw/spec/capacity.py",
-        "DRAIN = 10",
-        "DRAIN = 9",
+        "DRAIN = timing.DRAIN",
+        "DRAIN = timing.DRAIN - 1",
         DRIVER_TESTS,
     ),
 )
 
+
+CORE_BLOCK_MUTANTS = (
+    Mutant(
+        "timing: DRAIN one cycle short of the write-back chain",
+        "hw/spec/timing.py",
+        "DRAIN = TAG_ENTRY + WRITE_BACK_STAGE + MEM_WRITE",
+        "DRAIN = TAG_ENTRY + WRITE_BACK_STAGE + MEM_WRITE - 1",
+        ("tests/test_hw_sequencer.py",),
+    ),
+    Mutant(
+        "timing: ISSUE 5 (the pipeline's valid chain grows, its data path does not)",
+        "hw/spec/timing.py",
+        "ISSUE = 4",
+        "ISSUE = 5",
+        ("tests/test_hw_issue_pipe.py",),
+    ),
+    Mutant(
+        "sequencer: a drain countdown one cycle short",
+        "hw/rtl/sequencer.py",
+        "r.ttl[Cat(r.par, r.lay)].eq(timing.DRAIN - 1)",
+        "r.ttl[Cat(r.par, r.lay)].eq(timing.DRAIN - 2)",
+        ("tests/test_hw_sequencer.py",),
+    ),
+    Mutant(
+        "issue pipeline: the bias read a cycle early",
+        "hw/rtl/issue_pipe.py",
+        'name=f"maddr_d{i}") for i in range(n - 1)]',
+        'name=f"maddr_d{i}") for i in range(n - 2)]',
+        ("tests/test_hw_issue_pipe.py",),
+    ),
+    Mutant(
+        "update tags: the membrane read a stage late",
+        "hw/rtl/update_tags.py",
+        "up = timing.UPDATE_READ_STAGE\n",
+        "up = timing.UPDATE_READ_STAGE + 1\n",
+        ("tests/test_hw_update_tags.py",),
+    ),
+    Mutant(
+        "input demux: the event input also sees the loader's words",
+        "hw/rtl/input_demux.py",
+        "ev.valid.eq(full & ~self.load)",
+        "ev.valid.eq(full)",
+        ("tests/test_hw_input_demux.py",),
+    ),
+)
+MUTANTS += CORE_BLOCK_MUTANTS
 
 REPORT_TESTS = ("tests/test_demo_report.py",)
 
@@ -154,8 +200,8 @@ MUTANTS += (
     Mutant(
         "pipeline: a cached step's time reset to 0 s",
         "eavs/pipeline.py",
-        '"seconds": prior.get("seconds", 0.0), "key": key,',
-        '"seconds": 0.0, "key": key,',
+        '"seconds": p.prior.get("seconds", 0.0), "key": p.key,',
+        '"seconds": 0.0, "key": p.key,',
         ("tests/test_demo_pipeline.py",),
     ),
     Mutant(

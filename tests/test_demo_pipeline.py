@@ -16,7 +16,8 @@ import threading
 import pytest
 
 from eavs import pipeline
-from eavs.pipeline import ConfigError, DemoConfig, NotAvailable, Step
+from eavs.demo_config import ConfigError, DemoConfig
+from eavs.steps import NotAvailable, Step
 
 
 @pytest.fixture

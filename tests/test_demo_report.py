@@ -245,3 +245,42 @@ def test_recall_of_a_class_without_clips(tmp_path, no_drawing):
     res["evaluate"]["recall"]["calm"] = None
     text = _md(tmp_path, res)
     assert "| calm | n/a (no samples) |" in text and "nan" not in text.lower()
+
+
+# -- the sections, each alone ------------------------------------------------------------
+
+
+def _headings(doc) -> list[str]:
+    return [b[2] for b in doc.blocks if b[0] == "h"]
+
+
+def test_each_section_alone_shows_its_steps_results_or_why_not(tmp_path, no_drawing):
+    res = fabricated(sim_available=False)
+    # A section reads only its own step's results: each renders from the fabricated run alone.
+    assert _headings(report.section_simulate(res, tmp_path)) == ["RTL bit-exactness"]
+    assert report.section_simulate(res, tmp_path).blocks[1] == ("p", "RTL simulation not available: sim.run_core is missing")
+    assert _headings(report.section_data(res, tmp_path)) == ["Data"]
+    assert "96 clips, 6 actors, 8 classes" in report.section_data(res, tmp_path).blocks[1][1]
+    assert report.section_data({"stages": {}}, tmp_path).blocks == []  # no data step: no Data section
+    stages = report.section_stages(res, tmp_path).blocks[1]
+    assert stages[0] == "table" and ["data", "cached", "81.5 s (when computed)", "2026-01-01 09:00:00 UTC", ""] in stages[2]
+    cycles = report.section_cycles(res, tmp_path)
+    assert ["compute cycles per inference (min / max)", "4,000 / 6,000"] in cycles.blocks[2][2]
+    failed = {"stages": {"energy": {"status": "failed", "reason": "failed: ValueError: no"}}}
+    assert report.section_energy(failed, tmp_path).blocks[1] == ("p", "Energy estimate failed: ValueError: no")
+
+
+def test_seed_section_worked_by_hand(tmp_path):
+    # 0.5 (main run), 0.7 and 0.6 (extra seeds): mean 60 %, sample std 10 points.
+    res = {"stages": {}, "evaluate": {"accuracy": 0.5}, "seeds": {"accuracy": [0.7, 0.6]}, "data": {"synthetic": True}}
+    (kind, text), = report.section_seeds(res, tmp_path).blocks
+    assert text.startswith("**measured** on synthetic data: over 3 training seeds (same split), test accuracy 60.0 % mean, 10.0 points")
+
+
+def test_report_is_its_sections_in_order(tmp_path, no_drawing):
+    res = fabricated()
+    whole = report.build_blocks(res, tmp_path).blocks
+    assert whole == [b for section in report.SECTIONS for b in section(res, tmp_path).blocks]
+    top = [h for s in report.SECTIONS for h in _headings(s(res, tmp_path))]
+    assert top == ["EAVS-TF demo report (test)", "Summary", "Stages", "Data", "Training", "Accuracy", "Spikes and operations",
+                   "Energy", "Cycles, latency and throughput", "RTL bit-exactness", "Resources"]

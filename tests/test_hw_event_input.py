@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from hw.spec import timing
 from hw.spec.capacity import Capacity
 from hw.rtl.event_input import LATENCY, EventInput
 from sw.events import END_OF_STEP
@@ -382,7 +383,7 @@ def test_throughput_one_word_per_cycle():
     every cycle after, so the markers are taken in cycles 5, 9, 16, 20, and
     each step is valid LATENCY = 4 cycles after its marker: 9, 13, 20, 24;
     ``done`` rises with the last step's valid."""
-    assert LATENCY == 4
+    assert LATENCY == timing.EVENT_STEP == 4
     markers, valid, done = _timing([4, 3, 6, 3])
     assert markers == [5, 9, 16, 20]
     assert valid == [9, 13, 20, 24]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from hw.spec import timing
 from hw.spec.capacity import Capacity
 from hw.rtl.lif_array import LIFArray
 
@@ -152,6 +153,7 @@ HAND = [
 def test_hand_worked_chunks_switch_layers_every_cycle():
     out = run([c for c, _ in HAND])
     assert [k for k, *_ in out] == [4, 5, 6, 7], "a chunk leaves LATENCY = 4 cycles after it enters"
+    assert LIFArray.LATENCY == timing.LIF == 4
     for (k, vs, spikes, counts), (_, (ev, es, ec)) in zip(out, HAND):
         assert (vs, spikes, counts) == (ev, es, ec), f"chunk {k - 4}"
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from hw.spec import timing
 from hw.spec.lif import acc_bits
 from hw.rtl.lif_pipe import DECAY_ONE, LIFPipeLane, decay_and_shift, decay_from_shift
 from sw.golden import lif_step
@@ -192,7 +193,8 @@ def test_one_neuron_per_cycle_and_latency():
     sim.run()
     # read after tick `cyc`: the neuron that entered at cycle c is out after tick c + LATENCY - 1
     outs = [(c, vo) for c, ov, vo in seen if ov]
-    assert outs == [(c + LIFPipeLane.LATENCY - 1, c) for c in range(4)]
+    assert outs == [(c + 4 - 1, c) for c in range(4)], "4 stages (hand-counted in hw.rtl.lif_pipe's docstring)"
+    assert LIFPipeLane.LATENCY == timing.LIF == 4
 
 
 def test_validation():

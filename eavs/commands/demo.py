@@ -39,16 +39,16 @@ def register(app: typer.Typer) -> None:
         """
         import json
 
-        from eavs import pipeline, report
+        from eavs.demo_config import ConfigError, DemoConfig, check_config
 
         overrides: dict = {}
         if config is not None:
-            overrides.update(pipeline.DemoConfig.load(config).to_dict())
+            overrides.update(DemoConfig.load(config).to_dict())
             overrides.pop("quick", None)
         for item in set_:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise pipeline.ConfigError(f"--set expects FIELD=VALUE, not {item!r}")
+                raise ConfigError(f"--set expects FIELD=VALUE, not {item!r}")
             try:
                 overrides[key.strip()] = json.loads(value)
             except json.JSONDecodeError:
@@ -56,21 +56,23 @@ def register(app: typer.Typer) -> None:
         for name, value in (("board", board), ("data", data), ("simulator", simulator), ("cache_dir", str(cache) if cache else None), ("seeds", seeds)):
             if value is not None:
                 overrides[name] = value
-        known = {f for f in pipeline.DemoConfig.__dataclass_fields__}
+        known = {f for f in DemoConfig.__dataclass_fields__}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise pipeline.ConfigError(f"unknown demo config field(s) {unknown}; known: {sorted(known)}")
+            raise ConfigError(f"unknown demo config field(s) {unknown}; known: {sorted(known)}")
         try:
-            cfg = pipeline.DemoConfig.quick_preset(**overrides) if quick else pipeline.DemoConfig.full(**overrides)
+            cfg = DemoConfig.quick_preset(**overrides) if quick else DemoConfig.full(**overrides)
         except TypeError as e:
-            raise pipeline.ConfigError(f"bad demo config: {e}") from None
-        pipeline.check_config(cfg)
+            raise ConfigError(f"bad demo config: {e}") from None
+        check_config(cfg)
         if show_config:
             typer.echo(json.dumps(cfg.to_dict(), indent=1))
             return
 
         from rich.console import Console
         from rich.markup import escape
+
+        from eavs import pipeline, report
 
         console = Console(stderr=False)
 

@@ -79,6 +79,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from hw.spec import timing
 from hw.spec.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_BITS
 
@@ -86,7 +87,7 @@ __all__ = ["EventInput", "WordLayout", "LATENCY"]
 
 #: Cycles from the cycle a step's marker is accepted to the cycle its
 #: ``step_valid`` is high: three pipeline stages and the ``ready`` register.
-LATENCY = 4
+LATENCY = timing.EVENT_STEP
 
 #: One input stream word: the AXI4-Stream ``tdata`` and ``tlast``.
 WordLayout = data.StructLayout({"data": 32, "last": 1})

@@ -51,6 +51,7 @@ from amaranth.lib.wiring import In, Out
 
 # The decay format is part of the model image (numpy-only hw.spec.protocol); the
 # lane reads DECAY_BITS from its own module so a test can mutate it here.
+from hw.spec import timing
 from hw.spec.protocol import DECAY_BITS, DECAY_ONE, decay_and_shift, decay_from_shift
 
 __all__ = ["DECAY_BITS", "DECAY_ONE", "LIFPipeLane", "decay_from_shift", "decay_and_shift"]
@@ -90,7 +91,7 @@ class LIFPipeLane(wiring.Component):
     spike : Out(1)
     """
 
-    LATENCY = 4
+    LATENCY = timing.LIF  # the stages below; tests measure it
 
     def __init__(self, v_bits: int, acc_width: int):
         self._MustUse__silence = True  # a rejected instance is not an unused one

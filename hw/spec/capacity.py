@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hw.spec import timing
+
 if TYPE_CHECKING:  # only for annotations: sw.qnet is numpy-only anyway
     from sw.qnet import QNet
 
@@ -33,26 +35,26 @@ __all__ = [
     "weight_words",
 ]
 
-# -- cycle model constants (owned by the RTL; the core must match them) -------
+# -- cycle model constants: sums of the blocks' latencies (hw.spec.timing) -----
 
 #: Cycles of a layer's set-up in a wave: one latches its parameters and its
 #: sources' queue counts (R_LATCH), one enters its first chunk from those
 #: registers (R_SETUP), so no queue count reaches the walker's priority
 #: encoder in the cycle that reads it.
-SETUP_CYCLES = 2
+SETUP_CYCLES = timing.SETUP
 #: Cycles of a layer that has no step in this wave (``w - stage`` outside
 #: ``0..T-1``, hw.spec.schedule): its R_LATCH slot only.
-SKIP_CYCLES = 1
-#: A layer's last spikes, counts and membranes are written back in the 9th
-#: cycle after its last issue cycle (4 issue stages to the last accumulate,
-#: 4 wait/read cycles, LIFPipeLane.LATENCY = 4 lane stages... see hw/rtl/core.py);
-#: a set-up that reads its spike queue, or runs the same layer again, may
-#: latch ``DRAIN`` cycles after that last issue cycle, not before. Other
-#: set-ups overlap the write-back.
-DRAIN = 10
+SKIP_CYCLES = timing.SKIP
+#: A set-up that reads a spike queue, or runs the same layer again, may
+#: latch ``DRAIN`` cycles after the last issue cycle of the run that wrote
+#: it, not before: the tag's entry, the issue-to-accumulate wait, the
+#: membrane read, the LIF lanes and the write (hw.spec.timing spells out the
+#: chain; 10 cycles). Other set-ups overlap the write-back.
+DRAIN = timing.DRAIN
 #: Cycles per sample: clear the counters (R_INIT). The sample's last cycle,
 #: R_FLUSH, waits for the last write-back (at least one cycle).
-SAMPLE_OVERHEAD = 1
+SAMPLE_OVERHEAD = timing.INIT
+
 
 class CapacityError(ValueError):
     """A capacity is malformed, or a model does not fit it."""

@@ -1,0 +1,95 @@
+"""Each block's latency, in clock cycles: the one place the core's timing is written.
+
+Why a module of its own: the cycle model (:mod:`hw.spec.capacity`) is the
+sum of these latencies, and each gateware block in :mod:`hw.rtl` states its
+own ``LATENCY`` from here. A block's tests *measure* its latency in
+simulation and compare it with the figure below, so a block that gains or
+loses a register fails its own test, and a changed figure here moves the
+cycle model with it (the hand-worked literal cycle counts in
+``tests/test_capacity_cycles.py`` and ``tests/test_hw_core.py`` are the
+independent check that the sum is still right).
+
+Pure Python, no imports: the host and the board import the cycle model.
+
+The chain behind ``DRAIN`` (a chunk's last issue in cycle ``i``)::
+
+    i                      last issue (I0)                 hw.rtl.issue_pipe
+    i + ISSUE              its accumulate (I4)
+    i + TAG_ENTRY          the chunk's update tag enters   hw.rtl.update_tags
+    i + TAG_ENTRY + UPDATE_READ_STAGE  = i + ISSUE
+                           membranes and decays read
+    ... + MEM_READ         the LIF array takes the chunk   hw.rtl.lif_array
+    ... + LIF              write-back (stage WRITE_BACK_STAGE)
+    ... + MEM_WRITE        the written queue counts and membranes are readable:
+                           i + DRAIN, the first cycle a set-up may latch them
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DRAIN",
+    "ENTER",
+    "EVENT_STEP",
+    "INIT",
+    "INPUT_WORD",
+    "ISSUE",
+    "LATCH",
+    "LIF",
+    "MEM_READ",
+    "MEM_WRITE",
+    "SETUP",
+    "SKIP",
+    "TAG_ENTRY",
+    "UPDATE_READ_STAGE",
+    "WRITE_BACK_STAGE",
+]
+
+#: Synchronous block RAM: data one cycle after its address.
+MEM_READ = 1
+#: A memory or register written in a cycle is read back from the next.
+MEM_WRITE = 1
+
+#: :class:`hw.rtl.input_demux.InputDemux`: a bus word reaches its consumer
+#: one cycle after the handshake (one registered word). Stream I/O, not
+#: counted by the cycle model.
+INPUT_WORD = 1
+
+#: :class:`hw.rtl.event_input.EventInput`: from the cycle a step's marker is
+#: accepted to its ``step_valid`` (three stages and the ``ready`` register).
+#: The host's time: the cycle model does not count it.
+EVENT_STEP = 4
+
+#: :class:`hw.rtl.issue_pipe.IssuePipeline`: from an issue (I0) to its
+#: accumulate (I4): queue read, row index, weight read, registered row.
+ISSUE = 4
+
+#: :class:`hw.rtl.lif_array.LIFArray` (and each
+#: :class:`hw.rtl.lif_pipe.LIFPipeLane`): from a chunk entering the lanes to
+#: its new membranes and spikes.
+LIF = 4
+
+#: :class:`hw.rtl.update_tags.UpdateTags`: a chunk's tag is registered the
+#: cycle after its last issue (or its one R_CEND cycle).
+TAG_ENTRY = 1
+#: The tag stage that reads the chunk's membranes and decays: the cycle of
+#: the chunk's last accumulate.
+UPDATE_READ_STAGE = ISSUE - TAG_ENTRY
+#: The tag stage that writes the chunk's membranes, counts and spikes back.
+WRITE_BACK_STAGE = UPDATE_READ_STAGE + MEM_READ + LIF
+
+#: :class:`hw.rtl.sequencer.LayerSequencer` states, one cycle each:
+#: R_INIT clears the sample's counters;
+INIT = 1
+#: R_LATCH latches a layer's parameters and its sources' queue counts (or
+#: skips a layer that has no step in this wave);
+LATCH = 1
+#: R_SETUP enters the layer's first chunk from those registers.
+ENTER = 1
+#: A layer's set-up in a wave.
+SETUP = LATCH + ENTER
+#: A layer with no step in this wave: its R_LATCH slot only.
+SKIP = LATCH
+
+#: Cycles from a run's last issue to the first cycle a set-up may latch the
+#: queue (or membranes) it wrote: the chain in the module docstring.
+DRAIN = TAG_ENTRY + WRITE_BACK_STAGE + MEM_WRITE
