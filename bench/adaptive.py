@@ -70,20 +70,7 @@ def _train(spec: str, seed: int, epochs: int, out: Path, data) -> Path:
     return best
 
 
-def _stage_costs(model, report, x_stage, lanes: int) -> dict[str, np.ndarray]:
-    """Per clip of one stage run: estimated energy, cycles and link bytes (to its exit)."""
-    from hw.spec import protocol
-    from hw.spec.capacity import sample_cycles
-    from sw.adaptive import step_energy_pj
-
-    g = report.golden
-    energy = step_energy_pj(model, g.layer_events, lanes).sum(axis=1)
-    cycles = sample_cycles(model, g.layer_events, lanes)
-    words = g.input_spikes + g.exit_step + 1 + protocol.result_words(model.readout.n)
-    return {"energy": energy, "cycles": np.asarray(cycles, np.float64), "bytes": 4.0 * words}
-
-
-def _visual_seconds(data_set, idx: np.ndarray, encoder, sample: int) -> float:
+def visual_seconds(data_set, idx: np.ndarray, encoder, sample: int) -> float:
     """Measured host CPU seconds of the visual encoder per clip (mean over a sample of clips)."""
     from sw.data.dataset import encode_one, scan_spec
 
@@ -118,9 +105,11 @@ def main(argv=None) -> list[Row]:
     ap.add_argument("--tolerance", type=float, default=0.5, help="accuracy points the chosen point may lose (validation)")
     ap.add_argument("--board", default="pynq-z2")
     ap.add_argument("--visual-sample", type=int, default=24, help="test clips whose visual encoding is timed")
-    ap.add_argument("--rtl", action="store_true", help="also run every test clip on the Verilated core")
+    ap.add_argument("--rtl", action=argparse.BooleanOptionalAction, default=True,
+                    help="run every test clip on the Verilated core (when this tree's core has the exit)")
     args = ap.parse_args(argv)
 
+    from eavs.adaptive import lines, measure
     from hw.spec.boards import get_board
     from sw import cascade, qnet
     from sw.adaptive import calibrate_cascade
@@ -147,49 +136,16 @@ def main(argv=None) -> list[Row]:
     net.cascade.exit, net.exit = cal.rules()
     qnet.save(net, out / "adaptive.qnet")
 
-    fixed_net = cascade.fixed(net)
-    fixed = cascade.run(fixed_net, x[te])
+    vis = visual_seconds(es, te, VisualEncoder(), args.visual_sample)
+    m = measure(net, x[te], y[te], lanes, strong=es.intensity[te] == 2, visual_s=vis)
+    print(f"test split: {len(te)} clips (SYNTHETIC corpus {spec}); chosen on validation: {cal.chosen.family}, "
+          f"{cal.chosen.label()}; visual encoder timed on {min(args.visual_sample, len(te))} test clips")
+    for line in lines(m, list(data.classes)):
+        print(line)
     res = cascade.run(net, x[te])
-    T = net.timesteps
-    f_cost = _stage_costs(fixed_net, fixed.second, x[te], lanes)
-    first = _stage_costs(net.cascade, res.first, None, lanes) if res.first is not None else None
-    second = _stage_costs(net, res.second, None, lanes) if res.second is not None else None
-    B = len(te)
-    cost = {k: np.zeros(B) for k in ("energy", "cycles", "bytes")}
-    twice = 0.0
-    for k in cost:
-        if first is not None:
-            cost[k] += first[k]
-        if second is not None:
-            cost[k][res.escalated] += second[k]
-    if first is not None and res.escalated.size:
-        twice = float(first["energy"][res.escalated].mean())
-    acc, facc = float(np.mean(res.prediction == y[te])), float(np.mean(fixed.prediction == y[te]))
-    E, G = float(cost["energy"].mean()) / 1e3, float(f_cost["energy"].mean()) / 1e3
-    C = float(res.camera_free.mean())
-    S = float(res.exit_step.mean()) + 1
-    vis = _visual_seconds(es, te, VisualEncoder(), args.visual_sample)
-    esc = len(res.escalated)
-    strong = es.intensity[te] == 2
-    print(f"test split: {B} clips (SYNTHETIC corpus {spec}); chosen on validation: {cal.chosen.family}, {cal.chosen.label()}")
-    print(f"  accuracy {100 * acc:.2f}% (fixed-cost run {100 * facc:.2f}%)")
-    print(f"  energy (estimated, sw.energy): {E:.2f} nJ per clip (fixed {G:.2f} nJ); escalated clips pay the audio stage "
-          f"twice: {twice / 1e3:.2f} nJ each on {esc} clips")
-    print(f"  cycles (cycle model, ideal exit): {cost['cycles'].mean():,.0f} per clip (fixed {f_cost['cycles'].mean():,.0f})")
-    print(f"  link bytes (counted, DMA words x 4, streaming stops at the exit): {cost['bytes'].mean():,.0f} per clip "
-          f"(fixed {f_cost['bytes'].mean():,.0f})")
-    print(f"  visual encoder host CPU (measured on {min(args.visual_sample, B)} test clips): {1e3 * vis:.1f} ms per clip; "
-          f"needed by {esc} of {B} clips: {1e3 * vis * esc / B:.1f} ms per clip on average (fixed {1e3 * vis:.1f} ms)")
-    print(f"  camera-free: {100 * C:.1f}% of all test clips, {100 * res.camera_free[strong].mean() if strong.any() else float('nan'):.1f}% "
-          f"of strong-intensity ones, {100 * res.camera_free[~strong].mean() if (~strong).any() else float('nan'):.1f}% of normal ones; "
-          f"wrong camera-free decisions on normal clips: {int(np.sum(res.camera_free & ~strong & (res.prediction != y[te])))}")
-    print("  per class (camera-free %, accuracy %, fixed accuracy %, mean steps):")
-    for c, name in enumerate(data.classes):
-        m = y[te] == c
-        if m.any():
-            print(f"    {name:<10} {100 * res.camera_free[m].mean():5.1f} {100 * np.mean(res.prediction[m] == c):6.1f} "
-                  f"{100 * np.mean(fixed.prediction[m] == c):6.1f} {res.exit_step[m].mean() + 1:6.1f}")
-    n_ok, n_all, why = _rtl_exact(net, x[te], res) if args.rtl else (0, 0, "not run (pass --rtl)")
+    acc, facc, E, G = m["accuracy"], m["fixed_accuracy"], m["energy_nj"], m["fixed_energy_nj"]
+    C, S, T = m["camera_free"], m["mean_steps"], net.timesteps
+    n_ok, n_all, why = _rtl_exact(net, x[te], res) if args.rtl else (0, 0, "not run (--no-rtl)")
     print(f"  RTL: {n_ok}/{n_all} exact ({why})")
     print(f"adaptive: accuracy {100 * acc:.2f}% (fixed {100 * facc:.2f}%), energy {E:.2f} nJ (fixed {G:.2f} nJ, ratio {E / G:.3f}), "
           f"camera-free {100 * C:.1f}%, mean exit step {S:.1f} of {T}, RTL exact {n_ok}/{n_all}")
