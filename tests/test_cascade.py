@@ -168,3 +168,42 @@ def test_driver_runs_the_cascade_through_the_same_code_path(seed):
         got = be.infer_cascade(net, x)
     np.testing.assert_array_equal(got.prediction, want.prediction)
     np.testing.assert_array_equal(got.camera_free, want.camera_free)
+
+
+def test_demo_adaptive_step_on_a_hand_made_run(tmp_path):
+    """The demo's adaptive step end to end on a tiny run directory (encoded
+    spikes, split, a cascade model): rules written, test figures reported,
+    and the fixed-cost figures equal the fused network's plain golden run."""
+    from eavs import figures, steps
+    from eavs.demo_config import AV, DemoConfig
+    from sw.train import TrainData, save_npz
+
+    rng, net = cascade_pair(7)
+    net.inputs = [InputGroup("audio", net.inputs[0].size), InputGroup("visual", net.inputs[1].size)]
+    for m in (net, net.cascade):
+        for layer in m.layers:
+            for s in layer.sources:
+                s.name = {"in0": "audio", "in1": "visual"}.get(s.name, s.name)
+    net.cascade.inputs = [InputGroup("audio", net.inputs[0].size)]
+    net.classes = net.cascade.classes = ["neutral", "calm", "happy"]
+    net.validate()
+    x = random_spikes(rng, net, batch=30)
+    y = rng.integers(0, 3, 30)
+    (tmp_path / "encode").mkdir()
+    save_npz(tmp_path / "encode" / "encoded.npz", TrainData(x, y, np.repeat(np.arange(1, 7), 5), list(net.classes), list(net.inputs)))
+    (tmp_path / "encode" / "split.json").write_text(json.dumps({"train": list(range(10)), "val": list(range(10, 20)), "test": list(range(20, 30))}))
+    (tmp_path / "encode" / "intensity.json").write_text(json.dumps([1, 2] * 15))
+    path = qnet.save(net, tmp_path / "m.qnet")
+    ctx = steps.Context(DemoConfig.quick_preset(), tmp_path, {"export": {"models": {AV: {"qnet": str(path)}}}}, log=lambda s: None)
+    out = steps.step_adaptive(ctx)
+    adaptive = qnet.load(out["qnet"])
+    family = out["chosen"]["family"]
+    assert (adaptive.cascade.exit is not None) == (family in ("cascade", "both"))
+    assert (adaptive.exit is not None) == (family in ("exit", "both"))
+    fixed = golden.run(cascade.fixed(net), x[20:])
+    assert out["test"]["fixed_accuracy"] == float(np.mean(fixed.prediction == y[20:]))
+    assert out["test"]["clips"] == 10 and "camera_free_strong" in out["test"]
+    assert out["test"]["accuracy"] == float(np.mean(cascade.run(adaptive, x[20:]).prediction == y[20:]))
+    png = figures.adaptive_pareto(out["fronts"], tuple(out["fixed"]), (out["chosen"]["energy_nj"], out["chosen"]["accuracy"]),
+                                  tmp_path / "p.png")
+    assert png.stat().st_size > 1000
