@@ -10,7 +10,8 @@ same way. :func:`golden_infer` is that function for ``sw.golden``; a
 
 The gate (``sw.qnet`` version 3): a clip is decided by the first stage
 alone when that stage has an exit rule and the margin of its decision
-quantity at its exit step is >= the rule's margin. It then never needs the
+quantity at its exit step is >= the rule's margin. A first stage without an
+exit rule can never decide, so it is not run: the fused network alone. It then never needs the
 face: no detection, tracking or visual encoding, no visual events on the
 link, no fused-network operations. An escalated clip pays the first stage
 (all T steps: its margin never cleared the gate) *and* the fused network,
@@ -103,6 +104,9 @@ def run(net: QNet, x: np.ndarray, infer: Infer = golden_infer) -> CascadeResult:
         r = infer(net, x)
         return CascadeResult(np.asarray(r.prediction), np.zeros(B, bool), None, r, np.arange(B))
     first = net.cascade
+    if first.exit is None:  # a first stage without a gate can never decide: it is not run at all
+        r = infer(net, x)
+        return CascadeResult(np.asarray(r.prediction), np.zeros(B, bool), None, r, np.arange(B))
     r1 = infer(first, stage_inputs(net, first, x))
     free = gate(first, r1.readout)
     esc = np.flatnonzero(~free)

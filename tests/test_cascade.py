@@ -93,11 +93,11 @@ def test_run_matches_the_rule_worked_from_the_scalar_reference(seed):
     assert not fixed.camera_free.any()
 
 
-def test_first_stage_without_a_gate_never_decides():
+def test_first_stage_without_a_gate_never_decides_and_is_not_run():
     rng, net = cascade_pair(5, gate=None)
     x = random_spikes(rng, net, batch=4)
     res = cascade.run(net, x)
-    assert not res.camera_free.any()
+    assert not res.camera_free.any() and res.first is None
     np.testing.assert_array_equal(res.prediction, golden.run(net, x).prediction)
 
 
@@ -122,6 +122,8 @@ def test_calibrated_point_equals_the_cascade_run_priced_by_sw_energy(seed):
             m.cascade.exit = ExitRule(p.gate_margin, p.gate_min_step)
         res = cascade.run(m, x)
         assert float(np.mean(res.prediction == y)) == p.accuracy
+        fixed_ok = golden.run(cascade.fixed(net), x).prediction == y
+        assert float(np.mean(fixed_ok & (res.prediction != y))) == p.lost
         assert float(res.camera_free.mean()) == p.camera_free
         total = 0.0
         for stage in (res.first, res.second):
