@@ -511,8 +511,8 @@ def section_adaptive(results: dict, fig_dir: Path) -> Doc:
     doc.p(
         f"The audio stage (audio layer + audio head, trained jointly by an auxiliary loss) decides alone when its margin "
         f"clears the gate; the others run the fused network, which may stop early. Gate and exit rule were chosen on the "
-        f"**validation** split ({ad['val_clips']} clips): the lowest **estimated** energy within 0.5 accuracy points of "
-        f"the fixed-cost run. Chosen: {c['family']}, {c['label']}. Figures below are on the **test** split{synth}."
+        f"**validation** split ({ad['val_clips']} clips): the lowest **estimated** energy losing at most 0.5 % of the "
+        f"clips the fixed-cost run gets right. Chosen: {c['family']}, {c['label']}. Figures below are on the **test** split{synth}."
     )
     _figure(doc, fig_dir, "adaptive_pareto.png", "Accuracy against estimated energy per inference (validation split)",
             lambda p: figures.adaptive_pareto(ad["fronts"], tuple(ad["fixed"]), (c["energy_nj"], c["accuracy"]), p,

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Option(..., "--model", help="An integer model (.qnet) from `eavs export` (metadata names its validation actors)."),
         data: str = typer.Option(..., "--data", help="builtin:DIR | ravdess:DIR | cremad:DIR | npz:FILE: the data the model was trained on."),
         out: Path = typer.Option(None, "--out", help="Write the model with its exit rule here (default: over --model)."),
-        tolerance: float = typer.Option(0.5, "--tolerance", min=0.0, help="Accuracy points the rule may lose against the full run, on the validation split."),
+        tolerance: float = typer.Option(0.5, "--tolerance", min=0.0, help="Percent of the validation clips the full run gets right that the rules may get wrong (clip by clip)."),
         board: str = typer.Option("pynq-z2", "--board", help="Board of boards.toml: its lanes price the weight-row reads of the energy estimate."),
         cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of encoded spikes (default: next to the data)."),
         all_points: bool = typer.Option(False, "--all/--pareto", help="Print every rule tried, not only the Pareto front."),
