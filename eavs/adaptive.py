@@ -75,6 +75,7 @@ def measure(net: QNet, x: np.ndarray, y: np.ndarray, lanes: int, strong: np.ndar
         "camera_free": float(res.camera_free.mean()),
         "mean_steps": float(res.exit_step.mean() + 1),
         "escalated": int(esc.size),
+        "cascade_ran": res.first is not None,
         "paid_twice_nj": float(first["energy"][esc].mean() / 1e3) if first is not None and esc.size else 0.0,
         "visual_ms_per_clip": None if visual_s is None else 1e3 * visual_s,
         "visual_ms_mean": None if visual_s is None else 1e3 * visual_s * esc.size / B,
@@ -101,8 +102,9 @@ def lines(m: dict[str, Any], classes: list[str]) -> list[str]:
     out = [
         f"  accuracy {100 * m['accuracy']:.2f}% (fixed-cost run {100 * m['fixed_accuracy']:.2f}%), {m['clips']} clips",
         f"  energy (estimated, sw.energy): {m['energy_nj']:.2f} nJ per clip (fixed {m['fixed_energy_nj']:.2f} nJ, "
-        f"ratio {m['energy_nj'] / m['fixed_energy_nj']:.3f}); {m['escalated']} escalated clips pay the audio stage twice: "
-        f"{m['paid_twice_nj']:.2f} nJ each",
+        f"ratio {m['energy_nj'] / m['fixed_energy_nj']:.3f}); " + (
+            f"{m['escalated']} escalated clips pay the audio stage twice: {m['paid_twice_nj']:.2f} nJ each"
+            if m["cascade_ran"] else "the audio stage did not run (no gate at this operating point)"),
         f"  cycles (cycle model, ideal exit): {m['cycles']:,.0f} per clip (fixed {m['fixed_cycles']:,.0f})",
         f"  link bytes (counted, DMA words x 4, streaming stops at the exit): {m['link_bytes']:,.0f} per clip "
         f"(fixed {m['fixed_link_bytes']:,.0f})",

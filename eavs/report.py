@@ -532,7 +532,10 @@ def section_adaptive(results: dict, fig_dir: Path) -> Doc:
     doc.table(["class", "clips", "camera-free", "accuracy", "fixed accuracy", "mean steps"],
               [[classes[int(k)] if int(k) < len(classes) else k, str(p["clips"]), _pct(p["camera_free"]), _pct(p["accuracy"]),
                 _pct(p["fixed_accuracy"]), f"{p['mean_steps']:.1f}"] for k, p in m["per_class"].items()])
-    doc.p(f"Escalated clips ({m['escalated']}) pay the audio stage twice: {m['paid_twice_nj']:.2f} nJ each (estimated).")
+    if m.get("cascade_ran", True):
+        doc.p(f"Escalated clips ({m['escalated']}) pay the audio stage twice: {m['paid_twice_nj']:.2f} nJ each (estimated).")
+    else:
+        doc.p("The audio stage did not run: the chosen operating point has no gate (early exit alone).")
     return doc
 
 
