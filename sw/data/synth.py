@@ -72,7 +72,9 @@ class from the voice alone. Normal-intensity takes keep the pair design
 above exactly (their audio is bit for bit that of version 2), so on them
 audio alone stays capped at 4 of 8 classes. Measured with the linear probe
 on held-out actors (``tests/test_data_synth.py``, 12 actors, audio only):
-normal takes <= 55 % (the test's bound), strong takes >= 70 %; on 336
+normal takes 0.35 (the test's bound: <= 0.55), strong takes 0.83 (bound
+>= 0.70; with the cues applied to normal takes too, normal rises to 0.70
+and the test fails); on 336
 strong takes of 12 actors the probe gives 0.41 without the cues and 0.81
 with them. An audio-first cascade must earn its savings on the strong
 clips through a calibrated gate. Version 3 figures, 960 clips, 24 actors,
