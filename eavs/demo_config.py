@@ -55,6 +55,10 @@ class DemoConfig:
         Layer sizes (``sw.model.ModelConfig``).
     ablations : bool
         Also train audio-only and visual-only models (accuracy by modality).
+    adaptive : bool
+        Train the audio+visual model with the cascade's audio head (issue 20)
+        and calibrate early exit and the cascade on the validation split
+        (the ``adaptive`` step and report section). False: today's model.
     sim_clips : int
         Test clips run through the RTL simulation (0: skip the stage).
     simulator : str
@@ -99,6 +103,7 @@ class DemoConfig:
     visual_hidden: int = 64
     fusion_hidden: int = 64
     ablations: bool = True
+    adaptive: bool = True
     sim_clips: int = 16
     simulator: str = "verilator"
     sim_capacity: str = "board"

@@ -155,6 +155,7 @@ def step_encode(ctx: Context) -> dict:
     tr, va, te = split_data(data, ctx.cfg.seed)
     split = {"train": [int(i) for i in tr], "val": [int(i) for i in va], "test": [int(i) for i in te]}
     (ctx.dir("encode") / "split.json").write_text(json.dumps(split))
+    (ctx.dir("encode") / "intensity.json").write_text(json.dumps([int(i) for i in np.asarray(es.intensity)]))
     skipped = [[str(p), str(r)] for p, r in getattr(es, "skipped", [])]
     if skipped:
         (ctx.dir("encode") / "skipped.json").write_text(json.dumps(skipped, indent=1))
@@ -181,6 +182,12 @@ def load_encoded_run(run_dir: Path):
     return data, {k: np.asarray(v, np.int64) for k, v in split.items()}
 
 
+def load_encoded_intensity(run_dir: Path) -> np.ndarray | None:
+    """Each encoded clip's intensity (RAVDESS 1 normal / 2 strong), when the encode step recorded it."""
+    path = Path(run_dir) / "encode" / "intensity.json"
+    return np.asarray(json.loads(path.read_text()), np.int64) if path.is_file() else None
+
+
 # 3. train -----------------------------------------------------------------------------
 
 
@@ -195,6 +202,7 @@ def step_train(ctx: Context) -> dict:
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, bits=cfg.bits, modalities=mods,
             seed=cfg.seed, split_seed=cfg.seed, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
             fusion_hidden=cfg.fusion_hidden, device="cpu", progress=True,
+            model_overrides={"audio_head": True} if cfg.adaptive and name == AV else {},
             # One thread: torch's per-op threading costs more than it gains on these small
             # tensors, and collapses when other processes share the cores.
             threads=1,
@@ -548,6 +556,40 @@ def step_energy(ctx: Context) -> dict:
     }  # fmt: skip
 
 
+# 8b. adaptive inference -----------------------------------------------------------------
+
+
+def step_adaptive(ctx: Context) -> dict:
+    """Calibrate the cascade's gate and early exit on the validation split,
+    then measure them on the test clips against the fixed-cost run (eavs.adaptive)."""
+    from eavs.adaptive import measure
+    from sw.adaptive import calibrate_cascade
+
+    net = qnet.load(ctx.results["export"]["models"][AV]["qnet"])
+    if not ctx.cfg.adaptive or net.cascade is None:
+        return {"skipped": "the demo config says adaptive = false: no audio head was trained"}
+    data, split = load_encoded_run(ctx.run_dir)
+    _, cap = board_capacity(ctx.cfg)
+    x = select_inputs(data.x, data.inputs, net)
+    va, te = split["val"], split["test"]
+    cal = calibrate_cascade(net, x[va], data.y[va], cap.lanes, 0.5)
+    for line in cal.lines():
+        ctx.log(line)
+    net.cascade.exit, net.exit = cal.rules()
+    path = qnet.save(net, ctx.dir("adaptive") / "av8_adaptive.qnet")
+    strong = load_encoded_intensity(ctx.run_dir)
+    m = measure(net, x[te], data.y[te], cap.lanes, strong=None if strong is None else strong[te] == 2)
+    fronts = {fam: [[p.energy_pj / 1e3, p.accuracy] for p in cal.front(fam)] for fam in ("exit", "cascade", "both")}
+    c = cal.chosen
+    return {
+        "kind": "estimated energy (sw.energy); validation split for the curves, test split for the figures",
+        "qnet": str(path), "fronts": fronts, "fixed": [cal.fixed.energy_pj / 1e3, cal.fixed.accuracy],
+        "chosen": {"family": c.family, "label": c.label(), "energy_nj": c.energy_pj / 1e3, "accuracy": c.accuracy,
+                   "camera_free": c.camera_free, "mean_steps": c.mean_exit_step + 1},
+        "val_clips": int(len(va)), "test": m, "classes": list(net.classes),
+    }  # fmt: skip
+
+
 # 9. seeds ------------------------------------------------------------------------------
 
 
@@ -596,7 +638,7 @@ STEPS: tuple[Step, ...] = (
          code=("sw/data/synth.py",)),
     Step("encode", "encode clips to spikes", ("timesteps", "audio", "visual", "seed"), ("data",), step_encode,
          code=("sw/encode.py", "sw/data/*.py")),
-    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "seed"),
+    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "adaptive", "seed"),
          ("encode",), step_train, code=("sw/model.py", "sw/train.py")),
     Step("export", "export .qnet", (), ("train",), step_export, code=("sw/export.py", "sw/qnet.py")),
     Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
@@ -606,6 +648,8 @@ STEPS: tuple[Step, ...] = (
     Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
          code=("hw/**/*.py", "boards.toml"), background=True),
     Step("energy", "energy per inference", ("board", "capacity"), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
+    Step("adaptive", "adaptive inference (early exit, cascade)", ("board", "capacity", "adaptive"), ("export",), step_adaptive,
+         code=("sw/adaptive.py", "sw/cascade.py", "sw/golden.py", "eavs/adaptive.py")),
     Step("seeds", "accuracy over training seeds", ("seeds", "epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "seed"),
          ("encode",), step_seeds, code=("sw/model.py", "sw/train.py", "sw/export.py", "sw/golden.py")),
     Step("report", "write the report", (), (), step_report, always=True),

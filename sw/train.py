@@ -326,6 +326,8 @@ def train(cfg: TrainConfig, data: TrainData | None = None, log: Callable[[str], 
             yb = y_all[idx].to(device)
             outb = net(xb)
             loss = F.cross_entropy(outb["logits"], yb)
+            if "audio_head" in outb:  # the cascade's audio head: an auxiliary loss of equal weight (issue 20)
+                loss = loss + F.cross_entropy(outb["audio_head"]["logits"], yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -15,6 +15,8 @@ BOARD_SIDE = [
     "sw.encode",
     "sw.stream",
     "sw.energy",
+    "sw.adaptive",
+    "sw.cascade",
     "sw.random_net",
     "sw.data",
     "sw.fields",
