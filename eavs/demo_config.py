@@ -9,11 +9,12 @@ exactly the steps that depend on it (:mod:`eavs.steps` says which).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eavs.checks import check_board, check_data_spec, check_model_options
+from sw.fields import check_known_fields
 
 __all__ = ["AV", "VARIANTS", "ConfigError", "DemoConfig", "check_config"]
 
@@ -54,6 +55,10 @@ class DemoConfig:
         Layer sizes (``sw.model.ModelConfig``).
     ablations : bool
         Also train audio-only and visual-only models (accuracy by modality).
+    adaptive : bool
+        Train the audio+visual model with the cascade's audio head (issue 20)
+        and calibrate early exit and the cascade on the validation split
+        (the ``adaptive`` step and report section). False: today's model.
     sim_clips : int
         Test clips run through the RTL simulation (0: skip the stage).
     simulator : str
@@ -98,6 +103,7 @@ class DemoConfig:
     visual_hidden: int = 64
     fusion_hidden: int = 64
     ablations: bool = True
+    adaptive: bool = True
     sim_clips: int = 16
     simulator: str = "verilator"
     sim_capacity: str = "board"
@@ -149,10 +155,7 @@ class DemoConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DemoConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown demo config field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, d, "demo config", ConfigError)
         return cls(**d)
 
     @classmethod

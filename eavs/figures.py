@@ -158,6 +158,28 @@ def energy_comparison(values_j: Mapping[str, float], path: str | Path, kind: str
     return _save(fig, path)
 
 
+def adaptive_pareto(fronts: Mapping[str, Sequence[tuple[float, float]]], fixed: tuple[float, float],
+                    chosen: tuple[float, float], path: str | Path, kind: str = "estimated", note: str = "") -> Path:
+    """Accuracy against energy per inference: the Pareto fronts of early exit,
+    the cascade and both (``(energy nJ, accuracy)`` points), the fixed run and the chosen point."""
+    _check_kind(kind, "adaptive")
+    if not fronts or not any(fronts.values()):
+        raise FigureError("figure 'adaptive': no operating points")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for (name, pts), color in zip(fronts.items(), ("tab:blue", "tab:orange", "tab:green")):
+        if pts:
+            e, a = zip(*sorted(pts))
+            ax.plot(e, [100 * v for v in a], "o-", ms=3, color=color, label=name)
+    ax.plot([fixed[0]], [100 * fixed[1]], "ks", label="fixed-cost run")
+    ax.plot([chosen[0]], [100 * chosen[1]], "r*", ms=12, label="chosen")
+    ax.set_xlabel("energy per inference (nJ)")
+    ax.set_ylabel("accuracy (%)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"Adaptive inference, validation split [{kind}]{(' - ' + note) if note else ''}", fontsize=9)
+    return _save(fig, path)
+
+
 def _joules(j: float) -> str:
     """An energy with an SI prefix and three significant digits (5.56 µJ, not 5.56e+03 nJ)."""
     for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):

@@ -1,13 +1,15 @@
 """The demo report: ``report.html`` + ``report.md`` + PNG figures, from a run's JSON.
 
-:mod:`eavs.pipeline` writes everything a report needs into
+:mod:`eavs.pipeline` (the runner of :mod:`eavs.steps`) writes everything a report needs into
 ``RUN_DIR/results.json`` (plain numbers, no arrays of clips); this module only
 reads that file, so ``eavs report RUN_DIR`` re-renders a finished run (after a
 change of layout, or on another machine) without re-running any stage.
 
 The document is built once as a list of blocks (headings, paragraphs,
-tables, figures) and written twice, as Markdown and as self-contained HTML
-(figures are PNG files beside it, referenced relatively). Every figure and
+tables, figures), section by section (:data:`SECTIONS`: one
+``section_<step>(results, fig_dir)`` per pipeline step whose results it
+shows, each testable alone), and written twice, as Markdown and as
+self-contained HTML (figures are PNG files beside it, referenced relatively). Every figure and
 every number says how it was obtained: **measured** (computed by running a
 model on the held-out test clips of the run's data set, which the report
 names: the built-in corpus is synthetic, and the report says so on its
@@ -498,6 +500,47 @@ def section_energy(results: dict, fig_dir: Path) -> Doc:
     return doc
 
 
+def section_adaptive(results: dict, fig_dir: Path) -> Doc:
+    """The adaptive step: early exit and the audio-first cascade against the fixed-cost run (issue 20)."""
+    doc = Doc()
+    doc.h(2, "Adaptive inference")
+    ok, why = _available(results, "adaptive")
+    ad = results.get("adaptive", {})
+    if not ok or "skipped" in ad or "test" not in ad:
+        doc.p(f"Adaptive inference {why if not ok else 'not run: ' + str(ad.get('skipped', 'no figures'))}")
+        return doc
+    m, c, synth = ad["test"], ad["chosen"], " (synthetic corpus)" if is_synthetic(results) else ""
+    doc.p(
+        f"The audio stage (audio layer + audio head, trained jointly by an auxiliary loss) decides alone when its margin "
+        f"clears the gate; the others run the fused network, which may stop early. Gate and exit rule were chosen on the "
+        f"**validation** split ({ad['val_clips']} clips): the lowest **estimated** energy losing at most 0.5 % of the "
+        f"clips the fixed-cost run gets right. Chosen: {c['family']}, {c['label']}. Figures below are on the **test** split{synth}."
+    )
+    _figure(doc, fig_dir, "adaptive_pareto.png", "Accuracy against estimated energy per inference (validation split)",
+            lambda p: figures.adaptive_pareto(ad["fronts"], tuple(ad["fixed"]), (c["energy_nj"], c["accuracy"]), p,
+                                              note="validation" + synth))
+    rows = [
+        ["accuracy (measured, golden)", _pct(m["accuracy"]), _pct(m["fixed_accuracy"])],
+        ["energy per inference (estimated, sw.energy)", f"{m['energy_nj']:.2f} nJ", f"{m['fixed_energy_nj']:.2f} nJ"],
+        ["compute cycles per inference (cycle model, ideal exit)", _count(m["cycles"]), _count(m["fixed_cycles"])],
+        ["link bytes per inference (counted)", _count(m["link_bytes"]), _count(m["fixed_link_bytes"])],
+        ["clips decided without the camera", _pct(m["camera_free"]), "0%"],
+        ["mean steps run (exit step + 1)", f"{m['mean_steps']:.2f}", str(m["timesteps"])],
+    ]
+    if m.get("camera_free_strong") is not None:
+        rows.append(["camera-free strong / normal-intensity clips", f"{_pct(m['camera_free_strong'])} / {_pct(m['camera_free_normal'])}", "0% / 0%"])
+    doc.table(["figure (test split)", "adaptive", "fixed-cost run"], rows)
+    classes = ad.get("classes", [])
+    doc.table(["class", "clips", "camera-free", "accuracy", "fixed accuracy", "mean steps"],
+              [[classes[int(k)] if int(k) < len(classes) else k, str(p["clips"]), _pct(p["camera_free"]), _pct(p["accuracy"]),
+                _pct(p["fixed_accuracy"]), f"{p['mean_steps']:.1f}"] for k, p in m["per_class"].items()])
+    if m.get("cascade_ran", True):
+        doc.p(f"Escalated clips ({m['escalated']}) pay the audio stage twice: {m['paid_twice_nj']:.2f} nJ each (estimated).")
+    else:
+        doc.p("The audio stage did not run: the chosen operating point has no gate (early exit alone).")
+    return doc
+
+
 def section_cycles(results: dict, fig_dir: Path) -> Doc:
     """The evaluate step's cycle-model figures: cycles, latency, throughput, at the achieved or assumed clock."""
     doc = Doc()
@@ -599,6 +642,7 @@ SECTIONS: tuple[Callable[[dict, Path], Doc], ...] = (
     section_evaluate,
     section_spikes,
     section_energy,
+    section_adaptive,
     section_cycles,
     section_simulate,
     section_resources,

@@ -32,12 +32,13 @@ from tqdm import tqdm
 from eavs import report
 from eavs.demo_config import AV, VARIANTS, DemoConfig
 from host import open_backend
-from host.golden_backend import golden_counters
+from host.driver import COUNTER_FIELDS
 from host.rtl import default_build_dir
 from hw.flow.build import build
 from hw.flow.estimate import analytic_estimate
 from hw.spec.boards import get_board, parse_capacity_overrides
-from hw.spec.capacity import ideal_utilisation, sample_cycles
+from hw.spec.capacity import ideal_utilisation
+from hw.spec.expected import expected_results
 from hw.spec.protocol import result_words
 from sim.build import build_core
 from sim.verilator_raw import BulkSim
@@ -154,6 +155,7 @@ def step_encode(ctx: Context) -> dict:
     tr, va, te = split_data(data, ctx.cfg.seed)
     split = {"train": [int(i) for i in tr], "val": [int(i) for i in va], "test": [int(i) for i in te]}
     (ctx.dir("encode") / "split.json").write_text(json.dumps(split))
+    (ctx.dir("encode") / "intensity.json").write_text(json.dumps([int(i) for i in np.asarray(es.intensity)]))
     skipped = [[str(p), str(r)] for p, r in getattr(es, "skipped", [])]
     if skipped:
         (ctx.dir("encode") / "skipped.json").write_text(json.dumps(skipped, indent=1))
@@ -180,6 +182,12 @@ def load_encoded_run(run_dir: Path):
     return data, {k: np.asarray(v, np.int64) for k, v in split.items()}
 
 
+def load_encoded_intensity(run_dir: Path) -> np.ndarray | None:
+    """Each encoded clip's intensity (RAVDESS 1 normal / 2 strong), when the encode step recorded it."""
+    path = Path(run_dir) / "encode" / "intensity.json"
+    return np.asarray(json.loads(path.read_text()), np.int64) if path.is_file() else None
+
+
 # 3. train -----------------------------------------------------------------------------
 
 
@@ -194,6 +202,7 @@ def step_train(ctx: Context) -> dict:
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, bits=cfg.bits, modalities=mods,
             seed=cfg.seed, split_seed=cfg.seed, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
             fusion_hidden=cfg.fusion_hidden, device="cpu", progress=True,
+            model_overrides={"audio_head": True} if cfg.adaptive and name == AV else {},
             # One thread: torch's per-op threading costs more than it gains on these small
             # tensors, and collapses when other processes share the cores.
             threads=1,
@@ -289,7 +298,7 @@ def step_evaluate(ctx: Context) -> dict:
 
     board, cap = board_capacity(ctx.cfg)
     problems = cap.problems(net)
-    cyc = sample_cycles(net, g.layer_events, cap.lanes)
+    cyc = expected_results(net, g, x, cap.lanes).cycles  # the cycle model, with any early exit
     util = ideal_utilisation(g.synaptic_ops, cyc, cap.lanes)
     clock = board.clock_hz
     # Stream words per inference: every input event and T end-of-step markers in, one result record out.
@@ -427,7 +436,7 @@ def step_simulate(ctx: Context) -> dict:
         if len(got.prediction) != k:
             raise RuntimeError(f"RTL simulation returned {len(got.prediction)} result records for {k} test clips")
         rtl = {"prediction": got.prediction, "readout": got.readout, "cycles": got.cycles, "errors": got.errors,
-               "counters": {c: getattr(got, c) for c in ("in_events", "spikes", "synaptic_ops")}}  # fmt: skip
+               "counters": {c: getattr(got, c) for c in COUNTER_FIELDS}}  # fmt: skip
         extra = list(job.mismatches)  # model load and registers after each batch
         speed = {"sim_cycles": int(out.cycles), "sim_s": round(out.seconds, 3), "sim_cycles_per_s": round(out.cycles / max(out.seconds, 1e-9)),
                  "path": "Verilator, C++ harness (sim/raw_main.cpp)"}  # fmt: skip
@@ -447,16 +456,18 @@ def step_simulate(ctx: Context) -> dict:
             "counters": {c: np.concatenate([r.counters[c] for r in rows]) for c in rows[0].counters},
         }
     wall = time.perf_counter() - t0
-    model_cycles = sample_cycles(net, g.layer_events[:k], cap.lanes)
-    gold_counters = _golden_counters(net, g)
+    # what the core must report: hw.spec.expected (the one definition)
+    exp = expected_results(net, g, x, cap.lanes)
+    model_cycles = exp.cycles[:k]
+    gold_counters = {c: getattr(exp, c) for c in COUNTER_FIELDS}
     mismatches = []
     cycles_equal = exact = 0
     for i in range(k):
         before = len(mismatches)
         clip = int(te[i])
         checks = [
-            ("prediction", int(g.prediction[i]), int(rtl["prediction"][i])),
-            ("readout", g.readout[i].tolist(), np.asarray(rtl["readout"][i]).astype(np.int64).tolist()),
+            ("prediction", int(exp.prediction[i]), int(rtl["prediction"][i])),
+            ("readout", exp.readout[i].tolist(), np.asarray(rtl["readout"][i]).astype(np.int64).tolist()),
             ("cycles", int(model_cycles[i]), int(rtl["cycles"][i])),
             ("errors", 0, int(rtl["errors"][i])),
         ]
@@ -482,11 +493,6 @@ def step_simulate(ctx: Context) -> dict:
         "compared": compared + (["registers"] if getattr(be, "bulk", False) else []), "wall_s": round(wall, 1),
         "rtl_cycles": [int(c) for c in rtl["cycles"]], **speed,
     }  # fmt: skip
-
-
-def _golden_counters(net, g) -> dict[str, np.ndarray]:
-    """The golden model's values of every counter the core reports (named as the host back-ends name them)."""
-    return {k: np.asarray(v) for k, v in golden_counters(net, g).items()}
 
 
 # 7. resources -------------------------------------------------------------------------
@@ -550,6 +556,40 @@ def step_energy(ctx: Context) -> dict:
     }  # fmt: skip
 
 
+# 8b. adaptive inference -----------------------------------------------------------------
+
+
+def step_adaptive(ctx: Context) -> dict:
+    """Calibrate the cascade's gate and early exit on the validation split,
+    then measure them on the test clips against the fixed-cost run (eavs.adaptive)."""
+    from eavs.adaptive import measure
+    from sw.adaptive import calibrate_cascade
+
+    net = qnet.load(ctx.results["export"]["models"][AV]["qnet"])
+    if not ctx.cfg.adaptive or net.cascade is None:
+        return {"skipped": "the demo config says adaptive = false: no audio head was trained"}
+    data, split = load_encoded_run(ctx.run_dir)
+    _, cap = board_capacity(ctx.cfg)
+    x = select_inputs(data.x, data.inputs, net)
+    va, te = split["val"], split["test"]
+    cal = calibrate_cascade(net, x[va], data.y[va], cap.lanes, 0.5)
+    for line in cal.lines():
+        ctx.log(line)
+    net.cascade.exit, net.exit = cal.rules()
+    path = qnet.save(net, ctx.dir("adaptive") / "av8_adaptive.qnet")
+    strong = load_encoded_intensity(ctx.run_dir)
+    m = measure(net, x[te], data.y[te], cap.lanes, strong=None if strong is None else strong[te] == 2)
+    fronts = {fam: [[p.energy_pj / 1e3, p.accuracy] for p in cal.front(fam)] for fam in ("exit", "cascade", "both")}
+    c = cal.chosen
+    return {
+        "kind": "estimated energy (sw.energy); validation split for the curves, test split for the figures",
+        "qnet": str(path), "fronts": fronts, "fixed": [cal.fixed.energy_pj / 1e3, cal.fixed.accuracy],
+        "chosen": {"family": c.family, "label": c.label(), "energy_nj": c.energy_pj / 1e3, "accuracy": c.accuracy,
+                   "camera_free": c.camera_free, "mean_steps": c.mean_exit_step + 1},
+        "val_clips": int(len(va)), "test": m, "classes": list(net.classes),
+    }  # fmt: skip
+
+
 # 9. seeds ------------------------------------------------------------------------------
 
 
@@ -598,16 +638,18 @@ STEPS: tuple[Step, ...] = (
          code=("sw/data/synth.py",)),
     Step("encode", "encode clips to spikes", ("timesteps", "audio", "visual", "seed"), ("data",), step_encode,
          code=("sw/encode.py", "sw/data/*.py")),
-    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "seed"),
+    Step("train", "train the QAT model", ("epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "ablations", "adaptive", "seed"),
          ("encode",), step_train, code=("sw/model.py", "sw/train.py")),
     Step("export", "export .qnet", (), ("train",), step_export, code=("sw/export.py", "sw/qnet.py")),
     Step("evaluate", "evaluate with the golden model", ("board", "capacity"), ("export",), step_evaluate,
-         code=("sw/golden.py", "hw/spec/capacity.py", "boards.toml")),
+         code=("sw/golden.py", "hw/spec/capacity.py", "hw/spec/expected.py", "boards.toml")),
     Step("simulate", "RTL simulation (bit-exactness, cycles)", ("sim_clips", "simulator", "sim_capacity", "board", "capacity"), ("export",), step_simulate,
          code=("hw/**/*.py", "sim/*.py", "sim/*.cpp", "sw/events.py", "sw/qnet.py", "host/*.py", "boards.toml"), prepare=prepare_simulate),
     Step("resources", "resource estimate", ("board", "capacity", "resources"), (), step_resources,
          code=("hw/**/*.py", "boards.toml"), background=True),
     Step("energy", "energy per inference", ("board", "capacity"), ("export",), step_energy, code=("sw/energy.py", "sw/golden.py")),
+    Step("adaptive", "adaptive inference (early exit, cascade)", ("board", "capacity", "adaptive"), ("export",), step_adaptive,
+         code=("sw/adaptive.py", "sw/cascade.py", "sw/golden.py", "eavs/adaptive.py")),
     Step("seeds", "accuracy over training seeds", ("seeds", "epochs", "batch_size", "lr", "bits", "audio_hidden", "visual_hidden", "fusion_hidden", "seed"),
          ("encode",), step_seeds, code=("sw/model.py", "sw/train.py", "sw/export.py", "sw/golden.py")),
     Step("report", "write the report", (), (), step_report, always=True),

@@ -117,6 +117,28 @@ class Backend(ABC):
         net = self._need_model()
         return self._timed(check_spikes(spikes, net, batched=True))
 
+    def infer_cascade(self, model: str | Path | QNet, spikes: np.ndarray):
+        """Run ``model`` with its audio-first cascade on spikes ``[B, T, N_in]``
+        laid out as the model's inputs (``sw.cascade.run``: the one gating
+        code path of every back-end). Each stage is loaded as its own model
+        image; both must fit this back-end's capacity, checked before any
+        clip runs. Returns a ``sw.cascade.CascadeResult``; a stage whose
+        back-end reports no exit step gets -1 there."""
+        from sw.cascade import StageReport, run  # numpy-only
+
+        net = as_qnet(model)
+        for stage in (net.cascade, net):
+            if stage is not None:
+                self.capacity.require_fits(stage)
+
+        def infer(stage: QNet, x: np.ndarray) -> StageReport:
+            self.load_model(stage)
+            r = self.infer_batch(x)
+            exit_step = getattr(r, "exit_step", None)
+            return StageReport(r.prediction, r.readout, np.full(len(x), -1, np.int64) if exit_step is None else exit_step)
+
+        return run(net, np.asarray(spikes), infer)
+
     def encode(self, audio: np.ndarray | None, sr: int | None, frames: np.ndarray | None, fps: float | None) -> np.ndarray:
         """Raw clip -> spikes ``[T, N_in]`` with the encoders in the model header."""
         from sw.encode import encode_clip  # numpy-only; imported late so host loads without it

@@ -44,30 +44,18 @@ __all__ = [
     "CoreTimeout",
     "NoCoreError",
     "COUNTER_FIELDS",
-    "golden_counter_values",
     "read_capacity",
     "results_fields",
 ]
 
-#: The per-sample counters of a result record, by their :class:`hw.spec.protocol.Results` names.
-COUNTER_FIELDS = ("in_events", "spikes", "synaptic_ops")
+#: The per-sample counters of a result record (and its exit step), by their
+#: :class:`hw.spec.protocol.Results` names; what each must be for a golden run
+#: is :func:`hw.spec.expected.expected_results`.
+COUNTER_FIELDS = ("in_events", "spikes", "synaptic_ops", "exit_step")
 
 #: Byte alignment of every DMA transfer's start (safe for any AXI DMA data
 #: width without the re-alignment engine).
 ALIGN_BYTES = 64
-
-
-def golden_counter_values(net: QNet, res) -> dict[str, np.ndarray]:
-    """What the core's counters must read for a ``sw.golden`` run ``res``.
-
-    ``in_events``: input spikes accepted; ``spikes``: output spikes of all
-    layers (the readout never spikes); ``synaptic_ops``: events x fan-out.
-    """
-    return {
-        "in_events": res.input_spikes,
-        "spikes": res.layer_spikes.sum(axis=1),
-        "synaptic_ops": res.synaptic_ops,
-    }
 
 
 class NoCoreError(HostError):

@@ -70,7 +70,7 @@ class SerialLink:
         How often a request the board rejected unapplied is sent again.
     quiet_s : float
         After an error, bytes are drained until the line is this quiet
-        (longer than the board's inter-byte timeout, :data:`hw.flow.ecp5.BYTE_TIMEOUT_S`).
+        (longer than the board's inter-byte timeout, :data:`hw.spec.link.BYTE_TIMEOUT_S`).
     """
 
     def __init__(self, port: str, baud: int, *, timeout_s: float = 2.0, retries: int = 3, quiet_s: float = 0.1, serial_port=None):

@@ -2,8 +2,8 @@
 
 Every simulator back-end (Verilator, Icarus, the Amaranth simulator) ends up
 with :class:`hw.spec.protocol.Results` per batch plus the registers read after
-it; this module computes what they must be from :func:`sw.golden.run` and
-:func:`hw.spec.capacity.sample_cycles` and lists every difference, sample by
+it; this module computes what they must be from :func:`sw.golden.run` through
+:func:`hw.spec.expected.expected_results` (the one definition) and lists every difference, sample by
 sample and field by field. Exact equality only: a difference of one cycle or
 one membrane unit is a failure.
 
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.spec import protocol, regmap
-from hw.spec.capacity import Capacity, sample_cycles
+from hw.spec.capacity import Capacity
+from hw.spec.expected import expected_results
 from sw.golden import GoldenResult, run as golden_run
 from sw.qnet import QNet
 
@@ -33,26 +34,17 @@ class Expected:
 
 
 def expected(net: QNet, spikes: np.ndarray, capacity: Capacity | int) -> Expected:
-    """Golden results and cycle counts of ``spikes [B, T, N_in]`` on ``net``.
+    """Golden results and cycle counts of ``spikes [B, T, N_in]`` on ``net``:
+    :func:`hw.spec.expected.expected_results` of the golden run.
 
     ``capacity`` (or just the lane count P) fixes the cycle model.
     """
     lanes = capacity if isinstance(capacity, int) else capacity.lanes
     g = golden_run(net, spikes)
-    B = g.readout.shape[0]
-    res = protocol.Results(
-        errors=np.zeros(B, np.uint32),
-        prediction=g.prediction.astype(np.int64),
-        cycles=np.asarray(sample_cycles(net, g.layer_events, lanes), np.int64).reshape(B),
-        in_events=g.input_spikes.astype(np.int64),
-        spikes=g.layer_spikes.sum(axis=1).astype(np.int64),
-        synaptic_ops=g.synaptic_ops.astype(np.int64),
-        readout=protocol.readout_words(net, g),
-    )
-    return Expected(res, g)
+    return Expected(expected_results(net, g, spikes, lanes), g)
 
 
-_FIELDS = ("errors", "prediction", "cycles", "in_events", "spikes", "synaptic_ops")
+_FIELDS = ("errors", "prediction", "cycles", "in_events", "spikes", "synaptic_ops", "exit_step")
 
 
 def compare_results(got: protocol.Results, exp: protocol.Results, where: str = "") -> list[str]:

@@ -108,7 +108,8 @@ def simulate(
     try:
         got = protocol.decode_results(np.array(words, np.uint32), net.readout.n)
     except protocol.ProtocolError:
-        got = protocol.Results(*(np.zeros(0, np.int64) for _ in range(6)), readout=np.zeros((0, net.readout.n), np.int64))
+        got = protocol.Results(*(np.zeros(0, np.int64) for _ in range(6)), readout=np.zeros((0, net.readout.n), np.int64),
+                                   exit_step=np.zeros(0, np.int64))
     return SimRun(simulator, Agreement.of(got, exp, mismatches), int(got.cycles.sum()), rec.sim_cycles, build_s,
                   rec.wall_s or run_s)
 
@@ -134,5 +135,6 @@ def _simulate_amaranth(net: QNet, x: np.ndarray, capacity: Capacity, seed: int, 
     if got is None:
         from hw.spec import protocol
 
-        got = protocol.Results(*(np.zeros(0, np.int64) for _ in range(6)), readout=np.zeros((0, net.readout.n), np.int64))
+        got = protocol.Results(*(np.zeros(0, np.int64) for _ in range(6)), readout=np.zeros((0, net.readout.n), np.int64),
+                                   exit_step=np.zeros(0, np.int64))
     return SimRun("amaranth", Agreement.of(got, exp, mismatches), int(got.cycles.sum()), int(res.sim_cycles), 0.0, run_s)

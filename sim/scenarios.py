@@ -227,20 +227,8 @@ def _one_layer_net(n_in: int, n: int, timesteps: int, rng: np.random.Generator) 
     ).validate()
 
 
-def faults(scn: Scenario, seed: int) -> None:
-    """The fault scenarios, each followed by a sample that must be exact again.
-
-    Out-of-range event index; words after the T-th marker; a model over
-    capacity; a run without a model; a start while busy; a soft reset and a
-    hard reset in the middle of a sample; abrupt, total backpressure on the
-    output; a whole batch in one packet (one TLAST).
-    """
-    rng = np.random.default_rng(seed)
-    cap = scn.capacity
-    net = _one_layer_net(10, min(cap.max_neurons, 2 * cap.lanes + 3), 5, rng)
-    good = lambda b=1: random_spikes(rng, net, b, rate=0.35)  # noqa: E731
-
-    # A run before any model: nothing runs, no_model is raised.
+def _fault_no_model(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """A run before any model: nothing runs, no_model is raised."""
     p = scn.plan
     p.add("ctrl", clear_errors=1)
     p.add("write", reg="BATCH", value=1)
@@ -254,14 +242,19 @@ def faults(scn: Scenario, seed: int) -> None:
 
     scn.check(no_model)
 
-    # Over capacity: the image of a model with more neurons than max_neurons.
+
+def _fault_over_capacity(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """Over capacity: the image of a model with more neurons than max_neurons."""
+    cap = scn.capacity
     big = _one_layer_net(10, cap.max_neurons + 1, 5, rng)
     scn.load(big, "over-capacity load", image=protocol.pack_model(big, cap, check=False), expect_valid=False,
              expect_errors=("over_capacity",))
     scn.load(net, "load after the rejected model")
     scn.run(net, good(2), "first samples after the rejected model")
 
-    # Event index out of range (dropped, flagged), then an exact sample.
+
+def _fault_event_index(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """Event index out of range (dropped, flagged), then an exact sample."""
     s = good(1)
     words = list(protocol.event_packets(s)[0])
     words.insert(1, net.n_inputs + 3)
@@ -270,19 +263,28 @@ def faults(scn: Scenario, seed: int) -> None:
             packets=[np.array(words, np.uint32), protocol.event_packets(s2)[0]],
             batch_errors={0: ("event_index",)})
 
-    # Words after the T-th marker of a batch's last sample (dropped, flagged),
-    # then a batch that must be exact. (Inside a batch, words after a sample's
-    # T-th marker are the next sample's: hw.spec.protocol, "Mode selection".)
+
+def _fault_extra_events(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """Words after the T-th marker of a batch's last sample (dropped, flagged), then a batch that must be
+    exact. (Inside a batch, words after a sample's T-th marker are the next sample's: hw.spec.protocol,
+    "Mode selection".)
+    """
     s = good(1)
     extra = np.concatenate([protocol.event_packets(s)[0], np.array([1, END_OF_STEP, 2], np.uint32)])
     scn.run(net, s, "events after the T-th marker", packets=[extra], batch_errors={0: ("extra_events",)})
     scn.run(net, good(2), "samples after extra events")
 
-    # A whole batch in one packet (TLAST only on the last sample's T-th marker).
+
+def _fault_batch_in_one_packet(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """A whole batch in one packet (TLAST only on the last sample's T-th marker)."""
     s = good(3)
     scn.run(net, s, "batch in one packet", packets=[np.concatenate(protocol.event_packets(s))])
 
-    # Start while busy: ignored, flagged in the running sample and ERROR.
+
+def _fault_start_busy(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """Start while busy: ignored, flagged in the running sample and ERROR."""
+    p = scn.plan
+    cap = scn.capacity
     s = good(1)
     p.add("ctrl", clear_errors=1)
     p.add("write", reg="BATCH", value=1)
@@ -312,9 +314,13 @@ def faults(scn: Scenario, seed: int) -> None:
     scn.check(start_busy)
     scn.run(net, good(1), "sample after start while busy")
 
-    # Soft reset in the middle of a sample: no record, model kept, next sample exact.
-    # The last step is made heavy (every input spikes) and the reset is written
-    # as soon as the core has taken the last event word, while it computes.
+
+def _fault_soft_reset(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """Soft reset in the middle of a sample: no record, model kept, next sample exact. The last step is
+    made heavy (every input spikes) and the reset is written as soon as the core has taken the last
+    event word, while it computes.
+    """
+    p = scn.plan
     s = good(1)
     s[0, -1, :] = 1
     p.add("ctrl", clear_errors=1)
@@ -341,7 +347,10 @@ def faults(scn: Scenario, seed: int) -> None:
     scn.check(soft_reset)
     scn.run(net, good(2), "samples after a soft reset mid-sample", samples_known=False)
 
-    # Hard reset (rst) in the middle of a sample: the model is gone; reload, exact again.
+
+def _fault_hard_reset(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """Hard reset (rst) in the middle of a sample: the model is gone; reload, exact again."""
+    p = scn.plan
     s = good(1)
     p.add("ctrl", clear_errors=1)
     p.add("write", reg="BATCH", value=1)
@@ -363,7 +372,11 @@ def faults(scn: Scenario, seed: int) -> None:
     scn.load(net, "load after a hard reset")
     scn.run(net, good(2), "samples after a hard reset mid-sample")
 
-    # Abrupt total backpressure on the output while records are due, then release.
+
+def _fault_backpressure(scn: Scenario, net: QNet, good: Callable[..., np.ndarray], rng: np.random.Generator) -> None:
+    """Abrupt total backpressure on the output while records are due, then release."""
+    p = scn.plan
+    cap = scn.capacity
     s = good(3)
     p.add("pauses", source=scn.source_pause, sink=1.0)
     p.add("ctrl", clear_errors=1)
@@ -391,3 +404,64 @@ def faults(scn: Scenario, seed: int) -> None:
 
     scn.check(backpressure)
     scn.run(net, good(1), "sample after backpressure")
+
+
+#: The fault scenarios in the order :func:`faults` plans them (each draws from the same random stream).
+FAULTS = (
+    _fault_no_model,
+    _fault_over_capacity,
+    _fault_event_index,
+    _fault_extra_events,
+    _fault_batch_in_one_packet,
+    _fault_start_busy,
+    _fault_soft_reset,
+    _fault_hard_reset,
+    _fault_backpressure,
+)
+
+
+def faults(scn: Scenario, seed: int) -> None:
+    """The fault scenarios, each followed by a sample that must be exact again.
+
+    Out-of-range event index; words after the T-th marker; a model over
+    capacity; a run without a model; a start while busy; a soft reset and a
+    hard reset in the middle of a sample; abrupt, total backpressure on the
+    output; a whole batch in one packet (one TLAST).
+    """
+    rng = np.random.default_rng(seed)
+    cap = scn.capacity
+    net = _one_layer_net(10, min(cap.max_neurons, 2 * cap.lanes + 3), 5, rng)
+    good = lambda b=1: random_spikes(rng, net, b, rate=0.35)  # noqa: E731
+    for fault in FAULTS:
+        fault(scn, net, good, rng)
+
+
+def exit_pairs(seed: int, capacity: Capacity, count: int, batch: int = 3, timesteps: int = 6) -> list[tuple[QNet, np.ndarray]]:
+    """``count`` (model, spikes) pairs whose models carry an early-exit rule
+    (membrane and spike-count readouts alternate), chosen so that together
+    their samples both exit before T-1 and run to it (raises if the seed
+    cannot, so the exit path is never silently untested)."""
+    from sw.golden import run as golden_run  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    out: list[tuple[QNet, np.ndarray]] = []
+    early = full = 0
+    for _ in range(400):
+        if len(out) == count:
+            break
+        net = random_qnet(rng, max_inputs=min(capacity.max_inputs, 24), max_neurons=min(capacity.max_neurons, 12),
+                          max_hidden=min(2, capacity.max_layers - 1), max_sources=capacity.max_sources,
+                          v_bits=min(12, capacity.v_bits), timesteps=timesteps, early_exit=True,
+                          readout="spikes" if len(out) % 2 else "membrane")  # fmt: skip
+        if capacity.problems(net) or len(net.inputs) > capacity.max_sources:
+            continue
+        spikes = random_spikes(rng, net, batch, rate=0.3)
+        ex = golden_run(net, spikes).exit_step
+        if len(out) == count - 1 and (early == 0 or full == 0) and not ((ex < timesteps - 1).any() if early == 0 else (ex == timesteps - 1).any()):
+            continue
+        early += int((ex < timesteps - 1).sum())
+        full += int((ex == timesteps - 1).sum())
+        out.append((net, spikes))
+    if len(out) < count or not (early and full):
+        raise RuntimeError(f"seed {seed}: no {count} exit models with early ({early}) and full ({full}) samples")
+    return out

@@ -47,9 +47,23 @@ def to_qnet(model: EAVSNet, inputs: list[InputGroup] | None = None, metadata: di
         if g.size != cfg.inputs[name]:
             raise ExportError(f"input group {name!r}: data set has {g.size} inputs, the model was built for {cfg.inputs[name]}")
         groups.append(InputGroup(g.name, g.size, dict(g.encoder)))
-    layers = []
-    scales = {}
-    for p in model.integer_layers():
+    layers, scales = _layers(model, model.integer_layers(), model.specs[-1].name)
+    meta = {"model_config": cfg.to_dict(), "weight_scales": scales, **(metadata or {})}
+    first = None
+    if cfg.audio_head:  # the cascade's first stage: the audio layer and its own head, a network of its own
+        audio = [layers[[layer.name for layer in layers].index("audio_lif")]]
+        heads, head_scales = _layers(model, model.integer_layers(heads=True), "audio_head")
+        first = QNet(classes=list(cfg.classes), timesteps=cfg.timesteps, inputs=[g for g in groups if g.name == "audio"],
+                     layers=audio + heads, metadata={"weight_scales": {"audio_lif": scales["audio_lif"], **head_scales}})
+    return QNet(classes=list(cfg.classes), timesteps=cfg.timesteps, inputs=groups, layers=layers, metadata=meta,
+                cascade=first).validate("exported model")
+
+
+def _layers(model: EAVSNet, params: list[dict[str, Any]], readout: str) -> tuple[list[Layer], dict[str, float]]:
+    """``sw.qnet`` layers (and weight scales) of :meth:`EAVSNet.integer_layers` output; ``readout`` names the last."""
+    cfg = model.config
+    layers, scales = [], {}
+    for p in params:
         spec = p["spec"]
         sources = [
             Source(name=src, weight=w.astype(_int_dtype(cfg.weight_bits)), weight_bits=cfg.weight_bits, delay=delay)
@@ -67,14 +81,11 @@ def to_qnet(model: EAVSNet, inputs: list[InputGroup] | None = None, metadata: di
                 v_bits=cfg.v_bits,
                 spiking=spec.spiking,
                 bias=bias,
-                readout=cfg.readout if spec.name == model.specs[-1].name else "membrane",
+                readout=cfg.readout if spec.name == readout else "membrane",
             )
         )
         scales[spec.name] = p["scale"]
-    meta = {"model_config": cfg.to_dict(), "weight_scales": scales, **(metadata or {})}
-    return QNet(classes=list(cfg.classes), timesteps=cfg.timesteps, inputs=groups, layers=layers, metadata=meta).validate(
-        "exported model"
-    )
+    return layers, scales
 
 
 def select_inputs(x: np.ndarray, all_inputs: list[InputGroup] | dict[str, int], net: QNet) -> np.ndarray:

@@ -33,6 +33,17 @@ is one multiplier and a plain arithmetic shift, with no sign/magnitude
 correction. Importers (sw.nir_io) choose ``d = round((1 - beta) * 4096)`` and
 a weight scale large enough that one unit is far below the threshold.
 
+Early exit (issue 20, ``QNet.exit``): all T steps of every layer are still
+computed (the trains stay ``[B, T, n]``), then the rule picks each sample's
+``exit_step`` from the readout's per-step decision quantity
+(``readout_steps``); prediction, readout, counts and every counter follow the
+exit, i.e. count steps 0..exit_step only (the ideal: what a machine that
+stops exactly there spends; ``sw.energy`` uses it). ``layer_events_all``
+keeps the per-step events of all T steps for those (the hardware's wave
+schedule) that must add what was computed past the exit. A model without the
+rule has ``exit_step = T-1`` and gives the same integers as before, bit for
+bit.
+
 numpy and the standard library only (it runs on the board).
 """
 
@@ -44,7 +55,7 @@ import numpy as np
 
 from sw.qnet import DECAY_BITS, Layer, QNet
 
-__all__ = ["GoldenResult", "run", "lif_step", "check_spikes"]
+__all__ = ["GoldenResult", "run", "lif_step", "check_spikes", "margins", "exit_steps"]
 
 
 @dataclass
@@ -56,25 +67,36 @@ class GoldenResult:
     spikes : dict of layer name -> bool array ``[B, T, n]``
         Output spikes of every layer (all False for the readout).
     readout : int64 array ``[B, n_out]``
-        The last layer's membrane after step T-1 (after its reset, if it spikes).
+        The last layer's membrane after step ``exit_step`` (T-1 without an
+        exit rule; after its reset, if it spikes).
     counts : int64 array ``[B, n_out]``
-        The last layer's spike counts over the sample (zero for a
+        The last layer's spike counts over steps 0..exit_step (zero for a
         non-spiking membrane readout).
     prediction : int64 array ``[B]``
         ``argmax`` of ``readout`` (``readout='membrane'``) or of ``counts``
         (``readout='spikes'``); the lowest index wins ties.
+    readout_steps : int64 array ``[B, T, n_out]``
+        The decision quantity q_t after every step t: the readout membrane
+        (``membrane``) or its spike counts over 0..t (``spikes``).
+    exit_step : int64 array ``[B]``
+        The step the sample ends at (the early-exit rule; T-1 without one).
     layer_events : int64 array ``[B, T, L]``
         Spike events each layer consumed at each step (summed over its
-        sources; recurrent sources count the previous step's spikes). This
-        is what the hardware replays, so the cycle model reads it.
+        sources; recurrent sources count the previous step's spikes), zero
+        after ``exit_step``. This is what the hardware replays, so the cycle
+        model reads it.
+    layer_events_all : int64 array ``[B, T, L]``
+        The same for all T steps, past the exit too.
     layer_spikes : int64 array ``[B, L]``
-        Output spikes per layer over the whole sample.
+        Output spikes per layer over steps 0..exit_step.
     synaptic_ops : int64 array ``[B]``
         Accumulates: every consumed event adds one weight into each of the
         layer's n neurons (events x fan-out, zero weights included, as the
-        hardware does them).
+        hardware does them), steps 0..exit_step.
     neuron_updates : int64 array ``[B]``
-        Membrane updates: T x total neurons (the same for every sample).
+        Membrane updates: (exit_step + 1) x total neurons.
+    input_spikes : int64 array ``[B]``
+        Input events of steps 0..exit_step.
     membranes : dict of layer name -> int64 ``[B, T, n]`` or None
         Membrane after each step's update and reset, when requested.
     """
@@ -89,6 +111,9 @@ class GoldenResult:
     input_spikes: np.ndarray
     membranes: dict[str, np.ndarray] | None = None
     counts: np.ndarray | None = None
+    readout_steps: np.ndarray | None = None
+    exit_step: np.ndarray | None = None
+    layer_events_all: np.ndarray | None = None
 
 
 def _leak_form(layer: Layer) -> tuple[str, object]:
@@ -160,6 +185,31 @@ def check_spikes(net: QNet, spikes: np.ndarray, where: str = "spikes") -> np.nda
     return spikes
 
 
+def margins(q: np.ndarray) -> np.ndarray:
+    """``top1 - top2`` over the last axis of ``q`` (int64): top2 is the
+    second-largest entry, equal to top1 on a tie, so a tie gives 0; a single
+    class has margin 0."""
+    q = np.asarray(q, np.int64)
+    if q.shape[-1] < 2:
+        return np.zeros(q.shape[:-1], np.int64)
+    top = np.sort(q, axis=-1)
+    return top[..., -1] - top[..., -2]
+
+
+def exit_steps(readout_steps: np.ndarray, margin: int | None, min_step: int = 0) -> np.ndarray:
+    """The early-exit rule of DESIGN.md / ``sw.qnet.ExitRule`` over
+    ``readout_steps`` ``[B, T, n]``: per sample the first t >= ``min_step``
+    with ``margins(q_t) >= margin``, T-1 if none (or ``margin`` None)."""
+    q = np.asarray(readout_steps, np.int64)
+    B, T = q.shape[:2]
+    if margin is None:
+        return np.full(B, T - 1, np.int64)
+    ok = margins(q) >= margin
+    ok[:, :min_step] = False
+    ok[:, T - 1] = True
+    return np.argmax(ok, axis=1).astype(np.int64)
+
+
 def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> GoldenResult:
     """Evaluate ``net`` on input spikes ``[B, T, N_in]`` (or ``[T, N_in]``)."""
     x = check_spikes(net, spikes)
@@ -175,6 +225,7 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
     out = {layer.name: np.zeros((B, T, layer.n), bool) for layer in net.layers}
     mem = {layer.name: np.zeros((B, T, layer.n), np.int64) for layer in net.layers} if record_membranes else None
     events = np.zeros((B, T, L), np.int64)
+    v_out = np.zeros((B, T, net.layers[-1].n), np.int64)  # the readout membrane after every step
 
     # Input groups do not depend on the network's state, so their share of
     # every step's current is one matrix product over all B x T rows at once;
@@ -206,22 +257,39 @@ def run(net: QNet, spikes: np.ndarray, record_membranes: bool = False) -> Golden
             out[layer.name][:, t] = spk
             if mem is not None:
                 mem[layer.name][:, t] = v[li]
+        v_out[:, t] = v[-1]
         for layer in net.layers:
             prev[layer.name] = now[layer.name]
-    sops = (events * np.array([layer.n for layer in net.layers], np.int64)).sum(axis=(1, 2))
+    return _result(net, x, out, v_out, events, mem)
 
-    readout = v[-1]
-    counts = out[net.layers[-1].name].sum(axis=1).astype(np.int64)
-    score = counts if net.layers[-1].readout == "spikes" else readout
+
+def _result(net: QNet, x: np.ndarray, out: dict[str, np.ndarray], v_out: np.ndarray, events: np.ndarray,
+            mem: dict[str, np.ndarray] | None) -> GoldenResult:
+    """Apply the early-exit rule to a full run and count steps 0..exit_step."""
+    B, T, _ = x.shape
+    last = net.layers[-1]
+    cum = np.cumsum(out[last.name], axis=1, dtype=np.int64)
+    q = cum if last.readout == "spikes" else v_out
+    rule = net.exit
+    ex = exit_steps(q, rule.margin if rule else None, rule.min_step if rule else 0)
+    rows = np.arange(B)
+    live = np.arange(T)[None, :] <= ex[:, None]  # [B, T]: steps 0..exit_step
+    ev = events * live[:, :, None]
+    readout, counts = v_out[rows, ex], cum[rows, ex]
+    score = counts if last.readout == "spikes" else readout
     return GoldenResult(
         spikes=out,
         readout=readout,
         counts=counts,
         prediction=np.argmax(score, axis=1).astype(np.int64),
-        layer_events=events,
-        layer_spikes=np.stack([out[layer.name].sum(axis=(1, 2)) for layer in net.layers], axis=1).astype(np.int64),
-        synaptic_ops=sops,
-        neuron_updates=np.full(B, T * sum(layer.n for layer in net.layers), np.int64),
-        input_spikes=x.sum(axis=(1, 2)).astype(np.int64),
+        layer_events=ev,
+        layer_spikes=np.stack([(out[layer.name] & live[:, :, None]).sum(axis=(1, 2)) for layer in net.layers],
+                              axis=1).astype(np.int64),
+        synaptic_ops=(ev * np.array([layer.n for layer in net.layers], np.int64)).sum(axis=(1, 2)),
+        neuron_updates=(ex + 1) * sum(layer.n for layer in net.layers),
+        input_spikes=(x & live[:, :, None]).sum(axis=(1, 2)).astype(np.int64),
         membranes=mem,
+        readout_steps=q,
+        exit_step=ex,
+        layer_events_all=events,
     )

@@ -42,6 +42,8 @@ class Evaluation:
     input_spikes: float
     energy: EnergyEstimate
     prediction: np.ndarray = field(repr=False)
+    mean_exit_step: float | None = None  # with an early-exit rule (None: all T steps)
+    timesteps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,7 @@ class Evaluation:
             "neuron_updates": self.neuron_updates,
             "input_spikes": self.input_spikes,
             "energy": self.energy.to_dict(),
+            "mean_exit_step": self.mean_exit_step,
         }
 
     def lines(self) -> list[str]:
@@ -70,6 +73,9 @@ class Evaluation:
             f"per inference: {self.input_spikes:,.0f} input spikes, {self.synaptic_ops:,.0f} synaptic ops, "
             f"{self.neuron_updates:,.0f} neuron updates"
         )
+        if self.mean_exit_step is not None:
+            out.append(f"early exit: mean steps run {self.mean_exit_step + 1:.2f} of {self.timesteps} "
+                       f"(exit_step + 1; counts and energy to the exit)")
         out += self.energy.lines()
         return out
 
@@ -106,7 +112,7 @@ def evaluate(net: QNet, x: np.ndarray, y: np.ndarray, batch: int = 128) -> Evalu
     if len(x) == 0:
         raise ValueError("no samples to evaluate")
     C = len(net.classes)
-    preds, sops, nups, ins = [], [], [], []
+    preds, sops, nups, ins, exits = [], [], [], [], []
     spikes = {layer.name: 0 for layer in net.layers if layer.spiking}
     for i in range(0, len(x), batch):
         r = golden.run(net, x[i : i + batch])
@@ -114,6 +120,7 @@ def evaluate(net: QNet, x: np.ndarray, y: np.ndarray, batch: int = 128) -> Evalu
         sops.append(r.synaptic_ops)
         nups.append(r.neuron_updates)
         ins.append(r.input_spikes)
+        exits.append(r.exit_step)
         for name in spikes:
             spikes[name] += int(r.spikes[name].sum())
     pred = np.concatenate(preds)
@@ -136,6 +143,8 @@ def evaluate(net: QNet, x: np.ndarray, y: np.ndarray, batch: int = 128) -> Evalu
         input_spikes=float(np.concatenate(ins).mean()),
         energy=estimate(net, sops_a, nups_a),
         prediction=pred,
+        mean_exit_step=None if net.exit is None else float(np.concatenate(exits).mean()),
+        timesteps=net.timesteps,
     )
 
 

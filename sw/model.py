@@ -46,6 +46,12 @@ current of all T steps is one matrix product, and only the membrane update
 the step-by-step order of DESIGN.md section 3 because nothing flows backwards
 across layers within a sample.
 
+``audio_head=True`` (issue 20, the audio-first cascade) adds a second
+readout, ``audio_head``, fed by the audio layer alone, trained jointly
+with the fused readout through an auxiliary loss (``sw.train``). It is not
+part of the fused network: the export makes ``[audio_lif, audio_head]`` the
+cascade's first stage, a network of its own in the same ``.qnet``.
+
 ``weight_bits=0`` gives the **float** reference model (plain weights, no
 rounding, no floor, no clamp) used to measure what quantization costs; it
 cannot be exported.
@@ -54,12 +60,13 @@ cannot be exported.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from sw.fields import check_known_fields
 from sw.qnet import DECAY_ONE
 from sw.qnet import decay_from_beta as _qnet_decay_from_beta
 
@@ -156,6 +163,7 @@ class ModelConfig:
     beta: float | None = None
     learn_beta: bool = False
     readout: str = "membrane"
+    audio_head: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", dict(self.inputs))
@@ -193,6 +201,8 @@ class ModelConfig:
             raise ModelConfigError(f"reset must be 'zero' or 'subtract', not {self.reset!r}")
         if not self.threshold > 0:
             raise ModelConfigError(f"threshold must be > 0, not {self.threshold!r}")
+        if self.audio_head and set(self.modalities) != {"audio", "visual"}:
+            raise ModelConfigError(f"audio_head (the cascade's audio stage) needs both modalities, not {list(self.modalities)}")
 
     @property
     def quantized(self) -> bool:
@@ -213,6 +223,15 @@ class ModelConfig:
             specs.append(LayerSpec("readout", len(self.classes), (("fusion", 0),), self.readout_leak_shift, spiking=False))
         return specs
 
+    def head_specs(self) -> list[LayerSpec]:
+        """Extra readouts outside the fused network: the audio head of the cascade (or none)."""
+        if not self.audio_head:
+            return []
+        b = self.beta is not None or self.learn_beta
+        if self.readout == "spikes":
+            return [LayerSpec("audio_head", len(self.classes), (("audio_lif", 0),), self.fusion_leak_shift, beta=b)]
+        return [LayerSpec("audio_head", len(self.classes), (("audio_lif", 0),), self.readout_leak_shift, spiking=False)]
+
     def input_names(self) -> list[str]:
         """The input groups the network reads, in flat-index order."""
         return [g for g in self.inputs if g in self.modalities]
@@ -225,10 +244,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ModelConfigError(f"unknown model config field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, d, "model config", ModelConfigError)
         return cls(**d)
 
 
@@ -307,19 +323,20 @@ class EAVSNet(nn.Module):
         super().__init__()
         self.config = config
         self.specs = config.layer_specs()
+        self.heads = config.head_specs()
         self.surrogate_slope = surrogate_slope
         self._sizes = {**config.inputs, **{s.name: s.n for s in self.specs}}
         self.fc = nn.ModuleDict()
-        for s in self.specs:
+        for s in self.specs + self.heads:
             n_in = sum(self._sizes[name] for name, _ in s.sources)
             self.fc[s.name] = _quant_linear(n_in, s.n, config.weight_bits)
         self.bias = nn.ParameterDict(
-            {s.name: nn.Parameter(torch.zeros(s.n)) for s in self.specs} if config.bias else {}
+            {s.name: nn.Parameter(torch.zeros(s.n)) for s in self.specs + self.heads} if config.bias else {}
         )
         # Per-neuron beta (learned) or a fixed one; shift layers keep 4096 >> k.
         self.beta = nn.ParameterDict()
         self._fixed_decay: dict[str, torch.Tensor] = {}
-        for s in self.specs:
+        for s in self.specs + self.heads:
             if s.beta and config.learn_beta:
                 b0 = config.beta if config.beta is not None else 1.0 - (2.0 ** -s.leak_shift if s.leak_shift else 0.0)
                 self.beta[s.name] = nn.Parameter(torch.full((s.n,), float(b0)))
@@ -344,7 +361,7 @@ class EAVSNet(nn.Module):
         about ``threshold / sqrt(fan_in * rate)`` start the layers spiking.
         """
         g = torch.Generator().manual_seed(0)
-        for s in self.specs:
+        for s in self.specs + self.heads:
             w = self.fc[s.name].weight
             fan_in = w.shape[1]
             bound = 2.0 * self.config.threshold / math.sqrt(fan_in)
@@ -392,10 +409,11 @@ class EAVSNet(nn.Module):
             return _floor_ste(d + 0.5) if self.training else torch.floor(d + 0.5).detach()
         return self._fixed_decay[name].to(device)
 
-    def integer_layers(self) -> list[dict[str, Any]]:
+    def integer_layers(self, heads: bool = False) -> list[dict[str, Any]]:
         """Per layer: integer weight ``[n_in, n]`` split by source, bias, threshold (numpy).
 
-        Exactly the integers the eval-mode forward uses.
+        Exactly the integers the eval-mode forward uses. ``heads``: the extra
+        readouts (:meth:`ModelConfig.head_specs`) instead of the fused network.
         """
         if not self.config.quantized:
             raise ModelConfigError("the float model (weight_bits=0) has no integer form: train with --bits 2..8 to export")
@@ -404,7 +422,7 @@ class EAVSNet(nn.Module):
         out = []
         try:
             with torch.no_grad():
-                for s in self.specs:
+                for s in self.heads if heads else self.specs:
                     w, b, thr, scale = self._layer_params(s.name, torch.float64)
                     w = w.cpu().numpy().astype("int64").T  # [n_in, n]
                     blocks, at = [], 0
@@ -486,15 +504,25 @@ class EAVSNet(nn.Module):
             acts[s.name] = spk
             spikes[s.name] = spk
             v_out, scale_out = v, scale
-        counts = spikes[self.specs[-1].name].sum(dim=1)
+        out = self._readout(spikes[self.specs[-1].name], v_out, scale_out)
+        out["spikes"] = spikes
+        for s in self.heads:  # the cascade's audio head: a readout of its own on the audio layer
+            w, b, thr, scale = self._layer_params(s.name, dtype)
+            spk, v = self._lif(acts[s.sources[0][0]] @ w.t() + b, s, thr, None)
+            spikes[s.name] = spk
+            out[s.name] = self._readout(spk, v, scale)
+        return out
+
+    def _readout(self, spikes: torch.Tensor, v: torch.Tensor, scale: float) -> dict[str, Any]:
+        """Logits (for the loss), integer readout, counts and prediction of one readout layer."""
+        counts = spikes.sum(dim=1)
         if self.config.readout == "spikes":
             logits, score = counts, counts  # cross-entropy on spike counts
         else:
-            logits, score = v_out * scale_out, v_out
+            logits, score = v * scale, v
         return {
             "logits": logits,
-            "readout": v_out,
+            "readout": v,
             "counts": counts,
             "prediction": torch.argmax(score, dim=1),  # first maximum: the lowest index wins ties
-            "spikes": spikes,
         }

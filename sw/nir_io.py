@@ -67,11 +67,17 @@ a leak ``dt/tau`` that is not a power of two, per-neuron leaks that differ,
 a strict ``>`` threshold comparison (turned exact by adding 1 to the integer
 threshold), a spiking output layer read out by its membrane, and the
 quantization error of every layer. An unsupported node raises an error that
-names it.
+names it. :func:`from_nir` is the list of these passes, in order, each a
+short function of its own (``check_options``, ``step_dt``, ``read_graph``,
+``neuron_sources``, ``output_neuron``, ``layer_order``,
+``threshold_comparison`` / ``reset_mode`` / ``readout_mode``,
+``input_groups``, ``quantize_layer``, ``readout_notes``,
+``class_names_and_T``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,8 +168,6 @@ def to_nir(net: QNet, dt: float = DEFAULT_DT):
 
 
 def _json(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, sort_keys=True)
 
 
@@ -187,6 +191,8 @@ class ImportReport:
 
     notes: list[str] = field(default_factory=list)
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Where the time step came from ("given", the graph's metadata, or assumed), for error messages.
+    dt_source: str = ""
 
     def lines(self) -> list[str]:
         out = [f"approximated: {n}" for n in self.notes] or ["approximated: nothing"]
@@ -252,25 +258,16 @@ def _flatten(graph: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     return nodes, edges
 
 
-def from_nir(
-    graph: Any,
-    bits: int = 8,
-    v_bits: int = 16,
-    timesteps: int | None = None,
-    classes: list[str] | None = None,
-    comparison: str | None = None,
-    reset: str | None = None,
-    readout: str | None = None,
-) -> tuple[QNet, ImportReport]:
-    """Quantize a NIR graph into a :class:`QNet`; returns it with an :class:`ImportReport`.
+# The import runs as named passes, in the order :func:`from_nir` lists them:
+# option checks, the step dt, node classification, each neuron's sources, the
+# output neuron, topological order, comparison / reset / readout inference,
+# input groups, per-layer quantisation, readout notes, classes and T. Each pass
+# is a short function of plain values (tests/test_nir_passes.py checks them one
+# by one); the ones that approximate add a line to the :class:`ImportReport`.
 
-    ``reset`` declares the source's reset (``zero`` or ``subtract``), which a
-    NIR file cannot say for snnTorch; None imports zero reset and warns when
-    the graph looks like snnTorch's. ``readout`` (``membrane``/``spikes``)
-    overrides the choice made from the output node (spikes when it spikes).
-    """
-    import nir
 
+def check_options(bits: int, v_bits: int, reset: str | None, readout: str | None) -> None:
+    """Pass 1: the caller's options, before anything is read from the graph."""
     if not 2 <= bits <= 16:
         raise NIRError(f"--bits must be in 2..16, not {bits}")
     if not 2 <= v_bits <= 32:
@@ -279,14 +276,27 @@ def from_nir(
         raise NIRError(f"--reset must be 'zero' or 'subtract', not {reset!r}")
     if readout not in (None, "membrane", "spikes"):
         raise NIRError(f"--readout must be 'membrane' or 'spikes', not {readout!r}")
-    rep = ImportReport()
-    meta = dict(getattr(graph, "metadata", None) or {})
-    dt = meta.get("dt")
-    if dt is None:
-        dt = DEFAULT_DT
-        rep.notes.append(f"graph metadata has no 'dt': assumed {DEFAULT_DT} s (snnTorch's export step)")
-    dt = float(np.asarray(dt))
-    nodes, graph_edges = _flatten(graph)
+
+
+def step_dt(meta: dict[str, Any], rep: ImportReport, dt: float | None = None) -> float:
+    """Pass 2: the discrete time step: the caller's ``dt``, else the graph's metadata, else
+    snnTorch's export step (noted); ``rep.dt_source`` says which, for later errors."""
+    if dt is not None:
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (np.isfinite(dt) and dt > 0):
+            raise NIRError(f"--dt must be a time step in seconds > 0, not {dt!r}")
+        rep.dt_source = "given"
+    elif meta.get("dt") is not None:
+        dt, rep.dt_source = meta["dt"], "from the graph's metadata"
+    else:
+        dt, rep.dt_source = DEFAULT_DT, "assumed: the graph has no 'dt'"
+        rep.notes.append(f"graph metadata has no 'dt': assumed {DEFAULT_DT} s (snnTorch's export step); set it with --dt SECONDS")
+    return float(np.asarray(dt))
+
+
+def classify_nodes(nodes: dict[str, Any]) -> dict[str, str]:
+    """Pass 3: each node's kind (``input``, ``output``, ``linear``, ``neuron``); any other node is an error."""
+    import nir
+
     kinds = {}
     for name, node in nodes.items():
         t = type(node).__name__
@@ -303,32 +313,33 @@ def from_nir(
                 f"node {name!r} is a {t}, which EAVS-TF cannot import (supported: Input, Output, Linear, Affine, "
                 "LIF, IF, LI, I)"
             )
+    return kinds
+
+
+def incoming_edges(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Pass 3b: the nodes feeding each node; an edge naming a missing node is an error."""
     incoming: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in graph_edges:
+    for a, b in edges:
         if a not in nodes or b not in nodes:
             raise NIRError(f"edge {a!r} -> {b!r} names a node that is not in the graph")
         incoming[b].append(a)
-    inputs = [n for n in nodes if kinds[n] == "input"]
-    outputs = [n for n in nodes if kinds[n] == "output"]
-    if not inputs:
-        raise NIRError("graph has no Input node")
-    if len(outputs) != 1:
-        raise NIRError(f"graph must have exactly one Output node, not {len(outputs)} ({outputs})")
-    neurons = [n for n in nodes if kinds[n] == "neuron"]
-    if not neurons:
-        raise NIRError("graph has no neuron node (LIF, IF, LI or I)")
+    return incoming
 
-    # Sources of every neuron: (source neuron/input, weight [n_src, n], bias or None).
-    sources: dict[str, list[tuple[str, np.ndarray, np.ndarray | None]]] = {}
-    for nn_ in neurons:
+
+def neuron_sources(g: _Graph) -> dict[str, list[tuple[str, np.ndarray, np.ndarray | None]]]:
+    """Pass 4: each neuron's sources: (Input or neuron it reads, weight ``[n_src, n]``, Affine bias or None)."""
+    import nir
+
+    sources = {}
+    for nn_ in g.neurons:
         lst = []
-        for lin in incoming[nn_]:
-            if kinds[lin] != "linear":
-                raise NIRError(f"node {nn_!r}: input from {lin!r} ({type(nodes[lin]).__name__}) is not a Linear/Affine")
-            srcs = incoming[lin]
-            if len(srcs) != 1 or kinds[srcs[0]] not in ("input", "neuron"):
+        for lin in g.incoming[nn_]:
+            if g.kinds[lin] != "linear":
+                raise NIRError(f"node {nn_!r}: input from {lin!r} ({type(g.nodes[lin]).__name__}) is not a Linear/Affine")
+            srcs = g.incoming[lin]
+            if len(srcs) != 1 or g.kinds[srcs[0]] not in ("input", "neuron"):
                 raise NIRError(f"node {lin!r}: must have exactly one input that is an Input or a neuron, not {srcs}")
-            node = nodes[lin]
+            node = g.nodes[lin]
             w = np.asarray(node.weight, np.float64)
             if w.ndim != 2:
                 raise NIRError(f"node {lin!r}: weight must be a matrix, not shape {w.shape}")
@@ -337,224 +348,324 @@ def from_nir(
         if not lst:
             raise NIRError(f"node {nn_!r}: no Linear/Affine feeds it")
         sources[nn_] = lst
+    return sources
 
-    out_src = incoming[outputs[0]]
-    if len(out_src) != 1 or kinds[out_src[0]] != "neuron":
+
+def output_neuron(g: _Graph) -> str:
+    """Pass 5: the neuron that feeds the single Output node (the readout layer)."""
+    outputs = [n for n in g.nodes if g.kinds[n] == "output"]
+    out_src = g.incoming[outputs[0]]
+    if len(out_src) != 1 or g.kinds[out_src[0]] != "neuron":
         raise NIRError(f"the Output node must be fed by one neuron node, not {out_src}")
-    out_node = out_src[0]
+    return out_src[0]
 
-    # Order: topological over feed-forward edges; an edge into a neuron that is
-    # already placed or is itself is a recurrent (delay 1) edge.
+
+def layer_order(g: _Graph, sources: dict[str, list], out_node: str) -> list[str]:
+    """Pass 6: topological order over feed-forward edges, the output neuron last.
+
+    An edge into a neuron that is already placed, or into itself, is a
+    recurrent (delay 1) edge; in a cycle the first pending neuron is placed
+    and its unplaced sources become recurrent.
+    """
     order: list[str] = []
     placed: set[str] = set()
-    pending = [n for n in neurons if n != out_node] + [out_node]
+    pending = [n for n in g.neurons if n != out_node] + [out_node]
     while pending:
         for n in pending:
-            deps = [s for s, _, _ in sources[n] if kinds[s] == "neuron" and s != n and s not in placed]
+            deps = [s for s, _, _ in sources[n] if g.kinds[s] == "neuron" and s != n and s not in placed]
             if not deps:
                 break
-        else:  # a cycle: take the first pending node; its unplaced sources become recurrent
+        else:
             n = pending[0]
         order.append(n)
         placed.add(n)
         pending.remove(n)
     if order[-1] != out_node:
         raise NIRError(f"the output neuron {out_node!r} must come last, but {order[-1]!r} depends on it")
-    pos = {n: i for i, n in enumerate(order)}
+    return order
 
+
+def threshold_comparison(comparison: str | None, meta: dict[str, Any]) -> str:
+    """Pass 7a: ``>`` (NIR's, snnTorch's) or ``>=`` (ours): the caller's, else the metadata's, else ``>``."""
     cmp_ = comparison or str(meta.get("threshold_comparison", ">"))
     if cmp_ not in (">", ">="):
         raise NIRError(f"threshold comparison must be '>' or '>=', not {cmp_!r}")
+    return cmp_
 
-    ours = str(meta.get("framework", "")) == "eavs-tf"
-    lifs = [n for n in neurons if type(nodes[n]).__name__ == "LIF"]
 
-    def _snn_like(node: Any) -> bool:
-        try:
-            tau, r = np.asarray(node.tau, np.float64), np.asarray(node.r, np.float64)
-            return (np.allclose(r * dt, tau, rtol=1e-5) and np.allclose(np.asarray(node.v_leak, np.float64), 0)
-                    and np.allclose(np.asarray(node.v_reset, np.float64), 0))
-        except (TypeError, ValueError):
-            return False
+def _snn_like(node: Any, dt: float) -> bool:
+    """Whether a LIF node has snnTorch's export parameters (``r = tau/dt``, ``v_leak = v_reset = 0``)."""
+    try:
+        tau, r = np.asarray(node.tau, np.float64), np.asarray(node.r, np.float64)
+        return (np.allclose(r * dt, tau, rtol=1e-5) and np.allclose(np.asarray(node.v_leak, np.float64), 0)
+                and np.allclose(np.asarray(node.v_reset, np.float64), 0))  # fmt: skip
+    except (TypeError, ValueError):
+        return False
 
-    snntorch_like = not ours and bool(lifs) and all(_snn_like(nodes[n]) for n in lifs)
+
+def reset_mode(g: _Graph, sources: dict[str, list], dt: float, reset: str | None, rep: ImportReport) -> str:
+    """Pass 7b: the reset (the caller's, else zero), noting what an snnTorch-like file cannot say."""
+    lifs = [n for n in g.neurons if type(g.nodes[n]).__name__ == "LIF"]
+    snntorch_like = not g.ours and bool(lifs) and all(_snn_like(g.nodes[n], dt) for n in lifs)
     if snntorch_like and reset is None:
         rep.notes.append(
             "the graph looks like snnTorch's export_to_nir, which writes v_reset = 0 for reset_mechanism 'zero' "
             "and 'subtract' (snnTorch's default) alike: the file cannot say which; imported as zero reset. "
             "Pass --reset subtract if the source subtracts the threshold"
         )
-    reset_mode = reset or "zero"
-    rec_lifs = sorted({n for n in neurons for s_, _, _ in sources[n] if s_ == n})
-    if snntorch_like and rec_lifs and reset_mode != "subtract":
+    mode = reset or "zero"
+    rec_lifs = sorted({n for n in g.neurons for s_, _, _ in sources[n] if s_ == n})
+    if snntorch_like and rec_lifs and mode != "subtract":
         rep.notes.append(
             f"node(s) {rec_lifs} look like snnTorch's RLeaky: with zero reset snnTorch also discards the input of "
             "the step after a spike, which the file cannot show and this import does not model "
             "(with reset_mechanism='subtract', declared by --reset subtract, it is exact)"
         )
-    readout_spikes = type(nodes[out_node]).__name__ in ("LIF", "IF")
-    if readout is None and "readout" in meta:
-        readout_mode = "spikes" if str(meta["readout"]) == "spikes" and readout_spikes else "membrane"
+    return mode
+
+
+def readout_mode(g: _Graph, out_node: str, readout: str | None) -> str:
+    """Pass 7c: ``spikes`` (argmax of spike counts) or ``membrane``: the caller's, else our metadata's, else the output node's kind."""
+    spikes = type(g.nodes[out_node]).__name__ in ("LIF", "IF")
+    if readout is None and "readout" in g.meta:
+        mode = "spikes" if str(g.meta["readout"]) == "spikes" and spikes else "membrane"
     else:
-        readout_mode = readout or ("spikes" if readout_spikes else "membrane")
-    if readout_mode == "spikes" and not readout_spikes:
-        raise NIRError(f"--readout spikes: the output node {out_node!r} is a {type(nodes[out_node]).__name__}, which does not spike")
+        mode = readout or ("spikes" if spikes else "membrane")
+    if mode == "spikes" and not spikes:
+        raise NIRError(f"--readout spikes: the output node {out_node!r} is a {type(g.nodes[out_node]).__name__}, which does not spike")
+    return mode
 
-    groups = []
+
+def input_groups(g: _Graph) -> list[InputGroup]:
+    """Pass 8: one input group per Input node, with the encoder parameters our export recorded."""
     meta_inputs = {}
-    if "inputs_json" in meta:
-        import json
+    if "inputs_json" in g.meta:
+        meta_inputs = {grp["name"]: grp for grp in json.loads(str(g.meta["inputs_json"]))}
+    inputs = [n for n in g.nodes if g.kinds[n] == "input"]
+    return [InputGroup(name, _size(g.nodes[name]), dict(meta_inputs.get(name, {}).get("encoder", {}))) for name in inputs]
 
-        meta_inputs = {g["name"]: g for g in json.loads(str(meta["inputs_json"]))}
-    for name in inputs:
-        size = _size(nodes[name])
-        groups.append(InputGroup(name, size, dict(meta_inputs.get(name, {}).get("encoder", {}))))
 
-    vmax = (1 << (v_bits - 1)) - 1
-    qmax = (1 << (bits - 1)) - 1
-    stored_scales: dict[str, float] = {}
-    if "weight_scales_json" in meta:
-        import json
+@dataclass(frozen=True)
+class _Quant:
+    """The options of pass 9: weight and membrane widths, threshold comparison, reset of spiking layers."""
 
-        stored_scales = {k_: float(v) for k_, v in json.loads(str(meta["weight_scales_json"])).items()}
-    layers: list[Layer] = []
-    for li, name in enumerate(order):
-        node = nodes[name]
-        t = type(node).__name__
-        n = sources[name][0][1].shape[1]  # from the weights: exporters may write 0-d (shared) parameters
-        for src, w, _ in sources[name]:
-            if w.shape[1] != n:
-                raise NIRError(f"node {name!r}: its Linear inputs have {w.shape[1]} and {n} outputs")
-        spiking = t in ("LIF", "IF")
-        r = _arr(node.r, n, f"node {name!r} r")
-        if t in ("LIF", "LI"):
-            tau = _arr(node.tau, n, f"node {name!r} tau")
-            if (tau <= 0).any():
-                raise NIRError(f"node {name!r}: tau must be > 0")
-            alpha = dt / tau  # leak fraction per step
-            gain = dt * r / tau
-            v_leak = _arr(node.v_leak, n, f"node {name!r} v_leak")
-            drive = alpha * v_leak
-            if (alpha > 1 + 1e-9).any():
-                raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time")
-            x = alpha * DECAY_ONE
-            decay = decay_from_leak(alpha).astype(np.int32)  # d = round(4096 dt/tau), half up
-            off = np.abs(x - decay) > 1e-6 * np.maximum(1.0, x)
-            if off.any():
-                j = int(np.argmax(off))
-                rep.notes.append(
-                    f"node {name!r}: {int(off.sum())} of {n} decays dt/tau are not multiples of 1/4096; "
-                    f"used d = round(4096 dt/tau), e.g. beta {1 - alpha[j]:.6g} -> {1 - decay[j] / DECAY_ONE:.6g} (d = {decay[j]})"
-                )
-        else:  # IF, I: no leak
-            decay, gain, drive = np.zeros(n, np.int32), r, np.zeros(n)
-        if spiking:
-            thr = _arr(node.v_threshold, n, f"node {name!r} v_threshold")
-            v_reset = _arr(node.v_reset, n, f"node {name!r} v_reset") if getattr(node, "v_reset", None) is not None else np.zeros(n)
-            if not np.allclose(v_reset, 0):
-                raise NIRError(f"node {name!r}: v_reset {float(v_reset[np.argmax(np.abs(v_reset))]):.4g} != 0 is not supported (reset to zero only)")
-            if (thr <= 0).any():
-                raise NIRError(f"node {name!r}: thresholds must be > 0")
-        else:
-            thr = np.ones(n)
-        # Equalise thresholds: neuron j's input is scaled by c_j = thr_ref / thr_j (spikes unchanged).
-        thr_ref = float(np.max(thr))
-        c = thr_ref / thr
-        if spiking and not np.allclose(c, 1):
-            rep.notes.append(f"node {name!r}: per-neuron thresholds differ; each neuron's input was rescaled to threshold {thr_ref:.4g}")
-        blocks, bias = [], drive * c
-        any_bias = bool(np.any(drive != 0))
-        for src, w, b in sources[name]:
-            blocks.append((src, w * (gain * c)[None, :]))
-            if b is not None:
-                bias = bias + b * gain * c
-                any_bias = any_bias or bool(np.any(b != 0))
-        wmax = max(float(np.abs(w).max(initial=0)) for _, w in blocks)
-        if wmax == 0:
-            raise NIRError(f"node {name!r}: all its weights are zero")
-        log2s = math.ceil(math.log2(wmax / qmax))
-        stored = stored_scales.get(name)
-        if spiking and not stored:
-            # the finest scale at which the threshold stays within 1/16 of the membrane's positive range
-            log2s = max(log2s, math.ceil(math.log2(thr_ref * 16 / vmax)))
-        if stored:  # our own export: keep its scale when every weight is an integer multiple of it
-            ls = math.log2(stored)
-            if ls == int(ls) and all(np.abs(w / stored).max(initial=0) <= qmax
-                                     and np.allclose(np.round(w / stored) * stored, w, rtol=1e-9, atol=0) for _, w in blocks):
-                log2s = int(ls)
-        for _attempt in range(64):  # coarsen the scale until the subtract-reset correction fits the weights
-            s = 2.0**log2s
-            qsrc, errs = [], []
-            for src, w in blocks:
-                wq = np.clip(np.round(w / s), -qmax, qmax)
-                errs.append((w - wq * s).ravel())
-                if kinds[src] == "input":
-                    delay = 0
-                else:
-                    delay = 1 if (src == name or pos[src] > li) else 0
-                qsrc.append(Source(src, wq.astype(np.int16 if bits > 8 else np.int8), bits, delay))
-            err = np.concatenate(errs)
-            thr_int = int(round(thr_ref / s)) if spiking else 1
-            if spiking and cmp_ == ">":
-                thr_int += 1  # v > θ  <=>  v >= θ + 1 on integers
-            if spiking and thr_int > vmax:
-                raise NIRError(
-                    f"node {name!r}: threshold {thr_ref:.4g} is {thr_int} weight units, beyond the {v_bits}-bit membrane; "
-                    "use fewer --bits or a wider membrane"
-                )
-            thr_int = max(1, min(thr_int, vmax))
-            layer_reset = reset_mode if spiking else "zero"
-            if spiking and layer_reset == "subtract" and (decay != 0).any():
-                # snnTorch: m' = beta m + I - theta S. Ours: v' = beta (v - theta_int) + I (+ W S on the diagonal):
-                # W = theta_int - theta/s - d theta_int / 4096 makes the two equal (up to the floor).
-                comp = np.round(thr_int - thr_ref / s - decay * thr_int / DECAY_ONE).astype(np.int64)
-                self_src = [q for q in qsrc if q.name == name]
-                if self_src:
-                    wq = self_src[0].weight.astype(np.int64)
-                    wq[np.arange(n), np.arange(n)] += comp
-                    if np.abs(wq).max() > qmax:
-                        log2s += 1
-                        continue
-                    self_src[0].weight = wq.astype(self_src[0].weight.dtype)
-                elif comp.any():
-                    if np.abs(comp).max() > qmax:
-                        log2s += 1
-                        continue
-                    qsrc.append(Source(name, np.diag(comp).astype(np.int16 if bits > 8 else np.int8), bits, 1))
-            break
-        else:
-            raise NIRError(f"node {name!r}: no scale fits the subtract-reset correction in {bits}-bit weights")
+    bits: int
+    v_bits: int
+    comparison: str
+    reset: str
 
-        bias_int = None
-        if any_bias:
-            bias_int = np.clip(np.round(bias / s), -vmax - 1, vmax).astype(np.int32)
-        allw = np.concatenate([w.ravel() for _, w in blocks])
-        rep.errors[name] = {
-            "log2_scale": float(log2s),
-            "weight_rms": float(np.sqrt(np.mean(err**2))),
-            "weight_rel": float(np.sqrt(np.mean(err**2)) / max(1e-30, np.sqrt(np.mean(allw**2)))),
-            "weight_max": float(np.abs(err).max()),
-            "threshold": thr_ref,
-            "threshold_int": float(thr_int),
-            "threshold_err": float(abs(thr_ref - round(thr_ref / s) * s)) if spiking else 0.0,
-        }
-        last = name == out_node
-        layers.append(Layer(name=name, n=n, sources=qsrc, threshold=thr_int, reset=layer_reset, v_bits=v_bits,
-                            spiking=spiking if not last else readout_mode == "spikes", bias=bias_int, decay=decay,
-                            readout=readout_mode if last else "membrane"))
-    if readout_spikes and readout_mode == "spikes" and not ours:
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def vmax(self) -> int:
+        return (1 << (self.v_bits - 1)) - 1
+
+    @property
+    def wdtype(self) -> type:
+        return np.int16 if self.bits > 8 else np.int8
+
+
+def neuron_dynamics(name: str, node: Any, n: int, dt: float, rep: ImportReport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 9a: per neuron, the integer decay ``d = round(4096 dt/tau)``, the input gain and the leak drive.
+
+    LIF/LI: gain ``dt R/tau``, drive ``(dt/tau) v_leak``; IF/I: no leak, gain ``R``.
+    """
+    r = _arr(node.r, n, f"node {name!r} r")
+    if type(node).__name__ not in ("LIF", "LI"):
+        return np.zeros(n, np.int32), r, np.zeros(n)
+    tau = _arr(node.tau, n, f"node {name!r} tau")
+    if (tau <= 0).any():
+        raise NIRError(f"node {name!r}: tau must be > 0")
+    alpha = dt / tau  # leak fraction per step
+    gain = dt * r / tau
+    drive = alpha * _arr(node.v_leak, n, f"node {name!r} v_leak")
+    if (alpha > 1 + 1e-9).any():
+        raise NIRError(f"node {name!r}: dt/tau = {alpha.max():.3g} > 1 is unstable in discrete time "
+                       f"(dt = {dt:g} s, {rep.dt_source or 'given'}; give the source's step with `eavs nir import --dt SECONDS`)")
+    x = alpha * DECAY_ONE
+    decay = decay_from_leak(alpha).astype(np.int32)  # d = round(4096 dt/tau), half up
+    off = np.abs(x - decay) > 1e-6 * np.maximum(1.0, x)
+    if off.any():
+        j = int(np.argmax(off))
+        rep.notes.append(
+            f"node {name!r}: {int(off.sum())} of {n} decays dt/tau are not multiples of 1/4096; "
+            f"used d = round(4096 dt/tau), e.g. beta {1 - alpha[j]:.6g} -> {1 - decay[j] / DECAY_ONE:.6g} (d = {decay[j]})"
+        )
+    return decay, gain, drive
+
+
+def neuron_thresholds(name: str, node: Any, n: int, spiking: bool) -> np.ndarray:
+    """Pass 9b: per-neuron thresholds (> 0, reset to zero only); 1 for a non-spiking layer."""
+    if not spiking:
+        return np.ones(n)
+    thr = _arr(node.v_threshold, n, f"node {name!r} v_threshold")
+    v_reset = _arr(node.v_reset, n, f"node {name!r} v_reset") if getattr(node, "v_reset", None) is not None else np.zeros(n)
+    if not np.allclose(v_reset, 0):
+        raise NIRError(f"node {name!r}: v_reset {float(v_reset[np.argmax(np.abs(v_reset))]):.4g} != 0 is not supported (reset to zero only)")
+    if (thr <= 0).any():
+        raise NIRError(f"node {name!r}: thresholds must be > 0")
+    return thr
+
+
+def fold_inputs(srcs: list[tuple[str, np.ndarray, np.ndarray | None]], gain: np.ndarray, c: np.ndarray,
+                drive: np.ndarray) -> tuple[list[tuple[str, np.ndarray]], np.ndarray, bool]:  # fmt: skip
+    """Pass 9c: fold gain and threshold equalisation ``c`` into the weights; the drive and Affine biases into one bias.
+
+    Returns the real-valued weight blocks, the bias and whether any bias is non-zero.
+    """
+    blocks, bias = [], drive * c
+    any_bias = bool(np.any(drive != 0))
+    for src, w, b in srcs:
+        blocks.append((src, w * (gain * c)[None, :]))
+        if b is not None:
+            bias = bias + b * gain * c
+            any_bias = any_bias or bool(np.any(b != 0))
+    return blocks, bias, any_bias
+
+
+def layer_scale(name: str, blocks: list[tuple[str, np.ndarray]], thr_ref: float, spiking: bool, stored: float | None, q: _Quant) -> int:
+    """Pass 9d: log2 of the layer's first-choice scale (see "Scale" above; our own export's scale is kept when exact)."""
+    wmax = max(float(np.abs(w).max(initial=0)) for _, w in blocks)
+    if wmax == 0:
+        raise NIRError(f"node {name!r}: all its weights are zero")
+    log2s = math.ceil(math.log2(wmax / q.qmax))
+    if spiking and not stored:
+        # the finest scale at which the threshold stays within 1/16 of the membrane's positive range
+        log2s = max(log2s, math.ceil(math.log2(thr_ref * 16 / q.vmax)))
+    if stored:  # our own export: keep its scale when every weight is an integer multiple of it
+        ls = math.log2(stored)
+        if ls == int(ls) and all(np.abs(w / stored).max(initial=0) <= q.qmax
+                                 and np.allclose(np.round(w / stored) * stored, w, rtol=1e-9, atol=0) for _, w in blocks):  # fmt: skip
+            log2s = int(ls)
+    return log2s
+
+
+def integer_threshold(name: str, thr_ref: float, s: float, spiking: bool, q: _Quant) -> int:
+    """Pass 9e: the threshold in weight units; ``>`` becomes ``>= threshold + 1`` on integers."""
+    thr_int = int(round(thr_ref / s)) if spiking else 1
+    if spiking and q.comparison == ">":
+        thr_int += 1  # v > θ  <=>  v >= θ + 1 on integers
+    if spiking and thr_int > q.vmax:
+        raise NIRError(
+            f"node {name!r}: threshold {thr_ref:.4g} is {thr_int} weight units, beyond the {q.v_bits}-bit membrane; "
+            "use fewer --bits or a wider membrane"
+        )
+    return max(1, min(thr_int, q.vmax))
+
+
+def subtract_correction(name: str, n: int, qsrc: list[Source], comp: np.ndarray, q: _Quant) -> bool:
+    """Pass 9f: add the subtract-reset correction ``comp`` on the self-recurrent diagonal; False if it does not fit.
+
+    snnTorch: ``m' = beta m + I - theta S``. Ours: ``v' = beta (v - theta_int) + I`` (+ W S on the diagonal):
+    ``W = theta_int - theta/s - d theta_int / 4096`` makes the two equal (up to the floor).
+    """
+    self_src = [src for src in qsrc if src.name == name]
+    if self_src:
+        wq = self_src[0].weight.astype(np.int64)
+        wq[np.arange(n), np.arange(n)] += comp
+        if np.abs(wq).max() > q.qmax:
+            return False
+        self_src[0].weight = wq.astype(self_src[0].weight.dtype)
+    elif comp.any():
+        if np.abs(comp).max() > q.qmax:
+            return False
+        qsrc.append(Source(name, np.diag(comp).astype(q.wdtype), q.bits, 1))
+    return True
+
+
+def quantize_weights(name: str, blocks: list[tuple[str, np.ndarray]], delays: dict[str, int], log2s: int, thr_ref: float,
+                     spiking: bool, decay: np.ndarray, q: _Quant) -> tuple[int, list[Source], np.ndarray, int]:  # fmt: skip
+    """Pass 9g: round the weights and threshold at scale ``2^log2s``, coarsening it until the subtract-reset correction fits.
+
+    Returns the scale's log2, the integer sources, the weights' rounding errors and the integer threshold.
+    """
+    n = blocks[0][1].shape[1]
+    for _attempt in range(64):
+        s = 2.0**log2s
+        qsrc, errs = [], []
+        for src, w in blocks:
+            wq = np.clip(np.round(w / s), -q.qmax, q.qmax)
+            errs.append((w - wq * s).ravel())
+            qsrc.append(Source(src, wq.astype(q.wdtype), q.bits, delays[src]))
+        thr_int = integer_threshold(name, thr_ref, s, spiking, q)
+        if spiking and q.reset == "subtract" and (decay != 0).any():
+            comp = np.round(thr_int - thr_ref / s - decay * thr_int / DECAY_ONE).astype(np.int64)
+            if not subtract_correction(name, n, qsrc, comp, q):
+                log2s += 1
+                continue
+        return log2s, qsrc, np.concatenate(errs), thr_int
+    raise NIRError(f"node {name!r}: no scale fits the subtract-reset correction in {q.bits}-bit weights")
+
+
+def quantize_layer(g: _Graph, name: str, srcs: list, delays: dict[str, int], dt: float, q: _Quant, rep: ImportReport,
+                   readout: str | None = None) -> Layer:  # fmt: skip
+    """Pass 9: one neuron node as an integer :class:`Layer`; ``readout`` (``spikes``/``membrane``) for the last layer only.
+
+    Per-neuron thresholds are equalised by scaling each neuron's input by
+    ``c_j = thr_ref / thr_j`` (spikes unchanged); the quantisation error goes
+    into ``rep.errors[name]``.
+    """
+    node = g.nodes[name]
+    n = srcs[0][1].shape[1]  # from the weights: exporters may write 0-d (shared) parameters
+    for _, w, _ in srcs:
+        if w.shape[1] != n:
+            raise NIRError(f"node {name!r}: its Linear inputs have {w.shape[1]} and {n} outputs")
+    spiking = type(node).__name__ in ("LIF", "IF")
+    decay, gain, drive = neuron_dynamics(name, node, n, dt, rep)
+    thr = neuron_thresholds(name, node, n, spiking)
+    thr_ref = float(np.max(thr))
+    c = thr_ref / thr
+    if spiking and not np.allclose(c, 1):
+        rep.notes.append(f"node {name!r}: per-neuron thresholds differ; each neuron's input was rescaled to threshold {thr_ref:.4g}")
+    blocks, bias, any_bias = fold_inputs(srcs, gain, c, drive)
+    log2s = layer_scale(name, blocks, thr_ref, spiking, g.stored_scales.get(name), q)
+    log2s, qsrc, err, thr_int = quantize_weights(name, blocks, delays, log2s, thr_ref, spiking, decay, q)
+    s = 2.0**log2s
+    bias_int = np.clip(np.round(bias / s), -q.vmax - 1, q.vmax).astype(np.int32) if any_bias else None
+    allw = np.concatenate([w.ravel() for _, w in blocks])
+    rep.errors[name] = {
+        "log2_scale": float(log2s),
+        "weight_rms": float(np.sqrt(np.mean(err**2))),
+        "weight_rel": float(np.sqrt(np.mean(err**2)) / max(1e-30, np.sqrt(np.mean(allw**2)))),
+        "weight_max": float(np.abs(err).max()),
+        "threshold": thr_ref,
+        "threshold_int": float(thr_int),
+        "threshold_err": float(abs(thr_ref - round(thr_ref / s) * s)) if spiking else 0.0,
+    }
+    return Layer(name=name, n=n, sources=qsrc, threshold=thr_int, reset=q.reset if spiking else "zero", v_bits=q.v_bits,
+                 spiking=spiking if readout is None else readout == "spikes", bias=bias_int, decay=decay,
+                 readout=readout or "membrane")  # fmt: skip
+
+
+def source_delays(g: _Graph, order: list[str], name: str, srcs: list) -> dict[str, int]:
+    """Pass 9 (wiring): delay 0 from an Input or an earlier layer, 1 from itself or a later layer (recurrence)."""
+    pos = {n: i for i, n in enumerate(order)}
+    li = pos[name]
+    return {src: 0 if g.kinds[src] == "input" else (1 if (src == name or pos[src] > li) else 0) for src, _, _ in srcs}
+
+
+def readout_notes(g: _Graph, out_node: str, mode: str, comparison: str, rep: ImportReport) -> None:
+    """Pass 10: say how the output is read and how a ``>`` comparison was made exact."""
+    spikes = type(g.nodes[out_node]).__name__ in ("LIF", "IF")
+    if spikes and mode == "spikes" and not g.ours:
         rep.notes.append(
             f"output node {out_node!r} spikes in the source model: class = argmax of its spike counts over the "
             "sample (readout='spikes'; --readout membrane to classify by its membrane)"
         )
-    elif readout_spikes and readout_mode == "membrane":
+    elif spikes and mode == "membrane":
         rep.notes.append(
             f"output node {out_node!r} spikes in the source model; here it is the non-spiking readout "
             "(class = argmax of its membrane after the last step, not of its spike count)"
         )
-    if cmp_ == ">":
+    if comparison == ">":
         rep.notes.append("threshold comparison '>' (NIR, snnTorch, Norse) made exact as '>= threshold + 1' on integers")
-    n_out = layers[-1].n
+
+
+def class_names_and_T(meta: dict[str, Any], n_out: int, classes: list[str] | None, timesteps: int | None,
+                      rep: ImportReport) -> tuple[list[str], int]:  # fmt: skip
+    """Pass 11: the class names (the caller's, the metadata's, else ``class0..``) and T (else 40, noted)."""
     cls = classes or _class_names(meta) or [f"class{i}" for i in range(n_out)]
     if len(cls) != n_out:
         raise NIRError(f"{len(cls)} class names for an output of {n_out} neurons")
@@ -562,16 +673,94 @@ def from_nir(
     if not T:
         T = 40
         rep.notes.append("graph metadata has no 'timesteps': used T = 40 (pass --timesteps)")
-    net = QNet(classes=list(cls), timesteps=T, inputs=groups, layers=layers,
+    return list(cls), T
+
+
+@dataclass
+class _Graph:
+    """A flattened NIR graph with what the passes read: nodes, their kinds, incoming edges, the metadata."""
+
+    nodes: dict[str, Any]
+    kinds: dict[str, str]
+    incoming: dict[str, list[str]]
+    meta: dict[str, Any]
+
+    @property
+    def neurons(self) -> list[str]:
+        return [n for n in self.nodes if self.kinds[n] == "neuron"]
+
+    @property
+    def ours(self) -> bool:
+        """Written by our own :func:`to_nir` (its metadata says so)."""
+        return str(self.meta.get("framework", "")) == "eavs-tf"
+
+    @property
+    def stored_scales(self) -> dict[str, float]:
+        """Our export's per-layer power-of-two scales, if the graph carries them."""
+        if "weight_scales_json" not in self.meta:
+            return {}
+        return {k: float(v) for k, v in json.loads(str(self.meta["weight_scales_json"])).items()}
+
+
+def read_graph(graph: Any) -> _Graph:
+    """Passes 3-3b: flatten subgraphs, classify the nodes, index the edges; check Input / Output / neuron counts."""
+    nodes, edges = _flatten(graph)
+    kinds = classify_nodes(nodes)
+    g = _Graph(nodes, kinds, incoming_edges(nodes, edges), dict(getattr(graph, "metadata", None) or {}))
+    outputs = [n for n in nodes if kinds[n] == "output"]
+    if not any(k == "input" for k in kinds.values()):
+        raise NIRError("graph has no Input node")
+    if len(outputs) != 1:
+        raise NIRError(f"graph must have exactly one Output node, not {len(outputs)} ({outputs})")
+    if not g.neurons:
+        raise NIRError("graph has no neuron node (LIF, IF, LI or I)")
+    return g
+
+
+def from_nir(
+    graph: Any,
+    bits: int = 8,
+    v_bits: int = 16,
+    timesteps: int | None = None,
+    classes: list[str] | None = None,
+    comparison: str | None = None,
+    reset: str | None = None,
+    readout: str | None = None,
+    dt: float | None = None,
+) -> tuple[QNet, ImportReport]:
+    """Quantize a NIR graph into a :class:`QNet`; returns it with an :class:`ImportReport`.
+
+    ``dt`` (s) is the source's time step; given, it overrides the graph's
+    metadata (Norse, for one, writes none); absent from both, snnTorch's
+    :data:`DEFAULT_DT` is assumed and the report says so.
+
+    ``reset`` declares the source's reset (``zero`` or ``subtract``), which a
+    NIR file cannot say for snnTorch; None imports zero reset and warns when
+    the graph looks like snnTorch's. ``readout`` (``membrane``/``spikes``)
+    overrides the choice made from the output node (spikes when it spikes).
+    """
+    check_options(bits, v_bits, reset, readout)
+    rep = ImportReport()
+    g = read_graph(graph)
+    dt = step_dt(g.meta, rep, dt)
+    sources = neuron_sources(g)
+    out_node = output_neuron(g)
+    order = layer_order(g, sources, out_node)
+    q = _Quant(bits, v_bits, threshold_comparison(comparison, g.meta), reset_mode(g, sources, dt, reset, rep))
+    mode = readout_mode(g, out_node, readout)
+    groups = input_groups(g)
+    layers = [quantize_layer(g, name, sources[name], source_delays(g, order, name, sources[name]), dt, q, rep,
+                             readout=mode if name == out_node else None) for name in order]  # fmt: skip
+    readout_notes(g, out_node, mode, q.comparison, rep)
+    cls, T = class_names_and_T(g.meta, layers[-1].n, classes, timesteps, rep)
+    net = QNet(classes=cls, timesteps=T, inputs=groups, layers=layers,
                metadata={"imported_from": "nir", "dt": dt, "import_notes": rep.notes,
-                         "weight_scales": {k_: 2.0 ** v["log2_scale"] for k_, v in rep.errors.items()}})
+                         "weight_scales": {k_: 2.0 ** v["log2_scale"] for k_, v in rep.errors.items()}})  # fmt: skip
     return net.validate("imported NIR graph"), rep
 
 
 def _class_names(meta: dict[str, Any]) -> list[str]:
     """Class names from graph metadata: our ``classes_json``, or a ``classes`` list (HDF5 gives bytes back)."""
-    import json
-
     if "classes_json" in meta:
         return [str(c) for c in json.loads(str(meta["classes_json"]))]
     out = []

@@ -19,6 +19,23 @@ neuron, which gives the same integers bit for bit, except k = 13..15, whose
 ``2**(12-k)`` is not an integer: such a file is refused with a message that
 says how to convert it.
 
+Version 3 added the optional early-exit rule (issue 20), a top-level header
+object ``"exit": {"margin": M, "min_step": t_min}`` (:class:`ExitRule`): a
+sample ends after the first readout step t >= t_min whose margin (top-1 minus
+top-2 of the readout's decision quantity) is >= M. Without it a model runs
+all T steps, bit for bit as a version 2 file; version 1 and 2 files load
+unchanged (with no exit rule).
+
+Version 3 also added the optional audio-first cascade (issue 20): a top-level
+``"cascade": {"first": HEADER}`` holds a whole first-stage network (its own
+header; its arrays are stored under the prefix ``cascade.``), which reads a
+subset of this model's input groups (the cheap ones: audio). The first
+stage's own exit rule is its gate: a clip is decided by the first stage
+alone when the margin of its decision quantity at its exit step is >= that
+rule's margin (so it exits, and decides, at the first t >= min_step whose
+margin clears it); otherwise the clip escalates and this model (the fused
+network, with its own exit rule if any) decides. ``sw.cascade`` runs it.
+
 Every way a file can be wrong raises :class:`QNetError` with a message that
 names the file, the layer and the field, because a user who exported a model
 on one machine and loads it on a board needs to know *what* to fix.
@@ -46,6 +63,7 @@ __all__ = [
     "describe_decay",
     "InputGroup",
     "Source",
+    "ExitRule",
     "Layer",
     "QNet",
     "load",
@@ -53,7 +71,8 @@ __all__ = [
 ]
 
 FORMAT = "eavs-qnet"
-VERSION = 2
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 RESETS = ("zero", "subtract")
 READOUTS = ("membrane", "spikes")
 DECAY_BITS = 12
@@ -95,6 +114,25 @@ class Source:
     weight: np.ndarray
     weight_bits: int
     delay: int = 0
+
+
+@dataclass(frozen=True)
+class ExitRule:
+    """The early-exit rule of a model (header ``"exit"``, version 3).
+
+    After readout step t the decision quantity q_t (the readout layer's
+    membrane after step t, or its spike counts over steps 0..t for
+    ``readout='spikes'``) gives ``margin_t = top1(q_t) - top2(q_t)``, top2
+    being the second-largest entry (equal to top1 on a tie). The sample ends
+    at the first t >= ``min_step`` with ``margin_t >= margin``; T-1 if none.
+    ``margin`` >= 0 and 0 <= ``min_step`` <= T-1, integers.
+    """
+
+    margin: int
+    min_step: int
+
+    def to_header(self) -> dict[str, int]:
+        return {"margin": int(self.margin), "min_step": int(self.min_step)}
 
 
 def shift_decay(k: int, where: str = "leak_shift") -> int:
@@ -225,6 +263,8 @@ class QNet:
     layers: list[Layer]
     version: int = VERSION
     metadata: dict[str, Any] = field(default_factory=dict)
+    exit: ExitRule | None = None  # early exit (version 3); None: all T steps
+    cascade: "QNet | None" = None  # first (cheap) stage of an audio-first cascade (version 3)
 
     # -- derived facts -------------------------------------------------------
 
@@ -322,6 +362,8 @@ def _validate(net: QNet, where: str) -> None:
         )
     if net.readout.readout == "spikes" and not net.readout.spiking:
         raise _fail(where, f"layer {net.readout.name!r}: readout='spikes' counts spikes, so the layer must have spiking=true")
+    _validate_exit(net, where)
+    _validate_cascade(net, where)
     if net.readout.n != len(net.classes):
         raise _fail(
             where,
@@ -333,6 +375,38 @@ def _validate(net: QNet, where: str) -> None:
             raise _fail(where, f"layer {layer.name!r}: only the last (readout) layer may be non-spiking")
         if layer.readout != "membrane":
             raise _fail(where, f"layer {layer.name!r}: readout={layer.readout!r}: only the last layer may read out by spikes")
+
+
+def _validate_exit(net: QNet, where: str) -> None:
+    rule = net.exit
+    if rule is None:
+        return
+    if not isinstance(rule, ExitRule):
+        raise _fail(where, f"field 'exit' must be an ExitRule (margin, min_step), not {rule!r}")
+    if not _is_int(rule.margin) or rule.margin < 0:
+        raise _fail(where, f"field 'exit.margin' must be an integer >= 0, not {rule.margin!r}")
+    if not _is_int(rule.min_step) or not 0 <= rule.min_step <= net.timesteps - 1:
+        raise _fail(where, f"field 'exit.min_step' must be an integer in 0..{net.timesteps - 1} (T-1), not {rule.min_step!r}")
+
+
+def _validate_cascade(net: QNet, where: str) -> None:
+    first = net.cascade
+    if first is None:
+        return
+    if not isinstance(first, QNet):
+        raise _fail(where, f"field 'cascade' must hold the first stage's network, not {type(first).__name__}")
+    if first.cascade is not None:
+        raise _fail(where, "field 'cascade': the first stage cannot hold a cascade of its own")
+    _validate(first, f"{where}: cascade first stage")
+    if list(first.classes) != list(net.classes):
+        raise _fail(where, f"field 'cascade': the first stage's classes {first.classes} differ from the model's {net.classes}")
+    if first.timesteps != net.timesteps:
+        raise _fail(where, f"field 'cascade': the first stage has T={first.timesteps}, the model T={net.timesteps}")
+    sizes = {g.name: g.size for g in net.inputs}
+    for g in first.inputs:
+        if sizes.get(g.name) != g.size:
+            raise _fail(where, f"field 'cascade': first-stage input group {g.name!r} (size {g.size}) is not an input group "
+                               f"of the model ({sizes})")
 
 
 def _validate_layer(net: QNet, i: int, layer: Layer, layer_pos: dict[str, int], where: str) -> None:
@@ -448,6 +522,8 @@ def to_header(net: QNet) -> dict[str, Any]:
             for layer in net.layers
         ],
         "metadata": net.metadata,
+        **({"exit": net.exit.to_header()} if net.exit is not None else {}),
+        **({"cascade": {"first": to_header(net.cascade)}} if net.cascade is not None else {}),
     }
 
 
@@ -457,6 +533,18 @@ def save(net: QNet, path: str | Path) -> Path:
     net.validate(str(path))
     header = json.dumps(to_header(net), sort_keys=True).encode("utf-8")
     arrays: dict[str, np.ndarray] = {"header": np.frombuffer(header, dtype=np.uint8)}
+    arrays.update(_arrays(net))
+    if net.cascade is not None:
+        arrays.update({CASCADE_PREFIX + k: v for k, v in _arrays(net.cascade).items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # np.savez would append ".npz" to the name
+        np.savez_compressed(f, **arrays)
+    return path
+
+
+def _arrays(net: QNet) -> dict[str, np.ndarray]:
+    """The integer arrays of one network, by name."""
+    arrays: dict[str, np.ndarray] = {}
     for i, layer in enumerate(net.layers):
         for j, src in enumerate(layer.sources):
             bits = src.weight_bits
@@ -465,10 +553,7 @@ def save(net: QNet, path: str | Path) -> Path:
         if layer.bias is not None:
             arrays[_bias_key(i)] = layer.bias.astype(np.int32)
         arrays[_decay_key(i)] = layer.decay.astype(np.int16)  # 0..4096 fits
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:  # np.savez would append ".npz" to the name
-        np.savez_compressed(f, **arrays)
-    return path
+    return arrays
 
 
 def load(path: str | Path) -> QNet:
@@ -511,8 +596,8 @@ def from_header(header: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         return obj[key]
 
     version = need(header, "version", "")
-    if version not in (1, VERSION):
-        raise QNetError(f"{where}: unsupported version {version!r} (this reader knows 1 and {VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise QNetError(f"{where}: unsupported version {version!r} (this reader knows {', '.join(map(str, READABLE_VERSIONS))})")
     inputs = [
         InputGroup(need(g, "name", f"input {k}: "), need(g, "size", f"input {k}: "), g.get("encoder", {}))
         for k, g in enumerate(need(header, "inputs", ""))
@@ -569,5 +654,35 @@ def from_header(header: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         inputs=inputs,
         layers=layers,
         metadata=header.get("metadata", {}) or {},
+        exit=_exit_from_header(header, version, where),
+        cascade=_cascade_from_header(header, version, arrays, where),
     )
     return net.validate(where)
+
+
+CASCADE_PREFIX = "cascade."
+
+
+def _cascade_from_header(header: dict[str, Any], version: Any, arrays: dict[str, np.ndarray], where: str) -> QNet | None:
+    """The header's ``"cascade"`` object: the first stage, from its own header and the ``cascade.`` arrays."""
+    if header.get("cascade") is None:
+        return None
+    if version != VERSION:
+        raise QNetError(f"{where}: field 'cascade' needs version {VERSION}, but the file says version {version}")
+    c = header["cascade"]
+    if not isinstance(c, dict) or set(c) != {"first"} or not isinstance(c["first"], dict):
+        raise QNetError(f"{where}: field 'cascade' must be an object {{\"first\": header of the first stage}}")
+    sub = {k[len(CASCADE_PREFIX):]: v for k, v in arrays.items() if k.startswith(CASCADE_PREFIX)}
+    return from_header(c["first"], sub, f"{where}: cascade first stage")
+
+
+def _exit_from_header(header: dict[str, Any], version: Any, where: str) -> ExitRule | None:
+    """The header's ``"exit"`` object as an :class:`ExitRule` (None when absent)."""
+    if "exit" not in header or header["exit"] is None:
+        return None
+    ex = header["exit"]
+    if version != VERSION:
+        raise QNetError(f"{where}: field 'exit' needs version {VERSION}, but the file says version {version}")
+    if not isinstance(ex, dict) or set(ex) != {"margin", "min_step"}:
+        raise QNetError(f"{where}: field 'exit' must be an object {{\"margin\": M, \"min_step\": t_min}}, not {ex!r}")
+    return ExitRule(margin=ex["margin"], min_step=ex["min_step"])

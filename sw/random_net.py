@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sw.qnet import InputGroup, Layer, QNet, Source
+from sw.qnet import ExitRule, InputGroup, Layer, QNet, Source
 
 __all__ = ["random_qnet", "random_spikes"]
 
@@ -34,8 +34,12 @@ def random_qnet(
     recurrence: bool = True,
     general_decay: bool = False,
     readout: str = "membrane",
+    early_exit: bool = False,
 ) -> QNet:
     """A valid random :class:`QNet`; every layer respects ``max_sources``.
+
+    ``early_exit``: the model carries a random exit rule (margin from small
+    to unreachable, min_step anywhere in 0..T-1).
 
     ``general_decay``: every neuron draws its own decay in 0..4096 (edges
     0, 1, 4095, 4096 and shift values included) instead of one shift per
@@ -94,7 +98,11 @@ def random_qnet(
             )
         )
     T = timesteps or int(rng.integers(1, 9))
-    return QNet(classes=[f"c{j}" for j in range(n_out)], timesteps=T, inputs=inputs, layers=layers).validate()
+    rule = None
+    if early_exit:
+        margin = int(rng.choice([0, 1, 2, 3, 5, 10, 30, 100, 1000, 1 << 20]))
+        rule = ExitRule(margin=margin, min_step=int(rng.integers(0, T)))
+    return QNet(classes=[f"c{j}" for j in range(n_out)], timesteps=T, inputs=inputs, layers=layers, exit=rule).validate()
 
 
 def random_spikes(rng: np.random.Generator, net: QNet, batch: int = 1, rate: float | None = None) -> np.ndarray:

@@ -151,10 +151,12 @@ def _load_npz(path: Path) -> TrainData:
         raise FileNotFoundError(f"{path}: no such encoded data file")
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = {"x", "y", "actors", "meta"} - set(z.files)
+            # "header": what `eavs data encode --out` wrote before it used save_npz (same content).
+            key = "meta" if "meta" in z.files or "header" not in z.files else "header"
+            missing = {"x", "y", "actors", key} - set(z.files)
             if missing:
                 raise TrainError(f"{path}: encoded data file lacks array(s) {sorted(missing)}")
-            meta = json.loads(z["meta"].tobytes().decode())
+            meta = json.loads(z[key].tobytes().decode())
             return TrainData(
                 x=z["x"], y=z["y"].astype(np.int64), actors=z["actors"].astype(np.int64), classes=list(meta["classes"]),
                 inputs=[InputGroup(g["name"], int(g["size"]), g.get("encoder", {})) for g in meta["inputs"]],
@@ -324,6 +326,8 @@ def train(cfg: TrainConfig, data: TrainData | None = None, log: Callable[[str], 
             yb = y_all[idx].to(device)
             outb = net(xb)
             loss = F.cross_entropy(outb["logits"], yb)
+            if "audio_head" in outb:  # the cascade's audio head: an auxiliary loss of equal weight (issue 20)
+                loss = loss + F.cross_entropy(outb["audio_head"]["logits"], yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -305,7 +305,7 @@ class FakeCore:
         self.errors |= err | self.inject_sticky
         self.inject_sticky = 0
         rec = [protocol.RESULT_MAGIC << 16 | net.readout.n, err, r["prediction"], r["cycles"],
-               r["in_events"], r["spikes"], r["synaptic_ops"]]
+               r["in_events"], r["spikes"], r["synaptic_ops"], net.timesteps - 1]
         rec += [int(v) & 0xFFFFFFFF for v in r["readout"]]
         self.results.append(np.array(rec, np.uint32))
         for name, v in zip(("SAMPLE_ERRORS", "PREDICTION", "CYCLES", "IN_EVENTS", "SPIKES", "SOPS"), rec[1:7]):

@@ -103,6 +103,27 @@ MUTANTS = (
         "DRAIN = timing.DRAIN - 1",
         DRIVER_TESTS,
     ),
+    Mutant(
+        "expected: the exit's wave overrun left out of the core's counters",
+        "hw/spec/expected.py",
+        "ex + stages[:, -1:] - stages)",
+        "ex + 0 * stages)",
+        ("tests/test_hw_expected.py",),
+    ),
+    Mutant(
+        "cycle model: no decision wait after a readout step the rule may end",
+        "hw/spec/capacity.py",
+        "cursor = cursor + exit_wait_cycles(lanes)",
+        "cursor = cursor + 0",
+        ("tests/test_capacity_cycles.py",),
+    ),
+    Mutant(
+        "exit monitor: margin > M instead of >= M",
+        "hw/rtl/exit_monitor.py",
+        "exit_.eq(margin_t >= self.margin)",
+        "exit_.eq(margin_t > self.margin)",
+        ("tests/test_hw_exit_monitor.py",),
+    ),
 )
 
 

@@ -78,3 +78,80 @@ def reference_run(net, spikes, shift_form=False):
         if score[j] > score[best]:
             best = j
     return trains, readout, best
+
+
+def reference_exit(net, spikes):
+    """The early-exit rule (issue 20) for ONE sample, scalar and plain.
+
+    Re-runs the network one step longer each time (quadratic, but it uses
+    only :func:`reference_run` and the rule's words): q_t is the readout
+    membrane after step t, or its spike counts over steps 0..t; margin_t is
+    the largest q minus the second largest (a tie gives 0); the sample exits
+    at the first t >= min_step with margin_t >= margin, else T-1.
+
+    Returns a dict: exit_step, prediction and readout membrane at the exit,
+    counts over 0..exit, the counters over 0..exit (synaptic_ops, spikes per
+    layer, input events, neuron updates), and q (the list of q_t).
+    """
+    T = net.timesteps
+    last = net.layers[-1]
+    trains, _, _ = reference_run(net, spikes)
+    qs, membranes = [], []
+    for t in range(T):
+        short = _truncated(net, t + 1)
+        _, mem_t, _ = reference_run(short, [spikes[s] for s in range(t + 1)])
+        membranes.append(list(mem_t))
+        if last.readout == "spikes":
+            qs.append([sum(trains[last.name][s][j] for s in range(t + 1)) for j in range(last.n)])
+        else:
+            qs.append(list(mem_t))
+    exit_step = T - 1
+    rule = net.exit
+    if rule is not None:
+        for t in range(rule.min_step, T):
+            q = sorted(qs[t], reverse=True)
+            margin = q[0] - q[1] if len(q) > 1 else 0
+            if margin >= rule.margin:
+                exit_step = t
+                break
+    q = qs[exit_step]
+    best = 0
+    for j in range(len(q)):
+        if q[j] > q[best]:
+            best = j
+    offset, at = {}, 0
+    for g in net.inputs:
+        offset[g.name] = at
+        at += g.size
+    sops = 0
+    for t in range(exit_step + 1):
+        for layer in net.layers:
+            for src in layer.sources:
+                if src.name in offset:
+                    n_ev = sum(int(spikes[t][offset[src.name] + i]) for i in range(net.source_size(src.name)))
+                elif src.delay == 1:
+                    n_ev = sum(trains[src.name][t - 1]) if t > 0 else 0
+                else:
+                    n_ev = sum(trains[src.name][t])
+                sops += n_ev * layer.n
+    return {
+        "exit_step": exit_step,
+        "prediction": best,
+        "q": qs,
+        "readout": membranes[exit_step],
+        "counts": [sum(trains[last.name][s][j] for s in range(exit_step + 1)) for j in range(last.n)],
+        "synaptic_ops": sops,
+        "layer_spikes": [sum(sum(trains[layer.name][s]) for s in range(exit_step + 1)) for layer in net.layers],
+        "input_spikes": sum(int(x) for s in range(exit_step + 1) for x in spikes[s]),
+        "neuron_updates": (exit_step + 1) * sum(layer.n for layer in net.layers),
+    }
+
+
+def _truncated(net, steps):
+    """The same network with T = ``steps`` and no exit rule (to read a membrane after a given step)."""
+    import copy
+
+    short = copy.copy(net)
+    short.timesteps = steps
+    short.exit = None
+    return short

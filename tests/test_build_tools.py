@@ -97,3 +97,33 @@ def test_only_all_zero_memory_initialisers_are_dropped():
     out, n = without_zero_meminit(text)
     assert n == 1
     assert "a[0] = " not in out and "b[1] = 8'h2a;" in out and "b[0] = 8'h00;" in out
+
+
+def test_nextpnr_critical_path_takes_the_last_report_per_clock(tmp_path):
+    from hw.flow.build import nextpnr_critical_path
+
+    def block(clock, src, sink, logic, routing):
+        return (
+            f"Info: Critical path report for clock '{clock}' (posedge -> posedge):\n"
+            "Info: curr total\n"
+            f"Info:  0.5  0.5  Source {src}.Q\n"
+            "Info:  1.0  1.5    Net n1 budget 0.1 ns (1,1) -> (2,2)\n"
+            "Info:                Sink mid_LUT4_Z.B\n"
+            "Info:  0.2  1.7  Source mid_LUT4_Z.F\n"
+            "Info:  0.8  2.5    Net n2 budget 0.1 ns (2,2) -> (3,3)\n"
+            f"Info:                Sink {sink}.DI\n"
+            f"Info:  0.0  2.5  Setup {sink}.DI\n"
+            f"Info: {logic} ns logic, {routing} ns routing\n\n"
+        )
+
+    log = tmp_path / "top.tim"
+    log.write_text(
+        block("$glbnet$clk", "placed_ff", "placed_sink", 1.0, 2.0)  # post-place: superseded
+        + "Info: Critical path report for cross-domain path '<async>' -> 'posedge clk':\nInfo:  0.0  0.0  Source pin.O\n"
+        "Info:                Sink x.DI\nInfo: 0.1 ns logic, 0.2 ns routing\n\n"
+        + block("$glbnet$clk", "link.framer.k_TRELLIS_FF_Q", "link.framer.r_len_TRELLIS_FF_Q_3", 0.7, 1.8)
+    )
+    assert nextpnr_critical_path(log) == {
+        "$glbnet$clk": {"from": "link.framer.k_TRELLIS_FF_Q.Q", "to": "link.framer.r_len_TRELLIS_FF_Q_3.DI", "logic_ns": 0.7, "routing_ns": 1.8}
+    }
+    assert nextpnr_critical_path(tmp_path / "missing.tim") == {}

@@ -28,7 +28,7 @@ def test_synth_info_encode(tmp_path):
     assert r.exit_code == 0, r.output
     with np.load(npz, allow_pickle=False) as z:
         assert z["x"].shape == (4, 10, 64) and list(z["y"]) == [0, 1, 2, 3]
-        header = json.loads(bytes(z["header"]).decode())
+        header = json.loads(bytes(z["meta"]).decode())
     assert header["inputs"][0]["encoder"]["kind"] == "audio" and header["classes"][0] == "neutral"
     params = tmp_path / "enc.json"
     params.write_text(json.dumps([{"kind": "visual", "side": 8, "timesteps": 6}]))

@@ -283,4 +283,28 @@ def test_report_is_its_sections_in_order(tmp_path, no_drawing):
     assert whole == [b for section in report.SECTIONS for b in section(res, tmp_path).blocks]
     top = [h for s in report.SECTIONS for h in _headings(s(res, tmp_path))]
     assert top == ["EAVS-TF demo report (test)", "Summary", "Stages", "Data", "Training", "Accuracy", "Spikes and operations",
-                   "Energy", "Cycles, latency and throughput", "RTL bit-exactness", "Resources"]
+                   "Energy", "Adaptive inference", "Cycles, latency and throughput", "RTL bit-exactness", "Resources"]
+
+
+def test_adaptive_section_labels_every_figure(tmp_path, no_drawing):
+    """The adaptive step's figures as the report shows them (literal values in, literal text out)."""
+    res = {"stages": {"adaptive": {"status": "done"}}, "data": {"synthetic": True}, "adaptive": {
+        "val_clips": 160, "fronts": {"exit": [[50.0, 0.9]], "cascade": [[40.0, 0.88]], "both": [[30.0, 0.9]]},
+        "fixed": [100.0, 0.91], "classes": ["calm", "sad"],
+        "chosen": {"family": "both", "label": "gate M=5 t_min=8; exit M=9 t_min=4", "energy_nj": 30.0, "accuracy": 0.9,
+                   "camera_free": 0.3, "mean_steps": 20.0},
+        "test": {"accuracy": 0.9, "fixed_accuracy": 0.91, "energy_nj": 31.25, "fixed_energy_nj": 100.0, "cycles": 5000.0,
+                 "fixed_cycles": 9000.0, "link_bytes": 1200.0, "fixed_link_bytes": 4000.0, "camera_free": 0.3,
+                 "mean_steps": 21.5, "timesteps": 40, "escalated": 7, "paid_twice_nj": 4.5, "camera_free_strong": 0.8,
+                 "camera_free_normal": 0.05, "per_class": {"0": {"clips": 5, "camera_free": 0.4, "accuracy": 1.0,
+                                                                  "fixed_accuracy": 1.0, "mean_steps": 18.0}}}}}
+    doc = report.section_adaptive(res, tmp_path)
+    text = str(doc.blocks)
+    assert _headings(doc) == ["Adaptive inference"]
+    assert "**validation** split (160 clips)" in text and "**estimated** energy" in text and "synthetic corpus" in text
+    table = next(b for b in doc.blocks if b[0] == "table")
+    assert ["energy per inference (estimated, sw.energy)", "31.25 nJ", "100.00 nJ"] in table[2]
+    assert ["mean steps run (exit step + 1)", "21.50", "40"] in table[2]
+    assert "pay the audio stage twice: 4.50 nJ each" in text
+    skipped = {"stages": {"adaptive": {"status": "done"}}, "adaptive": {"skipped": "adaptive = false"}}
+    assert report.section_adaptive(skipped, tmp_path).blocks[1] == ("p", "Adaptive inference not run: adaptive = false")

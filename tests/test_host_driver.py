@@ -91,7 +91,7 @@ def test_load_and_run_exact_bus_traffic_and_golden_results(seed):
     ref = gold.infer_batch(spikes)
     assert res.backend == "board" and ref.backend == "golden"
     assert res.differences(ref) == []
-    assert set(res.counters) == {"in_events", "spikes", "synaptic_ops"}
+    assert set(res.counters) == {"in_events", "spikes", "synaptic_ops", "exit_step"}
     one = be.infer(spikes[2])
     assert one.prediction == ref.prediction[2] and one.cycles == ref.cycles[2]
     assert one.label == net.classes[one.prediction]

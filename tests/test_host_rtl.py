@@ -83,6 +83,25 @@ def test_rtl_equals_golden_on_random_models(rtl):
         assert (one.prediction, one.cycles, one.counters) == (want[1].prediction, want[1].cycles, want[1].counters)
 
 
+def test_rtl_equals_golden_on_early_exit_models(rtl):
+    """Models with an early-exit rule: the driver over the simulated core and
+    the golden back-end (hw.spec.expected) agree on exit step, prediction,
+    readout, counters and cycles; some samples exit early, some do not."""
+    from sim.scenarios import exit_pairs
+
+    gold = host.open_backend("golden", capacity=CAP)
+    pairs = exit_pairs(31, CAP, 3 if rtl.simulator == "verilator" else 2, batch=2)
+    steps = []
+    for k, (net, x) in enumerate(pairs):
+        rtl.load_model(net)
+        gold.load_model(net)
+        got, want = rtl.infer_batch(x), gold.infer_batch(x)
+        assert got.differences(want) == [], f"exit model {k}"
+        steps += got.counters["exit_step"].tolist()
+    steps = np.array(steps)
+    assert (steps < 5).any() and (steps == 5).any(), steps.tolist()
+
+
 @icarus_only
 def test_rtl_refuses_model_over_capacity(rtl):
     net = random_qnet(np.random.default_rng(5), max_inputs=8, max_neurons=8, timesteps=CAP.max_timesteps)

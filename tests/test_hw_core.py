@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hw.spec import protocol, regmap
 from hw.flow.amaranth_sim import Job, run_amaranth, run_amaranth_jobs
 from hw.spec.capacity import Capacity, sample_cycles
+from hw.spec.expected import expected_results
 from sw import golden
 from sw.random_net import random_qnet, random_spikes
 
@@ -45,17 +46,23 @@ def _models(seed: int, cap: Capacity, n: int, **kw):
 
 
 def check_exact(net, spikes, res, lanes):
-    """Everything the core reports equals the golden model, exactly."""
+    """Everything the core reports equals the golden model, exactly (for a
+    model with an early-exit rule, what hw.spec.expected derives from it)."""
     g = golden.run(net, spikes)
     r = res.results
     assert res.model_valid, regmap.decode_errors(res.load_errors)
     assert r.errors.tolist() == [0] * len(spikes)
-    assert r.readout.tolist() == g.readout.tolist()
-    assert r.prediction.tolist() == g.prediction.tolist()
-    assert r.cycles.tolist() == sample_cycles(net, g.layer_events, lanes).tolist()
-    assert r.synaptic_ops.tolist() == g.synaptic_ops.tolist()
-    assert r.spikes.tolist() == g.layer_spikes.sum(axis=1).tolist()
-    assert r.in_events.tolist() == g.input_spikes.tolist()
+    exp = expected_results(net, g, spikes, lanes)
+    for name in ("prediction", "readout", "cycles", "synaptic_ops", "spikes", "in_events", "exit_step"):
+        assert getattr(r, name).tolist() == getattr(exp, name).tolist(), name
+    if net.exit is None:  # without a rule: golden's own fields, as before
+        assert r.readout.tolist() == g.readout.tolist()
+        assert r.prediction.tolist() == g.prediction.tolist()
+        assert r.cycles.tolist() == sample_cycles(net, g.layer_events, lanes).tolist()
+        assert r.synaptic_ops.tolist() == g.synaptic_ops.tolist()
+        assert r.spikes.tolist() == g.layer_spikes.sum(axis=1).tolist()
+        assert r.in_events.tolist() == g.input_spikes.tolist()
+        assert r.exit_step.tolist() == [net.timesteps - 1] * len(spikes)
     # registers and the READOUT window hold the last sample
     regs = res.registers
     assert regs["CYCLES"] == r.cycles[-1] and regs["SOPS"] == r.synaptic_ops[-1]
@@ -63,7 +70,7 @@ def check_exact(net, spikes, res, lanes):
     assert regs["PREDICTION"] == r.prediction[-1] and regs["ERROR"] == 0
     assert (regs["MODEL_INPUTS"], regs["MODEL_TIMESTEPS"]) == (net.n_inputs, net.timesteps)
     assert (regs["MODEL_LAYERS"], regs["MODEL_OUTPUTS"]) == (len(net.layers), net.readout.n)
-    assert res.readout_window.tolist() == g.readout[-1].tolist()
+    assert res.readout_window.tolist() == exp.readout[-1].tolist()
 
 
 def _run_and_check(cap, pairs, seed):
@@ -248,3 +255,64 @@ def test_core_spike_count_readout_matches_reference():
         assert res.results.prediction.tolist() == counts.argmax(axis=1).tolist()
         assert res.results.spikes.tolist() == tot.tolist()
     assert seen_spikes > 0  # the readout layer did spike somewhere
+
+
+def _exit_models(seed: int, cap: Capacity, n: int):
+    """``n`` random models with an early-exit rule (membrane and spike-count
+    readouts) and their spikes, T up to 8 so that samples exit mid-way."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        net = random_qnet(rng, max_inputs=20, max_neurons=10, max_hidden=min(cap.max_layers - 1, 2), max_sources=cap.max_sources,
+                          timesteps=int(rng.integers(3, 9)), early_exit=True,
+                          readout=str(rng.choice(["membrane", "spikes"])))  # fmt: skip
+        if cap.problems(net) or len(net.inputs) > cap.max_sources:
+            continue
+        out.append((net, random_spikes(rng, net, int(rng.integers(2, 4)), rate=0.3)))
+    return out
+
+
+@pytest.mark.parametrize("lanes", [1, 4, 5, pytest.param(32, marks=pytest.mark.slow)])
+def test_core_early_exit_matches_expected(lanes):
+    """Models with an exit rule: exit step, prediction, readout, counters
+    (with the wave overrun) and cycles (with the R_EXIT waits and the
+    discard) equal hw.spec.expected's, sample by sample; some samples exit
+    before T-1 and some do not, so both paths run."""
+    cap = Capacity(lanes=lanes, **{**SMALL, "max_timesteps": 8, "weight_depth": 1024})
+    pairs = _exit_models({1: 101, 4: 102, 5: 108, 32: 102}[lanes], cap, 6)
+    early = sum(int((golden.run(n, s).exit_step < n.timesteps - 1).sum()) for n, s in pairs)
+    full = sum(int((golden.run(n, s).exit_step == n.timesteps - 1).sum()) for n, s in pairs)
+    assert early >= 2 and full >= 1, (early, full)
+    _run_and_check(cap, pairs, seed=lanes)
+
+
+def test_core_early_exit_hand_worked_literals():
+    """inputs a[4] -> h (5, threshold 3) -> o (3; only o[0] gets h's spikes),
+    T = 3, rule margin 5, min_step 0. Step 0: 3 input events, every h neuron
+    reaches 3 and spikes, o = [5, 0, 0]: margin 5, the sample exits at step 0.
+    In that wave (1) h already ran step 1 (1 event: 5 synaptic ops, no spike),
+    the overrun. Counters: in_events 3 + 1 + 1 = 5 (every word is taken, step
+    2's discarded); spikes 5; synaptic ops 3*5 + 1*5 + 5*3 = 35. Cycles,
+    worked as in tests/test_capacity_cycles.py: P = 4: h(0) 1 -> 9 (18), o
+    skips -> 10, h(1) 18 -> 22, o(0) 22 -> 29 (5 events), R_EXIT 13 cycles ->
+    42, flush 42, discard step 2 at 43 -> 44; P = 8 (tree of 3 levels,
+    R_EXIT 14 cycles): h(0) 1 -> 6 (15), o skips -> 7, h(1) 15 -> 18, o(0) 18
+    -> 25, R_EXIT -> 39, flush, discard -> 41."""
+    from sw.qnet import ExitRule, InputGroup, Layer, QNet, Source
+
+    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1)
+    w_o = np.zeros((5, 3), np.int8)
+    w_o[:, 0] = 1
+    o = Layer("o", 3, [Source("h", w_o, 4)], 3, 1, spiking=False)
+    net = QNet(["x", "y", "z"], 3, [InputGroup("a", 4)], [h, o], exit=ExitRule(margin=5, min_step=0)).validate("hand")
+    spikes = np.array([[[1, 1, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0]]], bool)
+    for lanes, cycles in ((4, 44), (8, 41)):
+        (res,) = run_amaranth_jobs(Capacity(lanes=lanes, **{**SMALL, "max_timesteps": 4}), [Job(net, spikes)], seed=2)
+        r = res.results
+        assert (r.exit_step.tolist(), r.prediction.tolist(), r.readout.tolist()) == ([0], [0], [[5, 0, 0]]), lanes
+        assert (r.in_events.tolist(), r.spikes.tolist(), r.synaptic_ops.tolist()) == ([5], [5], [35]), lanes
+        assert r.cycles.tolist() == [cycles], lanes
+    # one unit more of margin: no step reaches it, all T steps run (exit step 2)
+    strict = QNet(["x", "y", "z"], 3, [InputGroup("a", 4)], [h, o], exit=ExitRule(margin=6, min_step=0)).validate("hand")
+    (res,) = run_amaranth_jobs(Capacity(lanes=4, **{**SMALL, "max_timesteps": 4}), [Job(strict, spikes)], seed=2)
+    assert res.results.exit_step.tolist() == [2]

@@ -190,7 +190,7 @@ def test_batch_resets_to_one_and_reads_back_writes():
 def test_every_register_reads_its_value_at_its_frozen_offset():
     expected = {
         "ID": 0x45415653,
-        "VERSION": 0x00030000,
+        "VERSION": 0x00040000,
         "CTRL": 0,
         "STATUS": 0b1101,
         "ERROR": 0xA5,

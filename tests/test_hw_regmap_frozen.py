@@ -58,11 +58,16 @@ V2_FORMATS = {**V1_FORMATS, "DECAY_BITS": 12, "DECAY_ONE": 4096, "DECAY_SHIFT_LS
 #: Layer flags bits [19:16]: the layer's stage in the wave schedule (hw.spec.schedule).
 V3_FORMATS = {**V2_FORMATS, "FLAG_STAGE_LSB": 16}
 
+#: 4.0: model image header words 9-10 carry the early-exit rule (margin M,
+#: min_step; 0 and T-1 without one); result record word 7 is the exit step.
+V4_FORMATS = {**V3_FORMATS, "HEADER_WORDS": 11, "RESULT_HEADER_WORDS": 8}
+
 #: Every released VERSION (major << 16 | minor) with its map; append only.
 FROZEN = {
     0x0001_0000: (V1_REGISTERS, V1_FORMATS),
     0x0002_0000: (V1_REGISTERS, V2_FORMATS),
     0x0003_0000: (V1_REGISTERS, V3_FORMATS),
+    0x0004_0000: (V1_REGISTERS, V4_FORMATS),
 }
 
 

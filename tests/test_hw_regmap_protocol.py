@@ -200,14 +200,15 @@ def test_decode_results_roundtrip_and_errors():
     n_out = 3
     recs = []
     for k in range(4):
-        recs += [protocol.RESULT_MAGIC << 16 | n_out, k, k % n_out, 100 + k, 5, 6, 7, 0xFFFFFFFF, 2, 0x7FFFFFFF]
+        recs += [protocol.RESULT_MAGIC << 16 | n_out, k, k % n_out, 100 + k, 5, 6, 7, 30 + k, 0xFFFFFFFF, 2, 0x7FFFFFFF]
     r = protocol.decode_results(np.array(recs, np.uint32), n_out)
     assert list(r.errors) == [0, 1, 2, 3] and list(r.cycles) == [100, 101, 102, 103]
+    assert list(r.synaptic_ops) == [7] * 4 and list(r.exit_step) == [30, 31, 32, 33]  # word 7: the exit step (v4)
     assert r.readout.tolist() == [[-1, 2, 2**31 - 1]] * 4
     with pytest.raises(protocol.ProtocolError, match="whole number"):
         protocol.decode_results(np.array(recs[:-1], np.uint32), n_out)
     with pytest.raises(protocol.ProtocolError, match="n_out=3, expected 2"):
-        protocol.decode_results(np.array(recs[:9], np.uint32), 2)
+        protocol.decode_results(np.array(recs[:10], np.uint32), 2)
     bad = list(recs)
     bad[0] = 0
     with pytest.raises(protocol.ProtocolError, match="magic"):
@@ -221,3 +222,20 @@ def test_event_packets_one_per_sample():
     assert [x.tolist() for x in p] == [[1 << 31] * 3, [1 << 31, 1 << 31, 4, 1 << 31]]
     with pytest.raises(protocol.ProtocolError):
         protocol.event_packets(np.zeros(4))
+
+
+def test_image_carries_the_exit_rule_in_header_words_9_and_10():
+    """v4: words 9 and 10 are the rule's margin and min_step; a model without
+    a rule carries 0 and T-1 (a rule that never ends a sample early)."""
+    import dataclasses
+
+    from sw.qnet import ExitRule
+    from sw.random_net import random_qnet
+
+    net = random_qnet(np.random.default_rng(3), timesteps=6)
+    cap = Capacity(max_layers=8, max_neurons=64, max_inputs=256, max_sources=4)
+    assert [int(x) for x in protocol.pack_model(net, cap)[9:11]] == [0, 5]
+    ruled = dataclasses.replace(net, exit=ExitRule(margin=1 << 20, min_step=2))
+    img = protocol.pack_model(ruled, cap)
+    assert [int(x) for x in img[9:11]] == [1 << 20, 2]
+    assert int(img[11]) == 0  # the first group's offset follows (header of 11 words)

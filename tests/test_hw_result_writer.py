@@ -2,7 +2,7 @@
 
 The model: argmax written as a loop (the lowest index wins ties), the record
 laid out from literal header positions (word 0 magic 0xE5A5 << 16 | n_out,
-then errors, prediction, cycles, in_events, spikes, sops, then the values as
+then errors, prediction, cycles, in_events, spikes, sops, exit step, then the values as
 32-bit two's complement), and ``hw.spec.protocol.decode_results`` as a second,
 independent decoder. The writer reads real synchronous memories (a harness
 holds the membrane and spike-count memories), and the sink's ready is random.
@@ -20,7 +20,7 @@ from hw.spec import protocol
 from hw.spec.capacity import Capacity
 from hw.rtl.result_writer import ResultWriter
 
-HEADER = {"sample_errors": 0xA5, "cycles": 123456, "in_events": 789, "spikes": 4242, "sops": 0xDEADBEEF}
+HEADER = {"sample_errors": 0xA5, "cycles": 123456, "in_events": 789, "spikes": 4242, "sops": 0xDEADBEEF, "exit_step": 37}
 
 
 def ref_argmax(values):
@@ -43,6 +43,7 @@ def ref_record(values, header=HEADER):
         header["in_events"],
         header["spikes"],
         header["sops"],
+        header["exit_step"],
     ]
     return words + [v & 0xFFFFFFFF for v in values]
 
@@ -179,7 +180,7 @@ def test_hand_worked_membranes_ties_and_negatives():
     assert ref_argmax(values) == 2
     (res,) = run_writer(CAP, [(values, 0, 3, [9] * 10)])
     check(res, values)
-    assert res["words"][2] == 2 and res["words"][7 + 3] == 0xFFFF8000
+    assert res["words"][2] == 2 and res["words"][8 + 3] == 0xFFFF8000
 
 
 def test_all_negative_winner_last():
@@ -225,7 +226,7 @@ def test_full_ready_back_to_back_words():
     values = [1, 2, 3]
     (res,) = run_writer(CAP, [(values, 0, 0, [0, 0, 0])], ready_p=1.1)
     check(res, values)
-    assert res["last_cycle"] == 3 + 2 + 7 + 3 - 1  # first word at n + 2, then 10 words
+    assert res["last_cycle"] == 3 + 2 + 8 + 3 - 1  # first word at n + 2, then 11 words (8 header + 3)
 
 
 def test_abort_returns_to_idle():

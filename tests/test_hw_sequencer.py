@@ -40,12 +40,15 @@ class _Harness(Elaboratable):
         return m
 
 
-def _run(T, layers, events, q_counts=None, step_gap=0):
+def _run(T, layers, events, q_counts=None, step_gap=0, monitor=None):
     """Run one sample. ``layers``: per layer (n, stage, source) with source
     ``("input", 0)`` or ``("layer", index)``, delay 0; ``events``: the input
     group's events per step (the same each step); ``q_counts``: per lane
     bank, the (constant) spike-queue counts. ``step_gap``: the input step is
-    there only one cycle in ``step_gap + 1`` (the sequencer waits in R_WAIT). Returns (counted cycles, tags, issues)."""
+    there only one cycle in ``step_gap + 1`` (the sequencer waits in R_WAIT).
+    ``monitor``: (min_step, exit step or None), a stand-in exit monitor whose
+    ``wait`` is high from a may-end step's ``exit_expect`` for
+    ``timing.exit_wait(P)`` cycles. Returns (counted cycles, tags, issues)."""
     h = _Harness()
     seq = h.seq
     P = CAP.lanes
@@ -77,8 +80,21 @@ def _run(T, layers, events, q_counts=None, step_gap=0):
         ctx.set(seq.batch, 1)
         await ctx.tick()
         ctx.set(seq.start, 0)
+        front = 0  # the event input's front step: released steps (all T at the end)
+        x_t, left, exit_now = 0, 0, False  # the stand-in monitor: steps expected, wait cycles left
         for k in range(400):
-            ctx.set(seq.ev_step_valid, k % (step_gap + 1) == step_gap)
+            ctx.set(seq.ev_front, front)
+            ctx.set(seq.ev_step_valid, front < T and k % (step_gap + 1) == step_gap)
+            front += ctx.get(seq.ev_release)
+            if monitor is not None:
+                if ctx.get(seq.exit_expect):
+                    if monitor[0] <= x_t <= T - 2:
+                        left = timing.exit_wait(P)
+                        exit_now = exit_now or x_t == monitor[1]
+                    x_t += 1
+                ctx.set(seq.exit_wait, left > 0)
+                ctx.set(seq.exit_now, exit_now and left == 0)
+                left = max(0, left - 1)
             if ctx.get(seq.tag.valid):
                 tags.append(tuple(ctx.get(getattr(seq.tag, f)) for f in TAG))
             issues[0] += ctx.get(seq.issue)
@@ -142,3 +158,21 @@ def test_state_latencies_are_hw_spec_timing():
     """The hand-worked figures above are the sums of hw.spec.timing's."""
     assert (timing.INIT, timing.LATCH, timing.ENTER, timing.DRAIN) == (1, 1, 1, 10)
     assert SETUP_CYCLES == timing.LATCH + timing.ENTER and SKIP_CYCLES == timing.LATCH
+
+
+def test_early_exit_waits_and_discards():
+    """One layer (the readout, 4 neurons, 2 events per step), T = 3, P = 4,
+    min_step 0. Step 0: latch 1, enter 2, issues 3, 4; R_EXIT waits
+    exit_wait(4) = 13 cycles (5..17). Exit at 0: flush 18 (the layer's
+    write-back landed at 14), discard steps 1 and 2 (19, 20): 21. No exit:
+    step 1 latches 18, issues 20, 21, R_EXIT 22..34; step 2 latches 35
+    (drained at 31), issues 37, 38, no wait at T-1; flush until 38 + 10,
+    +1: 49. Exit at 1: flush 35, discard step 2 (36): 37. min_step 2: no
+    waits: 41, as without a rule (1 -> 5, 14 -> 18, 27 -> 31, flush to 40)."""
+    one = [(4, 0, ("input", 0))]
+    assert timing.exit_wait(4) == 13
+    assert _run(3, one, events=2, monitor=(0, 0))[0] == 21
+    assert _run(3, one, events=2, monitor=(0, None))[0] == 49
+    assert _run(3, one, events=2, monitor=(0, 1))[0] == 37
+    assert _run(3, one, events=2, monitor=(2, None))[0] == 41
+    assert _run(3, one, events=2)[0] == 41

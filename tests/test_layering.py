@@ -13,9 +13,13 @@ BOARD_SIDE = [
     "sw.golden",
     "sw.events",
     "sw.encode",
+    "sw.stream",
     "sw.energy",
+    "sw.adaptive",
+    "sw.cascade",
     "sw.random_net",
     "sw.data",
+    "sw.fields",
     "hw.spec.capacity",
     "hw.spec.regmap",
     "hw.spec.protocol",
@@ -27,6 +31,8 @@ BOARD_SIDE = [
     "host.golden_backend",
     "host.rtl",
     "host.deploy",
+    "host.live",
+    "host.live_sources",
 ]
 
 

@@ -251,6 +251,7 @@ def test_bad_frames_are_answered_and_change_nothing():
         encode_frame(0x42),  # unknown type
         frame("READ", b"\0\0"),  # wrong length
         frame("WORDS", b"\1\2\3"),
+        frame("WORDS"),  # an empty push
         frame("EVENTS", b"\1"),
         frame("RECV"),
         frame("READ", struct.pack("<I", 0x10)),  # still the old value
@@ -267,6 +268,7 @@ def test_bad_frames_are_answered_and_change_nothing():
         error_frame(ERR["TYPE"], 0x42),
         error_frame(ERR["LENGTH"], REQUESTS["READ"]),
         error_frame(ERR["LENGTH"], REQUESTS["WORDS"]),
+        error_frame(ERR["LENGTH"], REQUESTS["WORDS"]),
         error_frame(ERR["LENGTH"], REQUESTS["EVENTS"]),
         error_frame(ERR["LENGTH"], REQUESTS["RECV"]),
         encode_frame(0x81, struct.pack("<IB", 7, 0)),
@@ -276,7 +278,7 @@ def test_bad_frames_are_answered_and_change_nothing():
     ]
     # the model agrees on every frame it can parse
     model = BridgeModel(dict(REGS), list(RESULTS))
-    for i in (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13):
+    for i in (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14):
         assert model.request(reqs[i]) == want[i], i
     got, regs, pushed = run_bridge(reqs, REGS, RESULTS)
     assert got == want

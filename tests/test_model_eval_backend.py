@@ -3,25 +3,10 @@ sw.golden, compared sample by sample (prediction, readout, cycles, counters)."""
 
 import json
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from eavs.cli import app
-from sw import golden, qnet
-from sw.random_net import random_qnet, random_spikes
-from sw.train import TrainData, save_npz
-
-
-@pytest.fixture
-def model_and_data(tmp_path):
-    rng = np.random.default_rng(11)
-    net = random_qnet(rng, max_inputs=12, max_neurons=6, max_hidden=1, timesteps=4, n_classes=3)
-    x = random_spikes(rng, net, batch=3, rate=0.3)
-    y = golden.run(net, x).prediction  # labels the model gets right: accuracy must come out 1.0
-    model = qnet.save(net, tmp_path / "m.qnet")
-    data = save_npz(tmp_path / "d.npz", TrainData(x=x, y=y, actors=np.zeros(3, np.int64), classes=net.classes, inputs=net.inputs))
-    return model, data
 
 
 def test_eval_rejects_unknown_backend(model_and_data):

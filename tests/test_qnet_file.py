@@ -224,7 +224,7 @@ def test_version1_file_loads_with_shift_converted(tmp_path, net):
     shifts = [3, 0, 12, 1][: len(net.layers)]
     old = _as_version1(qnet.save(net, tmp_path / "m.qnet"), tmp_path, shifts)
     back = qnet.load(old)
-    assert back.version == 2
+    assert back.version == qnet.VERSION
     for layer, k in zip(back.layers, shifts):
         # literal table: k -> d = 4096 >> k (k >= 1), 0 for k = 0
         assert layer.decay.tolist() == [{3: 512, 0: 0, 12: 1, 1: 2048}[k]] * layer.n

@@ -118,6 +118,19 @@ def test_batch_equals_golden_and_cycle_model(board):
         assert stats["bytes_out"] > 0 and stats["retried"] == 0
 
 
+def test_early_exit_models_equal_golden(board):
+    """A model with an early-exit rule over the serial link: exit step,
+    prediction, readout, counters and cycles equal the golden back-end's."""
+    from sim.scenarios import exit_pairs
+
+    with open_board(board) as be:
+        gold = host.open_backend("golden", capacity=CAP)
+        for net, x in exit_pairs(41, CAP, 2, batch=2):
+            be.load_model(net)
+            gold.load_model(net)
+            assert be.infer_batch(x).differences(gold.infer_batch(x)) == []
+
+
 def test_error_bits_are_decoded(board):
     with open_board(board) as be:
         rng = np.random.default_rng(21)
@@ -215,21 +228,14 @@ def test_board_that_never_answers_times_out():
     silent.close()
 
 
-def test_eavs_eval_on_the_simulated_board_prints_a_bit_exact_verdict(board, tmp_path):
+def test_eavs_eval_on_the_simulated_board_prints_a_bit_exact_verdict(board, model_and_data, tmp_path):
     import json
 
     from typer.testing import CliRunner
 
     from eavs.cli import app
-    from sw import golden, qnet
-    from sw.train import TrainData, save_npz
 
-    rng = np.random.default_rng(11)
-    net = random_qnet(rng, max_inputs=12, max_neurons=6, max_hidden=1, timesteps=4, n_classes=3)
-    x = random_spikes(rng, net, batch=3, rate=0.3)
-    y = golden.run(net, x).prediction  # labels the model gets right: accuracy must come out 1.0
-    model = qnet.save(net, tmp_path / "m.qnet")
-    data = save_npz(tmp_path / "d.npz", TrainData(x=x, y=y, actors=np.zeros(3, np.int64), classes=net.classes, inputs=net.inputs))
+    model, data = model_and_data
     out = tmp_path / "eval.json"
     result = CliRunner().invoke(
         app,
@@ -287,3 +293,21 @@ def test_link_bytes_per_inference_measured_on_the_demo_input_shape(board):
     print(f"\nmeasured over the simulated link: {out + back} bytes for {len(x)} inferences of the demo input shape "
           f"({(out + back) / len(x):.0f} per inference: {out / len(x):.0f} to the board, {back / len(x):.0f} back; "
           f"{n_recv} RECV polls, {n_w} register writes and {n_r} reads in the batch)")
+
+
+def test_eavs_live_on_the_simulated_board_decides_as_golden(board):
+    """host.live through the serial back-end (the simulated ULX3S): the same decisions,
+    margins and exit steps as on golden, window by window (issue 24)."""
+    from host.live import LiveRunner
+    from host.live_sources import FakeClock
+    from tests.test_live import ListAudio, am_tone, band_model, blocks
+
+    x = np.concatenate([am_tone(1, 1.5, 0), am_tone(3, 1.5, 1)])
+    rows = {}
+    for kind in ("golden", "serial"):
+        with (open_board(board) if kind == "serial" else host.open_backend("golden", capacity=CAP)) as be:
+            be.load_model(band_model())
+            ds = LiveRunner(be, ListAudio(blocks(x)), window_s=1.0, hop_s=0.5, clock=FakeClock()).run()
+        rows[kind] = [(d.t_end_s, d.prediction, d.margin, d.exit_step, d.fault) for d in ds]
+    assert len(rows["golden"]) == 5 and rows["serial"] == rows["golden"]
+    assert rows["golden"][0][1] == "g1" and rows["golden"][-1][1] == "g3"  # windows inside the first and the second tone

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from sim.build import build_core, run_cocotb, tool_problem
-from sim.scenarios import Scenario, faults, models_back_to_back, random_models, test_capacity
+from sim.scenarios import Scenario, exit_pairs, faults, models_back_to_back, random_models, test_capacity
 
 _BUILDS: dict = {}
 
@@ -63,6 +63,29 @@ def test_sim_random_models_back_to_back(simulator, lanes, n_models, batch, tmp_p
     models_back_to_back(scn, models, seed=lanes, batch=batch)
     _verify(build, scn, "random")
     assert scn.n_checked == n_models * batch
+
+
+EXIT = [
+    pytest.param("verilator", 8, marks=[pytest.mark.verilator, pytest.mark.xdist_group("core_verilator_P8")]),
+    pytest.param("icarus", 1, marks=[pytest.mark.icarus, pytest.mark.xdist_group("core_icarus_P1")]),
+]
+
+
+@pytest.mark.parametrize("simulator,lanes", EXIT)
+def test_sim_early_exit_models(simulator, lanes, tmp_path_factory):
+    """Models with an early-exit rule (membrane and spike-count readouts),
+    loaded back to back: exit step, prediction, readout, counters with the
+    wave overrun and cycles equal hw.spec.expected's, sample by sample; some
+    samples exit before T-1 and some run to it."""
+    build = _build(simulator, lanes, tmp_path_factory)
+    cap = test_capacity(lanes)
+    scn = Scenario(cap, seed=lanes + 7)
+    pairs = exit_pairs(200 + lanes, cap, 4 if simulator == "verilator" else 2)
+    for k, (net, spikes) in enumerate(pairs):
+        scn.load(net, f"exit model {k} load")
+        scn.run(net, spikes, f"exit model {k} run")
+    _verify(build, scn, "exit")
+    assert scn.n_checked == sum(len(sp) for _, sp in pairs)
 
 
 FAULTS = [

@@ -5,6 +5,7 @@
   what is skipped (no encoding).
 - ``eavs data encode SPEC --out FILE.npz``: encode with the default (or
   given) encoder parameters, print the summary, save the spike trains.
+- ``eavs data cache [--clear]``: where the encoding cache is, its size; empty it.
 - ``eavs data probe SPEC``: linear-probe accuracy of audio, visual and both
   with actor-disjoint cross-validation (does fusion matter on this data?).
 """
@@ -75,33 +76,65 @@ def _with_vocal(spec: str, vocal: Optional[str]) -> str:
     return spec + ("&" if "?" in spec else "?") + f"vocal={vocal}"
 
 
+#: Up to this many skipped files (or warnings) are listed one by one; more are summarised by reason.
+SHOW_ALL = 10
+
+
 @data_app.command("info")
 def info(
     spec: str = typer.Argument(..., help="builtin:DIR, ravdess:DIR or cremad:DIR"),
     modality: str = typer.Option("av", "--modality", help="av, audio or visual: which files a clip needs."),
     vocal: Optional[str] = typer.Option(None, "--vocal", help=VOCAL_HELP),
+    check_faces: bool = typer.Option(False, "--check-faces", help="Also decode every video and track its face, as encode does (slow; a progress bar)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped file and every warning (default: a summary by reason)."),
+    skipped_csv: Optional[Path] = typer.Option(None, "--skipped", help="Write every skipped file and its reason to this CSV (path,reason)."),
 ) -> None:
     """Scan a data set and open every file's header: clips per class and actor, every skipped
-    file with its reason, and warnings. Counts equal what `encode` will try."""
-    from sw.data.dataset import scan_spec, top_reasons
+    file with its reason, and warnings. With --check-faces the counts equal what `encode`
+    uses; without, the summary says how many clips were not checked for a face."""
+    from sw.data.dataset import by_reason, face_problems, scan_spec, top_reasons, write_skipped_csv
     from sw.data.media import show
 
     spec = _with_vocal(spec, vocal)
-    classes, clips, skipped, warnings = scan_spec(spec, _encoders(modality, 40, None))
+    encoders = _encoders(modality, 40, None)
+    classes, clips, skipped, warnings = scan_spec(spec, encoders)
+    unchecked = 0
+    if any(e.kind == "visual" for e in encoders):
+        if check_faces:
+            bad = face_problems(clips, encoders, progress=True)
+            skipped = skipped + bad
+            clips = [c for c in clips if c.path not in {s.path for s in bad}]
+        else:
+            unchecked = len(clips)
     counts = np.bincount([c.label for c in clips], minlength=len(classes))
     n_warn = sum(len(w) for w in warnings.values())
     typer.echo(f"{spec}: {len(clips)} clips, {len({c.actor for c in clips})} actors, {len(skipped)} skipped, {n_warn} warnings")
     typer.echo("  per class: " + ", ".join(f"{c} {n}" for c, n in zip(classes, counts)))
     if "vocal=song" in spec or "vocal=both" in spec:
         typer.echo("  note: RAVDESS song takes have six emotions only (no disgust, no surprised)")
-    if skipped:
-        typer.echo(f"  skipped: {top_reasons([(s.path, s.reason) for s in skipped])}")
-    for s in skipped:
-        typer.echo(f"  skipped {show(s.path)}: {s.reason}")
-    for path, ws in warnings.items():
-        for w in ws:
+    skips = [(s.path, s.reason) for s in skipped]
+    warns = [(path, w) for path, ws in warnings.items() for w in ws]
+    if skips:
+        typer.echo(f"  skipped: {top_reasons(skips)}")
+    if verbose or len(skips) <= SHOW_ALL:
+        for path, reason in skips:
+            typer.echo(f"  skipped {show(path)}: {reason}")
+    else:
+        typer.echo("  skipped, by reason (every file: --verbose or --skipped FILE.csv):")
+        for line in by_reason(skips):
+            typer.echo(f"    {line}")
+    if verbose or len(warns) <= SHOW_ALL:
+        for path, w in warns:
             typer.echo(f"  warning {show(path)}: {w}")
-    typer.echo("  (faces and silent audio are checked when the clips are encoded)")
+    else:
+        typer.echo("  warnings, by kind (every one: --verbose):")
+        for line in by_reason(warns):
+            typer.echo(f"    {line}")
+    if skipped_csv is not None:
+        typer.echo(f"  wrote {write_skipped_csv(skipped_csv, skips)} skipped files to {skipped_csv}")
+    if unchecked:
+        typer.echo(f"  {unchecked} clips not checked for a face: `encode` may still skip some (--check-faces checks them now)")
+    typer.echo("  (silent audio is checked, as a warning, when the clips are encoded)")
 
 
 @data_app.command("encode")
@@ -111,7 +144,7 @@ def encode(
     modality: str = typer.Option("av", "--modality", help="av, audio or visual."),
     timesteps: int = typer.Option(40, "--timesteps", help="T: bins per clip."),
     params: Optional[Path] = typer.Option(None, "--params", help="JSON list of encoder parameters (overrides --modality)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Encoding cache folder (default DIR/.eavs_cache)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Encoding cache folder (default $XDG_CACHE_HOME/eavs or ~/.cache/eavs; never the data folder unless given here)."),
     workers: int = typer.Option(2, "--workers", help="Processes."),
     vocal: Optional[str] = typer.Option(None, "--vocal", help=VOCAL_HELP),
 ) -> None:
@@ -122,15 +155,30 @@ def encode(
     encoders = _encoders(modality, timesteps, params)
     s = load_encoded(spec, encoders, cache_dir=cache_dir, progress=True, workers=workers)
     if out is not None:
-        header = {"classes": s.classes, "inputs": [{"name": g.name, "size": g.size, "encoder": g.encoder} for g in s.inputs]}
-        np.savez_compressed(
-            out,
-            x=s.x,
-            y=s.y,
-            actors=s.actors,
-            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-        )
-        typer.echo(f"wrote {out}")
+        from sw.train import TrainData, save_npz  # the one writer of the npz: format that train and eval read
+
+        save_npz(out, TrainData(x=s.x, y=np.asarray(s.y, np.int64), actors=np.asarray(s.actors, np.int64),
+                                classes=list(s.classes), inputs=list(s.inputs)))  # fmt: skip
+        typer.echo(f"wrote {out} (read it with --data npz:{out})")
+
+
+@data_app.command("cache")
+def cache_cmd(
+    clear: bool = typer.Option(False, "--clear", help="Delete the encoded sets in the cache folder."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="The cache folder (default $XDG_CACHE_HOME/eavs or ~/.cache/eavs)."),
+) -> None:
+    """Where the encoding cache is and how big; --clear empties it (only its encoded sets)."""
+    from sw.data.dataset import cache_files, cache_line, default_cache_dir
+
+    cdir = cache_dir if cache_dir is not None else default_cache_dir()
+    if clear:
+        files = cache_files(cdir)
+        size = sum(p.stat().st_size for p in files)
+        for p in files:
+            p.unlink()
+        typer.echo(f"cleared {len(files)} encoded sets ({size / 1e6:.1f} MB) from {cdir}")
+    else:
+        typer.echo(cache_line(cdir))
 
 
 @data_app.command("probe")

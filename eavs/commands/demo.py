@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from eavs.demo_config import ConfigError, DemoConfig, check_config
+        from sw.fields import check_known_fields
 
         overrides: dict = {}
         if config is not None:
@@ -56,10 +57,7 @@ def register(app: typer.Typer) -> None:
         for name, value in (("board", board), ("data", data), ("simulator", simulator), ("cache_dir", str(cache) if cache else None), ("seeds", seeds)):
             if value is not None:
                 overrides[name] = value
-        known = {f for f in DemoConfig.__dataclass_fields__}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ConfigError(f"unknown demo config field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(DemoConfig, overrides, "demo config", ConfigError)
         try:
             cfg = DemoConfig.quick_preset(**overrides) if quick else DemoConfig.full(**overrides)
         except TypeError as e:

@@ -40,12 +40,13 @@ def register(app: typer.Typer) -> None:
             None, "--readout",
             help="'membrane' or 'spikes' (default: spikes when the output layer spikes, else membrane).",
         ),
+        dt: float = typer.Option(None, "--dt", help="The source's time step in seconds (default: the graph's metadata, else 1e-4, snnTorch's)."),
     ) -> None:
         """Quantize a NIR graph into a .qnet; prints the quantization error and every approximation."""
         from sw.nir_io import import_nir
 
         net, rep = import_nir(graph, out, bits=bits, v_bits=v_bits, timesteps=timesteps, comparison=comparison,
-                              reset=reset, readout=readout)
+                              reset=reset, readout=readout, dt=dt)
         for line in rep.lines():
             typer.echo(line)
         typer.echo(f"wrote {out}: layers {[(l.name, l.n) for l in net.layers]}, inputs {[(g.name, g.size) for g in net.inputs]}, "

@@ -33,7 +33,7 @@ from hw.spec.boards import BOARDS_TOML, Board, BoardError, Resources, get_board,
 from hw.spec.capacity import Capacity, CapacityError
 from hw.flow.estimate import ToolError, check_fits, tool_path, yosys_xilinx_estimate
 
-__all__ = ["build", "generate_core", "main", "format_report", "nextpnr_fmax", "TimingError"]
+__all__ = ["build", "generate_core", "main", "format_report", "nextpnr_fmax", "nextpnr_critical_path", "TimingError"]
 
 _FMAX_LINE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz \((PASS|FAIL) at ([0-9.]+) MHz\)")
 
@@ -52,6 +52,43 @@ def nextpnr_fmax(log: Path) -> dict[str, dict[str, float | bool]] | None:
     for name, got, verdict, want in _FMAX_LINE.findall(Path(log).read_text(errors="replace")):
         found[name] = {"achieved_mhz": float(got), "constraint_mhz": float(want), "pass": verdict == "PASS"}
     return found or None
+
+
+_CRIT_HEAD = re.compile(r"Critical path report for clock '([^']+)'")
+_CRIT_SOURCE = re.compile(r"\bSource (\S+)")
+_CRIT_SINK = re.compile(r"\bSink (\S+)")
+_CRIT_SPLIT = re.compile(r"([0-9.]+) ns logic, ([0-9.]+) ns routing")
+
+
+def nextpnr_critical_path(log: Path) -> dict[str, dict[str, Any]]:
+    """Per clock, the last critical path nextpnr printed in ``log`` (post-route
+    when it got that far): ``{clock: {"from", "to", "logic_ns", "routing_ns"}}``,
+    ``from`` the first cell pin of the path and ``to`` its last; ``{}`` if none."""
+    if not Path(log).is_file():
+        return {}
+    paths: dict[str, dict[str, Any]] = {}
+    clock, block = None, []
+    for line in Path(log).read_text(errors="replace").splitlines():
+        head = _CRIT_HEAD.search(line)
+        if head:
+            clock, block = head.group(1), []
+            continue
+        if clock is None:
+            continue
+        split = _CRIT_SPLIT.search(line)
+        if split:
+            text = "\n".join(block)
+            src, sink = _CRIT_SOURCE.findall(text), _CRIT_SINK.findall(text)
+            if src and sink:
+                paths[clock] = {"from": src[0], "to": sink[-1], "logic_ns": float(split.group(1)), "routing_ns": float(split.group(2))}
+            clock = None
+        else:
+            block.append(line)
+    return paths
+
+
+def _path_text(p: dict[str, Any]) -> str:
+    return f"{p['from']} -> {p['to']} ({p['logic_ns'] + p['routing_ns']:.2f} ns: {p['logic_ns']:.2f} logic, {p['routing_ns']:.2f} routing)"
 
 
 def _say(msg: str) -> None:
@@ -164,12 +201,16 @@ def build(
             if bit.exists():
                 bit.unlink()  # never leave a bitstream that did not meet timing
             worst = min(failed.items(), key=lambda kv: kv[1]["achieved_mhz"])
+            crit = nextpnr_critical_path(out / "ecp5" / "top.tim").get(worst[0])
             raise TimingError(
                 f"timing FAILED on {board.name}: nextpnr (seed {seed}) achieved {worst[1]['achieved_mhz']:.2f} MHz "
                 f"for clock {worst[0]!r} against the required {worst[1]['constraint_mhz']:g} MHz; no bitstream written "
-                f"(log {out / 'ecp5' / 'top.tim'})"
+                f"(log {out / 'ecp5' / 'top.tim'})" + (f"; critical path {_path_text(crit)}" if crit else "")
             ) from None
         report["ecp5"]["seed"] = seed
+        crit = nextpnr_critical_path(out / "ecp5" / "top.tim")
+        if crit:
+            report["ecp5"]["critical_path"] = min(crit.items(), key=lambda kv: -(kv[1]["logic_ns"] + kv[1]["routing_ns"]))[1]
         if not report["ecp5"]["meets_timing"]:  # nextpnr run with --timing-allow-fail by a caller's flow
             raise TimingError(
                 f"timing FAILED on {board.name}: achieved {report['ecp5']['fmax_mhz']:.2f} MHz against "
@@ -241,6 +282,8 @@ def format_report(report: dict[str, Any]) -> str:
             f"timing: achieved clock (nextpnr Fmax, seed {e.get('seed', '?')}) {e['fmax_mhz']:.2f} MHz "
             f"(constraint {e['constraint_mhz']:g} MHz, {'met' if e['meets_timing'] else 'FAILED'})"
         )
+        if e.get("critical_path"):
+            lines.append(f"critical path: {_path_text(e['critical_path'])}")
         lines.append(f"bitstream: {e['bitstream']} ({e['bitstream_bytes']} bytes)")
         lines.append(f"wrapper: {e['wrapper']}")
     return "\n".join(lines)

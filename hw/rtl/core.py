@@ -45,6 +45,9 @@ latencies named in capitals are :mod:`hw.spec.timing`'s (the cycle model in
   readable (and counted) from the next cycle (``MEM_WRITE`` = 1).
 * ``result_writer.ResultWriter``: readout scan, argmax and result record
   (stream I/O after the sample, not counted).
+* ``exit_monitor.ExitMonitor``: the early-exit rule on the readout's
+  write-backs (image v4); decides ``timing.exit_monitor(P)`` =
+  ``ceil(log2 P) + 2`` cycles after a step's last write-back.
 
 A chunk's last issue in cycle ``i``: its last accumulate is in ``i + 4``,
 its membranes are read then, the lanes take it in ``i + 5``, it is written
@@ -57,7 +60,8 @@ Membranes need no clearing pass: at step 0 the update reads them as 0.
 Cycle model (hw.spec.capacity, the one definition; the RTL's counter matches it
 on every simulated sample): R_INIT (1), per layer run ``SETUP_CYCLES`` (2)
 plus ``max(events, 1)`` per chunk after any drain wait, per skipped layer
-``SKIP_CYCLES`` (1), and the final flush. Cycles that wait for input words,
+``SKIP_CYCLES`` (1), the early-exit waits (R_EXIT) and discarded input
+steps of a model with an exit rule, and the final flush. Cycles that wait for input words,
 drain a bad stream, scan the readout and write results are stream I/O, not
 compute, and are not counted.
 
@@ -81,6 +85,7 @@ from hw.rtl.accumulators import SynapseAccumulators
 from hw.rtl.axi import AXI4LiteSignature, AXIStreamSignature
 from hw.rtl.csr import ControlRegisters
 from hw.rtl.event_input import EventInput
+from hw.rtl.exit_monitor import ExitMonitor
 from hw.rtl.input_demux import InputDemux
 from hw.rtl.issue_pipe import IssuePipeline
 from hw.rtl.lif_array import LIFArray
@@ -158,7 +163,23 @@ class EAVSCore(wiring.Component):
         self._wire_issue(m, seq, walker, issue, accs, ev, queues, mem)
         self._wire_update(m, seq, tags, accs, lif, queues, loader, rw, mem)
         self._wire_registers(m, csr, seq, loader, ev, rw)
+        self._wire_exit(m, seq, tags, lif, loader, ev, rw)
         return m
+
+    def _wire_exit(self, m, seq, tags, lif, loader, ev, rw):
+        """The early-exit monitor (hw.rtl.exit_monitor) on the readout's
+        write-backs; the sequencer waits for its decision; the result record
+        carries its exit step."""
+        m.submodules.exit_monitor = mon = ExitMonitor(self.capacity)
+        wb = tags.wb
+        m.d.comb += [
+            mon.begin.eq(seq.ev_begin), mon.timesteps.eq(loader.m_T), mon.rspk.eq(loader.m_rspk),
+            mon.min_step.eq(loader.m_exit_min), mon.margin.eq(loader.m_exit_margin),
+            mon.i_valid.eq(wb.valid & wb.ro), mon.i_first.eq(wb.first), mon.i_last.eq(wb.last), mon.i_lanes.eq(wb.lanes),
+            mon.i_v.eq(lif.v_word_out), mon.i_c.eq(lif.c_word_out),
+            mon.expect.eq(seq.exit_expect), seq.exit_wait.eq(mon.wait), seq.exit_now.eq(mon.exit),
+            seq.ev_front.eq(ev.front), rw.exit_step.eq(mon.exit_step),
+        ]  # fmt: skip
 
     def _memories(self, m):
         """The weight, membrane, bias, decay and spike-count memories (block

@@ -110,6 +110,8 @@ class ModelLoader(wiring.Component):
     m_inputs, m_T, m_layers, m_groups, m_outputs, m_out_mbase, m_rspk : Out
         Model totals; ``m_outputs``, ``m_out_mbase`` and ``m_rspk`` are the
         last layer's n, mbase and readout-by-spikes flag.
+    m_exit_margin, m_exit_min : Out(32)
+        The early-exit rule, header words 9 and 10 (:mod:`hw.spec.protocol`).
     g_off, g_size, g_end : Out(...).array(max_sources)
         Each input group's offset, size and offset + size.
     ly_n, ly_chunks, ly_thr, ly_sub, ly_spk, ly_vb, ly_stage, ly_nsrc, ly_wbase, ly_rows, ly_mbase : Out(...).array(max_layers)
@@ -150,6 +152,8 @@ class ModelLoader(wiring.Component):
                 "m_outputs": Out(nb),
                 "m_out_mbase": Out(bits_for(MD)),
                 "m_rspk": Out(1),
+                "m_exit_margin": Out(32),
+                "m_exit_min": Out(32),
                 "g_off": Out(bits_for(NI)).array(S),
                 "g_size": Out(bits_for(NI)).array(S),
                 "g_end": Out(bits_for(NI) + 1).array(S),
@@ -275,13 +279,15 @@ class ModelLoader(wiring.Component):
                 with m.If(word > cap.weight_depth):
                     m.d.sync += self.cap_err.eq(1)
             with m.Case(8):
-                m.d.sync += [self.m_groups.eq(word), self.g.eq(0), self.k.eq(0)]
+                m.d.sync += [self.m_groups.eq(word), self.g.eq(0)]
                 with m.If(word == 0):
                     self._refuse(m)
-                with m.Else():
-                    m.d.sync += self.sec.eq(L_GRP)
-                    with m.If(word > cap.max_sources):
-                        m.d.sync += [self.cap_err.eq(1), self.m_groups.eq(cap.max_sources)]
+                with m.Elif(word > cap.max_sources):
+                    m.d.sync += [self.cap_err.eq(1), self.m_groups.eq(cap.max_sources)]
+            with m.Case(9):
+                m.d.sync += self.m_exit_margin.eq(word)
+            with m.Case(10):
+                m.d.sync += [self.m_exit_min.eq(word), self.k.eq(0), self.sec.eq(L_GRP)]
 
     def _group(self, m, word):
         g = self.g

@@ -71,8 +71,8 @@ class ResultWriter(wiring.Component):
         Read address for the membrane and spike-count memories.
     v_data, c_data : In
         Their read data, one cycle after the address (P lanes each).
-    sample_errors, cycles, in_events, spikes, sops : In
-        Header words 1 and 3..6, sent as they are when their word goes out.
+    sample_errors, cycles, in_events, spikes, sops, exit_step : In
+        Header words 1 and 3..7, sent as they are when their word goes out.
     prediction : Out(32)
         The argmax of the last scan (the PREDICTION register, header word 2).
     m_axis : Out(AXIStreamSignature(32))
@@ -109,6 +109,7 @@ class ResultWriter(wiring.Component):
                 "in_events": In(32),
                 "spikes": In(32),
                 "sops": In(32),
+                "exit_step": In(32),
                 "prediction": Out(32),
                 "m_axis": Out(AXIStreamSignature(32)),
                 "win_addr": In(range(NN)),
@@ -184,9 +185,10 @@ class ResultWriter(wiring.Component):
                 self.in_events,
                 self.spikes,
                 self.sops,
+                self.exit_step,
             ]
         )
-        assert len(header) == _H == 7  # header[widx[:3]] below indexes 0..7
+        assert len(header) == _H == 8  # header[widx[:3]] below indexes 0..7
         with m.If(self.start):
             m.d.sync += widx.eq(0)
         with m.If(phase == _EMIT):

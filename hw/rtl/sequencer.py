@@ -25,14 +25,21 @@ chunk in the same cycle, or ends the run: the next layer's R_LATCH, or the
 wave's end. After the last wave R_FLUSH waits for the last write-backs,
 R_DRAIN for the event input's tail, R_SCAN for the result writer.
 
+**Early exit** (image v4). The readout's run of each step tells the exit
+monitor (``exit_expect``); when its step may end the sample (``exit_wait``)
+the wave ends in R_EXIT, which waits for the decision (``timing.exit_wait``
+compute cycles after the readout's last issue). On an exit (``exit_now``)
+the sample flushes; R_DRAIN then releases the input steps not yet consumed
+as they arrive, one counted cycle each, and waits for all T.
+
 Latency (hw.spec.timing; the cycle model in hw.spec.capacity sums these):
 R_INIT ``INIT`` = 1 cycle per sample; a layer's set-up ``SETUP`` =
 ``LATCH + ENTER`` = 2 cycles, a skipped layer ``SKIP`` = 1 cycle; a chunk
 ``max(events, 1)`` cycles; a set-up that reads a queue waits until
 ``DRAIN`` = 10 compute cycles after that queue's writer's last issue.
 
-Counted cycles (``cycles``) are R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND
-and R_FLUSH; waiting for input, draining, scanning and the result record
+Counted cycles (``cycles``) are R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND,
+R_FLUSH, R_EXIT and R_DRAIN's discarding cycles; waiting for input, draining, scanning and the result record
 are stream I/O, not compute.
 """
 
@@ -53,10 +60,12 @@ from hw.spec.schedule import MAX_STAGE
 __all__ = ["LayerSequencer", "STATES", "COUNTED"]
 
 #: The sequencer's states, in encoding order.
-STATES = ("IDLE", "LOAD", "R_INIT", "R_WAIT", "R_ISSUE", "R_CEND", "R_LATCH", "R_DRAIN", "R_SCAN", "R_SETUP", "R_FLUSH")
-IDLE, LOAD, R_INIT, R_WAIT, R_ISSUE, R_CEND, R_LATCH, R_DRAIN, R_SCAN, R_SETUP, R_FLUSH = range(len(STATES))
-#: The states whose cycles the cycle counter counts (compute, not stream I/O).
-COUNTED = (R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND, R_FLUSH)
+STATES = ("IDLE", "LOAD", "R_INIT", "R_WAIT", "R_ISSUE", "R_CEND", "R_LATCH", "R_DRAIN", "R_SCAN", "R_SETUP", "R_FLUSH",
+          "R_EXIT")  # fmt: skip
+IDLE, LOAD, R_INIT, R_WAIT, R_ISSUE, R_CEND, R_LATCH, R_DRAIN, R_SCAN, R_SETUP, R_FLUSH, R_EXIT = range(len(STATES))
+#: The states whose cycles the cycle counter counts (compute, not stream I/O);
+#: R_DRAIN's cycles that discard an input step after an early exit count too.
+COUNTED = (R_INIT, R_LATCH, R_SETUP, R_ISSUE, R_CEND, R_FLUSH, R_EXIT)
 #: ERROR causes of the running sample (also in its record); the others are sticky only.
 SAMPLE_CAUSES = ("event_index", "extra_events", "truncated", "start_busy", "bad_word")
 #: Causes the event input raises.
@@ -90,7 +99,7 @@ def _ports(cap: Capacity) -> dict:
         "sr_off": In(rows_bits).array(L, S),
         # the input demultiplexer and the event input
         "loading": Out(1), "ev_begin": Out(1), "ev_release": Out(1), "ev_drain_tail": Out(1),
-        "ev_step_valid": In(1), "ev_done": In(1), "ev_count": In(bits_for(NI)).array(S),
+        "ev_step_valid": In(1), "ev_done": In(1), "ev_front": In(bits_for(TMAX)), "ev_count": In(bits_for(NI)).array(S),
         **{f"ev_{c}": In(1) for c in EVENT_CAUSES},
         # the spike queues' counts
         "q_count": In(bits_for(QD)).array(2 * L, P), "q_clear": Out(1),
@@ -105,6 +114,8 @@ def _ports(cap: Capacity) -> dict:
         # what the update reports, and the result writer
         "sops_inc": In(range(P + 1)), "wb_valid": In(1), "wb_spikes": In(P),
         "rw_start": Out(1), "rw_done": In(1),
+        # the exit monitor (hw.rtl.exit_monitor)
+        "exit_expect": Out(1), "exit_wait": In(1), "exit_now": In(1),
         # status
         "busy": Out(1), "done": Out(1), "model_valid": Out(1), "error": Out(8), "sample_err": Out(8),
         "samples": Out(32), "cycles": Out(32), "spikes": Out(32), "sops": Out(32),
@@ -203,7 +214,7 @@ class LayerSequencer(wiring.Component):
         with m.If(self.wb_valid):
             m.d.sync += self.spikes.eq(self.spikes + sum(self.wb_spikes[j] for j in range(self.capacity.lanes)))
         counted = Signal()
-        m.d.comb += counted.eq(Cat(*[r.state == s for s in COUNTED]).any())
+        m.d.comb += counted.eq(Cat(*[r.state == s for s in COUNTED]).any() | ((r.state == R_DRAIN) & self.ev_step_valid))
         with m.If(counted):
             m.d.sync += self.cycles.eq(Mux(r.state == R_INIT, 1, self.cycles + 1))
             for t in r.ttl:
@@ -275,9 +286,17 @@ class LayerSequencer(wiring.Component):
         its own step (if it has one), or the sample flushes."""
         m.d.sync += [r.su_l.eq(0), r.w.eq(r.w + 1)]
         m.d.comb += self.ev_release.eq(r.w < self.m_T)
-        with m.If(r.w + 1 == r.n_waves):
+        with m.If(self.exit_wait):  # the readout's step may end the sample: R_EXIT waits for the monitor
+            m.d.sync += r.state.eq(R_EXIT)
+        with m.Else():
+            self._next_wave(m, r, r.w + 1)
+
+    def _next_wave(self, m, r, wn):
+        """Into wave ``wn``: wait for its input step (if it has one), or flush
+        the sample after its last wave."""
+        with m.If(wn == r.n_waves):
             m.d.sync += r.state.eq(R_FLUSH)
-        with m.Elif(r.w + 1 < self.m_T):
+        with m.Elif(wn < self.m_T):
             m.d.sync += r.state.eq(R_WAIT)
         with m.Else():
             m.d.sync += r.state.eq(R_LATCH)
@@ -289,6 +308,7 @@ class LayerSequencer(wiring.Component):
         m.d.comb += [
             t.valid.eq(1), t.maddr.eq(self.maddr), t.c.eq(r.c), t.lanes.eq(self.lanes),
             t.layer.eq(r.lay), t.par.eq(r.par), t.zero.eq(r.zero), t.first.eq(r.first),
+            t.last.eq(r.chunks_left == 1), t.ro.eq(r.lay + 1 == self.m_layers),
         ]  # fmt: skip
         m.d.sync += [
             r.first.eq(0),
@@ -302,6 +322,7 @@ class LayerSequencer(wiring.Component):
             self._enter_chunk(m, r)
         with m.Else():
             m.d.sync += r.ttl[Cat(r.par, r.lay)].eq(timing.DRAIN - 1)
+            m.d.comb += self.exit_expect.eq(r.lay + 1 == self.m_layers)  # the readout's step: the monitor decides
             with m.If(r.su_l < self.m_layers):  # su_l is already the next layer
                 m.d.sync += r.state.eq(R_LATCH)
             with m.Else():
@@ -348,8 +369,17 @@ class LayerSequencer(wiring.Component):
             with m.Case(R_FLUSH):  # the sample's last write-backs
                 with m.If(~Cat(*[t != 0 for t in r.ttl]).any()):
                     m.d.sync += r.state.eq(R_DRAIN)
-            with m.Case(R_DRAIN):  # the event input takes the tail, if any (not counted)
-                with m.If(self.ev_done):
+            with m.Case(R_EXIT):  # the exit monitor decides on the readout's step (counted)
+                with m.If(~self.exit_wait):
+                    with m.If(self.exit_now):
+                        m.d.sync += r.state.eq(R_FLUSH)
+                    with m.Else():
+                        self._next_wave(m, r, r.w)
+            with m.Case(R_DRAIN):  # the event input takes the tail, if any (not counted); after an
+                # early exit the input steps not yet consumed are released (discarded) as they
+                # come, one counted cycle each
+                m.d.comb += self.ev_release.eq(self.ev_step_valid)
+                with m.If(self.ev_done & (self.ev_front == self.m_T)):
                     m.d.sync += r.state.eq(R_SCAN)
                     m.d.comb += self.rw_start.eq(1)
             with m.Case(R_SCAN):  # the result writer scans the readout and sends the record

@@ -49,6 +49,8 @@ def tag_layout(capacity: Capacity) -> data.StructLayout:
             "par": 1,  # its step's parity: the buffer of its queue it writes
             "zero": 1,  # its step is 0: membranes and counts read as 0
             "first": 1,  # its run's first chunk: the queue restarts
+            "last": 1,  # its run's last chunk (the exit monitor's step ends there)
+            "ro": 1,  # its layer is the readout (the exit monitor watches it)
         }
     )
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hw.spec import timing
+from sw.fields import check_known_fields
 
 if TYPE_CHECKING:  # only for annotations: sw.qnet is numpy-only anyway
     from sw.qnet import QNet
@@ -26,9 +27,12 @@ __all__ = [
     "Capacity",
     "CapacityError",
     "DRAIN",
+    "EXIT_WAIT_BASE",
     "SAMPLE_OVERHEAD",
     "SETUP_CYCLES",
     "SKIP_CYCLES",
+    "exit_monitor_latency",
+    "exit_wait_cycles",
     "layer_run_cycles",
     "require_capacity",
     "sample_cycles",
@@ -54,6 +58,29 @@ DRAIN = timing.DRAIN
 #: Cycles per sample: clear the counters (R_INIT). The sample's last cycle,
 #: R_FLUSH, waits for the last write-back (at least one cycle).
 SAMPLE_OVERHEAD = timing.INIT
+
+
+
+def exit_monitor_latency(lanes: int) -> int:
+    """Cycles from a readout chunk's write-back to the cycle in which the
+    early-exit decision it completes is visible (:mod:`hw.rtl.exit_monitor`,
+    ``hw.spec.timing.exit_monitor``: ``ceil(log2 P) + 2``)."""
+    return timing.exit_monitor(lanes)
+
+
+#: Cycles from a run's last issue cycle to its last write-back (the 9th
+#: cycle after it, one before ``DRAIN``).
+EXIT_WAIT_BASE = timing.TAG_ENTRY + timing.WRITE_BACK_STAGE
+
+
+def exit_wait_cycles(lanes: int) -> int:
+    """Compute cycles (state R_EXIT of :mod:`hw.rtl.sequencer`) the core waits
+    after the readout's run of a step t with ``min_step <= t <= T-2`` of a
+    model with an early-exit rule, until the exit monitor has decided whether
+    the sample ends there: its last write-back plus the monitor's latency
+    (``hw.spec.timing.exit_wait``). Steps the rule cannot end (before
+    ``min_step``, or the last) cost nothing."""
+    return timing.exit_wait(lanes)
 
 
 class CapacityError(ValueError):
@@ -115,10 +142,7 @@ class Capacity:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "capacity") -> "Capacity":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CapacityError(f"{where}: unknown capacity field(s) {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, d, "capacity", CapacityError, where)
         try:
             return cls(**d)
         except CapacityError as e:
@@ -204,9 +228,12 @@ def layer_run_cycles(n: int, events: np.ndarray | int, lanes: int) -> np.ndarray
     return SETUP_CYCLES + math.ceil(n / lanes) * np.maximum(events, 1)
 
 
-def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarray:
+def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int, exit_step: np.ndarray | int | None = None
+                  ) -> np.ndarray:
     """Compute cycles of whole samples, from ``layer_events`` ``[T, L]`` or
-    ``[B, T, L]`` (``sw.golden.GoldenResult.layer_events``).
+    ``[B, T, L]``: the events each layer consumed at every one of the T steps
+    (``sw.golden.GoldenResult.layer_events_all``; for a model without an exit
+    rule ``layer_events`` is the same).
 
     Counts the cycles in which the core computes; time spent waiting for the
     host's input events is not included (it depends on the host, not on the
@@ -217,6 +244,13 @@ def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarr
     the last issue of the run that writes them). The sample ends with a
     flush that waits for the last write-back. Cycle indices below count
     compute cycles only, as the core's counter does (R_INIT is cycle 0).
+
+    **Early exit** (``net.exit``; ``exit_step`` ``[B]``, golden's, required
+    then): after the readout's run of a step t with ``min_step <= t <= T-2``
+    the core waits :func:`exit_wait_cycles` for the exit monitor's decision.
+    At ``exit_step`` (< T-1) the sample ends after that wave ``w``: the flush
+    as above, then one cycle per input step the core had not yet consumed
+    (steps ``w + 1 .. T-1``, each released, i.e. discarded, in one cycle).
     """
     from hw.spec.schedule import layer_stages  # noqa: PLC0415 - a sibling pure module
 
@@ -227,12 +261,23 @@ def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarr
     T, L = net.timesteps, len(net.layers)
     if ev.shape[1:] != (T, L):
         raise ValueError(f"layer_events must be [B, {T}, {L}], not {list(ev.shape)}")
+    B = ev.shape[0]
+    rule = getattr(net, "exit", None)
+    if rule is not None and exit_step is None:
+        raise ValueError("the model has an early-exit rule: pass exit_step (golden's), and layer_events of all T steps")
+    ex = np.broadcast_to(np.asarray(T - 1 if exit_step is None else exit_step, np.int64), (B,))
+    if (ex < 0).any() or (ex > T - 1).any():
+        raise ValueError(f"exit_step must be in 0..{T - 1}, not {ex.min()}..{ex.max()}")
+    if rule is None and (ex != T - 1).any():
+        raise ValueError("exit_step before T-1 on a model without an early-exit rule")
+    min_step = T - 1 if rule is None else int(rule.min_step)
     stages = layer_stages(net)
     names = {layer.name: i for i, layer in enumerate(net.layers)}
     reads = [[(names[s.name], int(s.delay)) for s in layer.sources if s.name in names] for layer in net.layers]
-    B = ev.shape[0]
     cursor = np.full(B, SAMPLE_OVERHEAD, np.int64)  # index of the next compute cycle
     ready = np.zeros((B, L, 2), np.int64)  # first cycle a set-up may read queue (layer, parity)
+    total = np.zeros(B, np.int64)
+    live = np.ones(B, bool)
     for w in range(T + max(stages, default=0)):
         for c, layer in enumerate(net.layers):
             t = w - stages[c]
@@ -245,7 +290,14 @@ def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int) -> np.ndarr
             latch = np.maximum(cursor, need)
             cursor = latch + layer_run_cycles(layer.n, ev[:, t, c], lanes)
             ready[:, c, t % 2] = cursor - 1 + DRAIN  # DRAIN cycles after the run's last issue cycle
-    total = np.maximum(cursor, ready.max(axis=(1, 2))) + 1  # R_FLUSH's last cycle is counted
+        t_out = w - stages[L - 1]
+        if min_step <= t_out <= T - 2:  # the readout's step t_out may end the sample: wait for the decision
+            cursor = cursor + exit_wait_cycles(lanes)
+            ends = live & (ex == t_out)
+            total[ends] = np.maximum(cursor, ready.max(axis=(1, 2)))[ends] + 1 + max(0, T - 1 - w)
+            live &= ~ends
+    last = np.maximum(cursor, ready.max(axis=(1, 2))) + 1  # R_FLUSH's last cycle is counted
+    total[live] = last[live]
     return total[0] if single else total
 
 

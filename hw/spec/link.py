@@ -75,6 +75,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.spec.ecp5_pll import uart_divisor
+
 __all__ = [
     "SOF",
     "VERSION",
@@ -97,6 +99,10 @@ __all__ = [
     "compact_events",
     "expand_events",
     "error_name",
+    "BYTE_TIMEOUT_S",
+    "STALL_TIMEOUT_S",
+    "RESULT_FIFO_DEPTH",
+    "link_timing",
 ]
 
 #: Start-of-frame byte.
@@ -115,6 +121,11 @@ MAX_RESULT_WORDS = MAX_PAYLOAD // RESULT_ENTRY_BYTES
 #: Compact event value of the end-of-step marker.
 EVENT_MARKER = 0xFFFF
 _END_OF_STEP = 1 << 31
+#: Inter-byte timeout of a frame, and how long a stream push waits for the core (seconds).
+BYTE_TIMEOUT_S = 0.02
+STALL_TIMEOUT_S = 0.5
+#: Result words the board's bridge holds (two 18 kbit EBRs of 33-bit entries).
+RESULT_FIFO_DEPTH = 512
 
 #: Request types, host -> board.
 REQUESTS = {
@@ -257,3 +268,13 @@ def expand_events(payload: bytes) -> np.ndarray:
         raise LinkError(f"compact events payload of odd length {len(payload)}")
     h = np.frombuffer(payload, dtype="<u2").astype(np.uint32)
     return np.where(h == EVENT_MARKER, np.uint32(_END_OF_STEP), h).astype(np.uint32)
+
+
+def link_timing(clock_hz: float, baud: int) -> dict[str, int]:
+    """The bridge's cycle counts for a clock and baud rate: the UART's
+    ``divisor`` (cycles per bit), ``timeout_cycles`` and ``stall_cycles``."""
+    return {
+        "divisor": uart_divisor(clock_hz, baud),
+        "timeout_cycles": max(16, round(BYTE_TIMEOUT_S * clock_hz)),
+        "stall_cycles": max(16, round(STALL_TIMEOUT_S * clock_hz)),
+    }

@@ -35,6 +35,11 @@ Model image layout (uint32 words)
     3 n_inputs      4 timesteps T                      5 layers L
     6 bias words    7 weight words (memory words of P weights)
     8 input groups G (at most capacity.max_sources)
+    9 early-exit margin M   10 early-exit min_step t_min
+
+(the model's ``exit`` rule, :mod:`sw.qnet`; a model without one carries
+M = 0, t_min = T-1, which never ends a sample before its last step, so the
+core runs all T steps exactly as without the rule, cycle for cycle),
 
 then per input group 2 words: its offset in the flat index space and its
 size (the core keeps each group's events of a step in its own list, so a
@@ -69,13 +74,17 @@ modulo 2**32.
 Result record (uint32 words, TLAST on the last)
 -----------------------------------------------
 ``RESULT_HEADER_WORDS`` words, then the ``n_out`` readout values
-(sign-extended): the last layer's membranes after step T-1, or, for a
-model whose last layer has ``readout = "spikes"``, its spike counts over
-the sample (the prediction is their argmax, lowest index first)::
+(sign-extended): the last layer's membranes after the sample's exit step
+(T-1 without an early exit), or, for a model whose last layer has
+``readout = "spikes"``, its spike counts over steps 0..exit step (the
+prediction is their argmax, lowest index first)::
 
     0 RESULT_MAGIC << 16 | n_out    1 error causes (hw.spec.regmap.ERROR_BITS)
     2 prediction    3 compute cycles    4 input events    5 output spikes
-    6 synaptic operations
+    6 synaptic operations    7 exit step (the readout's last step, T-1 when
+    the sample did not exit early)
+
+What these must be for a golden run is :func:`hw.spec.expected.expected_results`.
 """
 
 from __future__ import annotations
@@ -119,6 +128,7 @@ __all__ = [
     "membrane_depth",
     "queue_depth",
     "event_packets",
+    "exit_words",
     "Results",
     "decode_results",
     "result_words",
@@ -127,11 +137,11 @@ __all__ = [
 
 MODEL_MAGIC = 0x454D444C  # "EMDL"
 RESULT_MAGIC = 0xE5A5
-HEADER_WORDS = 9
+HEADER_WORDS = 11
 GROUP_WORDS = 2
 LAYER_WORDS = 8
 SOURCE_WORDS = 3
-RESULT_HEADER_WORDS = 7
+RESULT_HEADER_WORDS = 8
 SOURCE_DELAY = 1 << 8
 SOURCE_IS_LAYER = 1 << 9
 #: Layer flag: the (last) layer is read out by spike count, not membrane.
@@ -277,6 +287,7 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
     stages = layer_stages(net)
     words: list[int] = [MODEL_MAGIC, 0, P, net.n_inputs, net.timesteps, len(net.layers), lay.bias_words, lay.weight_words]
     words.append(len(net.inputs))
+    words += exit_words(net)
     offsets = net.input_offsets()
     for g in net.inputs:
         words += [offsets[g.name], g.size]
@@ -339,6 +350,18 @@ def pack_model(net: QNet, capacity: Capacity, *, check: bool = True) -> np.ndarr
     return image
 
 
+def exit_words(net: QNet) -> list[int]:
+    """Header words 9 and 10: the exit rule's margin M and min_step t_min;
+    ``[0, T-1]`` (never early) for a model without a rule."""
+    rule = getattr(net, "exit", None)
+    if rule is None:
+        return [0, net.timesteps - 1]
+    M, t_min = int(rule.margin), int(rule.min_step)
+    if not 0 <= M < 1 << 32 or not 0 <= t_min <= net.timesteps - 1:
+        raise ProtocolError(f"exit rule: margin {M} must be in 0..2**32-1 and min_step {t_min} in 0..{net.timesteps - 1}")
+    return [M, t_min]
+
+
 def event_packets(spikes: np.ndarray) -> list[np.ndarray]:
     """Per sample of ``spikes [B, T, N_in]``, its event words (one DMA packet each)."""
     spikes = np.asarray(spikes)
@@ -360,6 +383,7 @@ class Results:
     spikes: np.ndarray  # [B] int64
     synaptic_ops: np.ndarray  # [B] int64
     readout: np.ndarray  # [B, n_out] int64
+    exit_step: np.ndarray  # [B] int64: the readout's last step (T-1 without an early exit)
 
 
 def result_words(n_out: int) -> int:
@@ -389,4 +413,5 @@ def decode_results(words: np.ndarray, n_out: int) -> Results:
         spikes=rec[:, 5].astype(np.int64),
         synaptic_ops=rec[:, 6].astype(np.int64),
         readout=rec[:, RESULT_HEADER_WORDS:].view(np.int32).astype(np.int64),
+        exit_step=rec[:, 7].astype(np.int64),
     )

@@ -67,7 +67,7 @@ VLNV = "eavs-tf.org:snn:eavs_core:1.0"
 MAGIC = 0x45415653
 #: Contents of the ``VERSION`` register: major << 16 | minor. Bump the major
 #: number on any change of this map or of :mod:`hw.spec.protocol`'s formats.
-VERSION = (3 << 16) | 0  # 3.0: layer flags carry the wave stage (hw.spec.schedule); cycle model of the wave core
+VERSION = (4 << 16) | 0  # 4.0: the image carries the early-exit rule (header words 9-10), the result record the exit step (word 7)
 
 MODE_RUN = 0
 MODE_LOAD = 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "DRAIN",
     "ENTER",
+    "EXIT_DECIDE",
     "EVENT_STEP",
     "INIT",
     "INPUT_WORD",
@@ -42,6 +43,8 @@ __all__ = [
     "TAG_ENTRY",
     "UPDATE_READ_STAGE",
     "WRITE_BACK_STAGE",
+    "exit_monitor",
+    "exit_wait",
 ]
 
 #: Synchronous block RAM: data one cycle after its address.
@@ -93,3 +96,23 @@ SKIP = LATCH
 #: Cycles from a run's last issue to the first cycle a set-up may latch the
 #: queue (or membranes) it wrote: the chain in the module docstring.
 DRAIN = TAG_ENTRY + WRITE_BACK_STAGE + MEM_WRITE
+
+#: :class:`hw.rtl.exit_monitor.ExitMonitor`, after its tree over the lanes:
+#: one register for the step's running top-2, one for the margin compare.
+EXIT_DECIDE = 2
+
+
+def exit_monitor(lanes: int) -> int:
+    """:class:`hw.rtl.exit_monitor.ExitMonitor`: from a readout chunk's
+    write-back to the cycle its step's decision is visible: one register per
+    level of the top-2 tree over the P lanes (``ceil(log2 P)``), then
+    ``EXIT_DECIDE``."""
+    return max(0, (int(lanes) - 1).bit_length()) + EXIT_DECIDE
+
+
+def exit_wait(lanes: int) -> int:
+    """R_EXIT (:class:`hw.rtl.sequencer.LayerSequencer`): compute cycles from
+    the readout's last issue of a step the rule may end to the cycle the
+    sequencer moves on: its last write-back (``TAG_ENTRY + WRITE_BACK_STAGE``
+    cycles after the issue) plus the monitor's decision."""
+    return TAG_ENTRY + WRITE_BACK_STAGE + exit_monitor(lanes)

@@ -14,7 +14,8 @@ is dropped silently. A set with no usable clip stops with the top reasons.
 Encoding runs in worker processes; a worker that dies (a crash inside a
 media library) costs only its clip, which is retried alone and reported.
 
-The result is cached on disk, keyed by the encoder parameters, the data set
+The result is cached on disk (in the user's cache folder, never in the data
+folder unless asked), keyed by the encoder parameters, the data set
 kind, options and folder, and each file's size, modification time and
 content hash (first and last 64 KiB): change any of them and the set is
 encoded again; the files of older versions of the same set are pruned.
@@ -43,7 +44,7 @@ from typing import Sequence
 import numpy as np
 
 from sw.data import cremad, ravdess
-from sw.data.media import Clip, MediaError, Skip, audio_info, crop_faces, read_audio, read_video, show, track_crops, video_info
+from sw.data.media import Clip, MediaError, Skip, audio_info, crop_faces, read_audio, read_video, show, track_crops, track_faces, video_info
 from sw.encode import AudioEncoder, Encoder, EncoderError, VisualEncoder, encode_clip, encoders_from_inputs, input_groups
 from sw.qnet import InputGroup
 
@@ -54,10 +55,16 @@ __all__ = [
     "parse_spec",
     "check_data_spec",
     "scan_spec",
+    "face_problems",
     "clip_problems",
     "encode_one",
     "content_hash",
     "top_reasons",
+    "by_reason",
+    "write_skipped_csv",
+    "default_cache_dir",
+    "cache_files",
+    "cache_line",
     "CACHE_VERSION",
 ]
 
@@ -152,14 +159,16 @@ class EncodedSet:
         ]
         if self.skipped:
             lines.append(f"  skipped: {top_reasons(self.skipped)}")
-        for path, reason in self.skipped[:max_lines]:
-            lines.append(f"  skipped {show(path)}: {reason}")
-        if len(self.skipped) > max_lines:
-            lines.append(f"  ... and {len(self.skipped) - max_lines} more skipped")
-        for path, w in self.warnings[:max_lines]:
-            lines.append(f"  warning {show(path)}: {w}")
-        if len(self.warnings) > max_lines:
-            lines.append(f"  ... and {len(self.warnings) - max_lines} more warnings")
+        if len(self.skipped) <= max_lines:
+            lines += [f"  skipped {show(path)}: {reason}" for path, reason in self.skipped]
+        else:  # at scale: one line per reason (every file: `eavs data info --skipped FILE.csv`)
+            lines.append("  skipped, by reason:")
+            lines += [f"    {ln}" for ln in by_reason(self.skipped)]
+        if len(self.warnings) <= max_lines:
+            lines += [f"  warning {show(path)}: {w}" for path, w in self.warnings]
+        else:
+            lines.append("  warnings, by kind:")
+            lines += [f"    {ln}" for ln in by_reason(self.warnings)]
         return "\n".join(lines)
 
 
@@ -309,7 +318,8 @@ def _encode_checked(clip: Clip, encoders: Sequence[Encoder]) -> tuple[np.ndarray
                 frames, visible = crop_faces(raw, e.side, where=show(clip.video)), None
             else:
                 frames, visible = track_crops(raw, fps, e.side, where=show(clip.video), detect_step=e.detect_step,
-                                              smooth_s=e.smooth_s, hold_s=e.hold_s, max_missing=e.max_missing)  # fmt: skip
+                                              smooth_s=e.smooth_s, hold_s=e.hold_s, max_missing=e.max_missing,
+                                              tracker=e.tracker)  # fmt: skip
             if visible is not None and not visible.all():
                 warnings.append(f"face not found in {int((~visible).sum())} of {visible.size} frames (those steps are empty)")
     try:
@@ -367,15 +377,39 @@ def _file_identity(root: Path, clips: list[Clip], skipped: list[Skip]) -> list[t
     return out
 
 
+def default_cache_dir() -> Path:
+    """The user's cache folder for encoded sets: ``$XDG_CACHE_HOME/eavs``, else ``~/.cache/eavs``.
+
+    Never a data folder: the user's data stays theirs (``--cache-dir`` puts
+    the cache anywhere, a data folder included, when asked)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "eavs"
+
+
+def cache_files(cdir: Path) -> list[Path]:
+    """The encoded-set cache files in ``cdir`` (``KIND-SETKEY-FILESKEY.npz``), nothing else."""
+    if not cdir.is_dir():
+        return []
+    return sorted(p for p in cdir.glob("*-*-*.npz") if p.name.split("-", 1)[0] in ("builtin", "ravdess", "cremad"))
+
+
+def cache_line(cdir: Path | None) -> str:
+    """One line saying where the cache is, its size, and how to clear it."""
+    if cdir is None:
+        return f"cache: none (no writable cache folder at {show(default_cache_dir())}; give --cache-dir DIR), encoding uncached"
+    files = cache_files(cdir)
+    size = sum(p.stat().st_size for p in files)
+    return f"cache: {show(cdir)} ({len(files)} encoded sets, {size / 1e6:.1f} MB); clear it with `eavs data cache --clear`"
+
+
 def _cache_dir(root: Path, cache_dir: str | Path | None) -> Path | None:
-    candidates = [Path(cache_dir)] if cache_dir is not None else [root / ".eavs_cache", Path.home() / ".cache" / "eavs"]
-    for c in candidates:
-        try:
-            c.mkdir(parents=True, exist_ok=True)
-            if os.access(c, os.W_OK):
-                return c
-        except OSError:
-            continue
+    c = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        c.mkdir(parents=True, exist_ok=True)
+        if os.access(c, os.W_OK):
+            return c
+    except OSError:
+        pass
     if cache_dir is not None:
         raise DataSpecError(f"cache folder {cache_dir} cannot be created or written")
     return None
@@ -410,6 +444,31 @@ def scan_spec(spec: str, encoders: Sequence[Encoder]) -> tuple[list[str], list[C
     return classes, good, skips, warnings
 
 
+def face_problems(clips: Sequence[Clip], encoders: Sequence[Encoder], progress: bool = False) -> list[Skip]:
+    """The clips whose face ``encode`` would not find, as skips with the reason (decodes every
+    video and runs the tracker of the visual encoder: as slow as encoding the video)."""
+    vis = [e for e in encoders if isinstance(e, VisualEncoder)]
+    if not vis:
+        return []
+    from tqdm import tqdm
+
+    e = vis[0]
+    out: list[Skip] = []
+    for c in tqdm(clips, desc="checking faces", unit="clip", disable=not progress, file=sys.stderr):
+        try:
+            raw, fps = read_video(c.video)
+            if e.track == "fixed":
+                crop_faces(raw, e.side, where=show(c.video))
+            else:
+                track_faces(raw, fps, show(c.video), detect_step=e.detect_step, smooth_s=e.smooth_s, hold_s=e.hold_s,
+                            max_missing=e.max_missing, tracker=e.tracker)  # fmt: skip
+        except MediaError as err:
+            prefix = f"{show(c.video)}: "
+            msg = str(err)
+            out.append(Skip(c.path, msg[len(prefix) :] if msg.startswith(prefix) else msg))
+    return out
+
+
 def load_encoded(
     spec: str,
     encoders: Sequence[Encoder],
@@ -428,8 +487,10 @@ def load_encoded(
     encoders : list of AudioEncoder / VisualEncoder, or a model's InputGroups
         One per input group, in model header order (unimodal is fine).
     cache_dir : path, optional
-        Where the encoded set is cached (default ``DIR/.eavs_cache``, or
-        ``~/.cache/eavs`` if DIR is read-only).
+        Where the encoded set is cached (default :func:`default_cache_dir`,
+        the user's cache folder; never inside the data folder unless asked).
+        With no writable folder the set is encoded uncached, and the first
+        line printed says so.
     progress : bool
         Show progress bars and print the summary.
     workers : int, optional
@@ -446,6 +507,9 @@ def load_encoded(
     if encoders and all(isinstance(e, InputGroup) for e in encoders):
         encoders = encoders_from_inputs(encoders)  # a model's input groups: encode as it was trained
     groups = input_groups(encoders)  # validates kinds and a common T
+    cdir = _cache_dir(root, cache_dir)
+    if progress or cdir is None:
+        print(cache_line(cdir), file=sys.stderr)
     if kind == "builtin":
         from sw.data.synth import MANIFEST, synthesize as make_corpus
 
@@ -468,7 +532,6 @@ def load_encoded(
     set_src = {"cache_version": CACHE_VERSION, "kind": kind, "options": options, "encoders": [e.to_dict() for e in encoders],
                "root": show(root.resolve())}  # fmt: skip
     set_key = hashlib.sha256(json.dumps(set_src, sort_keys=True).encode()).hexdigest()[:12]
-    cdir = _cache_dir(root, cache_dir)
     cache_file = cdir / f"{kind}-{set_key}-{files_key}.npz" if cdir is not None else None
     result = _read_cache(cache_file, root, classes, groups, spec) if cache_file is not None else None
     if result is None:
@@ -493,12 +556,47 @@ def _prune_cache(cdir: Path, prefix: str, keep: Path) -> None:
                 pass
 
 
+def _reason_key(r: str) -> str:
+    """A reason with the file it names replaced by FILE (reasons that differ only there group)."""
+    r = _MEDIA_NAME.sub("FILE", show(r))
+    return r if len(r) <= 90 else r[:87] + "..."
+
+
+def by_reason(items: Sequence[tuple[str, str]], examples: int = 3, max_reasons: int = 12) -> list[str]:
+    """One line per reason, most frequent first: ``COUNTx REASON: e.g. PATH, PATH, PATH``.
+
+    A data set of 10,000 broken files gives a dozen lines, not 10,000; every
+    file is listed by ``eavs data info --verbose`` or ``--skipped FILE.csv``.
+    """
+    groups: dict[str, list[str]] = {}
+    for path, r in items:
+        groups.setdefault(_reason_key(r), []).append(path)
+    order = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    lines = [f"{len(ps)}x {r}: e.g. {', '.join(show(p) for p in ps[:examples])}" + (", ..." if len(ps) > examples else "")
+             for r, ps in order[:max_reasons]]  # fmt: skip
+    if len(order) > max_reasons:
+        rest = order[max_reasons:]
+        lines.append(f"... and {sum(len(ps) for _, ps in rest)} more in {len(rest)} other reasons")
+    return lines
+
+
+def write_skipped_csv(path: str | Path, skipped: Sequence[tuple[str, str]]) -> int:
+    """Every skipped file and its reason as CSV (``path,reason``); returns the rows written."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "reason"])
+        for p, r in skipped:
+            w.writerow([show(p), show(r)])
+    return len(skipped)
+
+
 def top_reasons(skipped: Sequence[tuple[str, str]], n: int = 3) -> str:
     """The ``n`` most frequent skip reasons with their counts (file names stripped)."""
     counts: dict[str, int] = {}
     for _, r in skipped:
-        r = _MEDIA_NAME.sub("FILE", show(r))  # group reasons that differ only in the file named
-        r = r if len(r) <= 90 else r[:87] + "..."
+        r = _reason_key(r)  # group reasons that differ only in the file named
         counts[r] = counts.get(r, 0) + 1
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     return "top reasons: " + "; ".join(f"{c}x {r}" for r, c in top) if top else "no media files found"

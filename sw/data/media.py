@@ -8,14 +8,14 @@ error, not a centre crop.
 Face cropping uses OpenCV's Haar frontal-face cascade (shipped in the
 opencv wheel under ``cv2.data.haarcascades``). :func:`track_faces` follows
 the face through the clip, so a head that moves inside the frame does not
-read as expression: the cascade runs every :data:`DETECT_STEP` frames
-(about 10 Hz at 30 fps; after the first hit only at sizes near the face's),
-the box side is the clip's median detection (faces rarely change distance
-within a take, and a fixed side avoids zoom jitter), and the centre is
-interpolated between detections and smoothed by a local linear fit over
-:data:`SMOOTH_S` (a steady translation passes unchanged, detector jitter
-is averaged out), refined to sub-pixel accuracy by the frame-to-frame motion
-of the face patch (phase correlation). The crop is taken at that centre. Where the
+read as expression. The default tracker is causal (:mod:`sw.data.tracker`,
+each frame's box from the past only, so live use gives the same crops as a
+clip); :func:`track_faces` feeds it the clip's frames in order, and
+:func:`crop_box` cuts the crop at each box (a Gaussian low-pass, then
+sampling, so the crop barely depends on the box's sub-pixel phase). Models
+from before it (encoder field ``tracker = "smoothed"``) keep the older
+look-ahead tracker (interpolation between detections and a centred one-second
+fit; it needs the future of the clip) and its area-averaged crop. Where the
 cascade finds no face, the last box is held for :data:`HOLD_S`; after that
 the frames are marked not visible (the visual encoder emits nothing for
 them), and a clip whose face is missing in more than :data:`MAX_MISSING` of
@@ -29,12 +29,18 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import cv2
 import numpy as np
 import soundfile
 
+# FFmpeg (inside OpenCV) prints its own line for a broken file ("moov atom not found" for a
+# truncated mp4); the skip reason already says it. Read once, at the first capture; a value
+# the user set is kept.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from sw.data.tracker import FaceTracker
 from sw.encode import VisualEncoder, resample_audio
 
 __all__ = [
@@ -52,6 +58,8 @@ __all__ = [
     "crop_faces",
     "track_faces",
     "track_crops",
+    "face_tracker",
+    "crop_box",
     "MAX_SIDE",
 ]
 
@@ -71,6 +79,8 @@ HOLD_S = VisualEncoder.hold_s
 #: A clip whose face is missing (not even held) in more than this share of
 #: frames is skipped.
 MAX_MISSING = VisualEncoder.max_missing
+#: The face tracker of new models: "causal" (sw.data.tracker).
+TRACKER = VisualEncoder.tracker
 
 
 class MediaError(ValueError):
@@ -334,6 +344,25 @@ def _detect(frame: np.ndarray, size: float | None) -> tuple[float, float, float]
     return x + bw / 2, y + bh / 2, float(max(bw, bh))
 
 
+def _detect_all(frame: np.ndarray, size: float | None) -> list[tuple[float, float, float, float]]:
+    """Every face ``(cx, cy, side, score)`` the cascade finds in one frame, near ``size`` if
+    given; the score is the number of overlapping raw detections behind it (a real face
+    gathers many more than a face-like patch of clothing)."""
+    h, w = frame.shape
+    if size is None:
+        kw = dict(minSize=(max(16, min(h, w) // 6),) * 2)
+    else:
+        kw = dict(minSize=(max(16, int(size * 0.75)),) * 2, maxSize=(int(size * 1.35) + 1,) * 2)
+    found, score = _cascade().detectMultiScale2(frame, scaleFactor=1.1, minNeighbors=4, **kw)
+    return [(x + bw / 2, y + bh / 2, float(max(bw, bh)), float(n)) for (x, y, bw, bh), n in zip(found, score)]
+
+
+def face_tracker(fps: float, detect_step: int = DETECT_STEP, smooth_s: float = SMOOTH_S, hold_s: float = HOLD_S) -> FaceTracker:
+    """A causal :class:`~sw.data.tracker.FaceTracker` on OpenCV's Haar cascade, for
+    frames fed one at a time (a live camera) or a clip (:func:`track_faces`)."""
+    return FaceTracker(fps=float(fps), detect=_detect_all, detect_step=detect_step, smooth_s=smooth_s, hold_s=hold_s)
+
+
 def track_faces(
     frames: np.ndarray,
     fps: float,
@@ -342,13 +371,48 @@ def track_faces(
     smooth_s: float = SMOOTH_S,
     hold_s: float = HOLD_S,
     max_missing: float = MAX_MISSING,
+    tracker: str = TRACKER,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Follow the face through a clip: boxes ``float [F, 3]`` (cx, cy, side) and ``visible bool [F]``.
 
-    See the module docstring for the method and its parameters. Raises
-    :class:`MediaError` naming ``where`` when no frame has a face, or when
-    the face is missing in more than ``max_missing`` of the frames.
+    ``tracker="causal"`` (default) feeds the frames in order to
+    :func:`face_tracker`, exactly as a live source would; ``"smoothed"`` is the
+    look-ahead tracker of older models. Raises :class:`MediaError` naming
+    ``where`` when no frame has a face, or when the face is missing in more
+    than ``max_missing`` of the frames.
     """
+    if tracker == "smoothed":
+        return _track_smoothed(frames, fps, where, detect_step, smooth_s, hold_s, max_missing)
+    if tracker != "causal":
+        raise MediaError(f"{where}: unknown face tracker {tracker!r} (known: 'causal', 'smoothed')")
+    t = face_tracker(fps, detect_step, smooth_s, hold_s)
+    boxes = np.empty((frames.shape[0], 3))
+    visible = np.zeros(frames.shape[0], dtype=bool)
+    for i, frame in enumerate(frames):
+        box, visible[i] = t.update(frame)
+        boxes[i] = box
+    if not t.detections:
+        raise MediaError(f"{where}: no face found by the Haar cascade in {t.probes} sampled frames")
+    missing = 1.0 - visible.mean()
+    if missing > max_missing:
+        raise MediaError(f"{where}: face missing in {100 * missing:.0f}% of the frames (more than {100 * max_missing:.0f}%)")
+    return boxes, visible
+
+
+def _track_smoothed(
+    frames: np.ndarray,
+    fps: float,
+    where: str = "video",
+    detect_step: int = DETECT_STEP,
+    smooth_s: float = SMOOTH_S,
+    hold_s: float = HOLD_S,
+    max_missing: float = MAX_MISSING,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The tracker of models from before the causal one (encoder field
+    ``tracker = "smoothed"``), kept so they encode as trained: it looks ahead
+    (interpolation between detections, a centred local linear fit over
+    ``smooth_s``, a box side that is the clip's median detection), so it
+    cannot run live."""
     n = frames.shape[0]
     probe = list(range(0, n, detect_step))
     if probe[-1] != n - 1:
@@ -437,14 +501,50 @@ def track_crops(frames: np.ndarray, fps: float, side: int, where: str = "video",
     """Tracked face crops ``uint8 [F, side, side]`` and ``visible bool [F]`` (see :func:`track_faces`,
     which gets the ``track`` keywords).
 
-    Each crop is the box around the smoothed sub-pixel centre (bilinear,
-    edges replicated), shrunk to ``side x side`` by area averaging; frames
-    that are not visible get a mid-grey crop that the encoder ignores.
+    Each crop is :func:`crop_box` at the tracked box (``tracker="smoothed"``:
+    the box around the sub-pixel centre, bilinear, shrunk by area averaging,
+    as older models were trained); frames that are not visible get a
+    mid-grey crop that the encoder ignores.
     """
     boxes, visible = track_faces(frames, fps, where, **track)
-    s = int(round(boxes[0, 2]))
     out = np.full((frames.shape[0], side, side), 128, dtype=np.uint8)
+    crop = crop_box if track.get("tracker", TRACKER) == "causal" else _crop_area
     for i in np.nonzero(visible)[0]:
-        patch = cv2.getRectSubPix(frames[i], (s, s), (float(boxes[i, 0]) - 0.5, float(boxes[i, 1]) - 0.5))
-        out[i] = cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA)
+        out[i] = crop(frames[i], boxes[i], side)
     return out, visible
+
+
+#: Gaussian low-pass of the causal tracker's crop, in units of the shrink factor k (box side /
+#: crop side): 1 / (2 sqrt(pi)) gives the sensor noise the same attenuation as the k x k area
+#: average it replaces (a Gaussian of sigma g passes noise power 1 / (4 pi g^2), a box 1 / k^2).
+CROP_SIGMA = 1.0 / (2.0 * np.sqrt(np.pi))
+
+
+def crop_box(frame: np.ndarray, box: Sequence[float], side: int) -> np.ndarray:
+    """The face crop ``uint8 [side, side]`` of one frame at a tracked box ``(cx, cy, s)``.
+
+    The frame is low-passed (Gaussian, sigma :data:`CROP_SIGMA` times the
+    shrink factor) and then sampled at the crop's pixel centres (bilinear,
+    edges replicated). Area averaging at a sub-pixel offset and a non-integer
+    ratio aliases: the same face a fraction of a pixel further on gives other
+    grey levels, which a moving face turns into events; after the low-pass
+    the crop barely depends on the sub-pixel phase.
+    """
+    s = float(box[2])
+    k = s / side
+    x0, y0 = float(box[0]) - s / 2, float(box[1]) - s / 2
+    m = int(np.ceil(3 * CROP_SIGMA * k)) + 2  # blur only the box and a margin
+    ix, iy = int(np.floor(x0)) - m, int(np.floor(y0)) - m
+    n = int(np.ceil(s)) + 2 * m + 1
+    patch = cv2.getRectSubPix(frame, (n, n), (ix + (n - 1) / 2, iy + (n - 1) / 2)).astype(np.float32)
+    patch = cv2.GaussianBlur(patch, (0, 0), CROP_SIGMA * k)
+    warp = np.float64([[k, 0, x0 - ix + 0.5 * k - 0.5], [0, k, y0 - iy + 0.5 * k - 0.5]])
+    out = cv2.warpAffine(patch, warp, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _crop_area(frame: np.ndarray, box: Sequence[float], side: int) -> np.ndarray:
+    """The crop of the ``"smoothed"`` tracker (older models): bilinear box, area-shrunk."""
+    s = int(round(box[2]))
+    patch = cv2.getRectSubPix(frame, (s, s), (float(box[0]) - 0.5, float(box[1]) - 0.5))
+    return cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sw.data.media import Clip, Skip, show
+from sw.data.media import Clip, Skip, file_problem, show
 
 __all__ = ["EMOTIONS", "CLASSES", "SONG_EMOTIONS", "RavdessName", "parse_name", "format_name", "scan", "RavdessNameError"]
 
@@ -91,6 +91,13 @@ def parse_name(path: str | Path) -> RavdessName:
     return RavdessName(**v)
 
 
+def _pick_video(a: Path, b: Path) -> tuple[Path, Path]:
+    """``(kept, dropped)`` of a take's two videos: one that opens over one that does not
+    (a 0-byte 01 file does not cost the take its intact 02 file), then the 01 file."""
+    rank = {p: (file_problem(p) is None, parse_name(p).modality == 1) for p in (a, b)}
+    return (a, b) if rank[a] >= rank[b] else (b, a)
+
+
 def format_name(n: RavdessName, ext: str) -> str:
     return "-".join(f"{getattr(n, f):02d}" for f in _FIELDS) + ext
 
@@ -111,7 +118,9 @@ def scan(
     set has fewer emotions (no disgust, no surprised: :data:`SONG_EMOTIONS`)
     and sung prosody differs from speech; the label is the emotion. A
     video-only (02) file of a take that also has its audio-video (01) file
-    shows the same picture and is not used (nor reported: no take is lost).
+    shows the same picture and is not used (nor reported: no take is lost),
+    unless the 01 file cannot be opened (0 bytes, unreadable): then the 02
+    file is used and the 01 file is reported.
     """
     root = Path(root)
     if vocal not in ("speech", "song", "both"):
@@ -147,8 +156,13 @@ def scan(
                 skipped.append(Skip(str(p), "an .mp4 must have modality 01 or 02, not 03"))
                 continue
             table = video
-            if n.take in video and parse_name(video[n.take]).modality == 1:
-                continue  # 01 and 02 are the same picture; keep the 01 file
+            if n.take in video:  # 01 and 02 are the same picture: keep the 01 file unless it cannot be opened
+                keep, drop = _pick_video(video[n.take], p)
+                video[n.take] = keep
+                problem = file_problem(drop)
+                if problem is not None:
+                    skipped.append(Skip(str(drop), f"{problem} (this take uses {keep.name} instead)"))
+                continue
         if n.take in table and table is audio:
             skipped.append(Skip(str(p), f"duplicate take (also {table[n.take]})"))
             continue
