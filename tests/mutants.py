@@ -152,8 +152,8 @@ CORE_BLOCK_MUTANTS = (
     Mutant(
         "issue pipeline: the bias read a cycle early",
         "hw/rtl/issue_pipe.py",
-        'name=f"maddr_d{i}") for i in range(n - 1)]',
-        'name=f"maddr_d{i}") for i in range(n - 2)]',
+        'name=f"maddr_d{i}") for i in range(n - 2)] + [self.b_addr]',
+        'name=f"maddr_d{i}") for i in range(n - 3)] + [self.b_addr]',
         ("tests/test_hw_issue_pipe.py",),
     ),
     Mutant(

@@ -14,35 +14,37 @@ lanes, write-back) drains behind the next chunk's issue, carried by its tag.
 
 Layout
 ------
-One component per file under ``hw/rtl/``; each latency is from
-:mod:`hw.spec.timing` (the cycle model in :mod:`hw.spec.capacity` sums them),
-and each block's tests measure it:
+One component per file under ``hw/rtl/``, each with its own tests. The
+latencies named in capitals are :mod:`hw.spec.timing`'s (the cycle model in
+:mod:`hw.spec.capacity` sums them); the block's tests measure each one:
 
 * ``csr.ControlRegisters``: the AXI4-Lite registers (:mod:`hw.spec.regmap`);
-  1-cycle register read.
+  a read takes two cycles (accept, look-up), a write one.
 * ``input_demux.InputDemux``: ``s_axis`` into one registered word, to the
   loader or the event input (``wiring.connect``); ``INPUT_WORD`` = 1.
-* ``loader.ModelLoader``: the model image into parameters and memories; 0
-  (a word per cycle).
+* ``loader.ModelLoader``: the model image into parameters and memories; a
+  word per cycle, always ready.
 * ``event_input.EventInput``: the double-buffered event lists (step t + 1's
-  events arrive while step t computes); a step is ready 4 cycles after its
-  marker.
+  events arrive while step t computes); a step is ready ``EVENT_STEP`` = 4
+  cycles after its marker.
 * ``sequencer.LayerSequencer``: the state machine, wave counter, layer
   set-up, drain countdowns, wave and chunk ends, status and counters;
   ``SETUP`` = 2, ``SKIP`` = 1, ``INIT`` = 1 cycles, set-ups wait ``DRAIN`` =
   10 after the writer's last issue.
 * ``walker.SegmentWalker``: one queued event per cycle over a chunk's
-  segments, no bubbles; 0 (registered position).
+  segments, no bubbles; the first from the cycle after ``enter``.
 * ``issue_pipe.IssuePipeline``: I0-I4, event to accumulate; ``ISSUE`` = 4.
 * ``accumulators.SynapseAccumulators``: the P accumulators behind the
-  registered weight row (I3, I4).
+  registered weight row (stages I3, I4 of the issue pipeline's 4).
 * ``update_tags.UpdateTags``: each chunk's update tag, read at the membrane
   read (stage ``UPDATE_READ_STAGE`` = 3) and at write-back (stage
   ``WRITE_BACK_STAGE`` = 8); ``TAG_ENTRY + WRITE_BACK_STAGE`` = 9.
 * ``lif_array.LIFArray``: the P pipelined LIF lanes (``lif_pipe``); ``LIF`` = 4.
 * ``spike_queues.SpikeQueues``: the spike-routing fabric, a double-buffered
-  spike queue per layer in P lane banks; 1-cycle read.
-* ``result_writer.ResultWriter``: readout scan, argmax and result record.
+  spike queue per layer in P lane banks; read synchronously, a write
+  readable (and counted) from the next cycle (``MEM_WRITE`` = 1).
+* ``result_writer.ResultWriter``: readout scan, argmax and result record
+  (stream I/O after the sample, not counted).
 * ``exit_monitor.ExitMonitor``: the early-exit rule on the readout's
   write-backs (image v4); decides ``timing.exit_monitor(P)`` =
   ``ceil(log2 P) + 2`` cycles after a step's last write-back.

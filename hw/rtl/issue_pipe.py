@@ -126,9 +126,10 @@ class IssuePipeline(wiring.Component):
         s_off, s_layer = Array(self.s_off), Array(self.s_layer)
         s_qbase, s_gbase = Array(self.s_qbase), Array(self.s_gbase)
         n = self.LATENCY  # I0 .. I4
-        valid = [Signal(name=f"p{i}_valid") for i in range(1, n + 1)]  # issue seen i cycles ago
-        first = [Signal(name=f"c{i}") for i in range(n + 1)]  # chunk entered i + 1 cycles ago
-        lanes = [Signal.like(self.lanes, name=f"p{i}_lanes") for i in range(1, n + 1)]
+        # shift registers whose last stages are the output ports themselves (I4)
+        valid = [Signal(name=f"p{i}_valid") for i in range(1, n)] + [self.acc_valid]  # issue seen i cycles ago
+        first = [Signal(name=f"c{i}") for i in range(n)] + [self.acc_load]  # chunk entered i + 1 cycles ago
+        lanes = [Signal.like(self.lanes, name=f"p{i}_lanes") for i in range(1, n)] + [self.acc_lanes]
         m.d.sync += [valid[0].eq(self.issue), first[0].eq(self.enter), lanes[0].eq(self.lanes)]
         for a, b in ((valid, valid), (first, first), (lanes, lanes)):
             m.d.sync += [y.eq(x) for x, y in zip(a, b[1:])]
@@ -149,13 +150,11 @@ class IssuePipeline(wiring.Component):
         m.d.sync += [p2_local.eq(local), p2_base.eq(p1_base)]
         # I2: the weight row's address
         m.d.comb += self.w_addr.eq(p2_base + p2_local)
-        # I3 registers the row (in the accumulators); I4 accumulates
-        m.d.comb += [self.acc_valid.eq(valid[n - 1]), self.acc_load.eq(first[n]), self.acc_lanes.eq(lanes[n - 1])]
+        # I3 registers the row (in the accumulators); I4 accumulates: acc_valid, acc_load, acc_lanes
         # the bias of the chunk whose first accumulate is next cycle: maddr,
         # LATENCY - 1 cycles late (its last issue may have moved maddr on)
-        maddr_d = [Signal.like(self.maddr, name=f"maddr_d{i}") for i in range(n - 1)]
+        maddr_d = [Signal.like(self.maddr, name=f"maddr_d{i}") for i in range(n - 2)] + [self.b_addr]
         m.d.sync += [maddr_d[0].eq(self.maddr), *[b.eq(a) for a, b in zip(maddr_d, maddr_d[1:])]]
-        m.d.comb += self.b_addr.eq(maddr_d[-1])
         with m.If(self.abort):
             m.d.sync += [x.eq(0) for x in valid + first]
         return m

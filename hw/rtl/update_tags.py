@@ -99,7 +99,10 @@ class UpdateTags(wiring.Component):
         m = Module()
         layout = tag_layout(self.capacity)
         WBS = timing.WRITE_BACK_STAGE
-        stages = [Signal(layout, name=f"upd_tag{i}") for i in range(WBS + 1)]
+        up = timing.UPDATE_READ_STAGE
+        # the read stages are the output ports themselves (no copies)
+        ports = {up: self.upd, up + 1: self.lanes, WBS - 1: self.pre_wb, WBS: self.wb}
+        stages = [ports[i] if i in ports else Signal(layout, name=f"upd_tag{i}") for i in range(WBS + 1)]
         m.d.sync += stages[0].eq(self.i_tag)
         for a, b in zip(stages, stages[1:]):
             m.d.sync += b.eq(a)
@@ -107,11 +110,4 @@ class UpdateTags(wiring.Component):
             m.d.sync += [s.valid.eq(0) for s in stages]
         pre = stages[WBS - 1]
         m.d.sync += self.wb_qbase.eq(Cat(pre.par, pre.layer) * self.queue_depth)
-        up = timing.UPDATE_READ_STAGE
-        m.d.comb += [
-            self.upd.eq(stages[up]),
-            self.lanes.eq(stages[up + 1]),
-            self.pre_wb.eq(pre),
-            self.wb.eq(stages[WBS]),
-        ]
         return m
