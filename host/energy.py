@@ -1,6 +1,6 @@
 """Energy per inference: measured on boards with power rails, estimated elsewhere.
 
-Two figures, never confused (DESIGN.md section 6), so every
+Two figures, never confused (docs/design.md section 8), so every
 :class:`EnergyReport` carries ``kind`` = ``"measured"`` or ``"estimated"`` and
 prints it first.
 

@@ -25,7 +25,7 @@ __all__ = ["GoldenBackend"]
 
 
 class GoldenBackend(Backend):
-    """Exact numpy model of the core (DESIGN.md section 3 + the cycle model)."""
+    """Exact numpy model of the core (docs/design.md section 3 + the cycle model)."""
 
     kind = "golden"
 

@@ -34,7 +34,7 @@ class SampleResult:
     readout : int64 array ``[n_out]``
         Readout membranes after the last timestep.
     cycles : int
-        Core compute cycles for the sample (DESIGN.md section 5 cycle model).
+        Core compute cycles for the sample (docs/design.md section 5 cycle model).
     counters : dict of str -> int
         The core's event counters for the sample (spikes, synaptic ops...).
     errors : int

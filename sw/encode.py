@@ -32,7 +32,7 @@ Fields added after models were first saved carry a ``legacy`` value: a
 header that lacks them rebuilds the encoder it was trained with.
 
 Encoder parameters are plain dataclass fields; ``to_dict()`` stores them (with
-their ``kind``) in the model file's input groups (DESIGN.md section 3) and
+their ``kind``) in the model file's input groups (docs/design.md section 3) and
 :func:`encoders_from_inputs` rebuilds the exact encoders from a model, so the
 board encodes as training did.
 

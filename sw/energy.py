@@ -1,4 +1,4 @@
-"""Estimated energy per inference from counted operations (DESIGN.md section 6).
+"""Estimated energy per inference from counted operations (docs/design.md section 8).
 
 These figures are **estimated**, never measured: operation counts from the
 golden model (``sw.golden.GoldenResult``) times per-operation energies.
@@ -17,7 +17,7 @@ Both sides are priced on the same terms, as integer hardware:
   into a wide accumulator; the golden model's ``synaptic_ops``); per neuron
   and step one update of 4 adds (leak subtract with a shift leak, add the
   input, compare with the threshold, reset); per input event and chunk of P
-  neurons one read of a P-weight row from weight memory (DESIGN.md
+  neurons one read of a P-weight row from weight memory (docs/design.md
   section 5), when the layer event counts are given.
 * **ANN** (the *same* network with the same layers and T steps, run densely,
   8-bit integer weights and activations as an integer accelerator would):

@@ -1,4 +1,4 @@
-"""Spike events (AER) between host and fabric: DESIGN.md section 4.
+"""Spike events (AER) between host and fabric: docs/design.md section 4.
 
 One 32-bit word per event: bit 31 is the end-of-timestep marker (its other
 bits are zero), bits 15..0 the flat input index (input groups concatenated in
@@ -28,7 +28,7 @@ def encode_events(spikes: np.ndarray) -> np.ndarray:
     """Binary spikes ``[T, N_in]`` -> uint32 event words, step by step.
 
     Within a step, indices are in increasing order (the result does not
-    depend on the order, DESIGN.md section 3, but a fixed order makes streams
+    depend on the order, docs/design.md section 3, but a fixed order makes streams
     reproducible).
     """
     spikes = np.asarray(spikes)

@@ -1,4 +1,4 @@
-"""Trained EAVS-TF model -> integer ``.qnet`` (DESIGN.md section 3).
+"""Trained EAVS-TF model -> integer ``.qnet`` (docs/design.md section 3).
 
 The weights are Brevitas' quantized integers (``quant_weight().int()``);
 each layer's power-of-two scale is folded into its threshold and bias, which

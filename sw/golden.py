@@ -1,4 +1,4 @@
-"""The golden model: DESIGN.md section 3, exactly, in numpy.
+"""The golden model: docs/design.md section 3, exactly, in numpy.
 
 Every other stage (torch eval, the Amaranth core, Verilator, Icarus, the
 board) is compared with this module sample by sample, so it is written for
@@ -135,7 +135,7 @@ def _leak_form(layer: Layer) -> tuple[str, object]:
 
 def lif_step(v: np.ndarray, current: np.ndarray, layer: Layer, _form: tuple[str, object] | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
-    """One membrane update of DESIGN.md section 3 for a whole layer.
+    """One membrane update of docs/design.md section 3 for a whole layer.
 
     Returns ``(v_next, spike)``. ``v`` and ``current`` are int64 arrays
     (``[..., n]``); ``layer.decay`` broadcasts over the last axis.
@@ -197,7 +197,7 @@ def margins(q: np.ndarray) -> np.ndarray:
 
 
 def exit_steps(readout_steps: np.ndarray, margin: int | None, min_step: int = 0) -> np.ndarray:
-    """The early-exit rule of DESIGN.md / ``sw.qnet.ExitRule`` over
+    """The early-exit rule of docs/design.md / ``sw.qnet.ExitRule`` over
     ``readout_steps`` ``[B, T, n]``: per sample the first t >= ``min_step``
     with ``margins(q_t) >= margin``, T-1 if none (or ``margin`` None)."""
     q = np.asarray(readout_steps, np.int64)

@@ -7,7 +7,7 @@ network to the ``neurobench`` package itself (torch, snnTorch and neurobench
 are imported only inside it): its ``nn.Linear`` layers hold ``W_int * scale``
 (so quantized zeros count as zeros in connection sparsity) and its neurons
 are ``snntorch`` spiking-neuron modules that apply the exact integer update
-of DESIGN.md section 3, so the activations NeuroBench hooks are the golden
+of docs/design.md section 3, so the activations NeuroBench hooks are the golden
 model's spikes.
 """
 
@@ -165,7 +165,7 @@ def _plain_torch_copy(net: QNet):
     scales = net.metadata.get("weight_scales", {}) or {}
 
     class ExactLIF(snn.Leaky):
-        """An snnTorch neuron module applying DESIGN.md section 3 in integer units."""
+        """An snnTorch neuron module applying docs/design.md section 3 in integer units."""
 
         def __init__(self, layer, scale: float) -> None:
             d = np.asarray(layer.decay, np.int64)

@@ -1,6 +1,6 @@
 """EAVS-TF, the spiking audio-visual network, in torch + Brevitas.
 
-The network (issue 4, DESIGN.md section 3)::
+The network (issue 4, docs/design.md section 3)::
 
     audio spikes  --> [audio  LIF] --\
                                       >--> [fusion LIF] --> [readout LI] --> class
@@ -18,7 +18,7 @@ back into sources. Membrane, threshold and bias live in units of ``s``:
 * ``I = b_int + sum of W_int rows of the inputs that spiked`` (recurrent
   rows: the layer's own spikes of the step before);
 * ``v' = v - floor(v * d / 4096) + I``, clamped to ``v_bits``, with a
-  per-neuron 12-bit decay ``d`` (DESIGN.md section 3): ``d = 4096 >> k``
+  per-neuron 12-bit decay ``d`` (docs/design.md section 3): ``d = 4096 >> k``
   from a shift ``k`` (the default; exactly ``v - floor(v / 2^k)``), or
   ``d = round((1 - beta) * 4096)`` from a ``beta`` that is fixed or learned
   per neuron (``ModelConfig.beta``, ``learn_beta``);
@@ -43,7 +43,7 @@ A layer may read itself with delay 1 (recurrence) but no *later* layer, so the
 forward evaluates layer by layer over all timesteps: the feed-forward input
 current of all T steps is one matrix product, and only the membrane update
 (and the recurrent product) loops over time. This is the same computation as
-the step-by-step order of DESIGN.md section 3 because nothing flows backwards
+the step-by-step order of docs/design.md section 3 because nothing flows backwards
 across layers within a sample.
 
 ``audio_head=True`` (issue 20, the audio-first cascade) adds a second

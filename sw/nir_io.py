@@ -2,7 +2,7 @@
 
 Discrete-time mapping
 ---------------------
-NIR describes continuous-time neurons; our network is discrete (DESIGN.md
+NIR describes continuous-time neurons; our network is discrete (docs/design.md
 section 3). With a forward-Euler step ``dt`` (snnTorch's convention, also
 Norse's and Sinabs' for LIF)::
 

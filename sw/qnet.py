@@ -1,5 +1,5 @@
 """The integer network file (``.qnet``): the contract between training, the
-golden model, the RTL and the board driver (DESIGN.md section 3).
+golden model, the RTL and the board driver (docs/design.md section 3).
 
 A ``.qnet`` is a plain ``.npz`` read with ``allow_pickle=False``. It holds one
 ``header`` array (UTF-8 JSON as ``uint8``) and integer arrays named
@@ -12,7 +12,7 @@ numpy and the standard library only: this module runs on the board's ARM
 cores, where there is no torch.
 
 Version 2 replaced the layer-wide shift leak ``leak_shift`` k by a per-neuron
-12-bit decay ``d`` (``v - ((v * d) >> 12)``, DESIGN.md section 3) and added the
+12-bit decay ``d`` (``v - ((v * d) >> 12)``, docs/design.md section 3) and added the
 ``readout`` option (``membrane`` or ``spikes``). A version 1 file still loads:
 its k becomes ``d = 4096 >> k`` (k >= 1) or ``d = 0`` (k = 0) for every
 neuron, which gives the same integers bit for bit, except k = 13..15, whose
@@ -82,7 +82,7 @@ MAX_EXACT_SHIFT = DECAY_BITS  # largest k with an integer d = 4096 >> k
 
 
 class QNetError(ValueError):
-    """A ``.qnet`` file or object does not meet the DESIGN.md contract."""
+    """A ``.qnet`` file or object does not meet the docs/design.md contract."""
 
 
 def _fail(where: str, message: str) -> QNetError:
@@ -270,7 +270,7 @@ class QNet:
 
     @property
     def n_inputs(self) -> int:
-        """Total input size: the flat event index space of DESIGN.md section 4."""
+        """Total input size: the flat event index space of docs/design.md section 4."""
         return sum(g.size for g in self.inputs)
 
     def input_offsets(self) -> dict[str, int]:
@@ -304,7 +304,7 @@ class QNet:
         return self.layers[self.layer_index(name)].n
 
     def validate(self, where: str = "qnet") -> "QNet":
-        """Check every rule of DESIGN.md section 3; return self."""
+        """Check every rule of docs/design.md section 3; return self."""
         _validate(self, where)
         return self
 
@@ -340,7 +340,7 @@ def _validate(net: QNet, where: str) -> None:
             raise _fail(where, f"input group {g.name!r}: field 'encoder' must be a mapping")
         names.add(g.name)
     if net.n_inputs > 1 << 16:
-        raise _fail(where, f"{net.n_inputs} inputs do not fit the 16-bit event index (DESIGN.md section 4)")
+        raise _fail(where, f"{net.n_inputs} inputs do not fit the 16-bit event index (docs/design.md section 4)")
 
     layer_pos = {}
     for i, layer in enumerate(net.layers):

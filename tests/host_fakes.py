@@ -10,7 +10,7 @@ model of ``eavs_core`` so whole load/run sequences can be exercised:
 * :class:`FakeCore`: the core's registers (:mod:`hw.spec.regmap`) and streams
   (:mod:`hw.spec.protocol`). The model image is *decoded* (:func:`unpack_model`)
   and run through :func:`plain_sample`, a plain evaluator written here from
-  DESIGN.md sections 3-5 (not ``sw.golden``, not ``hw.spec.capacity``), so the
+  docs/design.md sections 3-5 (not ``sw.golden``, not ``hw.spec.capacity``), so the
   driver's results are checked against an independent model: a wrong image
   gives wrong results, and a change to the golden model or to the cycle
   model's constants makes the fake and the golden back-end disagree.

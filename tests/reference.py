@@ -1,4 +1,4 @@
-"""A deliberately plain scalar reference of DESIGN.md section 3.
+"""A deliberately plain scalar reference of docs/design.md section 3.
 
 Python integers, one neuron and one spike at a time, written line by line
 from the equations and nothing else, so that the vectorised golden model in

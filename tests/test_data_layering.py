@@ -1,4 +1,4 @@
-"""DESIGN.md section 2 for the data side: sw.data uses numpy, soundfile and
+"""docs/design.md section 2 for the data side: sw.data uses numpy, soundfile and
 OpenCV but no torch or amaranth; sw.encode (it runs on the board) numpy only."""
 
 import subprocess

@@ -1,4 +1,4 @@
-"""AER event words (DESIGN.md section 4)."""
+"""AER event words (docs/design.md section 4)."""
 
 import numpy as np
 import pytest

@@ -163,7 +163,7 @@ def test_core_cycles_equal_hand_worked_literals():
 
 def _reference_with_decay(net, spikes, return_counts=False):
     """A plain reference of the v2 contract (per-neuron ``decay`` arrays where a
-    layer has one, else 4096 >> leak_shift), written from DESIGN.md's equations
+    layer has one, else 4096 >> leak_shift), written from docs/design.md's equations
     for this test: readout membranes [B, n_out] and spike totals [B]."""
     offs = net.input_offsets()
     B, T = spikes.shape[:2]

@@ -1,6 +1,6 @@
 """hw.rtl.exit_monitor against a plain model of the early-exit rule.
 
-The plain model is written here from the rule's text (DESIGN.md section 8):
+The plain model is written here from the rule's text (docs/design.md section 10):
 margin = largest minus second-largest value (a tie gives 0; one output, 0),
 exit at the first step t with min_step <= t <= T-2 and margin >= M. The
 monitor is driven as the core drives it: ``expect`` when a readout step's last

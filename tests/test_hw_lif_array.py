@@ -1,6 +1,6 @@
 """hw.rtl.lif_array.LIFArray: P lanes, their layer parameters, the lane-count mask
 and the spike-count update, against a plain Python LIF reference written from
-the contract's equations (DESIGN.md section 3) and against hand-worked
+the contract's equations (docs/design.md section 3) and against hand-worked
 literals; chunks enter back to back and switch layers from one cycle to the
 next, as the wave-scheduled core drives them."""
 

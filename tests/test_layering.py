@@ -1,4 +1,4 @@
-"""DESIGN.md section 2: the board-side modules import neither torch nor amaranth.
+"""docs/design.md section 2: the board-side modules import neither torch nor amaranth.
 
 Checked in a fresh interpreter, since a test process has long imported both.
 """

@@ -71,7 +71,7 @@ def memory_blocks(width: int, depth: int, block_kbits: int) -> float:
 def core_memories(cap: Capacity) -> dict[str, tuple[int, int, int]]:
     """The core's memories as ``name: (width, depth, copies)``.
 
-    Mirrors ``hw.rtl.core.EAVSCore`` (DESIGN.md section 5), with the depths
+    Mirrors ``hw.rtl.core.EAVSCore`` (docs/design.md section 5), with the depths
     from :mod:`hw.spec.protocol`: one wide weight word of P weights per (source
     row, chunk); P membranes and P biases per (layer, chunk); the input
     event list; per lane one bank of every layer's double-buffered spike

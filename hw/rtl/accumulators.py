@@ -1,6 +1,6 @@
 """The synapse accumulator array: P accumulators that sum a chunk's input.
 
-DESIGN.md section 5: for each input spike of a step, the P weights of that
+docs/design.md section 5: for each input spike of a step, the P weights of that
 spike's row for the chunk (one wide weight-memory word) are added into P
 accumulators held in registers, so there is no accumulator memory and no
 read-modify-write hazard. This module is that block, stages I3 and I4 of

@@ -1,6 +1,6 @@
 """``eavs_core``: the LIF neuron array and spike-routing fabric behind AXI.
 
-DESIGN.md section 5 in Amaranth 0.5. One bitstream runs any model that fits
+docs/design.md section 5 in Amaranth 0.5. One bitstream runs any model that fits
 its :class:`hw.spec.capacity.Capacity`: the model image (:mod:`hw.spec.protocol`) is
 loaded over the input stream at run time.
 

@@ -1,7 +1,7 @@
 """The early-exit monitor: decides, at the end of each readout step, whether
 the sample has seen enough.
 
-Why a component of its own: the rule (DESIGN.md section 8, ``sw.qnet``'s
+Why a component of its own: the rule (docs/design.md section 10, ``sw.qnet``'s
 ``exit``) is new state (a running top-2, step counters, the decision) that
 the sequencer should not carry; the core only tells the monitor when a
 readout step's last chunk has been issued and waits for its answer.

@@ -1,6 +1,6 @@
 """A pipelined LIF lane with a per-neuron multiplicative decay.
 
-DESIGN.md section 3's update with the general decay of the v2 contract::
+docs/design.md section 3's update with the general decay of the v2 contract::
 
     v'     = v - ((v * d) >> 12) + I        (d in 0..4096, >> floors)
     v'     = clamp(v', -2**(vb-1), 2**(vb-1) - 1)

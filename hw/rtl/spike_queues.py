@@ -4,7 +4,7 @@ Why a component: the queues were a block of :class:`hw.rtl.core.EAVSCore`'s one
 long ``elaborate`` (issue 12); here they are one block with a Python model
 to test against (``tests/test_hw_spike_queues.py``).
 
-Organisation (DESIGN.md section 5, "spike-routing fabric"):
+Organisation (docs/design.md section 5, "spike-routing fabric"):
 
 * P lane banks. Lane ``j`` of the LIF array only ever produces spikes of
   neurons ``c * P + j``, so its spikes go to bank ``j`` and a bank entry

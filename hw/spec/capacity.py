@@ -4,7 +4,7 @@ Pure Python (numpy for the vectorised cycle model): the host driver and the
 benchmarks import this module on machines without amaranth, so it must never
 import amaranth or torch. ``hw/__init__.py`` imports nothing for that reason.
 
-The cycle model is the specification the RTL is held to (DESIGN.md section
+The cycle model is the specification the RTL is held to (docs/design.md section
 5): tests compare the core's cycle counter with :func:`sample_cycles` on
 every simulated sample, exactly.
 """

@@ -6,7 +6,7 @@ host's golden back-end, ``eavs`` simulate/evaluate) turns a
 (:class:`hw.spec.protocol.Results`) through :func:`expected_results`, so the
 rules below live here only.
 
-Why a function of its own: golden computes the *model* (DESIGN.md section 3,
+Why a function of its own: golden computes the *model* (docs/design.md section 3,
 and the early-exit rule's ideal: counters of steps ``0..exit_step``); the
 core reports what it *did*. The two differ in one way, the wave schedule
 (:mod:`hw.spec.schedule`): in the wave ``w = exit_step + stage[readout]`` in

@@ -13,7 +13,7 @@ says which one the next ``CTRL.start`` reads:
   word carries TLAST. The core checks it (magic, lane count, length, TLAST
   position, checksum, capacity) and marks the model valid only if all pass.
 * ``MODE_RUN``: ``BATCH`` **samples** of AER event words (:mod:`sw.events`,
-  DESIGN.md section 4): each sample is its events and exactly T
+  docs/design.md section 4): each sample is its events and exactly T
   end-of-step markers. TLAST ends a DMA transfer and may sit on the T-th
   marker of any sample (one transfer per sample, or one per batch). If the
   batch's last sample's T-th marker lacks TLAST, the words up to the next
