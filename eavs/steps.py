@@ -267,7 +267,7 @@ def step_evaluate(ctx: Context) -> dict:
                         layer_events=g.layer_events, synaptic_ops=g.synaptic_ops, test_index=te)  # fmt: skip
 
     # torch (integer-exact eval mode) against golden, clip by clip
-    torch_agree = _torch_vs_golden(ctx.results["train"]["variants"][AV]["checkpoint"], x, g)
+    torch_agree = _torch_vs_golden(ctx.results["train"]["variants"][AV]["checkpoint"], net, x, g)
 
     mod_acc = {AV: acc}
     for name, m in models.items():
@@ -320,9 +320,15 @@ def step_evaluate(ctx: Context) -> dict:
     }  # fmt: skip
 
 
-def _torch_vs_golden(checkpoint: str, x: np.ndarray, g) -> dict:
-    """Clips on which torch eval predicts the golden class, and on which every layer's spikes are equal."""
+def _torch_vs_golden(checkpoint: str, net, x: np.ndarray, g) -> dict:
+    """Clips on which torch eval predicts the golden class, and on which every layer's spikes are equal.
+
+    A model trained with the cascade's audio head (``net.cascade``) is checked
+    on both stages: the head's layers against golden on the first stage."""
+    from sw.cascade import stage_inputs
+
     model, _ = load_checkpoint(checkpoint)
+    first = golden.run(net.cascade, stage_inputs(net, net.cascade, x)) if net.cascade is not None else None
     equal = spikes_equal = 0
     with torch.no_grad():
         for a in range(0, len(x), 128):
@@ -331,8 +337,11 @@ def _torch_vs_golden(checkpoint: str, x: np.ndarray, g) -> dict:
             equal += int((pred == g.prediction[a : a + 128]).sum())
             same = np.ones(len(pred), bool)
             for name, s in out["spikes"].items():
-                same &= (s.numpy().astype(bool) == g.spikes[name][a : a + 128]).all(axis=(1, 2))
+                ref = g.spikes[name] if name in g.spikes else first.spikes[name]
+                same &= (s.numpy().astype(bool) == ref[a : a + 128]).all(axis=(1, 2))
             same &= (out["readout"].numpy().astype(np.int64) == g.readout[a : a + 128]).all(axis=1)
+            if first is not None:
+                same &= (out["audio_head"]["readout"].numpy().astype(np.int64) == first.readout[a : a + 128]).all(axis=1)
             spikes_equal += int(same.sum())
     return {"clips": int(len(x)), "equal": equal, "spikes_equal": spikes_equal}
 
