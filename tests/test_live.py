@@ -532,3 +532,30 @@ def test_a_cascade_window_the_audio_stage_is_unsure_of_decodes_its_frames_and_ru
         assert x[0, :, ENC.size:].sum() > 0
         want = cascade.run(net, x)
         assert not want.camera_free[0] and d.prediction == net.classes[int(want.prediction[0])] == "g1"
+
+
+def test_the_retina_restarts_when_the_camera_comes_back(monkeypatch):
+    """A tone for 1.5 s, then hiss; gate margin 2. The audio stage's margins are
+    10, 10, 6, 1, 0 (worked out with the gate at 1): the first three windows keep
+    the camera off, the last two escalate. The window [1.5, 2.5) has frames 15..19
+    already skipped (gaps) and decodes 20..24: its visual input is clip mode's
+    (VisualEncoder.events) on frames 15..24 with the first five not visible, so
+    frame 20 only sets the retina's reference."""
+    import host.live_face
+    from sw.encode import VisualEncoder
+
+    monkeypatch.setattr(host.live_face, "make_tracker", WholeFrame)
+    be = StageSpy()
+    net = cascade_model(2)
+    be.load_model(net)
+    audio = np.concatenate([am_tone(0, 1.5, 7), 1e-3 * np.random.default_rng(1).standard_normal(24000)])
+    video = Flicker(range(30))
+    r = LiveRunner(be, ListAudio(blocks(audio)), video, window_s=1.0, hop_s=0.5, clock=FakeClock())
+    ds = r.run()
+    assert [d.camera for d in ds] == [0, 0, 0, 1, 1] and video.decodes == [False] * 20 + [True] * 10
+    assert r.frames_skipped == 20 and r.frames_decoded == 10
+    x = [x for stage, x in be.stages if stage is net][0][0]
+    venc = VisualEncoder(side=4, timesteps=10)
+    crops = np.stack([np.full((4, 4), 60 if i % 2 else 200, np.uint8) for i in range(15, 25)])
+    rows = venc.events(crops, 10.0, np.array([False] * 5 + [True] * 5))
+    assert rows.sum() > 0 and np.array_equal(x[:, ENC.size:], pool_events(rows, 10))
