@@ -350,10 +350,10 @@ class LiveRunner:
 
     def _infer(self, t0: float, t1: float) -> tuple[str, np.ndarray, int, int]:
         """Decide window ``[t0, t1)``: (label, readout, exit step or None, camera)."""
+        decoded = int(any(dec for t, dec in self._cam_windows if t0 <= t < t1)) if self.venc is not None else 0
         if not self._cascade:
             res = self.backend.infer(self._window(t0, t1))
-            camera = int(any(dec for t, dec in self._cam_windows if t0 <= t < t1)) if self.venc is not None else 0
-            return res.label, np.asarray(res.readout, np.int64), getattr(res, "exit_step", None), camera
+            return res.label, np.asarray(res.readout, np.int64), getattr(res, "exit_step", None), decoded
         x = self._window(t0, t1, video=not self._lazy)[None]
         r, free = first_stage(self.net, x, self.backend.infer_stage)
         if self._lazy:  # read the window's frames now: decoded only when the audio stage is unsure
@@ -364,7 +364,7 @@ class LiveRunner:
                 x = self._window(t0, t1)[None]
         if not free[0]:
             r = self.backend.infer_stage(self.net, x)
-        camera = int(not free[0]) if self.venc is not None else 0
+        camera = int(not free[0]) if self._lazy else decoded  # lazy: on exactly when the audio stage was unsure
         step = int(r.exit_step[0])
         return self.net.classes[int(r.prediction[0])], np.asarray(r.readout[0], np.int64), None if step < 0 else step, camera
 
