@@ -559,3 +559,20 @@ def test_the_retina_restarts_when_the_camera_comes_back(monkeypatch):
     crops = np.stack([np.full((4, 4), 60 if i % 2 else 200, np.uint8) for i in range(15, 25)])
     rows = venc.events(crops, 10.0, np.array([False] * 5 + [True] * 5))
     assert rows.sum() > 0 and np.array_equal(x[:, ENC.size:], pool_events(rows, 10))
+
+
+def test_a_sure_window_after_an_escalated_one_says_camera_off(monkeypatch):
+    """Hiss for 1 s, then a tone; gate margin 3. The audio stage's margins are 2, 9,
+    17, 20, 20 (worked out with a gate it always clears): only the first window
+    escalates. The next one, [0.5, 1.5), holds frames 5..9 the first decoded, but
+    its own frames 10..14 are skipped and the audio stage decided it: camera 0."""
+    import host.live_face
+
+    monkeypatch.setattr(host.live_face, "make_tracker", WholeFrame)
+    be = StageSpy()
+    be.load_model(cascade_model(3))
+    audio = np.concatenate([1e-3 * np.random.default_rng(1).standard_normal(16000), am_tone(0, 2.0, 7)])
+    video = Flicker(range(30))
+    ds = LiveRunner(be, ListAudio(blocks(audio)), video, window_s=1.0, hop_s=0.5, clock=FakeClock()).run()
+    assert [d.camera for d in ds] == [1, 0, 0, 0, 0] and video.decodes == [True] * 10 + [False] * 20
+    assert [d.prediction for d in ds] == ["g1"] + ["g0"] * 4
