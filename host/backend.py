@@ -124,20 +124,26 @@ class Backend(ABC):
         image; both must fit this back-end's capacity, checked before any
         clip runs. Returns a ``sw.cascade.CascadeResult``; a stage whose
         back-end reports no exit step gets -1 there."""
-        from sw.cascade import StageReport, run  # numpy-only
+        from sw.cascade import run  # numpy-only
 
         net = as_qnet(model)
         for stage in (net.cascade, net):
             if stage is not None:
                 self.capacity.require_fits(stage)
 
-        def infer(stage: QNet, x: np.ndarray) -> StageReport:
-            self.load_model(stage)
-            r = self.infer_batch(x)
-            exit_step = getattr(r, "exit_step", None)
-            return StageReport(r.prediction, r.readout, np.full(len(x), -1, np.int64) if exit_step is None else exit_step)
+        return run(net, np.asarray(spikes), self.infer_stage)
 
-        return run(net, np.asarray(spikes), infer)
+    def infer_stage(self, stage: QNet, x: np.ndarray):
+        """Run one cascade stage on spikes ``[B, T, n]`` (the ``infer`` of
+        ``sw.cascade``): load it as the model unless it already is, and
+        report its prediction, q at the exit and exit step (-1: none)."""
+        from sw.cascade import StageReport  # numpy-only
+
+        if self.net is not stage:
+            self.load_model(stage)
+        r = self.infer_batch(x)
+        exit_step = getattr(r, "exit_step", None)
+        return StageReport(r.prediction, r.readout, np.full(len(x), -1, np.int64) if exit_step is None else exit_step)
 
     def encode(self, audio: np.ndarray | None, sr: int | None, frames: np.ndarray | None, fps: float | None) -> np.ndarray:
         """Raw clip -> spikes ``[T, N_in]`` with the encoders in the model header."""

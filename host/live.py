@@ -35,8 +35,23 @@ device that goes away or a back-end that stops answering raises
 **Camera on demand.** ``camera(t)`` is asked before each video frame is
 decoded; when it says no, the frame is skipped without decoding or tracking
 and the retina sees a gap (the frame is not visible). The default keeps the
-camera on whenever the model has a visual input. This is the hook for the
-adaptive-inference cascade (issue 20): its audio stage's margin decides.
+camera on whenever the model has a visual input.
+
+**Cascade models** (``net.cascade`` with a gate, its first stage reading no
+visual group): each window's audio stage runs first, through
+``sw.cascade.first_stage`` and ``Backend.infer_stage`` (the gate and the
+per-stage run of ``sw.cascade.run`` / ``Backend.infer_cascade``, not a
+copy). Video frames are then read lazily, at the decision, up to the
+window's end: while the audio stage is sure they are skipped (neither
+decoded nor tracked; the timeline's ``camera`` is 0); when it is unsure the
+camera is on, the frames not yet read are decoded, tracked and encoded, and
+the fused network decides on the whole window (``camera`` 1). Frames an
+earlier window already skipped stay gaps: the retina is not visible there,
+so it restarts from the first frame decoded after the camera comes back
+(that frame sets its reference and emits nothing), and the tracker resumes
+from where it last saw the face. So a window escalated after camera-off
+windows sees fewer visual events than clip mode gives for the same span;
+with the camera on throughout (or no cascade) it is clip mode exactly.
 
 numpy only besides the sources' own readers; no torch, no amaranth.
 """
@@ -52,6 +67,7 @@ import numpy as np
 
 from host.backend import HostError
 from host.live_sources import SourceStalled
+from sw.cascade import first_stage
 from sw.encode import AudioEncoder, VisualEncoder, encoders_from_inputs, pool_events
 
 __all__ = ["COLUMNS", "Decision", "LiveError", "LiveRunner", "summarize", "summary_line"]
@@ -163,6 +179,12 @@ class LiveRunner:
         self.clock = clock or RealClock()
         self.pace = pace
         self.camera = camera or (lambda t: True)
+        self._cam_on = True  # the cascade's switch (lazy video): anded with ``camera``
+        gated = net.cascade is not None and net.cascade.exit is not None
+        first_reads = {g.name for g in net.cascade.inputs} if gated else set()
+        vnames = {g.name for g, e in zip(net.inputs, self.encoders) if isinstance(e, VisualEncoder)}
+        self._cascade = gated
+        self._lazy = gated and self.venc is not None and self.aenc is not None and not (first_reads & vnames)
         self.on_decision = on_decision
         self.dead_s = float(dead_s)
         self.decisions: list[Decision] = []
@@ -220,7 +242,8 @@ class LiveRunner:
                 self._arows.add(self._astream.push(block))
             self.input_s = self._astream.samples_in / self.aenc.sample_rate
             self._pace(self.input_s)
-            self._feed_video(self.input_s)
+            if not self._lazy:  # a cascade model reads its frames at the decision (_decide)
+                self._feed_video(self.input_s)
             return block
         if self._video_ended:
             return None
@@ -258,7 +281,7 @@ class LiveRunner:
         n = 0
         fps = self.video.fps if self.video is not None else 1.0
         while not self._video_ended and self._vnext / fps < until_s:
-            want = bool(self.camera(self._vnext / fps))
+            want = self._cam_on and bool(self.camera(self._vnext / fps))
             got = self.video.read(decode=want)
             if got is None:
                 self._video_ended = True
@@ -298,7 +321,7 @@ class LiveRunner:
                 return False
         elif t1 > self.input_s + 1e-9:
             return False
-        for enc, rows, ended in ((self.aenc, self._arows, self._audio_ended), (self.venc, getattr(self, "_vrows", None), self._video_ended)):
+        for enc, rows, ended in ((self.aenc, self._arows, self._audio_ended), (self.venc, getattr(self, "_vrows", None), self._video_ended or self._lazy)):
             if enc is not None and not ended and rows.end < self._frames(enc, t1 - self.window_s, t1)[1]:
                 return False
         return True
@@ -308,32 +331,57 @@ class LiveRunner:
             self._decide(received)
             self._next_end += self.hop_s
 
+    def _pooled(self, enc, t0: float, t1: float) -> np.ndarray:
+        """One encoder's rows of window ``[t0, t1)`` pooled onto ``T`` steps."""
+        k0, k1 = self._frames(enc, t0, t1)
+        buf = self._arows if isinstance(enc, AudioEncoder) else self._vrows
+        if self._video_ended and buf is getattr(self, "_vrows", None):
+            # The video ended: pool the frames it had, as clip mode pools a clip's
+            # frames (empty rows for frames that never came would move the bins).
+            k1 = min(k1, buf.end)
+            k0 = min(k0, k1)
+        return pool_events(buf.get(k0, k1), self.net.timesteps)
+
+    def _window(self, t0: float, t1: float, video: bool = True) -> np.ndarray:
+        """The window's sample ``[T, N_in]``; ``video=False``: visual groups left zero (not read yet)."""
+        T = self.net.timesteps
+        return np.concatenate([self._pooled(e, t0, t1) if video or not isinstance(e, VisualEncoder)
+                               else np.zeros((T, e.size), np.int32) for e in self.encoders], axis=1)  # fmt: skip
+
+    def _infer(self, t0: float, t1: float) -> tuple[str, np.ndarray, int, int]:
+        """Decide window ``[t0, t1)``: (label, readout, exit step or None, camera)."""
+        decoded = int(any(dec for t, dec in self._cam_windows if t0 <= t < t1)) if self.venc is not None else 0
+        if not self._cascade:
+            res = self.backend.infer(self._window(t0, t1))
+            return res.label, np.asarray(res.readout, np.int64), getattr(res, "exit_step", None), decoded
+        x = self._window(t0, t1, video=not self._lazy)[None]
+        r, free = first_stage(self.net, x, self.backend.infer_stage)
+        if self._lazy:  # read the window's frames now: decoded only when the audio stage is unsure
+            self._cam_on = not bool(free[0])
+            self._feed_video(t1)
+            self._cam_on = True
+            if not free[0]:
+                x = self._window(t0, t1)[None]
+        if not free[0]:
+            r = self.backend.infer_stage(self.net, x)
+        camera = int(not free[0]) if self._lazy else decoded  # lazy: on exactly when the audio stage was unsure
+        step = int(r.exit_step[0])
+        return self.net.classes[int(r.prediction[0])], np.asarray(r.readout[0], np.int64), None if step < 0 else step, camera
+
     def _decide(self, received: float) -> None:
         t1 = self._next_end
         t0 = t1 - self.window_s
-        parts = []
-        for enc in self.encoders:
-            k0, k1 = self._frames(enc, t0, t1)
-            buf = self._arows if isinstance(enc, AudioEncoder) else self._vrows
-            if self._video_ended and buf is getattr(self, "_vrows", None):
-                # The video ended: pool the frames it had, as clip mode pools a clip's
-                # frames (empty rows for frames that never came would move the bins).
-                k1 = min(k1, buf.end)
-                k0 = min(k0, k1)
-            parts.append(pool_events(buf.get(k0, k1), self.net.timesteps))
-        spikes = np.concatenate(parts, axis=1)
         try:
-            res = self.backend.infer(spikes)
+            label, readout, exit_step, camera = self._infer(t0, t1)
         except HostError as e:
             raise LiveError(f"the {self.backend.kind} back-end stopped answering at {t1:.2f} s of input: {e}") from None
-        top = np.sort(np.asarray(res.readout, np.int64))[::-1]
+        top = np.sort(readout)[::-1]
         margin = int(top[0] - top[1]) if top.size > 1 else 0
-        exit_step = getattr(res, "exit_step", None)  # the step the sample ended at (docs/design.md, early exit)
+        # the step the sample ended at (docs/design.md, early exit)
         exit_step = self.net.timesteps - 1 if exit_step is None else int(exit_step)
-        camera = int(any(dec for t, dec in self._cam_windows if t0 <= t < t1)) if self.venc is not None else 0
         self._cam_windows = [(t, d) for t, d in self._cam_windows if t >= t0 + self.hop_s]
         fault, self.faults = ",".join(self.faults), []
-        d = Decision(round(t0, 4), round(t1, 4), res.label, margin, exit_step, camera,
+        d = Decision(round(t0, 4), round(t1, 4), label, margin, exit_step, camera,
                      round((time.perf_counter() - received) * 1000.0, 3), fault)  # fmt: skip
         self.decisions.append(d)
         nxt = t1 + self.hop_s - self.window_s

@@ -30,7 +30,7 @@ import numpy as np
 from sw import golden
 from sw.qnet import QNet
 
-__all__ = ["StageReport", "CascadeResult", "golden_infer", "stage_inputs", "gate", "run", "fixed"]
+__all__ = ["StageReport", "CascadeResult", "golden_infer", "stage_inputs", "gate", "first_stage", "run", "fixed"]
 
 
 @dataclass
@@ -95,20 +95,31 @@ class CascadeResult:
         return out
 
 
+def first_stage(net: QNet, x: np.ndarray, infer: Infer = golden_infer) -> tuple[StageReport | None, np.ndarray]:
+    """Run the first stage alone on spikes ``x`` laid out as ``net``'s inputs
+    (only the first stage's groups are read: a caller that has not got the
+    others yet, such as a live camera still off, may leave them zero).
+
+    Returns ``(report, free)``: ``free`` [B] says which clips the first
+    stage decides alone; ``report`` is None (and ``free`` all False) when
+    there is no cascade or its first stage has no gate (it is not run)."""
+    x = np.asarray(x)
+    first = net.cascade
+    if first is None or first.exit is None:  # a first stage without a gate can never decide: it is not run at all
+        return None, np.zeros(len(x), bool)
+    r1 = infer(first, stage_inputs(net, first, x))
+    return r1, gate(first, r1.readout)
+
+
 def run(net: QNet, x: np.ndarray, infer: Infer = golden_infer) -> CascadeResult:
     """Run ``net`` (with its cascade, if it has one) on spikes ``x`` laid out
     as ``net``'s inputs ``[B, T, N_in]``."""
     x = np.asarray(x)
     B = len(x)
-    if net.cascade is None:
+    r1, free = first_stage(net, x, infer)
+    if r1 is None:
         r = infer(net, x)
         return CascadeResult(np.asarray(r.prediction), np.zeros(B, bool), None, r, np.arange(B))
-    first = net.cascade
-    if first.exit is None:  # a first stage without a gate can never decide: it is not run at all
-        r = infer(net, x)
-        return CascadeResult(np.asarray(r.prediction), np.zeros(B, bool), None, r, np.arange(B))
-    r1 = infer(first, stage_inputs(net, first, x))
-    free = gate(first, r1.readout)
     esc = np.flatnonzero(~free)
     pred = np.asarray(r1.prediction).copy()
     r2 = None

@@ -436,3 +436,143 @@ def test_a_video_only_model_is_driven_by_the_frames():
     ds = r.run()
     assert [d.t_end_s for d in ds] == [1.0, 1.5, 2.0, 2.5, 3.0] and clock.t == pytest.approx(3.0)
     assert ds[-1].fault == "video_end" and r.frames_decoded == 30
+
+
+class Flicker(Frames):
+    """10 fps frames alternating dark and bright (so the retina spikes); records each read's ``decode``."""
+
+    def __init__(self, indices):
+        super().__init__(indices)
+        self.decodes: list[bool] = []
+
+    def read(self, decode=True):
+        self.decodes.append(bool(decode))
+        if not self.indices:
+            return None
+        i = self.indices.pop(0)
+        return (np.full((48, 64), 60 if i % 2 else 200, np.uint8) if decode else None), i
+
+
+class StageSpy(GoldenBackend):
+    """The golden back-end, keeping every (stage, spikes) a cascade run gave it."""
+
+    def __init__(self):
+        super().__init__()
+        self.stages: list[tuple[QNet, np.ndarray]] = []
+
+    def infer_batch(self, spikes):
+        self.stages.append((self.net, np.array(spikes)))
+        return super().infer_batch(spikes)
+
+
+def cascade_model(gate_margin: int):
+    """Audio + visual; the first stage is ``band_model`` (a tone in group c says g``c``)
+    gated at ``gate_margin``; the fused network ignores audio and gives every visual
+    event to g1, so an escalated window with visual events says g1, not g0."""
+    from sw.encode import VisualEncoder
+    from sw.qnet import ExitRule
+
+    venc = VisualEncoder(side=4, timesteps=10)
+    wv = np.zeros((venc.size, K), np.int64)
+    wv[:, 1] = 1
+    net = QNet(classes=[f"g{c}" for c in range(K)], timesteps=10, inputs=input_groups([ENC, venc]),
+               layers=[Layer("out", K, [Source("audio", np.zeros((ENC.size, K), np.int64), 4), Source("visual", wv, 4)],
+                             threshold=1, leak_shift=0, spiking=False)])  # fmt: skip
+    first = band_model()
+    first.exit = ExitRule(gate_margin, 9)
+    net.cascade = first
+    return net.validate()
+
+
+class WholeFrame:
+    """A stand-in face tracker: the face is the whole frame (flat frames hold no face to detect)."""
+
+    def __init__(self, venc, fps):
+        self.side = venc.side
+
+    def update(self, frame):
+        return np.full((self.side, self.side), frame[0, 0], np.uint8), True
+
+
+def _cascade_run(gate_margin, monkeypatch):
+    import host.live_face
+
+    monkeypatch.setattr(host.live_face, "make_tracker", WholeFrame)
+    be = StageSpy()
+    net = cascade_model(gate_margin)
+    be.load_model(net)
+    video = Flicker(range(30))
+    r = LiveRunner(be, ListAudio(blocks(am_tone(0, 3.0, 7))), video, window_s=1.0, hop_s=0.5, clock=FakeClock())
+    return net, be, video, r, r.run()
+
+
+def test_a_cascade_window_the_audio_stage_is_sure_of_keeps_the_camera_off(monkeypatch):
+    """Gate margin 1: the tone in group 0 clears it in every window, so no frame is decoded."""
+    from host.live import summarize
+
+    net, be, video, r, ds = _cascade_run(1, monkeypatch)
+    assert [d.t_end_s for d in ds] == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert [d.camera for d in ds] == [0] * 5 and [d.prediction for d in ds] == ["g0"] * 5
+    assert r.frames_decoded == 0 and r.frames_skipped == 30 and not any(video.decodes)
+    assert all(stage is net.cascade for stage, _ in be.stages) and len(be.stages) == 5
+    assert summarize(ds, 3.0, 1.0, 1.0)["camera_on_pct"] == 0.0
+
+
+def test_a_cascade_window_the_audio_stage_is_unsure_of_decodes_its_frames_and_runs_the_cascade(monkeypatch):
+    """An unreachable gate: every window escalates; each decision equals sw.cascade.run
+    (golden) on the full window the fused network was given, and that window holds
+    visual events (its frames were decoded and encoded)."""
+    from sw import cascade
+
+    net, be, video, r, ds = _cascade_run(10**6, monkeypatch)
+    assert [d.camera for d in ds] == [1] * 5 and r.frames_decoded == 30 and all(video.decodes[:30])
+    fused = [x for stage, x in be.stages if stage is net]
+    assert len(fused) == 5 and len(be.stages) == 10
+    for d, x in zip(ds, fused):
+        assert x[0, :, ENC.size:].sum() > 0
+        want = cascade.run(net, x)
+        assert not want.camera_free[0] and d.prediction == net.classes[int(want.prediction[0])] == "g1"
+
+
+def test_the_retina_restarts_when_the_camera_comes_back(monkeypatch):
+    """A tone for 1.5 s, then hiss; gate margin 2. The audio stage's margins are
+    10, 10, 6, 1, 0 (worked out with the gate at 1): the first three windows keep
+    the camera off, the last two escalate. The window [1.5, 2.5) has frames 15..19
+    already skipped (gaps) and decodes 20..24: its visual input is clip mode's
+    (VisualEncoder.events) on frames 15..24 with the first five not visible, so
+    frame 20 only sets the retina's reference."""
+    import host.live_face
+    from sw.encode import VisualEncoder
+
+    monkeypatch.setattr(host.live_face, "make_tracker", WholeFrame)
+    be = StageSpy()
+    net = cascade_model(2)
+    be.load_model(net)
+    audio = np.concatenate([am_tone(0, 1.5, 7), 1e-3 * np.random.default_rng(1).standard_normal(24000)])
+    video = Flicker(range(30))
+    r = LiveRunner(be, ListAudio(blocks(audio)), video, window_s=1.0, hop_s=0.5, clock=FakeClock())
+    ds = r.run()
+    assert [d.camera for d in ds] == [0, 0, 0, 1, 1] and video.decodes == [False] * 20 + [True] * 10
+    assert r.frames_skipped == 20 and r.frames_decoded == 10
+    x = [x for stage, x in be.stages if stage is net][0][0]
+    venc = VisualEncoder(side=4, timesteps=10)
+    crops = np.stack([np.full((4, 4), 60 if i % 2 else 200, np.uint8) for i in range(15, 25)])
+    rows = venc.events(crops, 10.0, np.array([False] * 5 + [True] * 5))
+    assert rows.sum() > 0 and np.array_equal(x[:, ENC.size:], pool_events(rows, 10))
+
+
+def test_a_sure_window_after_an_escalated_one_says_camera_off(monkeypatch):
+    """Hiss for 1 s, then a tone; gate margin 3. The audio stage's margins are 2, 9,
+    17, 20, 20 (worked out with a gate it always clears): only the first window
+    escalates. The next one, [0.5, 1.5), holds frames 5..9 the first decoded, but
+    its own frames 10..14 are skipped and the audio stage decided it: camera 0."""
+    import host.live_face
+
+    monkeypatch.setattr(host.live_face, "make_tracker", WholeFrame)
+    be = StageSpy()
+    be.load_model(cascade_model(3))
+    audio = np.concatenate([1e-3 * np.random.default_rng(1).standard_normal(16000), am_tone(0, 2.0, 7)])
+    video = Flicker(range(30))
+    ds = LiveRunner(be, ListAudio(blocks(audio)), video, window_s=1.0, hop_s=0.5, clock=FakeClock()).run()
+    assert [d.camera for d in ds] == [1, 0, 0, 0, 0] and video.decodes == [True] * 10 + [False] * 20
+    assert [d.prediction for d in ds] == ["g1"] + ["g0"] * 4
