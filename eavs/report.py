@@ -516,7 +516,7 @@ def section_adaptive(results: dict, fig_dir: Path) -> Doc:
         f"**validation** split ({ad['val_clips']} clips): the lowest **estimated** energy losing at most 0.5 % of the "
         f"clips the fixed-cost run gets right. Chosen: {c['family']}, {c['label']}. Figures below are on the **test** split{synth}."
     )
-    _figure(doc, fig_dir, "adaptive_pareto.png", "Accuracy against estimated energy per inference (validation split)",
+    _figure(doc, fig_dir, "adaptive_pareto.png", f"Accuracy against energy per inference on the validation split [measured accuracy, estimated energy{synth}]",
             lambda p: figures.adaptive_pareto(ad["fronts"], tuple(ad["fixed"]), (c["energy_nj"], c["accuracy"]), p,
                                               note="validation" + synth))
     rows = [
