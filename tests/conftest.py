@@ -26,3 +26,25 @@ def model_and_data(tmp_path):
     model = qnet.save(net, tmp_path / "m.qnet")
     data = save_npz(tmp_path / "d.npz", TrainData(x=x, y=y, actors=np.zeros(3, np.int64), classes=net.classes, inputs=net.inputs))
     return model, data
+
+
+@pytest.fixture
+def hand_exit_model():
+    """The hand-worked early-exit network of tests/test_hw_core.py and
+    tests/test_hw_expected.py (their docstrings work its figures out):
+    inputs a[4] -> h (5 neurons, threshold 3) -> o (3 readout neurons; only
+    o[0] gets h's spikes), T = 3, one sample of 3, 1 and 1 input events.
+    Returns ``make(margin) -> (net, spikes)`` with the rule ``margin``, min_step 0."""
+    from sw.qnet import ExitRule, InputGroup, Layer, QNet, Source
+
+    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1)
+    w_o = np.zeros((5, 3), np.int8)
+    w_o[:, 0] = 1
+    o = Layer("o", 3, [Source("h", w_o, 4)], 3, 1, spiking=False)
+    spikes = np.array([[[1, 1, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0]]], bool)
+
+    def make(margin: int = 5):
+        net = QNet(["x", "y", "z"], 3, [InputGroup("a", 4)], [h, o], exit=ExitRule(margin=margin, min_step=0))
+        return net.validate("hand"), spikes
+
+    return make

@@ -286,7 +286,7 @@ def test_core_early_exit_matches_expected(lanes):
     _run_and_check(cap, pairs, seed=lanes)
 
 
-def test_core_early_exit_hand_worked_literals():
+def test_core_early_exit_hand_worked_literals(hand_exit_model):
     """inputs a[4] -> h (5, threshold 3) -> o (3; only o[0] gets h's spikes),
     T = 3, rule margin 5, min_step 0. Step 0: 3 input events, every h neuron
     reaches 3 and spikes, o = [5, 0, 0]: margin 5, the sample exits at step 0.
@@ -298,14 +298,7 @@ def test_core_early_exit_hand_worked_literals():
     42, flush 42, discard step 2 at 43 -> 44; P = 8 (tree of 3 levels,
     R_EXIT 14 cycles): h(0) 1 -> 6 (15), o skips -> 7, h(1) 15 -> 18, o(0) 18
     -> 25, R_EXIT -> 39, flush, discard -> 41."""
-    from sw.qnet import ExitRule, InputGroup, Layer, QNet, Source
-
-    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1)
-    w_o = np.zeros((5, 3), np.int8)
-    w_o[:, 0] = 1
-    o = Layer("o", 3, [Source("h", w_o, 4)], 3, 1, spiking=False)
-    net = QNet(["x", "y", "z"], 3, [InputGroup("a", 4)], [h, o], exit=ExitRule(margin=5, min_step=0)).validate("hand")
-    spikes = np.array([[[1, 1, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0]]], bool)
+    net, spikes = hand_exit_model(margin=5)
     for lanes, cycles in ((4, 44), (8, 41)):
         (res,) = run_amaranth_jobs(Capacity(lanes=lanes, **{**SMALL, "max_timesteps": 4}), [Job(net, spikes)], seed=2)
         r = res.results
@@ -313,6 +306,6 @@ def test_core_early_exit_hand_worked_literals():
         assert (r.in_events.tolist(), r.spikes.tolist(), r.synaptic_ops.tolist()) == ([5], [5], [35]), lanes
         assert r.cycles.tolist() == [cycles], lanes
     # one unit more of margin: no step reaches it, all T steps run (exit step 2)
-    strict = QNet(["x", "y", "z"], 3, [InputGroup("a", 4)], [h, o], exit=ExitRule(margin=6, min_step=0)).validate("hand")
+    strict, _ = hand_exit_model(margin=6)
     (res,) = run_amaranth_jobs(Capacity(lanes=4, **{**SMALL, "max_timesteps": 4}), [Job(strict, spikes)], seed=2)
     assert res.results.exit_step.tolist() == [2]

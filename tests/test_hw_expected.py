@@ -88,16 +88,11 @@ def test_without_the_exit_fields_only_for_a_model_without_a_rule():
         expected_results(_net(), g, np.zeros((2, 4, 3), bool), lanes=1)
 
 
-def test_hand_net_golden_run_with_overrun():
+def test_hand_net_golden_run_with_overrun(hand_exit_model):
     """The hand net of tests/test_hw_core.py (exit at step 0 with margin 5):
     golden's own counters are the ideal (steps 0..0: ops 3*5 + 5*3 = 30), the
     core's include h's step 1 (+ 1*5 = 35); cycles 44 at P = 4 (worked there)."""
-    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1)
-    w_o = np.zeros((5, 3), np.int8)
-    w_o[:, 0] = 1
-    o = Layer("o", 3, [Source("h", w_o, 4)], 3, 1, spiking=False)
-    net = QNet(["x", "y", "z"], 3, [InputGroup("a", 4)], [h, o], exit=ExitRule(margin=5, min_step=0)).validate("hand")
-    spikes = np.array([[[1, 1, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0]]], bool)
+    net, spikes = hand_exit_model(margin=5)
     g = golden.run(net, spikes)
     r = expected_results(net, g, spikes, lanes=4)
     assert (r.exit_step.tolist(), r.prediction.tolist(), r.readout.tolist()) == ([0], [0], [[5, 0, 0]])
