@@ -80,6 +80,21 @@ def _with_vocal(spec: str, vocal: Optional[str]) -> str:
 SHOW_ALL = 10
 
 
+def _echo_each_or_by_reason(items: list, verbose: bool, word: str, summary: str) -> None:
+    """Every ``(path, reason)`` on its own line when asked or when there are
+    few (<= SHOW_ALL); otherwise one line per reason with counts and examples."""
+    from sw.data.dataset import by_reason
+    from sw.data.media import show
+
+    if verbose or len(items) <= SHOW_ALL:
+        for path, reason in items:
+            typer.echo(f"  {word} {show(path)}: {reason}")
+        return
+    typer.echo(f"  {summary}")
+    for line in by_reason(items):
+        typer.echo(f"    {line}")
+
+
 @data_app.command("info")
 def info(
     spec: str = typer.Argument(..., help="builtin:DIR, ravdess:DIR or cremad:DIR"),
@@ -92,8 +107,7 @@ def info(
     """Scan a data set and open every file's header: clips per class and actor, every skipped
     file with its reason, and warnings. With --check-faces the counts equal what `encode`
     uses; without, the summary says how many clips were not checked for a face."""
-    from sw.data.dataset import by_reason, face_problems, scan_spec, top_reasons, write_skipped_csv
-    from sw.data.media import show
+    from sw.data.dataset import face_problems, scan_spec, top_reasons, write_skipped_csv
 
     spec = _with_vocal(spec, vocal)
     encoders = _encoders(modality, 40, None)
@@ -116,20 +130,8 @@ def info(
     warns = [(path, w) for path, ws in warnings.items() for w in ws]
     if skips:
         typer.echo(f"  skipped: {top_reasons(skips)}")
-    if verbose or len(skips) <= SHOW_ALL:
-        for path, reason in skips:
-            typer.echo(f"  skipped {show(path)}: {reason}")
-    else:
-        typer.echo("  skipped, by reason (every file: --verbose or --skipped FILE.csv):")
-        for line in by_reason(skips):
-            typer.echo(f"    {line}")
-    if verbose or len(warns) <= SHOW_ALL:
-        for path, w in warns:
-            typer.echo(f"  warning {show(path)}: {w}")
-    else:
-        typer.echo("  warnings, by kind (every one: --verbose):")
-        for line in by_reason(warns):
-            typer.echo(f"    {line}")
+    _echo_each_or_by_reason(skips, verbose, "skipped", "skipped, by reason (every file: --verbose or --skipped FILE.csv):")
+    _echo_each_or_by_reason(warns, verbose, "warning", "warnings, by kind (every one: --verbose):")
     if skipped_csv is not None:
         typer.echo(f"  wrote {write_skipped_csv(skipped_csv, skips)} skipped files to {skipped_csv}")
     if unchecked:
