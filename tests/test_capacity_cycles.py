@@ -181,34 +181,35 @@ def _hand_net_exit(rule=True):
 
 # events [[3, 2], [0, 1], [1, 1]] (layer h, o per step). The wait after the
 # readout's run of a step t in min_step..T-2: its last write-back is 9 cycles
-# after its last issue, the monitor decides ceil(log2 P) + 2 cycles after that,
-# and R_EXIT leaves in that cycle: 9 + 2 + 2 = 13 cycles at P = 4, 9 + 0 + 2 =
-# 11 at P = 1. An exit in wave w flushes (its last cycle counted), then
-# discards the input steps w + 1 .. T-1, one counted cycle each.
+# after its last issue, the monitor registers it (1), decides ceil(log2 P) + 2
+# cycles after that, and R_EXIT leaves in that cycle: 9 + 1 + 2 + 2 = 14
+# cycles at P = 4, 9 + 1 + 0 + 2 = 12 at P = 1. An exit in wave w flushes (its
+# last cycle counted), then discards the input steps w + 1 .. T-1, one counted
+# cycle each.
 #   P = 4 (ch 2, co 1):
 #     wave 0: h(0) 1 -> 9 (drained 18); o skips -> 10
 #     wave 1: h(1) waits to 18 -> 22 (31); o(0) 22 -> 26 (35); o's step 0 may
-#             exit: R_EXIT 26..38 -> 39
-#       exit at 0: flush at 39 (nothing left in flight), discard step 2 at 40 -> 41
-#     wave 2: h(2) 39 -> 43 (52); o(1) 43 -> 46 (55); R_EXIT -> 59
-#       exit at 1: flush at 59, no step left to discard -> 60
-#     wave 3: h skips -> 60; o(2) waits for o(1): 60 -> 63 (72); T-1: no wait
-#       no exit: flush to 72 -> 73
+#             exit: R_EXIT 26..39 -> 40
+#       exit at 0: flush at 40 (nothing left in flight), discard step 2 at 41 -> 42
+#     wave 2: h(2) 40 -> 44 (53); o(1) 44 -> 47 (56); R_EXIT -> 61
+#       exit at 1: flush at 61, no step left to discard -> 62
+#     wave 3: h skips -> 62; o(2) 62 -> 65 (74); T-1: no wait
+#       no exit: flush to 74 -> 75
 #   without a rule (no waits): h(2) 31 -> 35 (44), o(1) 35 -> 38 (47), h skips
 #     -> 39, o(2) 47 -> 50 (59) -> 60
 #   P = 1 (ch 5, co 3), exit at 0: h(0) 1 -> 18 (27); o skips -> 19; h(1) 27 ->
-#     34 (43); o(0) 34 -> 42 (51); R_EXIT 42..52 -> 53; flush 53, discard 54 -> 55
+#     34 (43); o(0) 34 -> 42 (51); R_EXIT 42..53 -> 54; flush 54, discard 55 -> 56
 EXIT_EVENTS = [[3, 2], [0, 1], [1, 1]]
 
 
-@pytest.mark.parametrize("exit_step,lanes,cycles", [(0, 4, 41), (1, 4, 60), (2, 4, 73), (0, 1, 55)])
+@pytest.mark.parametrize("exit_step,lanes,cycles", [(0, 4, 42), (1, 4, 62), (2, 4, 75), (0, 1, 56)])
 def test_cycle_model_hand_worked_early_exit(exit_step, lanes, cycles):
     assert int(sample_cycles(_hand_net_exit(), np.array(EXIT_EVENTS), lanes, exit_step)) == cycles
 
 
 def test_cycle_model_hand_worked_exit_batch_and_no_rule():
     ev = np.array([EXIT_EVENTS] * 3)
-    assert sample_cycles(_hand_net_exit(), ev, 4, np.array([2, 0, 1])).tolist() == [73, 41, 60]
+    assert sample_cycles(_hand_net_exit(), ev, 4, np.array([2, 0, 1])).tolist() == [75, 42, 62]
     assert int(sample_cycles(_hand_net_exit(rule=False), np.array(EXIT_EVENTS), 4)) == 60
 
 

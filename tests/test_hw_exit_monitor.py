@@ -104,14 +104,15 @@ def test_hand_worked_membranes_and_latency():
     """P = 4, 6 outputs (chunks of 4 and 2; junk in the padding lanes must not
     count). Step 0: [-7, 3, 3, -100, 0, 1] margin 0; step 1: [1, 2, 30, 4,
     29, -5] margin 1; step 2: [2, 40, 1, -8, 0, 12] margin 28 >= 20: exit at
-    step 2. The decision is visible ceil(log2 4) + 2 = 4 cycles after the last
-    chunk's write-back."""
+    step 2. The decision is visible 1 + ceil(log2 4) + 2 = 5 cycles after the
+    last chunk's write-back (input register, two tree levels, running pair,
+    compare)."""
     cap = Capacity(lanes=4, max_timesteps=8)
     steps = [[-7, 3, 3, -100, 0, 1], [1, 2, 30, 4, 29, -5], [2, 40, 1, -8, 0, 12], [0] * 6, [0] * 6]
     ((got, decided, waits),) = run_monitor(cap, [(steps, 20, 0, 0)])
     assert (got, decided) == (2, 2)
-    assert waits == [4, 4, 4]
-    assert exit_monitor_latency(4) == 4 and exit_monitor_latency(1) == 2 and exit_monitor_latency(8) == 5
+    assert waits == [5, 5, 5]
+    assert exit_monitor_latency(4) == 5 and exit_monitor_latency(1) == 3 and exit_monitor_latency(8) == 6
 
 
 def test_min_step_and_last_step_never_wait():
@@ -121,7 +122,7 @@ def test_min_step_and_last_step_never_wait():
     cap = Capacity(lanes=2, max_timesteps=8)
     steps = [[100, 0, 1]] * 6
     (a, b) = run_monitor(cap, [(steps, 1, 3, 0), (steps, 0, 5, 0)])
-    assert a == (3, 3, [3])
+    assert a == (3, 3, [4])  # 1 + ceil(log2 2) + 2 cycles
     assert b == (5, 5, [])
 
 

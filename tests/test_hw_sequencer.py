@@ -163,16 +163,17 @@ def test_state_latencies_are_hw_spec_timing():
 def test_early_exit_waits_and_discards():
     """One layer (the readout, 4 neurons, 2 events per step), T = 3, P = 4,
     min_step 0. Step 0: latch 1, enter 2, issues 3, 4; R_EXIT waits
-    exit_wait(4) = 13 cycles (5..17). Exit at 0: flush 18 (the layer's
-    write-back landed at 14), discard steps 1 and 2 (19, 20): 21. No exit:
-    step 1 latches 18, issues 20, 21, R_EXIT 22..34; step 2 latches 35
-    (drained at 31), issues 37, 38, no wait at T-1; flush until 38 + 10,
-    +1: 49. Exit at 1: flush 35, discard step 2 (36): 37. min_step 2: no
-    waits: 41, as without a rule (1 -> 5, 14 -> 18, 27 -> 31, flush to 40)."""
+    exit_wait(4) = 9 + 1 + 2 + 2 = 14 cycles (5..18). Exit at 0: flush 19
+    (the layer's write-back landed at 14), discard steps 1 and 2 (20, 21):
+    22. No exit: step 1 latches 19, issues 21, 22, R_EXIT 23..36; step 2
+    latches 37 (drained at 32), issues 39, 40, no wait at T-1; flush until
+    40 + 10, +1: 51. Exit at 1: flush 37, discard step 2 (38): 39. min_step
+    2: no waits: 41, as without a rule (1 -> 5, 14 -> 18, 27 -> 31, flush
+    to 40)."""
     one = [(4, 0, ("input", 0))]
-    assert timing.exit_wait(4) == 13
-    assert _run(3, one, events=2, monitor=(0, 0))[0] == 21
-    assert _run(3, one, events=2, monitor=(0, None))[0] == 49
-    assert _run(3, one, events=2, monitor=(0, 1))[0] == 37
+    assert timing.exit_wait(4) == 14
+    assert _run(3, one, events=2, monitor=(0, 0))[0] == 22
+    assert _run(3, one, events=2, monitor=(0, None))[0] == 51
+    assert _run(3, one, events=2, monitor=(0, 1))[0] == 39
     assert _run(3, one, events=2, monitor=(2, None))[0] == 41
     assert _run(3, one, events=2)[0] == 41

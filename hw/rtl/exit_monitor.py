@@ -17,6 +17,9 @@ gives a model without a rule ``min_step = T-1``, so it never exits early).
 
 Pipeline (from the cycle a readout chunk is written back, ``i_valid``):
 
+* the chunk (valid, first, last, lanes, membranes, counts) is registered
+  (``timing.EXIT_INPUT``): the counts arrive from a block RAM's output
+  through an adder, too late to compare in the same cycle;
 * a tree over the P lanes merges (top1, top2) pairs, one register per level
   (``ceil(log2 P)`` levels; lanes ``>= i_lanes`` are left out);
 * the step's running pair merges the tree's root, one register;
@@ -24,7 +27,7 @@ Pipeline (from the cycle a readout chunk is written back, ``i_valid``):
   and ``pending`` are updated.
 
 Latency: the decision for a step is visible :func:`hw.spec.timing.exit_monitor`
-(P) = ``ceil(log2 P) + 2`` cycles after its last chunk's write-back; the
+(P) = ``1 + ceil(log2 P) + 2`` cycles after its last chunk's write-back; the
 sequencer's R_EXIT wait is :func:`hw.spec.timing.exit_wait` (the write-back
 comes ``DRAIN - 1`` cycles after the last issue), which the cycle model
 adds. ``exit_step`` counts at the input, so it is final at the write-back.
@@ -86,7 +89,7 @@ class ExitMonitor(wiring.Component):
         self.levels = ceil_log2(cap.lanes)
         #: Cycles from a last chunk's write-back to its decision (hw.spec.capacity).
         self.latency = timing.exit_monitor(cap.lanes)
-        assert self.latency == self.levels + timing.EXIT_DECIDE
+        assert self.latency == timing.EXIT_INPUT + self.levels + timing.EXIT_DECIDE
         tb = bits_for(cap.max_timesteps)
         super().__init__(
             {
@@ -134,16 +137,20 @@ class ExitMonitor(wiring.Component):
         cap = self.capacity
         P, V, CB = cap.lanes, cap.v_bits, self.count_bits
 
-        # lanes -> leaf pairs (top1 = the value, no top2), at the write-back
+        # the written-back chunk, registered (timing.EXIT_INPUT)
+        valid, first, last = Signal(), Signal(), Signal()
+        lanes, i_v, i_c = Signal.like(self.i_lanes), Signal.like(self.i_v), Signal.like(self.i_c)
+        m.d.sync += [valid.eq(self.i_valid & ~self.begin), first.eq(self.i_first), last.eq(self.i_last),
+                     lanes.eq(self.i_lanes), i_v.eq(self.i_v), i_c.eq(self.i_c)]  # fmt: skip
+        # lanes -> leaf pairs (top1 = the value, no top2)
         level = []
         for j in range(P):
             leaf = self._pair(f"leaf{j}")
-            cnt = self.i_c[j * CB : (j + 1) * CB]
-            mem = self.i_v[j * V : (j + 1) * V].as_signed()
-            m.d.comb += [leaf["v1"].eq(Mux(self.rspk, cnt, mem)), leaf["ok1"].eq(j < self.i_lanes),
+            cnt = i_c[j * CB : (j + 1) * CB]
+            mem = i_v[j * V : (j + 1) * V].as_signed()
+            m.d.comb += [leaf["v1"].eq(Mux(self.rspk, cnt, mem)), leaf["ok1"].eq(j < lanes),
                          leaf["v2"].eq(0), leaf["ok2"].eq(0)]  # fmt: skip
             level.append(leaf)
-        valid, first, last = self.i_valid, self.i_first, self.i_last
         # the tree: one registered level per halving
         for d in range(self.levels):
             nxt = []

@@ -64,7 +64,7 @@ SAMPLE_OVERHEAD = timing.INIT
 def exit_monitor_latency(lanes: int) -> int:
     """Cycles from a readout chunk's write-back to the cycle in which the
     early-exit decision it completes is visible (:mod:`hw.rtl.exit_monitor`,
-    ``hw.spec.timing.exit_monitor``: ``ceil(log2 P) + 2``)."""
+    ``hw.spec.timing.exit_monitor``: ``1 + ceil(log2 P) + 2``)."""
     return timing.exit_monitor(lanes)
 
 

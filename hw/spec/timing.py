@@ -30,6 +30,7 @@ __all__ = [
     "DRAIN",
     "ENTER",
     "EXIT_DECIDE",
+    "EXIT_INPUT",
     "EVENT_STEP",
     "INIT",
     "INPUT_WORD",
@@ -97,6 +98,11 @@ SKIP = LATCH
 #: queue (or membranes) it wrote: the chain in the module docstring.
 DRAIN = TAG_ENTRY + WRITE_BACK_STAGE + MEM_WRITE
 
+#: :class:`hw.rtl.exit_monitor.ExitMonitor`: the written-back chunk is
+#: registered on entry (the counts come straight from a block RAM's
+#: unregistered output and a carry chain; comparing them in the same cycle
+#: was the ULX3S build's critical path).
+EXIT_INPUT = 1
 #: :class:`hw.rtl.exit_monitor.ExitMonitor`, after its tree over the lanes:
 #: one register for the step's running top-2, one for the margin compare.
 EXIT_DECIDE = 2
@@ -104,10 +110,10 @@ EXIT_DECIDE = 2
 
 def exit_monitor(lanes: int) -> int:
     """:class:`hw.rtl.exit_monitor.ExitMonitor`: from a readout chunk's
-    write-back to the cycle its step's decision is visible: one register per
-    level of the top-2 tree over the P lanes (``ceil(log2 P)``), then
-    ``EXIT_DECIDE``."""
-    return max(0, (int(lanes) - 1).bit_length()) + EXIT_DECIDE
+    write-back to the cycle its step's decision is visible: the input
+    register (``EXIT_INPUT``), one register per level of the top-2 tree over
+    the P lanes (``ceil(log2 P)``), then ``EXIT_DECIDE``."""
+    return EXIT_INPUT + max(0, (int(lanes) - 1).bit_length()) + EXIT_DECIDE
 
 
 def exit_wait(lanes: int) -> int:
