@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
@@ -157,6 +157,7 @@ class LayerSequencer(wiring.Component):
             n_waves=Signal(bits_for(TMAX + MAX_STAGE)),  # T + the loaded layers' largest stage
             lay=Signal(bits_for(L)),  # the running layer
             su_l=Signal(range(L + 1)),  # the layer the next R_LATCH sets up (L: past the last)
+            w_new=Signal(),  # w moved last cycle: the layers' wave flags are a cycle behind (_wave_flags)
             # per spike queue (layer * 2 + parity), compute cycles until its
             # last write-back is done: a set-up that reads it (or re-runs its layer) waits
             ttl=Array(Signal(range(timing.DRAIN), name=f"ttl{q}") for q in range(2 * L)),
@@ -224,9 +225,16 @@ class LayerSequencer(wiring.Component):
     def _setup(self, m, r):
         """R_LATCH's statements for layer ``su_l`` in wave ``w`` (its step
         ``w - stage``, parameters, sources' queue counts and segment mask),
-        and whether it is active and must stall. ``su_l`` is a register (0
-        at a wave's start, then one more per latch), so no adder or state
-        mux feeds the set-up."""
+        and whether it is active and must stall.
+
+        Kept short for the clock (it was the ULX3S build's critical path):
+        ``su_l`` is a register (0 at a wave's start, then one more per
+        latch); each layer's step parity, step-0 flag and activity are
+        registered a cycle behind ``w`` (:meth:`_wave_flags`), so no
+        subtractor feeds the set-up; and the statements do not depend on the
+        stall (:meth:`_fsm` applies them in every R_LATCH cycle, the last
+        one counts), so the stall drives only the state, not the clock
+        enables of some hundred set-up registers."""
         cap = self.capacity
         P, S, QD = cap.lanes, cap.max_sources, self.queue_depth
         l_ = r.su_l
@@ -234,25 +242,23 @@ class LayerSequencer(wiring.Component):
         sr = {n: Array(Array(row) for row in getattr(self, n)) for n in SOURCE_PARAMS}
         g_off, gcnt = Array(self.g_off), Array(self.ev_count)
         qcnt = Array(Array(self.q_count[q][j] for j in range(P)) for q in range(2 * cap.max_layers))
-        su_t, active, su_par = Signal(len(r.w)), Signal(), Signal()
-        m.d.comb += [
-            su_t.eq(r.w - ly["ly_stage"][l_]),
-            active.eq((r.w >= ly["ly_stage"][l_]) & (su_t < self.m_T)),
-            su_par.eq(su_t[0]),
-        ]
+        busy = Array(t != 0 for t in r.ttl)  # a queue still has write-backs in flight
+        flags = self._wave_flags(m, r)
+        active, su_par, su_zero = Signal(), Signal(), Signal()
+        m.d.comb += [active.eq(flags.active[l_]), su_par.eq(flags.par[l_]), su_zero.eq(flags.zero[l_])]
         stmts = [
-            r.lay.eq(l_), r.par.eq(su_par), r.zero.eq(su_t == 0), r.first.eq(1),
+            r.lay.eq(l_), r.par.eq(su_par), r.zero.eq(su_zero), r.first.eq(1),
             r.n_left.eq(ly["ly_n"][l_]), r.chunks_left.eq(ly["ly_chunks"][l_]), self.wptr.eq(ly["ly_wbase"][l_]),
             r.rows.eq(ly["ly_rows"][l_]), self.maddr.eq(ly["ly_mbase"][l_]), r.c.eq(0),
         ]  # fmt: skip
         mask = Signal(S * P)
-        wait = [r.ttl[Cat(Const(0, 1), l_)] != 0, r.ttl[Cat(Const(1, 1), l_)] != 0]  # its own membranes
+        wait = [busy[Cat(Const(0, 1), l_)], busy[Cat(Const(1, 1), l_)]]  # its own membranes
         for s in range(S):
             valid = s < ly["ly_nsrc"][l_]
             idx, is_layer = sr["sr_idx"][l_][s], sr["sr_layer"][l_][s]
             q = Signal(range(2 * cap.max_layers), name=f"su_q{s}")
             m.d.comb += q.eq(Cat(su_par ^ sr["sr_delay"][l_][s], idx))  # layer idx, buffer of step t - delay
-            wait.append(valid & is_layer & (r.ttl[q] != 0))
+            wait.append(valid & is_layer & busy[q])
             stmts += [
                 self.s_off[s].eq(sr["sr_off"][l_][s]), self.s_layer[s].eq(is_layer),
                 self.s_qbase[s].eq(q * QD), self.s_gbase[s].eq(g_off[idx]),
@@ -275,6 +281,33 @@ class LayerSequencer(wiring.Component):
         m.d.sync += r.n_waves.eq(self.m_T + max_stage)
         return SimpleNamespace(stmts=stmts, active=active, stall=stall)
 
+    def _wave_flags(self, m, r):
+        """Each layer's step ``t = w - stage`` in the current wave: whether it
+        runs (0 <= t < T), its parity and whether it is step 0, as registers.
+
+        They are computed from ``w`` a cycle late, for wave ``w`` and for
+        wave ``w + 1``; ``r.w_new`` (the cycle right after a wave's end,
+        which may be an R_LATCH) picks the second, which is then the current
+        wave's. Every other way into R_LATCH passes at least one other state
+        after ``w`` moves."""
+        cap = self.capacity
+        wide = len(r.w) + 1
+        act, par, zero = [], [], []
+        for i in range(cap.max_layers):
+            stage = self.ly_stage[i]
+            regs = {}
+            for ahead in (0, 1):
+                t = Signal(signed(wide), name=f"wf_t{i}_{ahead}")
+                m.d.comb += t.eq(r.w + ahead - stage)
+                a, p, z = Signal(name=f"wf_act{i}_{ahead}"), Signal(name=f"wf_par{i}_{ahead}"), Signal(name=f"wf_zero{i}_{ahead}")
+                m.d.sync += [a.eq((t >= 0) & (t < self.m_T)), p.eq(t[0]), z.eq(t == 0)]
+                regs[ahead] = (a, p, z)
+            act.append(Mux(r.w_new, regs[1][0], regs[0][0]))
+            par.append(Mux(r.w_new, regs[1][1], regs[0][1]))
+            zero.append(Mux(r.w_new, regs[1][2], regs[0][2]))
+        m.d.sync += r.w_new.eq(0)  # _wave_end sets it (a later statement wins)
+        return SimpleNamespace(active=Array(act), par=Array(par), zero=Array(zero))
+
     def _enter_chunk(self, m, r):
         """In the cycle before a chunk's first issue cycle."""
         m.d.comb += self.w_enter.eq(1)
@@ -284,7 +317,7 @@ class LayerSequencer(wiring.Component):
         """After the wave's last layer: its input step is released (the event
         input may fill that buffer with step w + 2); the next wave waits for
         its own step (if it has one), or the sample flushes."""
-        m.d.sync += [r.su_l.eq(0), r.w.eq(r.w + 1)]
+        m.d.sync += [r.su_l.eq(0), r.w.eq(r.w + 1), r.w_new.eq(1)]
         m.d.comb += self.ev_release.eq(r.w < self.m_T)
         with m.If(self.exit_wait):  # the readout's step may end the sample: R_EXIT waits for the monitor
             m.d.sync += r.state.eq(R_EXIT)
@@ -357,12 +390,12 @@ class LayerSequencer(wiring.Component):
             with m.Case(R_CEND):  # a chunk without events: one cycle to start its update
                 self._chunk_end(m, r)
             with m.Case(R_LATCH):
+                m.d.sync += setup.stmts  # in every R_LATCH cycle: the layer's last (unstalled) one is kept
                 with m.If(~setup.active):  # no step of this layer in this wave
                     m.d.sync += r.su_l.eq(r.su_l + 1)
                     with m.If(r.su_l + 1 == self.m_layers):
                         self._wave_end(m, r)
                 with m.Elif(~setup.stall):
-                    m.d.sync += setup.stmts
                     m.d.sync += [r.state.eq(R_SETUP), r.su_l.eq(r.su_l + 1)]
             with m.Case(R_SETUP):
                 self._enter_chunk(m, r)
