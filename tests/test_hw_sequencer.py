@@ -69,6 +69,7 @@ def _run(T, layers, events, q_counts=None, step_gap=0, monitor=None):
         for q in range(2 * CAP.max_layers):
             for j in range(P):
                 ctx.set(seq.q_count[q][j], (q_counts or [0] * P)[j])
+                ctx.set(seq.q_nonzero[q][j], (q_counts or [0] * P)[j] != 0)  # the queues' flag (hw.rtl.spike_queues)
         ctx.set(seq.ev_done, 1)
         ctx.set(seq.rw_done, 1)
         ctx.set(seq.load_finished, 1)

@@ -43,7 +43,11 @@ def _sim(dut, bench):
 
 
 def _counts(ctx, dut):
-    return [[ctx.get(dut.count[q][j]) for j in range(len(dut.count[q]))] for q in range(len(dut.count))]
+    counts = [[ctx.get(dut.count[q][j]) for j in range(len(dut.count[q]))] for q in range(len(dut.count))]
+    flags = [[ctx.get(dut.nonzero[q][j]) for j in range(len(dut.count[q]))] for q in range(len(dut.count))]
+    # the nonzero flag is its own register: it must agree with the count in every checked cycle
+    assert flags == [[int(c != 0) for c in row] for row in counts], (flags, counts)
+    return counts
 
 
 def _idle(ctx, dut, rng):

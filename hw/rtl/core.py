@@ -243,6 +243,7 @@ class EAVSCore(wiring.Component):
             walker.enter.eq(seq.w_enter), walker.step.eq(seq.w_step),
             seq.w_any.eq(walker.any), seq.w_last.eq(walker.last),
             *[seq.q_count[q][j].eq(queues.count[q][j]) for q in range(2 * L) for j in range(P)],
+            *[seq.q_nonzero[q][j].eq(queues.nonzero[q][j]) for q in range(2 * L) for j in range(P)],
             queues.clear.eq(seq.q_clear),
         ]  # fmt: skip
         m.d.comb += [

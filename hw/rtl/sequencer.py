@@ -102,7 +102,7 @@ def _ports(cap: Capacity) -> dict:
         "ev_step_valid": In(1), "ev_done": In(1), "ev_front": In(bits_for(TMAX)), "ev_count": In(bits_for(NI)).array(S),
         **{f"ev_{c}": In(1) for c in EVENT_CAUSES},
         # the spike queues' counts
-        "q_count": In(bits_for(QD)).array(2 * L, P), "q_clear": Out(1),
+        "q_count": In(bits_for(QD)).array(2 * L, P), "q_nonzero": In(1).array(2 * L, P), "q_clear": Out(1),
         # the walker
         "w_mask": Out(S * P), "w_counts": Out(seg_w).array(S * P), "w_enter": Out(1), "w_step": Out(1),
         "w_any": In(1), "w_last": In(1),
@@ -229,8 +229,8 @@ class LayerSequencer(wiring.Component):
 
         Kept short for the clock (it was the ULX3S build's critical path):
         ``su_l`` is a register (0 at a wave's start, then one more per
-        latch); each layer's step parity, step-0 flag and activity are
-        registered a cycle behind ``w`` (:meth:`_wave_flags`), so no
+        latch); each layer's step-0 flag and activity are registered a cycle
+        behind ``w`` and its step parity is ``w[0] ^ stage[0]`` (:meth:`_wave_flags`), so no
         subtractor feeds the set-up; and the statements do not depend on the
         stall (:meth:`_fsm` applies them in every R_LATCH cycle, the last
         one counts), so the stall drives only the state, not the clock
@@ -242,10 +242,12 @@ class LayerSequencer(wiring.Component):
         sr = {n: Array(Array(row) for row in getattr(self, n)) for n in SOURCE_PARAMS}
         g_off, gcnt = Array(self.g_off), Array(self.ev_count)
         qcnt = Array(Array(self.q_count[q][j] for j in range(P)) for q in range(2 * cap.max_layers))
+        qnz = Array(Array(self.q_nonzero[q][j] for j in range(P)) for q in range(2 * cap.max_layers))
         busy = Array(t != 0 for t in r.ttl)  # a queue still has write-backs in flight
         flags = self._wave_flags(m, r)
         active, su_par, su_zero = Signal(), Signal(), Signal()
-        m.d.comb += [active.eq(flags.active[l_]), su_par.eq(flags.par[l_]), su_zero.eq(flags.zero[l_])]
+        # the step's parity is w's minus the stage's: two register bits, no lag
+        m.d.comb += [active.eq(flags.active[l_]), su_par.eq(r.w[0] ^ ly["ly_stage"][l_][0]), su_zero.eq(flags.zero[l_])]
         stmts = [
             r.lay.eq(l_), r.par.eq(su_par), r.zero.eq(su_zero), r.first.eq(1),
             r.n_left.eq(ly["ly_n"][l_]), r.chunks_left.eq(ly["ly_chunks"][l_]), self.wptr.eq(ly["ly_wbase"][l_]),
@@ -264,13 +266,15 @@ class LayerSequencer(wiring.Component):
                 self.s_qbase[s].eq(q * QD), self.s_gbase[s].eq(g_off[idx]),
             ]  # fmt: skip
             for j in range(P):
-                cnt = Signal(self.seg_bits, name=f"su_cnt{s}_{j}")
+                # the segment's count, and whether it has events (the queue's own flag, no compare)
+                cnt, nz = Signal(self.seg_bits, name=f"su_cnt{s}_{j}"), Signal(name=f"su_nz{s}_{j}")
                 if j == 0:  # an input group's event list is segment (s, 0)
-                    m.d.comb += cnt.eq(Mux(valid, Mux(is_layer, qcnt[q][j], gcnt[idx]), 0))
+                    m.d.comb += [cnt.eq(Mux(valid, Mux(is_layer, qcnt[q][j], gcnt[idx]), 0)),
+                                 nz.eq(valid & Mux(is_layer, qnz[q][j], gcnt[idx] != 0))]  # fmt: skip
                 else:
-                    m.d.comb += cnt.eq(Mux(valid & is_layer, qcnt[q][j], 0))
+                    m.d.comb += [cnt.eq(Mux(valid & is_layer, qcnt[q][j], 0)), nz.eq(valid & is_layer & qnz[q][j])]
                 stmts.append(self.w_counts[s * P + j].eq(cnt))
-                m.d.comb += mask[s * P + j].eq(cnt != 0)
+                m.d.comb += mask[s * P + j].eq(nz)
         stmts.append(self.w_mask.eq(mask))
         stall = Signal()
         m.d.comb += stall.eq(Cat(*wait).any())
@@ -283,7 +287,7 @@ class LayerSequencer(wiring.Component):
 
     def _wave_flags(self, m, r):
         """Each layer's step ``t = w - stage`` in the current wave: whether it
-        runs (0 <= t < T), its parity and whether it is step 0, as registers.
+        runs (0 <= t < T) and whether it is step 0, as registers.
 
         They are computed from ``w`` a cycle late, for wave ``w`` and for
         wave ``w + 1``; ``r.w_new`` (the cycle right after a wave's end,
@@ -292,21 +296,20 @@ class LayerSequencer(wiring.Component):
         after ``w`` moves."""
         cap = self.capacity
         wide = len(r.w) + 1
-        act, par, zero = [], [], []
+        act, zero = [], []
         for i in range(cap.max_layers):
             stage = self.ly_stage[i]
             regs = {}
             for ahead in (0, 1):
                 t = Signal(signed(wide), name=f"wf_t{i}_{ahead}")
                 m.d.comb += t.eq(r.w + ahead - stage)
-                a, p, z = Signal(name=f"wf_act{i}_{ahead}"), Signal(name=f"wf_par{i}_{ahead}"), Signal(name=f"wf_zero{i}_{ahead}")
-                m.d.sync += [a.eq((t >= 0) & (t < self.m_T)), p.eq(t[0]), z.eq(t == 0)]
-                regs[ahead] = (a, p, z)
+                a, z = Signal(name=f"wf_act{i}_{ahead}"), Signal(name=f"wf_zero{i}_{ahead}")
+                m.d.sync += [a.eq((t >= 0) & (t < self.m_T)), z.eq(t == 0)]
+                regs[ahead] = (a, z)
             act.append(Mux(r.w_new, regs[1][0], regs[0][0]))
-            par.append(Mux(r.w_new, regs[1][1], regs[0][1]))
-            zero.append(Mux(r.w_new, regs[1][2], regs[0][2]))
+            zero.append(Mux(r.w_new, regs[1][1], regs[0][1]))
         m.d.sync += r.w_new.eq(0)  # _wave_end sets it (a later statement wins)
-        return SimpleNamespace(active=Array(act), par=Array(par), zero=Array(zero))
+        return SimpleNamespace(active=Array(act), zero=Array(zero))
 
     def _enter_chunk(self, m, r):
         """In the cycle before a chunk's first issue cycle."""

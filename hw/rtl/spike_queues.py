@@ -17,7 +17,10 @@ Organisation (docs/design.md section 5, "spike-routing fabric"):
   ``[q * QD, (q + 1) * QD)``, ``QD = protocol.queue_depth`` (the chunks of
   the largest layer: one spike per lane per chunk at most).
 * ``count[q][j]``: the entries of lane ``j``'s bank of queue ``q``, a
-  register, so the core's set-up can latch a source's segment counts.
+  register, so the core's set-up can latch a source's segment counts;
+  ``nonzero[q][j]`` is ``count[q][j] != 0`` as a register of its own
+  (updated with the count, from the spike bit and the old flag), so the
+  set-up's segment mask needs no wide compare after its queue mux.
 * ``own_at[j]``: the next free address of bank ``j``. A run (one layer at
   one step) writes its chunks in order; its first chunk writes from the
   queue's base (``wr_qbase``) and restarts the counts, so no count of the
@@ -90,6 +93,8 @@ class SpikeQueues(wiring.Component):
         Bank ``j``'s entry at the previous cycle's ``rd_addr``.
     count : Out(unsigned).array(2 * L, P)
         ``count[q][j]``: entries in lane ``j``'s bank of queue ``q``.
+    nonzero : Out(1).array(2 * L, P)
+        ``count[q][j] != 0``, a register updated in the same cycle.
     clear : In(1)
         All counts to 0 (a sample's start).
     """
@@ -114,6 +119,7 @@ class SpikeQueues(wiring.Component):
                 "rd_addr": In(addr_bits),
                 "rd_data": Out(self.slot_bits).array(P),
                 "count": Out(self.cnt_bits).array(2 * L, P),
+                "nonzero": Out(1).array(2 * L, P),
                 "clear": In(1),
             }
         )
@@ -124,16 +130,19 @@ class SpikeQueues(wiring.Component):
         banks = self._banks(m)
         own_at = [Signal(bits_for(self.depth), name=f"own_at{j}") for j in range(P)]
         count = Array(Array(self.count[q][j] for j in range(P)) for q in range(2 * L))
+        nonzero = Array(Array(self.nonzero[q][j] for j in range(P)) for q in range(2 * L))
         with m.If(self.wr_valid):
             for j, (wr, _) in enumerate(banks):
                 at = Mux(self.wr_first, self.wr_qbase, own_at[j])
                 spike = self.wr_spikes[j]
                 with m.If(spike):
                     m.d.comb += [wr.addr.eq(at), wr.data.eq(self.wr_chunk), wr.en.eq(1)]
-                cnt = count[self.wr_queue][j]
-                m.d.sync += [own_at[j].eq(at + spike), cnt.eq(Mux(self.wr_first, 0, cnt) + spike)]
+                cnt, nz = count[self.wr_queue][j], nonzero[self.wr_queue][j]
+                m.d.sync += [own_at[j].eq(at + spike), cnt.eq(Mux(self.wr_first, 0, cnt) + spike),
+                             nz.eq(spike | (~self.wr_first & nz))]  # fmt: skip
         with m.If(self.clear):  # after the write-back above: clear wins
             m.d.sync += [self.count[q][j].eq(0) for q in range(2 * L) for j in range(P)]
+            m.d.sync += [self.nonzero[q][j].eq(0) for q in range(2 * L) for j in range(P)]
         return m
 
     def _banks(self, m):
