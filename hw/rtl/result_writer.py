@@ -18,10 +18,12 @@ tests see it): ``start`` is asserted in the cycle the core enters its scan
 state; the scan then takes ``n_out + 1`` cycles (one address per neuron,
 neuron ``i`` at lane ``i mod P`` of word ``out_mbase + i // P``, plus one),
 and the record's first word is offered in the cycle after. The memories are
-read synchronously (data one cycle after the address); the selected lane's
-value is registered once more before the compare, so the last compare lands
-in the record's first cycle, well before the prediction word (header word 2)
-can be sent. ``done`` is combinational: high in the cycle the record's last
+read synchronously (data one cycle after the address); the read words are
+registered as they come (the memories' outputs are unregistered block-RAM
+outputs, and the lane select straight after them was the ULX3S build's
+critical path), the selected lane's value once more, then compared, so the
+last compare lands in the record's second cycle, still before the
+prediction word (header word 2) can be sent. ``done`` is combinational: high in the cycle the record's last
 word is accepted, so the core moves on in that same cycle.
 """
 
@@ -135,7 +137,8 @@ class ResultWriter(wiring.Component):
 
     def _scan(self, m, phase, r_wr):
         """Address neuron ``sc_i`` (word ``sc_c``, lane ``sc_j``); one cycle
-        later pick its lane, one more later write it to ``rmem`` and compare."""
+        later register the read words, one more later pick its lane, one more
+        later write it to ``rmem`` and compare."""
         P, V, CB = self.capacity.lanes, self.capacity.v_bits, self.count_bits
         nb = len(self.n_out)
         sc_i = Signal(nb + 1)
@@ -153,14 +156,18 @@ class ResultWriter(wiring.Component):
             with m.If(sc_i == self.n_out):
                 m.d.sync += phase.eq(_EMIT)
 
-        # stage 1: the read data of the address above; select the lane
+        # stage 1: the read data of the address above, registered
+        dv0, di0, dj0 = Signal(), Signal(nb + 1), Signal(range(max(2, P)))
+        m.d.sync += [dv0.eq((phase == _SCAN) & (sc_i < self.n_out)), di0.eq(sc_i), dj0.eq(sc_j)]
         dv, di, dj = Signal(), Signal(nb + 1), Signal(range(max(2, P)))
-        m.d.sync += [dv.eq((phase == _SCAN) & (sc_i < self.n_out)), di.eq(sc_i), dj.eq(sc_j)]
+        c_word, v_word = Signal.like(self.c_data), Signal.like(self.v_data)
+        m.d.sync += [dv.eq(dv0), di.eq(di0), dj.eq(dj0), c_word.eq(self.c_data), v_word.eq(self.v_data)]
+        # stage 2: select the lane
         val = Signal(signed(self.value_bits))
-        cnt = Array(self.c_data[j * CB : (j + 1) * CB] for j in range(P))[dj]
-        mem = Array(self.v_data[j * V : (j + 1) * V] for j in range(P))[dj].as_signed()
+        cnt = Array(c_word[j * CB : (j + 1) * CB] for j in range(P))[dj]
+        mem = Array(v_word[j * V : (j + 1) * V] for j in range(P))[dj].as_signed()
         m.d.comb += val.eq(Mux(self.rspk, cnt, mem))
-        # stage 2: registered value; keep it and compare (lowest index wins ties)
+        # stage 3: registered value; keep it and compare (lowest index wins ties)
         dv2, di2, val2 = Signal(), Signal(nb + 1), Signal(signed(self.value_bits))
         best = Signal(signed(self.value_bits))
         m.d.sync += [dv2.eq(dv), di2.eq(di), val2.eq(val)]
