@@ -23,7 +23,7 @@ ULX3S = "[boards.ulx3s-85f]" + BOARDS_TOML.read_text().split("[boards.ulx3s-85f]
 
 def test_ulx3s_entry():
     b = get_board("ulx3s-85f")
-    assert (b.oscillator_mhz, b.clock_mhz, b.baud, b.openfpgaloader_board) == (25.0, 45.0, 3_000_000, "ulx3s")
+    assert (b.oscillator_mhz, b.clock_mhz, b.baud, b.openfpgaloader_board) == (25.0, 60.0, 3_000_000, "ulx3s")
 
 
 def test_pll_dividers_worked_by_hand():
@@ -31,9 +31,12 @@ def test_pll_dividers_worked_by_hand():
     p = ecp5_pll(25, 15)
     assert (p.clki_div, p.clkfb_div, p.f_out_mhz) == (5, 3, 15.0)
     assert 400 <= p.f_vco_mhz <= 800 and p.clkop_cphase == p.clkop_div - 1
-    # the board's 45 MHz: 25 / 5 = 5 MHz x 9 = 45 MHz; VCO 45 x 13 = 585 MHz
+    # the board's former 45 MHz: 25 / 5 = 5 MHz x 9 = 45 MHz; VCO 45 x 13 = 585 MHz
     p = ecp5_pll(25, 45)
     assert (p.clki_div, p.clkfb_div, p.clkop_div, p.f_out_mhz) == (5, 9, 13, 45.0)
+    # the board's 60 MHz: 25 / 5 = 5 MHz x 12 = 60 MHz; VCO 60 x 10 = 600 MHz
+    p = ecp5_pll(25, 60)
+    assert (p.clki_div, p.clkfb_div, p.clkop_div, p.f_out_mhz) == (5, 12, 10, 60.0)
     p = ecp5_pll(25, 50)  # 25 / 1 x 2
     assert (p.clki_div, p.clkfb_div) == (1, 2)
     # 18 = 25 x 18/25 needs CLKI_DIV 25: a 1 MHz phase detector, below 3.125 MHz
@@ -54,8 +57,8 @@ def test_uart_divisor():
 @pytest.mark.parametrize(
     "old,new,pattern",
     [
-        ("clock_mhz = 45.0", "clock_mhz = 18.0", r"field 'clock_mhz': the ECP5 PLL cannot make 18 MHz from 25 MHz; nearest: 17.8571"),
-        ("clock_mhz = 45.0", "clock_mhz = 25.0", r"field 'baud': baud 3000000 at 25 MHz"),
+        ("clock_mhz = 60.0", "clock_mhz = 18.0", r"field 'clock_mhz': the ECP5 PLL cannot make 18 MHz from 25 MHz; nearest: 17.8571"),
+        ("clock_mhz = 60.0", "clock_mhz = 25.0", r"field 'baud': baud 3000000 at 25 MHz"),
         ("baud = 3000000", "baud = 3.0e6", r"field 'baud' must be a int"),
         ("baud = 3000000\n", "", r"missing field 'baud'"),
         ('openfpgaloader_board = "ulx3s"', 'openfpgaloader_board = "ul x3s"', r"field 'openfpgaloader_board' must be a board name"),
