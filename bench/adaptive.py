@@ -56,11 +56,6 @@ import numpy as np
 from bench.common import Row
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The cascade model the bench trains: the audio head, integrating the audio
-#: layer's spikes with the branch layers' leak (shift 3) rather than the
-#: fused readout's shift 0, whose membrane is only the last step's input
-#: (sw.model.ModelConfig.audio_head_leak_shift).
-MODEL = {"audio_head": True, "audio_head_leak_shift": 3}
 DEFAULT_DATA = f"builtin:{ROOT / 'build' / 'bench-adaptive' / 'corpus'}?clips=960&actors=24"
 
 
@@ -70,10 +65,11 @@ def _train(spec: str, seed: int, epochs: int, out: Path, data) -> Path:
     if best.is_file():
         print(f"reusing {best}")
         return best
+    from sw.model import CASCADE  # the audio head, integrating with the branches' leak
     from sw.train import TrainConfig, train
 
     cfg = TrainConfig(data=spec, out=str(out), epochs=epochs, seed=seed, progress=False,
-                      model_overrides=dict(MODEL))
+                      model_overrides=dict(CASCADE))
     train(cfg, data=data, log=print)
     return best
 
@@ -165,6 +161,7 @@ def main(argv=None) -> list[Row]:
     from sw.data import load_encoded
     from sw.encode import AudioEncoder, VisualEncoder
     from sw.export import export_checkpoint, select_inputs
+    from sw.model import CASCADE
     from sw.train import TrainData, split_data
 
     lanes = get_board(args.board).capacity.lanes
@@ -173,7 +170,7 @@ def main(argv=None) -> list[Row]:
         Path(spec[8:].split("?")[0]).mkdir(parents=True, exist_ok=True)
     es = load_encoded(spec, [AudioEncoder(), VisualEncoder()], progress=False, synthesize=spec.startswith("builtin:"))
     data = TrainData(es.x, np.asarray(es.y, np.int64), np.asarray(es.actors, np.int64), list(es.classes), list(es.inputs))
-    key = hashlib.sha256(json.dumps([spec, args.seed, args.epochs, MODEL]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([spec, args.seed, args.epochs, CASCADE]).encode()).hexdigest()[:12]
     out = ROOT / "build" / "bench-adaptive" / f"run-{key}"
     net = export_checkpoint(_train(spec, args.seed, args.epochs, out, data), out / "model.qnet")
     _, va, te = split_data(data, 0)

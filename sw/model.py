@@ -75,9 +75,14 @@ from sw.fields import check_known_fields
 from sw.qnet import DECAY_ONE
 from sw.qnet import decay_from_beta as _qnet_decay_from_beta
 
-__all__ = ["ModelConfig", "LayerSpec", "EAVSNet", "ModelConfigError", "spike_fn"]
+__all__ = ["ModelConfig", "LayerSpec", "EAVSNet", "ModelConfigError", "spike_fn", "CASCADE"]
 
 MODALITIES = ("audio", "visual")
+
+#: The cascade model's overrides (``eavs train --audio-head``, the demo's
+#: adaptive AV model, ``bench.adaptive``): the audio head, integrating with
+#: the branches' leak (see the module docstring).
+CASCADE = {"audio_head": True, "audio_head_leak_shift": 3}
 
 
 class ModelConfigError(ValueError):

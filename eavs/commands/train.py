@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         Multi-GPU / multi-process: `torchrun --nproc_per_node N -m sw.train --data ... --out ...`.
         """
         from eavs.checks import check_data_spec, check_model_options
+        from sw.model import CASCADE
         from sw.train import TrainConfig, TrainError, train
 
         try:
@@ -61,7 +62,8 @@ def register(app: typer.Typer) -> None:
             modalities=mods, device=device, resume=resume,
             cache_dir=None if cache_dir is None else str(cache_dir), progress=progress,
             threads=threads, stop_after=stop_after, input_dropout=input_dropout, weight_decay=weight_decay,
-            model_overrides={k: v for k, v in (("beta", beta), ("learn_beta", learn_beta), ("readout", readout), ("audio_head", audio_head))
-                             if v != {"beta": None, "learn_beta": False, "readout": "membrane", "audio_head": False}[k]},  # fmt: skip
+            model_overrides={**{k: v for k, v in (("beta", beta), ("learn_beta", learn_beta), ("readout", readout))
+                                if v != {"beta": None, "learn_beta": False, "readout": "membrane"}[k]},
+                             **(CASCADE if audio_head else {})},  # fmt: skip
         )
         train(cfg, log=typer.echo)
