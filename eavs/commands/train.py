@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         beta: float = typer.Option(None, "--beta", help="Decay every spiking layer by d = round((1 - beta) * 4096) instead of the shift (--leak-shift)."),
         learn_beta: bool = typer.Option(False, "--learn-beta", help="Learn one beta per neuron (12-bit decay, straight-through rounding)."),
         readout: str = typer.Option("membrane", "--readout", help="Classify by the readout's membrane (membrane) or the output layer's spike counts (spikes)."),
-        audio_head: bool = typer.Option(False, "--audio-head/--no-audio-head", help="Also train an audio-only head (auxiliary loss): the first stage of the audio-first cascade (calibrate it with `eavs calibrate`)."),
+        audio_head: bool = typer.Option(False, "--audio-head/--no-audio-head", help="Also train an audio-only head (auxiliary loss; it integrates with the branches' leak, sw.model.CASCADE): the first stage of the audio-first cascade (calibrate it with `eavs calibrate`)."),
         hidden: str = typer.Option("64,64,64", "--hidden", help="Neurons of the audio, visual and fusion layers."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda[:N]."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
