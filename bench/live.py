@@ -192,11 +192,16 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print(f"machine: {os.cpu_count()} cores, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} (1, 5, 15 min) at the start")
     rows, report = [], {"clips": len(spans), "input_s": seconds, "clip_mode_accuracy": clip_acc, "runs": {}, "load_start": load0}
     kinds = [k for k in a.backends.split(",") if k] + (["serial"] if a.serial else [])
+    decided: dict[str, list] = {}
     for kind in kinds:
         options = {"port": a.serial} if kind == "serial" else {}
         t0 = time.perf_counter()
         summary, ds = run_backend(kind, net, a.out, pace=False, options=options, window_s=a.window)
         ag = agreement(ds, spans, clip_pred)
+        decided[kind] = [(d.prediction, d.margin, d.exit_step) for d in ds]
+        if "golden" in decided and kind != "golden":
+            ag["same_decisions_as_golden"] = decided[kind] == decided["golden"]
+            print(f"{kind:>7}: same decisions (prediction, margin, exit step) as golden: {ag['same_decisions_as_golden']}")
         report["runs"][kind] = {**summary, **ag, "seconds_with_startup": round(time.perf_counter() - t0, 1)}
         print(f"{kind:>7} (fast): real-time factor {summary['real_time_factor']}x, latency p50 {summary['latency_ms_p50']} ms "
               f"p95 {summary['latency_ms_p95']} ms, {summary['decisions']} decisions; windows inside a clip: "
