@@ -48,7 +48,7 @@ from sw.data.synth import GENERATOR_VERSION, synthesize
 from sw.encode import AudioEncoder, VisualEncoder
 from sw.energy import estimate
 from sw.export import export_checkpoint, load_checkpoint, select_inputs
-from sw.model import ModelConfig
+from sw.model import CASCADE, ModelConfig
 from sw.qnet import describe_decay
 from sw.train import TrainConfig, TrainData, load_data, save_npz, split_data, train
 
@@ -202,7 +202,7 @@ def step_train(ctx: Context) -> dict:
             epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, bits=cfg.bits, modalities=mods,
             seed=cfg.seed, split_seed=cfg.seed, audio_hidden=cfg.audio_hidden, visual_hidden=cfg.visual_hidden,
             fusion_hidden=cfg.fusion_hidden, device="cpu", progress=True,
-            model_overrides={"audio_head": True} if cfg.adaptive and name == AV else {},
+            model_overrides=dict(CASCADE) if cfg.adaptive and name == AV else {},
             # One thread: torch's per-op threading costs more than it gains on these small
             # tensors, and collapses when other processes share the cores.
             threads=1,

@@ -193,6 +193,9 @@ class LiveRunner:
         self.idle_s = 0.0
         self.frames_decoded = 0
         self.frames_skipped = 0
+        #: Seconds spent per stage (wall clock): reading + tracking + encoding video,
+        #: encoding audio, and deciding (pooling + the back-end), for the bench's breakdown.
+        self.stage_s = {"video": 0.0, "audio": 0.0, "decide": 0.0}
         self._start_wall = None
 
     # -- the loop ---------------------------------------------------------------
@@ -239,7 +242,9 @@ class LiveRunner:
                 self._arows.add(self._astream.flush())
                 return None
             if block.size:
+                t = time.perf_counter()
                 self._arows.add(self._astream.push(block))
+                self.stage_s["audio"] += time.perf_counter() - t
             self.input_s = self._astream.samples_in / self.aenc.sample_rate
             self._pace(self.input_s)
             if not self._lazy:  # a cascade model reads its frames at the decision (_decide)
@@ -278,6 +283,13 @@ class LiveRunner:
 
     def _feed_video(self, until_s: float) -> int:
         """Read video frames shown before ``until_s``; decode them only while the camera is wanted."""
+        t = time.perf_counter()
+        try:
+            return self._feed_video_frames(until_s)
+        finally:
+            self.stage_s["video"] += time.perf_counter() - t
+
+    def _feed_video_frames(self, until_s: float) -> int:
         n = 0
         fps = self.video.fps if self.video is not None else 1.0
         while not self._video_ended and self._vnext / fps < until_s:
@@ -371,10 +383,12 @@ class LiveRunner:
     def _decide(self, received: float) -> None:
         t1 = self._next_end
         t0 = t1 - self.window_s
+        t, video_before = time.perf_counter(), self.stage_s["video"]
         try:
             label, readout, exit_step, camera = self._infer(t0, t1)
         except HostError as e:
             raise LiveError(f"the {self.backend.kind} back-end stopped answering at {t1:.2f} s of input: {e}") from None
+        self.stage_s["decide"] += time.perf_counter() - t - (self.stage_s["video"] - video_before)  # lazy video counts as video
         top = np.sort(readout)[::-1]
         margin = int(top[0] - top[1]) if top.size > 1 else 0
         # the step the sample ended at (docs/design.md, early exit)
@@ -401,7 +415,9 @@ class LiveRunner:
     def summary(self) -> dict[str, Any]:
         """Figures of the run so far (see :func:`summarize`)."""
         wall = time.perf_counter() - self._start_wall if self._start_wall else 0.0
-        return summarize(self.decisions, self.input_s, wall, wall - self.idle_s, self.frames_decoded, self.frames_skipped, self.faults)
+        s = summarize(self.decisions, self.input_s, wall, wall - self.idle_s, self.frames_decoded, self.frames_skipped, self.faults)
+        s["stage_s"] = {k: round(v, 3) for k, v in self.stage_s.items()}
+        return s
 
 
 def summarize(decisions: list[Decision], input_s: float, wall_s: float, busy_s: float, decoded: int = 0, skipped: int = 0,

@@ -218,7 +218,13 @@ class SimMMIO:
 
 
 class SimChannel:
-    """One AXI DMA channel (simple mode) over the bridge, with PYNQ's API."""
+    """One AXI DMA channel (simple mode) over the bridge, with PYNQ's API.
+
+    ``idle`` asks the simulation to run until the channel is idle (send) or a
+    frame is in (receive), at most ``poll_cycles`` cycles: the bridge returns
+    at the edge where that happened, so a long limit costs no extra simulated
+    time, only fewer round trips.
+    """
 
     def __init__(self, bridge: SimBridge, direction: str, poll_cycles: int):
         self.bridge, self.direction, self.poll_cycles = bridge, direction, poll_cycles
@@ -276,7 +282,7 @@ class SimChannel:
 class SimDMA:
     """``pynq.lib.dma.DMA``'s two channels over the bridge."""
 
-    def __init__(self, bridge: SimBridge, buffer_max_size: int = (1 << 26) - 1, poll_cycles: int = 64):
+    def __init__(self, bridge: SimBridge, buffer_max_size: int = (1 << 26) - 1, poll_cycles: int = 8192):
         self.buffer_max_size = buffer_max_size
         self.sendchannel = SimChannel(bridge, "send", poll_cycles)
         self.recvchannel = SimChannel(bridge, "recv", poll_cycles)

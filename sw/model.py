@@ -51,6 +51,11 @@ readout, ``audio_head``, fed by the audio layer alone, trained jointly
 with the fused readout through an auxiliary loss (``sw.train``). It is not
 part of the fused network: the export makes ``[audio_lif, audio_head]`` the
 cascade's first stage, a network of its own in the same ``.qnet``.
+``audio_head_leak_shift`` gives the head its own leak: None keeps the fused
+readout's (shift 0, so its membrane is only the last step's input, as
+before); the bench and the demo use 3, the branches' leak, so the head
+integrates the audio layer's spikes over the steps so far and its margin
+at a step speaks for the clip up to that step.
 
 ``weight_bits=0`` gives the **float** reference model (plain weights, no
 rounding, no floor, no clamp) used to measure what quantization costs; it
@@ -70,9 +75,14 @@ from sw.fields import check_known_fields
 from sw.qnet import DECAY_ONE
 from sw.qnet import decay_from_beta as _qnet_decay_from_beta
 
-__all__ = ["ModelConfig", "LayerSpec", "EAVSNet", "ModelConfigError", "spike_fn"]
+__all__ = ["ModelConfig", "LayerSpec", "EAVSNet", "ModelConfigError", "spike_fn", "CASCADE"]
 
 MODALITIES = ("audio", "visual")
+
+#: The cascade model's overrides (``eavs train --audio-head``, the demo's
+#: adaptive AV model, ``bench.adaptive``): the audio head, integrating with
+#: the branches' leak (see the module docstring).
+CASCADE = {"audio_head": True, "audio_head_leak_shift": 3}
 
 
 class ModelConfigError(ValueError):
@@ -164,6 +174,7 @@ class ModelConfig:
     learn_beta: bool = False
     readout: str = "membrane"
     audio_head: bool = False
+    audio_head_leak_shift: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", dict(self.inputs))
@@ -201,6 +212,9 @@ class ModelConfig:
             raise ModelConfigError(f"reset must be 'zero' or 'subtract', not {self.reset!r}")
         if not self.threshold > 0:
             raise ModelConfigError(f"threshold must be > 0, not {self.threshold!r}")
+        v = self.audio_head_leak_shift
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 12):
+            raise ModelConfigError(f"audio_head_leak_shift must be an integer in 0..12 (decay 4096 >> k) or None, not {v!r}")
         if self.audio_head and set(self.modalities) != {"audio", "visual"}:
             raise ModelConfigError(f"audio_head (the cascade's audio stage) needs both modalities, not {list(self.modalities)}")
 
@@ -230,7 +244,8 @@ class ModelConfig:
         b = self.beta is not None or self.learn_beta
         if self.readout == "spikes":
             return [LayerSpec("audio_head", len(self.classes), (("audio_lif", 0),), self.fusion_leak_shift, beta=b)]
-        return [LayerSpec("audio_head", len(self.classes), (("audio_lif", 0),), self.readout_leak_shift, spiking=False)]
+        k = self.readout_leak_shift if self.audio_head_leak_shift is None else self.audio_head_leak_shift
+        return [LayerSpec("audio_head", len(self.classes), (("audio_lif", 0),), k, spiking=False)]
 
     def input_names(self) -> list[str]:
         """The input groups the network reads, in flat-index order."""

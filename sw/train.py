@@ -108,6 +108,7 @@ class TrainConfig:
     eval_every: int = 1
     stop_after: int | None = None
     input_dropout: float = 0.0
+    audio_head_weight: float = 1.0
     threads: int | None = None
     # Any other sw.model.ModelConfig field, e.g. {"beta": 0.9, "learn_beta": True, "readout": "spikes"}
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -124,6 +125,8 @@ class TrainConfig:
                 raise TrainError(f"{name} must be a positive integer or None, not {v!r}")
         if not 0.0 <= self.input_dropout < 1.0:
             raise TrainError(f"input_dropout must be in [0, 1), not {self.input_dropout!r}")
+        if not (isinstance(self.audio_head_weight, (int, float)) and self.audio_head_weight > 0):
+            raise TrainError(f"audio_head_weight must be a number > 0, not {self.audio_head_weight!r}")
         if not self.lr > 0:
             raise TrainError(f"lr must be > 0, not {self.lr!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -326,8 +329,8 @@ def train(cfg: TrainConfig, data: TrainData | None = None, log: Callable[[str], 
             yb = y_all[idx].to(device)
             outb = net(xb)
             loss = F.cross_entropy(outb["logits"], yb)
-            if "audio_head" in outb:  # the cascade's audio head: an auxiliary loss of equal weight (issue 20)
-                loss = loss + F.cross_entropy(outb["audio_head"]["logits"], yb)
+            if "audio_head" in outb:  # the cascade's audio head: an auxiliary loss, weight audio_head_weight (issue 20)
+                loss = loss + cfg.audio_head_weight * F.cross_entropy(outb["audio_head"]["logits"], yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

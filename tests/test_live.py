@@ -576,3 +576,24 @@ def test_a_sure_window_after_an_escalated_one_says_camera_off(monkeypatch):
     ds = LiveRunner(be, ListAudio(blocks(audio)), video, window_s=1.0, hop_s=0.5, clock=FakeClock()).run()
     assert [d.camera for d in ds] == [1, 0, 0, 0, 0] and video.decodes == [True] * 10 + [False] * 20
     assert [d.prediction for d in ds] == ["g1"] + ["g0"] * 4
+
+
+def test_the_stage_breakdown_puts_a_slow_back_end_under_decide():
+    """``summary()['stage_s']`` (bench.live's breakdown): a back-end that takes 20 ms per
+    sample puts at least 20 ms per decision under ``decide``, none of it under audio."""
+    import time
+
+    class Slow(GoldenBackend):
+        def infer(self, spikes):
+            time.sleep(0.02)
+            return super().infer(spikes)
+
+    x = am_tone(1, 2.0, seed=5)
+    be = Slow()
+    be.load_model(band_model())
+    r = LiveRunner(be, ListAudio(blocks(x)), window_s=1.0, hop_s=0.5, clock=FakeClock())
+    ds = r.run()
+    st = r.summary()["stage_s"]
+    assert len(ds) == 3  # windows ending at 1.0, 1.5, 2.0 s
+    assert st["decide"] >= 0.02 * len(ds) and st["video"] == 0.0
+    assert st["audio"] < st["decide"] and sum(st.values()) <= r.summary()["busy_s"] + 1e-3

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         beta: float = typer.Option(None, "--beta", help="Decay every spiking layer by d = round((1 - beta) * 4096) instead of the shift (--leak-shift)."),
         learn_beta: bool = typer.Option(False, "--learn-beta", help="Learn one beta per neuron (12-bit decay, straight-through rounding)."),
         readout: str = typer.Option("membrane", "--readout", help="Classify by the readout's membrane (membrane) or the output layer's spike counts (spikes)."),
-        audio_head: bool = typer.Option(False, "--audio-head/--no-audio-head", help="Also train an audio-only head (auxiliary loss): the first stage of the audio-first cascade (calibrate it with `eavs calibrate`)."),
+        audio_head: bool = typer.Option(False, "--audio-head/--no-audio-head", help="Also train an audio-only head (auxiliary loss; it integrates with the branches' leak, sw.model.CASCADE): the first stage of the audio-first cascade (calibrate it with `eavs calibrate`)."),
         hidden: str = typer.Option("64,64,64", "--hidden", help="Neurons of the audio, visual and fusion layers."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda[:N]."),
         resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
         Multi-GPU / multi-process: `torchrun --nproc_per_node N -m sw.train --data ... --out ...`.
         """
         from eavs.checks import check_data_spec, check_model_options
+        from sw.model import CASCADE
         from sw.train import TrainConfig, TrainError, train
 
         try:
@@ -61,7 +62,8 @@ def register(app: typer.Typer) -> None:
             modalities=mods, device=device, resume=resume,
             cache_dir=None if cache_dir is None else str(cache_dir), progress=progress,
             threads=threads, stop_after=stop_after, input_dropout=input_dropout, weight_decay=weight_decay,
-            model_overrides={k: v for k, v in (("beta", beta), ("learn_beta", learn_beta), ("readout", readout), ("audio_head", audio_head))
-                             if v != {"beta": None, "learn_beta": False, "readout": "membrane", "audio_head": False}[k]},  # fmt: skip
+            model_overrides={**{k: v for k, v in (("beta", beta), ("learn_beta", learn_beta), ("readout", readout))
+                                if v != {"beta": None, "learn_beta": False, "readout": "membrane"}[k]},
+                             **(CASCADE if audio_head else {})},  # fmt: skip
         )
         train(cfg, log=typer.echo)
