@@ -241,9 +241,9 @@ MUTANTS += (
     ),
     Mutant(
         "train: a missing builtin corpus folder is accepted (and would be synthesised)",
-        "eavs/checks.py",
-        '        if kind == "builtin":\n            raise CheckError(',
-        '        if False:\n            raise CheckError(',
+        "sw/data/dataset.py",
+        "        if not (root / MANIFEST).is_file():",
+        "        if False:",
         ("tests/test_cli_checks.py", "-k", "train_checks"),
     ),
 )

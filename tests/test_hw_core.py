@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw.spec import protocol, regmap
+from hw.spec import regmap
 from hw.flow.amaranth_sim import Job, run_amaranth, run_amaranth_jobs
 from hw.spec.capacity import Capacity, sample_cycles
 from hw.spec.expected import expected_results
