@@ -89,23 +89,23 @@ def visual_seconds(data_set, idx: np.ndarray, encoder, sample: int) -> float:
     return (time.process_time() - t0) / len(chosen)
 
 
-RTL_FIELDS = ("prediction", "readout", "exit_step", "in_events", "spikes", "synaptic_ops", "cycles")
+RTL_FIELDS = ("prediction", "readout", "exit_step", "in_events", "spikes", "synaptic_ops", "cycles", "errors")
 
 
 def _stage_exact(stage, xs: np.ndarray, got, lanes: int) -> np.ndarray:
-    """Per clip of one stage run on the core: do prediction, readout, exit
-    step, counters and cycles all equal what golden and the cycle model
-    give (``hw.spec.expected.expected_results``, an independent stage)?"""
+    """Per clip of one stage run on the core (a driver BatchResult ``got``):
+    do its error bits, prediction, readout, exit step, counters and cycles
+    all equal what golden and the cycle model give
+    (``hw.spec.expected.expected_results``, an independent stage)?
+    ``sim.compare.exact_samples`` is the one definition of "exact"."""
     from hw.spec.expected import expected_results
+    from hw.spec.protocol import Results
+    from sim.compare import exact_samples
     from sw import golden
 
     want = expected_results(stage, golden.run(stage, xs), xs, lanes)
-    have = {"prediction": got.prediction, "readout": got.readout, "cycles": got.cycles, **got.counters}
-    ok = np.ones(len(xs), bool)
-    for k in RTL_FIELDS:
-        a, b = np.asarray(have[k], np.int64), np.asarray(getattr(want, k), np.int64)
-        ok &= (a == b).reshape(len(xs), -1).all(axis=1)
-    return ok
+    have = Results(errors=got.errors, prediction=got.prediction, cycles=got.cycles, readout=got.readout, **got.counters)
+    return exact_samples(have, want)
 
 
 def rtl_exact(net, x: np.ndarray, golden_res, capacity) -> tuple[int, int, str]:

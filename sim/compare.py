@@ -47,6 +47,19 @@ def expected(net: QNet, spikes: np.ndarray, capacity: Capacity | int) -> Expecte
 _FIELDS = ("errors", "prediction", "cycles", "in_events", "spikes", "synaptic_ops", "exit_step")
 
 
+def exact_samples(got: protocol.Results, exp: protocol.Results) -> np.ndarray:
+    """Per sample (of the shorter batch): every record field and the readout
+    of ``got`` equal ``exp``'s. The one definition of an exact sample
+    (:class:`Agreement`, ``bench.adaptive``)."""
+    n = min(len(got.prediction), len(exp.prediction))
+    same = np.ones(n, bool)
+    for f in _FIELDS:
+        same &= np.asarray(getattr(got, f))[:n].astype(np.int64) == np.asarray(getattr(exp, f))[:n].astype(np.int64)
+    if got.readout.shape != exp.readout.shape:
+        return np.zeros(n, bool)
+    return same & (got.readout[:n] == exp.readout[:n]).all(axis=1)
+
+
 def compare_results(got: protocol.Results, exp: protocol.Results, where: str = "") -> list[str]:
     """Every difference between two batches of results, one line each."""
     pre = f"{where}: " if where else ""
@@ -143,10 +156,6 @@ class Agreement:
     @classmethod
     def of(cls, got: protocol.Results, exp: protocol.Results, mismatches: list[str]) -> "Agreement":
         n = min(len(got.prediction), len(exp.prediction))
-        exact = 0
-        for b in range(n):
-            same = all(int(getattr(got, f)[b]) == int(getattr(exp, f)[b]) for f in _FIELDS)
-            same = same and got.readout.shape == exp.readout.shape and np.array_equal(got.readout[b], exp.readout[b])
-            exact += int(same)
+        exact = int(exact_samples(got, exp).sum())
         preds = int((got.prediction[:n] == exp.prediction[:n]).sum())
         return cls(len(exp.prediction), exact, preds, int(got.cycles[:n].sum()), list(mismatches))

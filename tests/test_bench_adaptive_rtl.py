@@ -19,12 +19,13 @@ from sw.random_net import random_qnet, random_spikes
 
 
 def _core_like(res, **broken):
-    """A driver BatchResult's fields (prediction, readout, cycles, counters) from result records."""
+    """A driver BatchResult's fields (errors, prediction, readout, cycles, counters) from result records."""
     f = {k: np.array(getattr(res, k), np.int64) for k in adaptive.RTL_FIELDS}
     for k, (clip, delta) in broken.items():
         f[k].reshape(len(f["prediction"]), -1)[clip, 0] += delta
     counters = {k: f[k] for k in ("in_events", "spikes", "synaptic_ops", "exit_step")}
-    return SimpleNamespace(prediction=f["prediction"], readout=f["readout"], cycles=f["cycles"], counters=counters)
+    return SimpleNamespace(errors=f["errors"], prediction=f["prediction"], readout=f["readout"], cycles=f["cycles"],
+                           counters=counters)
 
 
 @pytest.mark.parametrize("field", adaptive.RTL_FIELDS)
