@@ -31,13 +31,13 @@ def make_tracker(encoder: VisualEncoder, fps: float):
 
     The data set's own causal tracker when ``sw.data.media`` has one (issue 23:
     ``face_tracker`` and ``crop_box``) and the model's encoder was trained with
-    it (``tracker == "causal"``): then live crops are the clip-mode crops.
-    Otherwise :class:`CausalFaceAdapter`.
+    it (``tracker`` one of ``media.CAUSAL_TRACKERS``): then live crops are the
+    clip-mode crops. Otherwise (``"smoothed"``) :class:`CausalFaceAdapter`.
     """
     from sw.data import media
 
-    if getattr(encoder, "tracker", None) == "causal" and hasattr(media, "face_tracker") and hasattr(media, "crop_box"):
-        return _MediaTracker(media.face_tracker(fps, encoder.detect_step, encoder.smooth_s, encoder.hold_s), encoder.side)
+    if getattr(encoder, "tracker", None) in media.CAUSAL_TRACKERS:
+        return _MediaTracker(media.face_tracker(fps, encoder.detect_step, encoder.smooth_s, encoder.hold_s, encoder.tracker), encoder.side)
     return CausalFaceAdapter(encoder, fps)
 
 

@@ -43,19 +43,25 @@ def rate(crops: np.ndarray, visible=None) -> float:
     return float(VisualEncoder().encode(crops, FPS, visible)[1:].mean())
 
 
-def test_a_real_face_moving_at_1_and_2_hz_reads_like_a_still_one():
+#: The causal trackers with the detector step of the models that use them (new models:
+#: causal2 every 6th frame; the older causal models: every 3rd).
+CAUSAL = [("causal2", 6), ("causal", 3)]
+
+
+@pytest.mark.parametrize("tracker,detect_step", CAUSAL)
+def test_a_real_face_moving_at_1_and_2_hz_reads_like_a_still_one(tracker, detect_step):
     rates: dict[int, list[float]] = {0: [], 1: [], 2: []}
     frozen = []
     for seed in range(2):
         for hz in (0, 1, 2):
             frames = astronaut_video(hz, seed)
-            boxes, visible = track_faces(frames, FPS)
+            boxes, visible = track_faces(frames, FPS, tracker=tracker, detect_step=detect_step)
             rates[hz].append(rate(np.stack([crop_box(f, b, 16) for f, b in zip(frames, boxes)]), visible))
             if hz == 0:  # no flicker: the same frames cropped at one fixed box, the track's own mean
                 frozen.append(rate(np.stack([crop_box(f, boxes.mean(axis=0), 16) for f in frames])))
     r = {hz: float(np.mean(v)) for hz, v in rates.items()}
     r_frozen = float(np.mean(frozen))
-    print(f"\nreal face (astronaut, synthetic pan, noise {NOISE}): events/channel/step after step 0: still {r[0]:.5f}, "
+    print(f"\n{tracker} every {detect_step} frames: real face (astronaut, synthetic pan, noise {NOISE}): events/channel/step after step 0: still {r[0]:.5f}, "
           f"1 Hz {r[1]:.5f} ({r[1] / r[0]:.2f}x), 2 Hz {r[2]:.5f} ({r[2] / r[0]:.2f}x); "
           f"the still frames at one fixed box {r_frozen:.5f} (still tracked / fixed {r[0] / r_frozen:.2f}x)")  # fmt: skip
     assert r[0] > 0
@@ -64,11 +70,12 @@ def test_a_real_face_moving_at_1_and_2_hz_reads_like_a_still_one():
     assert r[0] <= 1.3 * r_frozen
 
 
-def test_the_track_follows_the_pan_to_a_fraction_of_a_pixel_and_ignores_the_false_hit():
+@pytest.mark.parametrize("tracker,detect_step", CAUSAL)
+def test_the_track_follows_the_pan_to_a_fraction_of_a_pixel_and_ignores_the_false_hit(tracker, detect_step):
     """The cascade also fires on the suit (a weaker, larger 'face' near x = 203): the track
     starts on the surer detection and stays on the face."""
     for hz in (1, 2):
-        boxes, visible = track_faces(astronaut_video(hz, seed=2), FPS)
+        boxes, visible = track_faces(astronaut_video(hz, seed=2), FPS, tracker=tracker, detect_step=detect_step)
         truth = 145.5 + 0.15 * W * np.sin(2 * np.pi * hz * np.arange(N) / FPS)
         assert visible.all()
         assert np.abs(boxes[:, 0] - truth).max() < 1.0, hz
@@ -136,7 +143,7 @@ def test_old_headers_rebuild_the_look_ahead_tracker(tmp_path):
                              "track": "tracked", "detect_step": 3, "smooth_s": 1.0, "hold_s": 0.5, "max_missing": 0.3,
                              "timesteps": 40})  # fmt: skip
     assert old.tracker == "smoothed"
-    assert VisualEncoder().tracker == "causal"
+    assert VisualEncoder().tracker == "causal2"
     frames = astronaut_video(1, seed=0, n=30)
     smoothed, _ = track_faces(frames, FPS, tracker="smoothed")
     causal, _ = track_faces(frames, FPS)
@@ -148,7 +155,76 @@ def test_old_headers_rebuild_the_look_ahead_tracker(tmp_path):
     writer.release()
     raw, fps = read_video(path)
     clip = Clip(audio=None, video=str(path), label=0, actor=1)
-    crops, visible = track_crops(raw, fps, 16, tracker="smoothed")
+    crops, visible = track_crops(raw, fps, 16, tracker="smoothed", detect_step=3)
     assert np.array_equal(encode_one(clip, [old]), encode_clip([old], None, None, crops, fps, visible))  # as trained
     crops, visible = track_crops(raw, fps, 16)
     assert not np.array_equal(encode_one(clip, [old]), encode_clip([old], None, None, crops, fps, visible))
+
+
+def test_causal_headers_rebuild_their_tracker_and_every_tracker_name_has_one(tmp_path):
+    """A model trained with the first causal tracker encodes as trained; causal2 crops differ."""
+    from sw.data import media
+    from sw.data.dataset import encode_one
+    from sw.data.media import Clip, read_video
+    from sw.encode import TRACKERS, encode_clip
+
+    assert set(TRACKERS) == set(media.CAUSAL_TRACKERS) | {"smoothed"}
+    enc = encoder_from_dict({**VisualEncoder().to_dict(), "tracker": "causal", "detect_step": 3})
+    path = tmp_path / "01-01-01-01-01-01-01.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (W, H), True)
+    for f in astronaut_video(2, seed=1, n=40):
+        writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    raw, fps = read_video(path)
+    clip = Clip(audio=None, video=str(path), label=0, actor=1)
+    spikes = encode_one(clip, [enc])
+    crops, visible = track_crops(raw, fps, 16, tracker="causal", detect_step=3)
+    assert np.array_equal(spikes, encode_clip([enc], None, None, crops, fps, visible))
+    crops, visible = track_crops(raw, fps, 16)
+    assert not np.array_equal(spikes, encode_clip([enc], None, None, crops, fps, visible))
+
+
+def test_causal2_probes_again_two_frames_after_a_miss_while_the_face_is_held():
+    """Fake detector: the face on every probe but those of frames 12 and 14."""
+    for retry, want in ((2, [0, 6, 12, 14, 16, 22]), (0, [0, 6, 12, 18])):
+        probed = []
+
+        def detect(frame, size):
+            probed.append(t.frame_index - 1)
+            return [] if probed[-1] in (12, 14) else [(145.5, 53.5, 51.0, 5.0)]
+
+        t = FaceTracker(fps=FPS, detect=detect, detect_step=6, retry=retry)
+        frame = shifted(0.0)
+        for _ in range(23):
+            t.update(frame)
+        # a miss with a size searches again at every size: frames 12 and 14 are probed twice
+        assert sorted(set(probed)) == want and probed.count(12) == 2, retry
+
+
+def test_causal2_searches_nearer_sizes_and_stops_matching_once_settled(monkeypatch):
+    from sw.data import media
+    from sw.data import tracker as tracker_mod
+
+    seen = []
+
+    class Cascade:
+        def detectMultiScale2(self, frame, **kw):
+            seen.append((kw["minSize"], kw.get("maxSize")))
+            return np.zeros((0, 4), int), np.zeros(0, int)
+
+    monkeypatch.setattr(media, "_cascade", lambda: Cascade())
+    for name, want in (("causal2", ((51, 51), (73, 73))), ("causal", ((45, 45), (82, 82)))):
+        seen.clear()
+        media.face_tracker(FPS, tracker=name).detect(np.zeros((240, 320), np.uint8), 60.0)
+        assert seen == [want], name  # 60 x 0.85 = 51, 60 x 1.2 + 1 = 73; 60 x 0.75 = 45, 60 x 1.35 + 1 = 82
+    monkeypatch.undo()
+    calls = []
+    real = cv2.phaseCorrelate
+    monkeypatch.setattr(tracker_mod.cv2, "phaseCorrelate", lambda *a: calls.append(1) or real(*a))
+    for settled, per_frame in ((0.25, 1), (0.0, 2)):
+        calls.clear()
+        t = FaceTracker(fps=FPS, detect=lambda f, s: [(145.5, 53.5, 51.0, 5.0)], settled=settled)
+        still = shifted(0.0)
+        for _ in range(5):
+            t.update(still)
+        assert len(calls) == 4 * per_frame, settled  # frames 1-4 are matched (frame 0 starts the track)

@@ -391,20 +391,17 @@ def test_a_microphone_through_a_fake_sounddevice(monkeypatch):
     assert [d.t_end_s for d in r.decisions] == [1.0, 1.5] and {d.prediction for d in r.decisions} == {"g2"}
 
 
-def test_a_whole_synthetic_clip_live_equals_clip_mode_audio_and_video(tmp_path):
+@pytest.mark.parametrize("tracker,detect_step", [("causal2", 6), ("causal", 3)])
+def test_a_whole_synthetic_clip_live_equals_clip_mode_audio_and_video(tmp_path, tracker, detect_step):
     """Files of one synthetic clip through eavs live's runner, one window covering the
     clip: the sample equals the data set's clip-mode encoding (sw.data.encode_one)
-    bit for bit, audio and video. Needs the data set's causal face tracker
-    (issue 23); until it is on main the live crops come from host.live_face's
-    adapter and this test skips."""
-    from sw.data import media
+    bit for bit, audio and video, with each causal face tracker (new models' and the
+    one older causal models rebuild)."""
     from sw.data.dataset import encode_one, scan_spec
     from sw.data.synth import synthesize
     from sw.encode import VisualEncoder
 
-    a, v = AudioEncoder(timesteps=40), VisualEncoder(timesteps=40)
-    if not (getattr(v, "tracker", None) == "causal" and hasattr(media, "face_tracker")):
-        pytest.skip("sw.data.media has no causal face tracker yet (issue 23): live video uses the adapter")
+    a, v = AudioEncoder(timesteps=40), VisualEncoder(timesteps=40, tracker=tracker, detect_step=detect_step)
     net = QNet(classes=["a", "b"], timesteps=40, inputs=input_groups([a, v]),
                layers=[Layer("out", 2, [Source("audio", np.ones((a.size, 2), np.int64), 4),
                                         Source("visual", np.ones((v.size, 2), np.int64), 4)], threshold=1, leak_shift=0, spiking=False)])  # fmt: skip

@@ -17,7 +17,8 @@ How it follows a face (predict, then correct):
   errors from adding up into a drift. When the match is not reliable (a
   blank frame, an occlusion) the last velocity is used, decaying
   (constant-velocity prediction that comes to rest).
-- **Correct.** Every ``detect_step``-th frame the Haar cascade runs. Of its
+- **Correct.** Every ``detect_step``-th frame the Haar cascade runs (after a
+  probe that found nothing while the face is held, ``retry`` frames later). Of its
   faces, the one nearest the prediction is taken if it lies within
   :attr:`FaceTracker.gate` box sides of it (another face or a false hit
   farther away is ignored), and the track moves a share ``gain`` of the way
@@ -95,8 +96,17 @@ class FaceTracker:
     reanchor: float = 0.5
     #: Phase-correlation passes per frame (each measures what the previous left).
     passes: int = 2
+    #: After a probe that finds no face while a track is held, the next probe comes this many
+    #: frames later instead of ``detect_step`` (0: probes stay on frames ``0, detect_step, ...``,
+    #: tracker ``"causal"``), so that a rare detector still re-finds a face that was hidden
+    #: briefly before ``hold_s`` runs out.
+    retry: int = 0
+    #: A pass that measures less than this many pixels ends the frame's matching: the
+    #: prediction was already that close (0: always ``passes`` passes, tracker ``"causal"``).
+    settled: float = 0.0
 
     frame_index: int = field(default=0, init=False)
+    _next_probe: int = field(default=0, init=False, repr=False)
     _box: np.ndarray | None = field(default=None, init=False, repr=False)
     _vel: np.ndarray = field(default_factory=lambda: np.zeros(2), init=False, repr=False)
     _since: int = field(default=0, init=False, repr=False)
@@ -127,8 +137,10 @@ class FaceTracker:
         self.frame_index += 1
         if self._box is not None:
             self._predict(frame)
-        if i % self.detect_step == 0:
-            self._correct(frame)
+        if i >= self._next_probe:
+            held = self._box is not None and not self._lost
+            took = self._correct(frame)
+            self._next_probe = i + (self.retry if self.retry and held and not took else self.detect_step)
         elif self._box is not None:
             self._since += 1
         if self._box is None:
@@ -158,6 +170,8 @@ class FaceTracker:
                 self._unsure += 1
                 return
             move += (dx, dy)
+            if max(abs(dx), abs(dy)) < self.settled:
+                break
         self._vel = move
         self._box[:2] += move
         self._unsure = 0
@@ -169,7 +183,8 @@ class FaceTracker:
             raise AssertionError("anchor missing")  # set by _start and on every side change
         return self._anchor
 
-    def _correct(self, frame: np.ndarray) -> None:
+    def _correct(self, frame: np.ndarray) -> bool:
+        """Run the detector on this frame and correct the track; whether it took a detection."""
         self.probes += 1
         side = None if self._box is None else float(self._box[2])
         found = list(self.detect(frame, side))
@@ -178,11 +193,11 @@ class FaceTracker:
         if self._box is not None:
             self._since += 1
         if not found:
-            return
+            return False
         self.detections += 1
         if self._box is None or self._lost:
             self._start(frame, found)
-            return
+            return True
         pred = self._box[:2]
         cx, cy, ds, _ = min(found, key=lambda d: float(np.hypot(d[0] - pred[0], d[1] - pred[1])))
         off = np.array([cx, cy]) - pred
@@ -191,12 +206,12 @@ class FaceTracker:
             # guess, so a detection within a box side of it is taken whole, and the motion
             # it reveals becomes the velocity that centres the next match.
             if np.hypot(*off) > self.gate_unsure * self._box[2]:
-                return
+                return False
             self._box[:2] += off
             self._vel = self._vel + off / self._unsure
             self._unsure = 0
         elif np.hypot(*off) > self.gate * self._box[2]:
-            return  # another face or a false hit: keep the track
+            return False  # another face or a false hit: keep the track
         else:
             dead = self.deadband * self._box[2]
             self._box[:2] += self.gain * np.sign(off) * np.maximum(np.abs(off) - dead, 0.0)
@@ -206,6 +221,7 @@ class FaceTracker:
         if abs(med - self._box[2]) > self.resize * self._box[2]:
             self._box[2] = round(med)
             self._anchor = _patch(frame, self._box[:2], int(self._box[2]))
+        return True
 
     def _start(self, frame: np.ndarray, found: Sequence[tuple[float, float, float, float]]) -> None:
         cx, cy, ds, _ = max(found, key=lambda d: d[3])
