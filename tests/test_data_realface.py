@@ -209,14 +209,19 @@ def test_causal2_searches_nearer_sizes_and_stops_matching_once_settled(monkeypat
 
     class Cascade:
         def detectMultiScale2(self, frame, **kw):
-            seen.append((kw["minSize"], kw.get("maxSize")))
-            return np.zeros((0, 4), int), np.zeros(0, int)
+            seen.append((frame.shape, kw["minSize"], kw.get("maxSize")))
+            return np.array([[10, 20, 40, 40]]), np.array([7])
 
     monkeypatch.setattr(media, "_cascade", lambda: Cascade())
-    for name, want in (("causal2", ((51, 51), (73, 73))), ("causal", ((45, 45), (82, 82)))):
+    # causal2 shrinks the 320 x 240 frame until the smallest side it wants (60 x 0.85 = 51) is
+    # 32 px: k = 51 / 32, 320 / k = 200.8 -> 201 x 151 (240 / k = 150.6), so k = 320 / 201 = 1.59204;
+    # sides 51 / k = 32.03 -> 32 and 72 / k + 1 = 46.2 -> 46; the box maps back: centre (30 k, 40 k).
+    # causal looks at the frame itself, within 45 and 60 x 1.35 + 1 = 82.
+    for name, want, k in (("causal2", ((151, 201), (32, 32), (46, 46)), 320 / 201), ("causal", ((240, 320), (45, 45), (82, 82)), 1.0)):
         seen.clear()
-        media.face_tracker(FPS, tracker=name).detect(np.zeros((240, 320), np.uint8), 60.0)
-        assert seen == [want], name  # 60 x 0.85 = 51, 60 x 1.2 + 1 = 73; 60 x 0.75 = 45, 60 x 1.35 + 1 = 82
+        (cx, cy, side, score), = media.face_tracker(FPS, tracker=name).detect(np.zeros((240, 320), np.uint8), 60.0)
+        assert seen == [want], name
+        assert (cx, cy, side, score) == pytest.approx((30 * k, 40 * k, 40 * k, 7.0)), name
     monkeypatch.undo()
     calls = []
     real = cv2.phaseCorrelate

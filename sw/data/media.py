@@ -345,17 +345,28 @@ def _detect(frame: np.ndarray, size: float | None) -> tuple[float, float, float]
     return x + bw / 2, y + bh / 2, float(max(bw, bh))
 
 
-def _detect_all(frame: np.ndarray, size: float | None, near: tuple[float, float]) -> list[tuple[float, float, float, float]]:
+def _detect_all(frame: np.ndarray, size: float | None, near: tuple[float, float], shrink_to: int = 0
+                ) -> list[tuple[float, float, float, float]]:
     """Every face ``(cx, cy, side, score)`` the cascade finds in one frame, at sides within
     ``near`` times ``size`` if given; the score is the number of overlapping raw detections
-    behind it (a real face gathers many more than a face-like patch of clothing)."""
+    behind it (a real face gathers many more than a face-like patch of clothing).
+
+    ``shrink_to`` > 0 (with a ``size``): the cascade looks at the frame shrunk (area
+    average) until the smallest side it looks for is ``shrink_to`` pixels, if that shrinks
+    it: the cascade's cost grows with the pixels of the face it looks at, and a tracked
+    face needs the detector only to correct the tracker's drift, not for its detail."""
     h, w = frame.shape
+    k = 1.0
     if size is None:
         kw = dict(minSize=(max(16, min(h, w) // 6),) * 2)
     else:
-        kw = dict(minSize=(max(16, int(size * near[0])),) * 2, maxSize=(int(size * near[1]) + 1,) * 2)
+        if shrink_to and size * near[0] > shrink_to:
+            k = size * near[0] / shrink_to
+            frame = cv2.resize(frame, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA)
+            k = w / frame.shape[1]
+        kw = dict(minSize=(max(16, int(size * near[0] / k)),) * 2, maxSize=(int(size * near[1] / k) + 1,) * 2)
     found, score = _cascade().detectMultiScale2(frame, scaleFactor=1.1, minNeighbors=4, **kw)
-    return [(x + bw / 2, y + bh / 2, float(max(bw, bh)), float(n)) for (x, y, bw, bh), n in zip(found, score)]
+    return [((x + bw / 2) * k, (y + bh / 2) * k, float(max(bw, bh)) * k, float(n)) for (x, y, bw, bh), n in zip(found, score)]
 
 
 #: The causal trackers by encoder name: the sides (times the tracked face's) at which the
@@ -368,7 +379,7 @@ def _detect_all(frame: np.ndarray, size: float | None, near: tuple[float, float]
 #: 0.25 pixel; and after a miss it probes again 2 frames later, so that with new models'
 #: ``detect_step`` of 6 a face hidden for up to 0.3 s is still held (``hold_s`` 0.5 s).
 #: Models of ``"causal"`` rebuild their tracker exactly.
-CAUSAL_TRACKERS = {"causal": ((0.75, 1.35), {}), "causal2": ((0.85, 1.2), {"settled": 0.25, "retry": 2})}
+CAUSAL_TRACKERS = {"causal": ((0.75, 1.35), 0, {}), "causal2": ((0.85, 1.2), 32, {"settled": 0.25, "retry": 2})}
 
 
 def face_tracker(
@@ -379,8 +390,8 @@ def face_tracker(
     ``tracker`` names it (:data:`CAUSAL_TRACKERS`)."""
     if tracker not in CAUSAL_TRACKERS:
         raise MediaError(f"unknown causal face tracker {tracker!r} (known: {', '.join(map(repr, CAUSAL_TRACKERS))})")
-    near, settings = CAUSAL_TRACKERS[tracker]
-    return FaceTracker(fps=float(fps), detect=functools.partial(_detect_all, near=near), detect_step=detect_step,
+    near, shrink_to, settings = CAUSAL_TRACKERS[tracker]
+    return FaceTracker(fps=float(fps), detect=functools.partial(_detect_all, near=near, shrink_to=shrink_to), detect_step=detect_step,
                        smooth_s=smooth_s, hold_s=hold_s, **settings)  # fmt: skip
 
 
