@@ -225,6 +225,8 @@ def layer_run_cycles(n: int, events: np.ndarray | int, lanes: int) -> np.ndarray
     one cycle to start its update. The next chunk's issue follows at once:
     the update of one chunk overlaps the issue of the next.
     """
+    if isinstance(events, int):  # one layer-step of one sample (sample_cycles): plain ints are faster
+        return SETUP_CYCLES + math.ceil(n / lanes) * max(events, 1)
     return SETUP_CYCLES + math.ceil(n / lanes) * np.maximum(events, 1)
 
 
@@ -274,31 +276,38 @@ def sample_cycles(net: "QNet", layer_events: np.ndarray, lanes: int, exit_step: 
     stages = layer_stages(net)
     names = {layer.name: i for i, layer in enumerate(net.layers)}
     reads = [[(names[s.name], int(s.delay)) for s in layer.sources if s.name in names] for layer in net.layers]
-    cursor = np.full(B, SAMPLE_OVERHEAD, np.int64)  # index of the next compute cycle
-    ready = np.zeros((B, L, 2), np.int64)  # first cycle a set-up may read queue (layer, parity)
-    total = np.zeros(B, np.int64)
-    live = np.ones(B, bool)
+    sizes = [layer.n for layer in net.layers]
+    wait = exit_wait_cycles(lanes)
+    total = np.array([_one_sample_cycles(e, int(x), stages, reads, sizes, lanes, min_step, wait) for e, x in zip(ev.tolist(), ex)],
+                     np.int64).reshape(B)  # fmt: skip
+    return total[0] if single else total
+
+
+def _one_sample_cycles(events: list[list[int]], exit_step: int, stages: list[int], reads: list[list[tuple[int, int]]],
+                       sizes: list[int], lanes: int, min_step: int, wait: int) -> int:
+    """:func:`sample_cycles` of one sample, ``events[t][layer]`` (in plain ints: a sample's
+    waves are a sequence, and numpy's per-call cost on length-1 arrays was most of a live
+    decision's cycle count)."""
+    T, L = len(events), len(stages)
+    cursor = SAMPLE_OVERHEAD  # index of the next compute cycle
+    ready = [[0, 0] for _ in range(L)]  # first cycle a set-up may read queue (layer, parity)
     for w in range(T + max(stages, default=0)):
-        for c, layer in enumerate(net.layers):
+        for c in range(L):
             t = w - stages[c]
             if not 0 <= t < T:
-                cursor = cursor + SKIP_CYCLES
+                cursor += SKIP_CYCLES
                 continue
-            need = np.maximum(ready[:, c, 0], ready[:, c, 1])
+            need = max(ready[c])
             for p, d in reads[c]:
-                need = np.maximum(need, ready[:, p, (t - d) % 2])
-            latch = np.maximum(cursor, need)
-            cursor = latch + layer_run_cycles(layer.n, ev[:, t, c], lanes)
-            ready[:, c, t % 2] = cursor - 1 + DRAIN  # DRAIN cycles after the run's last issue cycle
+                need = max(need, ready[p][(t - d) % 2])
+            cursor = max(cursor, need) + layer_run_cycles(sizes[c], events[t][c], lanes)
+            ready[c][t % 2] = cursor - 1 + DRAIN  # DRAIN cycles after the run's last issue cycle
         t_out = w - stages[L - 1]
         if min_step <= t_out <= T - 2:  # the readout's step t_out may end the sample: wait for the decision
-            cursor = cursor + exit_wait_cycles(lanes)
-            ends = live & (ex == t_out)
-            total[ends] = np.maximum(cursor, ready.max(axis=(1, 2)))[ends] + 1 + max(0, T - 1 - w)
-            live &= ~ends
-    last = np.maximum(cursor, ready.max(axis=(1, 2))) + 1  # R_FLUSH's last cycle is counted
-    total[live] = last[live]
-    return total[0] if single else total
+            cursor += wait
+            if t_out == exit_step:  # the flush, then one cycle per input step not yet consumed
+                return max(cursor, max(map(max, ready))) + 1 + max(0, T - 1 - w)
+    return max(cursor, max(map(max, ready))) + 1  # R_FLUSH's last cycle is counted
 
 
 def ideal_utilisation(synaptic_ops: np.ndarray, cycles: np.ndarray, lanes: int) -> np.ndarray:
