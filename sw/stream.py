@@ -50,7 +50,9 @@ def _percentiles(a: np.ndarray, ps: tuple[float, ...], axis: int = 0) -> list:
     n = a.shape[axis]
     pos = [p / 100.0 * (n - 1) for p in ps]
     ks = sorted({int(math.floor(q)) for q in pos} | {min(int(math.floor(q)) + 1, n - 1) for q in pos})
-    part = np.moveaxis(np.partition(a, ks, axis=axis), axis, 0)
+    part = np.partition(a, ks, axis=axis)
+    if axis != 0:
+        part = np.moveaxis(part, axis, 0)
     out = []
     for q in pos:
         lo = int(math.floor(q))
