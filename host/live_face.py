@@ -1,18 +1,19 @@
-"""A causal face tracker for live video: ADAPTER, to be replaced.
+"""Per-frame face crops for live video.
 
-**Adapter (issue 24).** The data set's tracker (``sw.data.media.track_faces``)
-smooths the face box over a second that has not yet happened when a frame
-arrives, so it cannot run live. The causal per-frame tracker belongs to
-``sw.data.media`` (issue 23, branch "recordings"); until it is on main,
-:class:`CausalFaceAdapter` stands in with the same parts minus the
-look-ahead: the Haar cascade every ``detect_step`` frames (near the face's
-size once found, any size when that fails), the box held for ``hold_s``
-without a detection (then the frames are not visible), the side the median
-of the detections so far, the centre pulled towards each detection (see
-the class). Live crops therefore differ from the
-data set's crops of the same file, and a model's visual input is read
-slightly differently live than in training: replace this module with the
-tracker's per-frame API when it lands.
+Models whose visual encoder names a causal tracker (``"causal2"``, new models,
+or ``"causal"``) get the data set's own tracker (``sw.data.media.face_tracker``)
+and crop, so live crops are their clip-mode crops bit for bit.
+
+Models of the older look-ahead tracker (``"smoothed"``, which smooths the
+face box over a second that has not yet happened when a frame arrives, so it
+cannot run live) get :class:`CausalFaceAdapter`, a stand-in with the same
+parts minus the look-ahead: the Haar cascade every ``detect_step`` frames
+(near the face's size once found, any size when that fails), the box held for
+``hold_s`` without a detection (then the frames are not visible), the side
+the median of the detections so far, the centre pulled towards each
+detection (see the class). Their live crops therefore differ from the data
+set's crops of the same file, and such a model reads its visual input
+slightly differently live than in training.
 
 numpy and OpenCV (through ``sw.data.media``).
 """
