@@ -509,10 +509,10 @@ class VisualEncoder:
         Which face tracker a ``"tracked"`` crop uses (sw.data.media):
         ``"causal2"`` (default) predicts each frame's box from the past only
         (phase correlation, corrected toward the detector), so a live camera
-        gives the same crops as a clip, at under two thirds of the cost per
+        gives the same crops as a clip, at about a third of the cost per
         frame of ``"causal"`` (the same tracker with a wider detector search
-        and always two matching passes; models trained with it rebuild it
-        exactly); ``"smoothed"`` (what a header from before this field
+        on the full frame and always two float64 matching passes; models
+        trained with it rebuild it exactly); ``"smoothed"`` (what a header from before this field
         means) is the older look-ahead tracker.
     detect_step : int
         The face detector runs on every ``detect_step``-th frame (6: 5 Hz at

@@ -233,3 +233,8 @@ def test_causal2_searches_nearer_sizes_and_stops_matching_once_settled(monkeypat
         for _ in range(5):
             t.update(still)
         assert len(calls) == 4 * per_frame, settled  # frames 1-4 are matched (frame 0 starts the track)
+    for name, dtype in (("causal2", np.float32), ("causal", np.float64)):  # causal2 matches in float32
+        t = media.face_tracker(FPS, tracker=name)
+        t.detect = lambda f, s: [(145.5, 53.5, 51.0, 5.0)]
+        t.update(shifted(0.0))
+        assert t._anchor.dtype == dtype, name

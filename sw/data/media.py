@@ -369,17 +369,18 @@ def _detect_all(frame: np.ndarray, size: float | None, near: tuple[float, float]
     return [((x + bw / 2) * k, (y + bh / 2) * k, float(max(bw, bh)) * k, float(n)) for (x, y, bw, bh), n in zip(found, score)]
 
 
-#: The causal trackers by encoder name: the sides (times the tracked face's) at which the
-#: cascade looks for the face it follows, and the other :class:`~sw.data.tracker.FaceTracker`
-#: settings. ``"causal2"`` (new models; the same tracker at under two thirds of the cost per
-#: frame on the synthetic corpus) looks within -15 % / +20 %, four of the cascade's scales
-#: instead of seven: the box side follows only changes over 15 % (the median of the last
-#: detections), and a face that changed more is found by the search at every size that
-#: follows a miss; it stops matching the motion when the first pass moved the box less than
-#: 0.25 pixel; and after a miss it probes again 2 frames later, so that with new models'
-#: ``detect_step`` of 6 a face hidden for up to 0.3 s is still held (``hold_s`` 0.5 s).
-#: Models of ``"causal"`` rebuild their tracker exactly.
-CAUSAL_TRACKERS = {"causal": ((0.75, 1.35), 0, {}), "causal2": ((0.85, 1.2), 32, {"settled": 0.25, "retry": 2})}
+#: The causal trackers by encoder name: (the sides, times the tracked face's, at which the
+#: cascade looks for the face it follows; the face side the frame is shrunk to for that search,
+#: 0 for none; the other :class:`~sw.data.tracker.FaceTracker` settings). ``"causal2"`` (new
+#: models; the same tracker at about a third of the cost per frame on the synthetic corpus):
+#: looks within -15 % / +20 % (four of the cascade's scales instead of seven: the box side
+#: follows only changes over 15 %, and a face that changed more is found by the search at
+#: every size that follows a miss) on the frame shrunk until the smallest side it wants is
+#: 32 px; probes again 2 frames after a miss, so that with new models' ``detect_step`` of 6 a
+#: face hidden for up to 0.3 s is still held (``hold_s`` 0.5 s); stops matching the motion
+#: when the first pass moved the box less than 0.25 pixel; and band-passes and matches the
+#: patches in float32. Models of ``"causal"`` rebuild their tracker exactly.
+CAUSAL_TRACKERS = {"causal": ((0.75, 1.35), 0, {}), "causal2": ((0.85, 1.2), 32, {"settled": 0.25, "retry": 2, "float32": True})}
 
 
 def face_tracker(

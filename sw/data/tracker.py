@@ -104,6 +104,9 @@ class FaceTracker:
     #: A pass that measures less than this many pixels ends the frame's matching: the
     #: prediction was already that close (0: always ``passes`` passes, tracker ``"causal"``).
     settled: float = 0.0
+    #: Band-pass the patches in float32 (half the cost of float64; the ``"causal"`` tracker
+    #: keeps float64, bit for bit).
+    float32: bool = False
 
     frame_index: int = field(default=0, init=False)
     _next_probe: int = field(default=0, init=False, repr=False)
@@ -161,8 +164,8 @@ class FaceTracker:
         move = self._vel.copy()
         response = 0.0
         for _ in range(self.passes):
-            b = _patch(frame, self._box[:2] + move, s)
-            (dx, dy), response = cv2.phaseCorrelate(self._anchor_at(s), b, _window(s)) if b.std() > 0.5 else ((0.0, 0.0), 0.0)
+            b = _patch(frame, self._box[:2] + move, s, self.float32)
+            (dx, dy), response = cv2.phaseCorrelate(self._anchor_at(s), b, _window(s, b.dtype)) if b.std() > 0.5 else ((0.0, 0.0), 0.0)
             # (a flat patch, e.g. a blank frame, has no phase to correlate: OpenCV returns garbage)
             if not (response >= self.min_response and max(abs(dx), abs(dy)) <= self.max_shift * s):
                 self._vel = self._vel * self.coast  # no reliable match: coast to a stop
@@ -176,7 +179,7 @@ class FaceTracker:
         self._box[:2] += move
         self._unsure = 0
         if response < self.reanchor:
-            self._anchor = _patch(frame, self._box[:2], s)
+            self._anchor = _patch(frame, self._box[:2], s, self.float32)
 
     def _anchor_at(self, s: int) -> np.ndarray:
         if self._anchor is None or self._anchor.shape[0] != s:
@@ -220,7 +223,7 @@ class FaceTracker:
         med = float(np.median(self._sides))
         if abs(med - self._box[2]) > self.resize * self._box[2]:
             self._box[2] = round(med)
-            self._anchor = _patch(frame, self._box[:2], int(self._box[2]))
+            self._anchor = _patch(frame, self._box[:2], int(self._box[2]), self.float32)
         return True
 
     def _start(self, frame: np.ndarray, found: Sequence[tuple[float, float, float, float]]) -> None:
@@ -230,23 +233,24 @@ class FaceTracker:
         self._sides = [ds]
         self._since = 0
         self._unsure = 0
-        self._anchor = _patch(frame, self._box[:2], int(self._box[2]))
+        self._anchor = _patch(frame, self._box[:2], int(self._box[2]), self.float32)
         self._lost = False
 
 
-def _patch(frame: np.ndarray, centre: np.ndarray, s: int) -> np.ndarray:
+def _patch(frame: np.ndarray, centre: np.ndarray, s: int, float32: bool = False) -> np.ndarray:
     """The ``s x s`` patch of ``frame`` around a sub-pixel centre (bilinear), band-passed
-    (difference of Gaussians) as float64: phase correlation of a smooth patch has a broad
+    (difference of Gaussians) as float64 (or float32): phase correlation of a smooth patch has a broad
     peak whose sub-pixel estimate is pulled toward zero; edges give a sharp one, and the
     band-pass also drops the sensor noise and the interpolation's pixel-scale blur."""
-    p = cv2.getRectSubPix(frame, (s, s), (float(centre[0]) - 0.5, float(centre[1]) - 0.5)).astype(np.float64)
+    p = cv2.getRectSubPix(frame, (s, s), (float(centre[0]) - 0.5, float(centre[1]) - 0.5)).astype(np.float32 if float32 else np.float64)
     return cv2.GaussianBlur(p, (0, 0), 1.0) - cv2.GaussianBlur(p, (0, 0), 4.0)
 
 
-_WINDOWS: dict[int, np.ndarray] = {}
+_WINDOWS: dict[tuple[int, bool], np.ndarray] = {}
 
 
-def _window(s: int) -> np.ndarray:
-    if s not in _WINDOWS:
-        _WINDOWS[s] = cv2.createHanningWindow((s, s), cv2.CV_64F)
-    return _WINDOWS[s]
+def _window(s: int, dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
+    key = (s, dtype == np.float32)
+    if key not in _WINDOWS:
+        _WINDOWS[key] = cv2.createHanningWindow((s, s), cv2.CV_32F if key[1] else cv2.CV_64F)
+    return _WINDOWS[key]
