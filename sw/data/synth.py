@@ -79,7 +79,10 @@ strong takes of 12 actors the probe gives 0.41 without the cues and 0.81
 with them. An audio-first cascade must earn its savings on the strong
 clips through a calibrated gate. Version 3 figures, 960 clips, 24 actors,
 seed 0 (the demo's corpus): ``eavs data probe builtin:DIR`` (6 folds) audio
-0.557, visual 0.683, both 0.928 (chance 0.129).
+0.557, visual 0.683, both 0.928 (chance 0.129). Measured again with the
+causal face trackers on the same corpus: ``causal`` (every 3rd frame)
+audio 0.558, visual 0.642, both 0.901; ``causal2`` (new models) audio
+0.558, visual 0.639, both 0.890 (the per-fold spread is about +-0.03).
 
 Measured with generator version 2 (no strong-intensity cue) on 1000 clips,
 seed 0 (all figures on this SYNTHETIC corpus; not re-measured for version
