@@ -165,3 +165,21 @@ def test_rtl_error_bits_from_the_core_are_decoded(rtl):
     gold = host.open_backend("golden", capacity=CAP)
     gold.load_model(net)
     assert rtl.infer_batch(x).differences(gold.infer_batch(x)) == []
+
+
+@icarus_only
+def test_eavs_live_on_the_rtl_back_end_decides_as_golden(rtl):
+    """host.live through the rtl back-end (the driver on the simulated core): the same
+    decisions, margins and exit steps as on golden, window by window (issue 24)."""
+    from host.live import LiveRunner
+    from host.live_sources import FakeClock
+    from tests.test_live import ListAudio, am_tone, band_model, blocks
+
+    x = np.concatenate([am_tone(1, 1.5, 0), am_tone(3, 1.5, 1)])
+    rows = {}
+    for kind, be in (("golden", host.open_backend("golden", capacity=CAP)), ("rtl", rtl)):
+        be.load_model(band_model())
+        ds = LiveRunner(be, ListAudio(blocks(x)), window_s=1.0, hop_s=0.5, clock=FakeClock()).run()
+        rows[kind] = [(d.t_end_s, d.prediction, d.margin, d.exit_step, d.fault) for d in ds]
+    assert len(rows["golden"]) == 5 and rows["rtl"] == rows["golden"]
+    assert rows["golden"][0][1] == "g1" and rows["golden"][-1][1] == "g3"  # windows inside the first and the second tone
