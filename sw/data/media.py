@@ -369,18 +369,34 @@ def _detect_all(frame: np.ndarray, size: float | None, near: tuple[float, float]
     return [((x + bw / 2) * k, (y + bh / 2) * k, float(max(bw, bh)) * k, float(n)) for (x, y, bw, bh), n in zip(found, score)]
 
 
-#: The causal trackers by encoder name: (the sides, times the tracked face's, at which the
-#: cascade looks for the face it follows; the face side the frame is shrunk to for that search,
-#: 0 for none; the other :class:`~sw.data.tracker.FaceTracker` settings). ``"causal2"`` (new
-#: models; the same tracker at about a third of the cost per frame on the synthetic corpus):
-#: looks within -15 % / +20 % (four of the cascade's scales instead of seven: the box side
-#: follows only changes over 15 %, and a face that changed more is found by the search at
-#: every size that follows a miss) on the frame shrunk until the smallest side it wants is
-#: 32 px; probes again 2 frames after a miss, so that with new models' ``detect_step`` of 6 a
-#: face hidden for up to 0.3 s is still held (``hold_s`` 0.5 s); stops matching the motion
-#: when the first pass moved the box less than 0.25 pixel; and band-passes and matches the
-#: patches in float32. Models of ``"causal"`` rebuild their tracker exactly.
-CAUSAL_TRACKERS = {"causal": ((0.75, 1.35), 0, {}), "causal2": ((0.85, 1.2), 32, {"settled": 0.25, "retry": 2, "float32": True})}
+@dataclass(frozen=True)
+class CausalTracker:
+    """Settings of one causal tracker version (an encoder's ``tracker`` name).
+
+    ``near``: the sides, times the tracked face's, at which the cascade looks for
+    the face it follows; ``shrink_to``: the smallest of those sides, in pixels,
+    the frame is shrunk to for that search (0: the frame as it is); ``tracker``:
+    the other :class:`~sw.data.tracker.FaceTracker` fields.
+    """
+
+    near: tuple[float, float]
+    shrink_to: int = 0
+    tracker: dict[str, Any] = field(default_factory=dict)
+
+
+#: The causal trackers by encoder name. ``"causal2"`` (new models; the same tracker at
+#: about a third of the cost per frame on the synthetic corpus): looks within -15 % / +20 %
+#: (four of the cascade's scales instead of seven: the box side follows only changes over
+#: 15 %, and a face that changed more is found by the search at every size that follows a
+#: miss) on the frame shrunk until the smallest side it wants is 32 px; probes again 2
+#: frames after a miss, so that with new models' ``detect_step`` of 6 a face hidden for up
+#: to 0.3 s is still held (``hold_s`` 0.5 s); stops matching the motion when the first pass
+#: moved the box less than 0.25 pixel; and band-passes and matches the patches in float32.
+#: Models of ``"causal"`` rebuild their tracker exactly.
+CAUSAL_TRACKERS = {
+    "causal": CausalTracker(near=(0.75, 1.35)),
+    "causal2": CausalTracker(near=(0.85, 1.2), shrink_to=32, tracker={"settled": 0.25, "retry": 2, "float32": True}),
+}
 
 
 def face_tracker(
@@ -391,9 +407,9 @@ def face_tracker(
     ``tracker`` names it (:data:`CAUSAL_TRACKERS`)."""
     if tracker not in CAUSAL_TRACKERS:
         raise MediaError(f"unknown causal face tracker {tracker!r} (known: {', '.join(map(repr, CAUSAL_TRACKERS))})")
-    near, shrink_to, settings = CAUSAL_TRACKERS[tracker]
-    return FaceTracker(fps=float(fps), detect=functools.partial(_detect_all, near=near, shrink_to=shrink_to), detect_step=detect_step,
-                       smooth_s=smooth_s, hold_s=hold_s, **settings)  # fmt: skip
+    c = CAUSAL_TRACKERS[tracker]
+    return FaceTracker(fps=float(fps), detect=functools.partial(_detect_all, near=c.near, shrink_to=c.shrink_to), detect_step=detect_step,
+                       smooth_s=smooth_s, hold_s=hold_s, **c.tracker)  # fmt: skip
 
 
 def track_faces(
