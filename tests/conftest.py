@@ -6,6 +6,16 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _encoding_cache_in_the_test_session(tmp_path_factory):
+    """Encoded sets that tests write without a ``cache_dir`` go to a folder of this test
+    session, not to the user's cache (``sw.data.dataset.default_cache_dir`` reads
+    ``XDG_CACHE_HOME``); a test that sets the variable itself still wins."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture
 def model_and_data(tmp_path):
     """A small random ``.qnet`` and an ``.npz`` data set of 3 samples labelled with its own predictions.
