@@ -199,10 +199,14 @@ def _hand_net_exit(rule=True):
 #     -> 39, o(2) 47 -> 50 (59) -> 60
 #   P = 1 (ch 5, co 3), exit at 0: h(0) 1 -> 18 (27); o skips -> 19; h(1) 27 ->
 #     34 (43); o(0) 34 -> 42 (51); R_EXIT 42..53 -> 54; flush 54, discard 55 -> 56
+#   P = 32 (ch 1, co 1; the monitor's tree compares 16 lanes, EXIT_LANES, so
+#     R_EXIT is 9 + 1 + 4 + 2 = 16 cycles, not 17), exit at 0: h(0) 1 -> 6
+#     (15); o skips -> 7; h(1) waits to 15 -> 18 (27); o(0) 18 -> 22 (31);
+#     R_EXIT 22..37 -> 38; flush 38, discard 39 -> 40
 EXIT_EVENTS = [[3, 2], [0, 1], [1, 1]]
 
 
-@pytest.mark.parametrize("exit_step,lanes,cycles", [(0, 4, 42), (1, 4, 62), (2, 4, 75), (0, 1, 56)])
+@pytest.mark.parametrize("exit_step,lanes,cycles", [(0, 4, 42), (1, 4, 62), (2, 4, 75), (0, 1, 56), (0, 32, 40)])
 def test_cycle_model_hand_worked_early_exit(exit_step, lanes, cycles):
     assert int(sample_cycles(_hand_net_exit(), np.array(EXIT_EVENTS), lanes, exit_step)) == cycles
 
@@ -211,6 +215,24 @@ def test_cycle_model_hand_worked_exit_batch_and_no_rule():
     ev = np.array([EXIT_EVENTS] * 3)
     assert sample_cycles(_hand_net_exit(), ev, 4, np.array([2, 0, 1])).tolist() == [75, 42, 62]
     assert int(sample_cycles(_hand_net_exit(rule=False), np.array(EXIT_EVENTS), 4)) == 60
+
+
+def test_wide_core_takes_exit_rules_on_readouts_the_monitor_compares():
+    """P = 32 > EXIT_LANES = 16: a readout of 20 with an exit rule is refused,
+    naming the readout and the limit; without the rule, or on a core of P = 8
+    (its chunks merge in turn), the same readout fits."""
+    import dataclasses
+
+    from sw.qnet import ExitRule, InputGroup, Layer, QNet, Source
+
+    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1)
+    wide = Layer("o", 20, [Source("h", np.ones((5, 20), np.int8), 4)], 3, 1, spiking=False)
+    net = QNet([f"c{i}" for i in range(20)], 3, [InputGroup("a", 4)], [h, wide])
+    ruled = dataclasses.replace(net, exit=ExitRule(margin=3, min_step=0))
+    (p,) = [p for p in Capacity(lanes=32).problems(ruled) if "early-exit" in p]
+    assert "20 neurons > the 16 lanes" in p and repr(wide.name) in p
+    assert not [p for p in Capacity(lanes=32).problems(net) if "early-exit" in p]
+    assert not [p for p in Capacity(lanes=8).problems(ruled) if "early-exit" in p]
 
 
 def test_cycle_model_exit_needs_the_exit_step():

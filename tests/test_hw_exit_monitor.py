@@ -149,3 +149,22 @@ def test_random_against_plain_model(lanes):
     assert [g[0] for g in got] == want  # exit_step: the last step written back
     assert any(w < len(s[0]) - 1 for w, s in zip(want, samples)), "no sample exited early: the test would not test the exit"
     assert all(w == exit_monitor_latency(lanes) for g in got for w in g[2])
+
+
+def test_wide_core_compares_sixteen_lanes():
+    """P = 32 > EXIT_LANES = 16: the tree compares a chunk's first 16 lanes
+    (junk in lanes 16..31 must not count), so the decision is visible
+    1 + ceil(log2 16) + 2 = 7 cycles after the write-back, not 8."""
+    cap = Capacity(lanes=32, v_bits=12, max_timesteps=15)
+    rng = np.random.default_rng(32)
+    samples, want = [], []
+    for _ in range(8):
+        T, n = int(rng.integers(2, 7)), int(rng.integers(2, 17))
+        steps = [[int(x) for x in rng.integers(-2048, 2048, n)] for _ in range(T)]
+        margin = int(rng.choice([0, 100, 1000]))
+        samples.append((steps, margin, 0, 0))
+        want.append(plain_exit(steps, margin, 0))
+    got = run_monitor(cap, samples)
+    assert [g[1] for g in got] == want
+    assert all(w == 7 for g in got for w in g[2]) and any(g[2] for g in got)
+    assert exit_monitor_latency(32) == 7 and exit_monitor_latency(16) == 7 and exit_monitor_latency(64) == 7

@@ -13,10 +13,15 @@ port is ``In(AXI4LiteSignature(...))``, a stream sink ``In(AXIStreamSignature(..
 
 from __future__ import annotations
 
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXI4LiteSignature", "AXIStreamSignature"]
+__all__ = ["AXI4LiteSignature", "AXIStreamSignature", "STREAM_WORD"]
+
+#: One AXI4-Stream beat (``tdata``, ``tlast``) as the core's consumers take it
+#: behind :class:`hw.rtl.input_demux.InputDemux`: model-image words for the
+#: loader, event words for the event input (:mod:`hw.spec.protocol`).
+STREAM_WORD = data.StructLayout({"data": 32, "last": 1})
 
 
 class AXI4LiteSignature(wiring.Signature):

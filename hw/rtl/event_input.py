@@ -74,23 +74,21 @@ layer's issue), which lets the input run further ahead.
 from __future__ import annotations
 
 from amaranth import Array, Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from hw.rtl.axi import STREAM_WORD
 from hw.spec import timing
 from hw.spec.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_BITS
 
-__all__ = ["EventInput", "WordLayout", "LATENCY"]
+__all__ = ["EventInput", "LATENCY"]
 
 #: Cycles from the cycle a step's marker is accepted to the cycle its
 #: ``step_valid`` is high: three pipeline stages and the ``ready`` register.
 LATENCY = timing.EVENT_STEP
-
-#: One input stream word: the AXI4-Stream ``tdata`` and ``tlast``.
-WordLayout = data.StructLayout({"data": 32, "last": 1})
 
 
 class EventInput(wiring.Component):
@@ -104,7 +102,7 @@ class EventInput(wiring.Component):
 
     Members
     -------
-    words : In(stream.Signature(WordLayout))
+    words : In(stream.Signature(STREAM_WORD))
         The sample's event words (:mod:`sw.events`) with TLAST; ``ready``
         only while a word can be taken (it depends on registers, and is low
         while ``begin`` or ``abort`` is high).
@@ -156,7 +154,7 @@ class EventInput(wiring.Component):
         self._ab = max(1, ceil_log2(NI))  # list address bits within one buffer
         super().__init__(
             {
-                "words": In(stream.Signature(WordLayout)),
+                "words": In(stream.Signature(STREAM_WORD)),
                 "n_inputs": In(bits_for(NI)),
                 "n_groups": In(bits_for(S)),
                 "timesteps": In(bits_for(TMAX)),

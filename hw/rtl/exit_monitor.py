@@ -20,14 +20,18 @@ Pipeline (from the cycle a readout chunk is written back, ``i_valid``):
 * the chunk (valid, first, last, lanes, membranes, counts) is registered
   (``timing.EXIT_INPUT``): the counts arrive from a block RAM's output
   through an adder, too late to compare in the same cycle;
-* a tree over the P lanes merges (top1, top2) pairs, one register per level
-  (``ceil(log2 P)`` levels; lanes ``>= i_lanes`` are left out);
+* a tree over the chunk's first W = ``min(P, timing.EXIT_LANES)`` lanes
+  merges (top1, top2) pairs, one register per level (``ceil(log2 W)``
+  levels; lanes ``>= i_lanes`` are left out). Lanes ``>= W`` are never
+  compared: a core wider than ``EXIT_LANES`` takes exit-rule models whose
+  readout fits W lanes (``Capacity.problems``); a model without a rule may
+  have a wider readout, whose decision is never used;
 * the step's running pair merges the tree's root, one register;
 * after the step's last chunk, the margin compare, one register: ``exit``
   and ``pending`` are updated.
 
 Latency: the decision for a step is visible :func:`hw.spec.timing.exit_monitor`
-(P) = ``1 + ceil(log2 P) + 2`` cycles after its last chunk's write-back; the
+(P) = ``1 + ceil(log2 W) + 2`` cycles after its last chunk's write-back; the
 sequencer's R_EXIT wait is :func:`hw.spec.timing.exit_wait` (the write-back
 comes ``DRAIN - 1`` cycles after the last issue), which the cycle model
 adds. ``exit_step`` counts at the input, so it is final at the write-back.
@@ -86,7 +90,9 @@ class ExitMonitor(wiring.Component):
         self.count_bits = bits_for(cap.max_timesteps)
         #: Bits of a compared value: a membrane, or a spike count as a signed value.
         self.value_bits = max(cap.v_bits, self.count_bits + 1)
-        self.levels = ceil_log2(cap.lanes)
+        #: Lanes the tree compares (``timing.exit_tree_lanes``): the first W of a chunk.
+        self.tree_lanes = timing.exit_tree_lanes(cap.lanes)
+        self.levels = ceil_log2(self.tree_lanes)
         #: Cycles from a last chunk's write-back to its decision (hw.spec.capacity).
         self.latency = timing.exit_monitor(cap.lanes)
         assert self.latency == timing.EXIT_INPUT + self.levels + timing.EXIT_DECIDE
@@ -139,12 +145,13 @@ class ExitMonitor(wiring.Component):
 
         # the written-back chunk, registered (timing.EXIT_INPUT)
         valid, first, last = Signal(), Signal(), Signal()
-        lanes, i_v, i_c = Signal.like(self.i_lanes), Signal.like(self.i_v), Signal.like(self.i_c)
+        W = self.tree_lanes  # lanes >= W are not compared (timing.EXIT_LANES): nor registered
+        lanes, i_v, i_c = Signal.like(self.i_lanes), Signal(W * V), Signal(W * CB)
         m.d.sync += [valid.eq(self.i_valid & ~self.begin), first.eq(self.i_first), last.eq(self.i_last),
-                     lanes.eq(self.i_lanes), i_v.eq(self.i_v), i_c.eq(self.i_c)]  # fmt: skip
+                     lanes.eq(self.i_lanes), i_v.eq(self.i_v[: W * V]), i_c.eq(self.i_c[: W * CB])]  # fmt: skip
         # lanes -> leaf pairs (top1 = the value, no top2)
         level = []
-        for j in range(P):
+        for j in range(W):
             leaf = self._pair(f"leaf{j}")
             cnt = i_c[j * CB : (j + 1) * CB]
             mem = i_v[j * V : (j + 1) * V].as_signed()

@@ -17,16 +17,13 @@ always ready, one word per cycle.
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.rtl.axi import AXIStreamSignature
+from hw.rtl.axi import STREAM_WORD, AXIStreamSignature
 from hw.spec import timing
 
-__all__ = ["InputDemux", "WORD"]
-
-#: A bus word with its TLAST, as both consumers take it.
-WORD = data.StructLayout({"data": 32, "last": 1})
+__all__ = ["InputDemux"]
 
 
 class InputDemux(wiring.Component):
@@ -39,9 +36,9 @@ class InputDemux(wiring.Component):
     load : In(1)
         The loader takes the words (the core is loading a model); otherwise
         the event input does.
-    o_load : Out(stream.Signature(WORD))
+    o_load : Out(stream.Signature(STREAM_WORD))
         Words to the loader; ``valid`` only while ``load``.
-    o_events : Out(stream.Signature(WORD))
+    o_events : Out(stream.Signature(STREAM_WORD))
         Words to the event input; ``valid`` only while not ``load``.
     """
 
@@ -52,8 +49,8 @@ class InputDemux(wiring.Component):
             {
                 "s_axis": In(AXIStreamSignature(32)),
                 "load": In(1),
-                "o_load": Out(stream.Signature(WORD)),
-                "o_events": Out(stream.Signature(WORD)),
+                "o_load": Out(stream.Signature(STREAM_WORD)),
+                "o_events": Out(stream.Signature(STREAM_WORD)),
             }
         )
 
@@ -61,7 +58,7 @@ class InputDemux(wiring.Component):
         m = Module()
         bus, ld, ev = self.s_axis, self.o_load, self.o_events
         full = Signal()  # the word register holds a word
-        word = Signal(WORD)
+        word = Signal(STREAM_WORD)
         take = Signal()  # the selected consumer takes the word this cycle
         consuming = Signal()  # a consumer could take a word
         m.d.comb += [

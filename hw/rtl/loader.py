@@ -40,16 +40,14 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
 
+from hw.rtl.axi import STREAM_WORD
 from hw.spec import protocol, regmap
 from hw.spec.capacity import Capacity, require_capacity
 
-__all__ = ["DECAY_LANE_BITS", "IMAGE_WORD", "LAYER_FLAGS", "ModelLoader"]
+__all__ = ["DECAY_LANE_BITS", "LAYER_FLAGS", "ModelLoader"]
 
 #: Bits per lane of the decay memory: d [12:0], extra product shift [14:13].
 DECAY_LANE_BITS = protocol.DECAY_BITS + 1 + 2
-
-#: One image word on the input stream, with the packet's TLAST.
-IMAGE_WORD = data.StructLayout({"data": 32, "last": 1})
 
 #: The layer ``flags`` word (:func:`hw.spec.protocol.flags_word`), parsed here
 #: and nowhere else.
@@ -92,7 +90,7 @@ class ModelLoader(wiring.Component):
 
     Members
     -------
-    words : In(stream.Signature(IMAGE_WORD))
+    words : In(stream.Signature(STREAM_WORD))
         The image words; ``ready`` is always 1.
     begin : In(1)
         A load starts: the parser returns to the header and forgets the
@@ -137,7 +135,7 @@ class ModelLoader(wiring.Component):
 
         super().__init__(
             {
-                "words": In(stream.Signature(IMAGE_WORD)),
+                "words": In(stream.Signature(STREAM_WORD)),
                 "begin": In(1),
                 "finished": Out(1),
                 "error": Out(8),

@@ -64,7 +64,7 @@ SAMPLE_OVERHEAD = timing.INIT
 def exit_monitor_latency(lanes: int) -> int:
     """Cycles from a readout chunk's write-back to the cycle in which the
     early-exit decision it completes is visible (:mod:`hw.rtl.exit_monitor`,
-    ``hw.spec.timing.exit_monitor``: ``1 + ceil(log2 P) + 2``)."""
+    ``hw.spec.timing.exit_monitor``: ``1 + ceil(log2 min(P, EXIT_LANES)) + 2``)."""
     return timing.exit_monitor(lanes)
 
 
@@ -185,6 +185,11 @@ class Capacity:
                 lim = 1 << (self.v_bits - 1)
                 if layer.bias.min() < -lim or layer.bias.max() >= lim:
                     out.append(f"layer {layer.name!r}: bias outside the {self.v_bits}-bit datapath")
+        readout = net.layers[-1] if net.layers else None
+        tree = timing.exit_tree_lanes(self.lanes)
+        if getattr(net, "exit", None) is not None and readout is not None and tree < self.lanes and readout.n > tree:
+            out.append(f"readout {readout.name!r}: {readout.n} neurons > the {tree} lanes the early-exit monitor compares "
+                       f"(hw.spec.timing.EXIT_LANES, lanes {self.lanes}); run it without its exit rule (--adaptive off)")
         words = weight_words(net, self.lanes)
         if words > self.weight_depth:
             out.append(f"{words} weight words (of {self.lanes} weights) > weight_depth {self.weight_depth}")

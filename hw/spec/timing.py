@@ -31,6 +31,7 @@ __all__ = [
     "ENTER",
     "EXIT_DECIDE",
     "EXIT_INPUT",
+    "EXIT_LANES",
     "EVENT_STEP",
     "INIT",
     "INPUT_WORD",
@@ -45,6 +46,7 @@ __all__ = [
     "UPDATE_READ_STAGE",
     "WRITE_BACK_STAGE",
     "exit_monitor",
+    "exit_tree_lanes",
     "exit_wait",
 ]
 
@@ -106,14 +108,27 @@ EXIT_INPUT = 1
 #: :class:`hw.rtl.exit_monitor.ExitMonitor`, after its tree over the lanes:
 #: one register for the step's running top-2, one for the margin compare.
 EXIT_DECIDE = 2
+#: :class:`hw.rtl.exit_monitor.ExitMonitor` compares the first
+#: ``min(P, EXIT_LANES)`` lanes of a readout chunk. A wide core's top-2 tree
+#: over all P lanes was most of the area early exit added (about 2,300 LUT
+#: of 19,000 at P = 32, Yosys xc7), for readouts of a handful of classes; so
+#: a model with an exit rule on a core with P > EXIT_LANES needs a readout of
+#: at most EXIT_LANES neurons (:meth:`hw.spec.capacity.Capacity.problems`).
+#: With P <= EXIT_LANES every readout size works: its chunks merge in turn.
+EXIT_LANES = 16
+
+
+def exit_tree_lanes(lanes: int) -> int:
+    """Lanes of a readout chunk the exit monitor's top-2 tree compares."""
+    return min(int(lanes), EXIT_LANES)
 
 
 def exit_monitor(lanes: int) -> int:
     """:class:`hw.rtl.exit_monitor.ExitMonitor`: from a readout chunk's
     write-back to the cycle its step's decision is visible: the input
     register (``EXIT_INPUT``), one register per level of the top-2 tree over
-    the P lanes (``ceil(log2 P)``), then ``EXIT_DECIDE``."""
-    return EXIT_INPUT + max(0, (int(lanes) - 1).bit_length()) + EXIT_DECIDE
+    ``exit_tree_lanes(P)`` lanes (``ceil(log2)`` of it), then ``EXIT_DECIDE``."""
+    return EXIT_INPUT + max(0, (exit_tree_lanes(lanes) - 1).bit_length()) + EXIT_DECIDE
 
 
 def exit_wait(lanes: int) -> int:
