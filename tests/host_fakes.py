@@ -15,7 +15,8 @@ model of ``eavs_core`` so whole load/run sequences can be exercised:
   gives wrong results, and a change to the golden model or to the cycle
   model's constants makes the fake and the golden back-end disagree.
   Like the core, it adds an event index repeated within a step once per
-  event (the core queues every event it accepts).
+  event (the core queues every event it accepts), and it runs the image's
+  early-exit rule (header words 9, 10) with its own frozen cycle figures.
 * :class:`FakeDMA`: PYNQ's simple-mode DMA channel API over the core's
   streams, recording every transfer.
 
@@ -31,7 +32,7 @@ import numpy as np
 from hw.spec import protocol, regmap
 from hw.spec.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_MASK
-from sw.qnet import InputGroup, Layer, QNet, Source
+from sw.qnet import ExitRule, InputGroup, Layer, QNet, Source
 
 BASE = 0x4000_0000
 
@@ -48,13 +49,29 @@ FROZEN_DRAIN = 10
 FROZEN_SAMPLE = 1
 
 
-def frozen_cycles(net: QNet, events: list[list[int]], lanes: int) -> int:
-    """Compute cycles of one sample from its events ``[T][L]``, written plainly."""
+def frozen_exit_wait(lanes: int) -> int:
+    """R_EXIT after a readout step an exit rule may end (docs/design.md section
+    10): the last write-back 9 cycles after the last issue, the monitor's
+    input register (1), one register per level of its top-2 tree over at
+    most 16 lanes, the running pair and the compare (2)."""
+    levels = {1: 0, 2: 1, 3: 2, 4: 2, 8: 3, 16: 4, 32: 4}[lanes]  # ceil(log2 min(P, 16)), by hand
+    return 9 + 1 + levels + 2
+
+
+def frozen_cycles(net: QNet, events: list[list[int]], lanes: int, exit_step: int | None = None) -> int:
+    """Compute cycles of one sample from its events ``[T][L]``, written plainly.
+
+    With an exit rule (``net.exit``), the readout's run of each step t with
+    ``min_step <= t <= T-2`` is followed by the exit wait; a sample that exits
+    at ``exit_step`` < T-1 stops after that wave (w = exit_step + the
+    readout's stage), flushes (+1) and discards the input steps w+1..T-1
+    (+1 each)."""
     from hw.spec.schedule import layer_stages  # which step each layer runs in each wave
 
     stages = layer_stages(net)
     pos = {ly.name: i for i, ly in enumerate(net.layers)}
     T, cursor, ready = net.timesteps, FROZEN_SAMPLE, {}
+    rule, out = getattr(net, "exit", None), len(net.layers) - 1
     for w in range(T + max(stages)):
         for c, ly in enumerate(net.layers):
             t = w - stages[c]
@@ -65,6 +82,10 @@ def frozen_cycles(net: QNet, events: list[list[int]], lanes: int) -> int:
             start = max([cursor] + [ready.get(q, 0) for q in reads])
             cursor = start + FROZEN_SETUP + -(-ly.n // lanes) * max(events[t][c], 1)
             ready[(c, t % 2)] = cursor - 1 + FROZEN_DRAIN
+            if c == out and rule is not None and rule.min_step <= t <= T - 2:
+                cursor += frozen_exit_wait(lanes)
+                if t == exit_step:
+                    return max([cursor] + list(ready.values())) + 1 + max(0, T - 1 - w)
     return max([cursor] + list(ready.values())) + 1
 
 
@@ -78,13 +99,26 @@ def _leak(layer, v: np.ndarray) -> np.ndarray:
     return v >> k if k else np.zeros_like(v)
 
 
+def plain_margin(q: np.ndarray) -> int:
+    """Largest minus second-largest (0 on a tie, and for one output)."""
+    top = sorted(q.tolist(), reverse=True)
+    return top[0] - top[1] if len(top) > 1 else 0
+
+
 def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
     """One sample on the core, from event *counts* ``[T, N_in]`` (an index
     sent twice in a step counts twice, as the core accumulates every event).
 
     Returns prediction, readout, cycles and the counters of a result record.
-    Written from the equations, step by step, with no shared code.
+    Written from the equations, step by step, with no shared code. With an
+    exit rule (``net.exit``, docs/design.md section 10) the sample ends at the
+    first step t in min_step..T-2 whose readout margin is >= the rule's
+    margin; layer l has then computed steps 0..exit + stage[readout] -
+    stage[l] (the wave schedule runs earlier layers ahead), and the spike
+    and synaptic-op counters count those steps; every input event counts.
     """
+    from hw.spec.schedule import layer_stages
+
     T = net.timesteps
     offsets, at = {}, 0
     for g in net.inputs:
@@ -93,11 +127,14 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
     v = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
     prev = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
     spike_count = {ly.name: np.zeros(ly.n, np.int64) for ly in net.layers}
+    last = net.layers[-1]
+    by_spikes = last.readout == "spikes"
     events_tl = [[0] * len(net.layers) for _ in range(T)]
-    sops = 0
+    spikes_tl = [[0] * len(net.layers) for _ in range(T)]
+    q_t = []  # the readout's decision quantity after each step
     for t in range(T):
         now: dict[str, np.ndarray] = {}
-        for ly in net.layers:
+        for c, ly in enumerate(net.layers):
             current = np.zeros(ly.n, np.int64) if ly.bias is None else np.asarray(ly.bias, np.int64).copy()
             events = 0
             for src in ly.sources:
@@ -108,8 +145,7 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
                     s = prev[src.name] if src.delay else now[src.name]
                 events += int(s.sum())
                 current += s @ np.asarray(src.weight, np.int64)
-            sops += events * ly.n
-            events_tl[t][net.layers.index(ly)] = events
+            events_tl[t][c] = events
             old = v[ly.name]
             new = old - _leak(ly, old) + current
             new = np.clip(new, -(1 << (ly.v_bits - 1)), (1 << (ly.v_bits - 1)) - 1)
@@ -118,17 +154,25 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
             v[ly.name] = np.where(spk, reset_to, new)
             now[ly.name] = spk.astype(np.int64)
             spike_count[ly.name] += spk
+            spikes_tl[t][c] = int(spk.sum())
         prev = now
-    cycles = frozen_cycles(net, events_tl, lanes)
-    last = net.layers[-1]
-    score = spike_count[last.name] if getattr(last, "readout", "membrane") == "spikes" else v[last.name]
+        q_t.append((spike_count if by_spikes else v)[last.name].copy())
+    rule = getattr(net, "exit", None)
+    ex = T - 1
+    if rule is not None:
+        ex = next((t for t in range(rule.min_step, T - 1) if plain_margin(q_t[t]) >= rule.margin), T - 1)
+    stages = layer_stages(net)
+    upto = [T - 1 if ex == T - 1 else min(T - 1, ex + stages[-1] - stages[c]) for c in range(len(net.layers))]
+    sops = sum(events_tl[t][c] * ly.n for c, ly in enumerate(net.layers) for t in range(upto[c] + 1))
+    spikes = sum(spikes_tl[t][c] for c in range(len(net.layers)) for t in range(upto[c] + 1))
     return {
-        "prediction": int(np.argmax(score)),  # first index of the maximum: lowest wins ties
-        "readout": v[last.name],
-        "cycles": int(cycles),
+        "prediction": int(np.argmax(q_t[ex])),  # first index of the maximum: lowest wins ties
+        "readout": q_t[ex],
+        "cycles": int(frozen_cycles(net, events_tl, lanes, ex if rule is not None else None)),
         "in_events": int(counts.sum()),
-        "spikes": int(sum(int(c.sum()) for c in spike_count.values())),
+        "spikes": int(spikes),
         "synaptic_ops": int(sops),
+        "exit_step": ex,
     }
 
 
@@ -188,9 +232,12 @@ def unpack_model(image: np.ndarray, capacity: Capacity) -> QNet:
             Layer(
                 f"L{li}", n, sources, thr, k, "subtract" if flags >> 4 & 1 else "zero",
                 (flags >> 8) & 0x3F, bool(flags >> 5 & 1), b.copy() if b.any() else None,
+                readout="spikes" if flags >> 6 & 1 else "membrane",
             )
         )
-    return QNet([f"c{i}" for i in range(layers[-1].n)], T, inputs, layers)
+    margin, min_step = int(w[9]), int(w[10])  # header words 9, 10: [0, T-1] for a model without a rule
+    rule = ExitRule(margin, min_step) if min_step < T - 1 else None
+    return QNet([f"c{i}" for i in range(layers[-1].n)], T, inputs, layers, exit=rule)
 
 
 class FakeCore:
@@ -305,7 +352,7 @@ class FakeCore:
         self.errors |= err | self.inject_sticky
         self.inject_sticky = 0
         rec = [protocol.RESULT_MAGIC << 16 | net.readout.n, err, r["prediction"], r["cycles"],
-               r["in_events"], r["spikes"], r["synaptic_ops"], net.timesteps - 1]
+               r["in_events"], r["spikes"], r["synaptic_ops"], r["exit_step"]]
         rec += [int(v) & 0xFFFFFFFF for v in r["readout"]]
         self.results.append(np.array(rec, np.uint32))
         for name, v in zip(("SAMPLE_ERRORS", "PREDICTION", "CYCLES", "IN_EVENTS", "SPIKES", "SOPS"), rec[1:7]):

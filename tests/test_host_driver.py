@@ -21,7 +21,7 @@ from hw.spec.capacity import Capacity, CapacityError
 from sw.events import END_OF_STEP
 from sw.qnet import InputGroup, Layer, QNet, Source
 from sw.random_net import random_qnet, random_spikes
-from tests.host_fakes import BASE, FakeCore, FakeDMA, FakeOverlay, FakeRegisterDevice, np_allocate, plain_sample
+from tests.host_fakes import BASE, FakeCore, FakeDMA, FakeOverlay, FakeRegisterDevice, frozen_cycles, np_allocate, plain_sample
 
 # A frozen copy of the register map's facts the driver uses (hw/spec/regmap.py,
 # version 1.0), typed by hand: the expected bus traffic below is built from
@@ -233,6 +233,49 @@ def test_plain_sample_cycles_are_the_frozen_model():
     net = QNet(["a", "b"], 1, [InputGroup("x", 3)], [l0, l1])
     r = plain_sample(net, np.ones((1, 3), np.int64), 4)
     assert (r["cycles"], r["spikes"], r["synaptic_ops"], r["readout"].tolist()) == (35, 5, 3 * 5 + 5 * 2, [5, 5])
+
+
+def test_frozen_cycles_with_an_exit_rule_are_the_hand_worked_ones():
+    """The fake's frozen cycle model with early exit, against the counts
+    worked by hand in tests/test_capacity_cycles.py (inputs a[4] -> h (5) ->
+    readout o (3), T = 3, rule min_step 0; events per step [[3, 2], [0, 1],
+    [1, 1]]): 42 / 62 / 75 cycles for exit steps 0 / 1 / 2 at P = 4, 56 for
+    an exit at 0 at P = 1, 60 at P = 4 without a rule."""
+    import dataclasses
+
+    from sw.qnet import ExitRule
+
+    h = Layer("h", 5, [Source("a", np.ones((4, 5), np.int8), 4)], 3, 1)
+    o = Layer("o", 3, [Source("h", np.ones((5, 3), np.int8), 4)], 3, 1, spiking=False)
+    plain = QNet(["x", "y", "z"], 3, [InputGroup("a", 4)], [h, o])
+    ruled = dataclasses.replace(plain, exit=ExitRule(margin=1, min_step=0))
+    ev = [[3, 2], [0, 1], [1, 1]]
+    assert [frozen_cycles(ruled, ev, 4, x) for x in (0, 1, 2)] == [42, 62, 75]
+    assert frozen_cycles(ruled, ev, 1, 0) == 56 and frozen_cycles(plain, ev, 4) == 60
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_early_exit_models_on_the_board_equal_golden(seed):
+    """A model with an exit rule on the board back-end (the fake core runs the
+    rule from the image's header words): exit steps, cycles, counters and
+    readouts equal the golden back-end's, and some samples do exit early."""
+    import dataclasses
+
+    from sw import golden
+    from sw.qnet import ExitRule
+
+    net, rng = small_net(10 + seed, timesteps=8)
+    spikes = random_spikes(rng, net, batch=8)
+    q = golden.run(net, spikes).readout_steps  # [B, T, n]: pick a margin some samples clear early
+    net = dataclasses.replace(net, exit=ExitRule(int(np.median(golden.margins(q[:, 2]))), 1))
+    be, core, dev, dma = make_board()
+    be.load_model(net)
+    res = be.infer_batch(spikes)
+    gold = host.open_backend("golden", capacity=CAP)
+    gold.load_model(net)
+    ref = gold.infer_batch(spikes)
+    assert res.differences(ref) == []
+    assert (res.counters["exit_step"] < net.timesteps - 1).any() and (res.counters["exit_step"] >= 1).all()
 
 
 def test_refused_model_is_reported():
