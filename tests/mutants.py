@@ -170,6 +170,20 @@ CORE_BLOCK_MUTANTS = (
         "ev.valid.eq(full)",
         ("tests/test_hw_input_demux.py",),
     ),
+    Mutant(
+        "walker: the next segment picked one bit too high (x & -x off by one)",
+        "hw/rtl/walker.py",
+        "m.d.comb += oh.eq(x & (~x + 1))",
+        "m.d.comb += oh.eq(x & (~x + 2))",
+        ("tests/test_hw_walker.py",),
+    ),
+    Mutant(
+        "exit monitor: the tree compares one lane fewer than EXIT_LANES",
+        "hw/rtl/exit_monitor.py",
+        "for j in range(W):",
+        "for j in range(W - 1):",
+        ("tests/test_hw_exit_monitor.py",),
+    ),
 )
 MUTANTS += CORE_BLOCK_MUTANTS
 

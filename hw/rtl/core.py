@@ -47,7 +47,7 @@ latencies named in capitals are :mod:`hw.spec.timing`'s (the cycle model in
   (stream I/O after the sample, not counted).
 * ``exit_monitor.ExitMonitor``: the early-exit rule on the readout's
   write-backs (image v4); decides ``timing.exit_monitor(P)`` =
-  ``ceil(log2 P) + 2`` cycles after a step's last write-back.
+  ``1 + ceil(log2 min(P, EXIT_LANES)) + 2`` cycles after a step's last write-back.
 
 A chunk's last issue in cycle ``i``: its last accumulate is in ``i + 4``,
 its membranes are read then, the lanes take it in ``i + 5``, it is written

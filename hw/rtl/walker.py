@@ -6,19 +6,20 @@ spike queue (``S`` sources x ``P`` banks). The set-up latches which
 segments are non-empty (``mask``, bit ``s*P + j``) and how many entries
 each holds (``counts``); the walker then visits the non-empty segments in
 order, one entry per cycle. The next segment is picked by a priority
-encoder over the *remaining* mask in the cycle that issues the current
+pick of the lowest *remaining* segment in the cycle that issues the current
 segment's last entry, so segments follow each other without a gap, and
 ``last`` tells the sequencer that this cycle's issue is the chunk's last,
 so it can enter the next chunk in the same cycle (``enter`` wins over
 ``step``).
 
-Each output is a register, or a priority encoder over registers: no count
-or queue memory is on the path into ``s``, ``j`` and ``k``.
+Each output is a register, or a pick over registers (the lowest set bit
+as a one-hot, then AND-OR selections): no count or queue memory is on the
+path into ``s``, ``j`` and ``k``.
 """
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal
+from amaranth import Array, Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -76,20 +77,35 @@ class SegmentWalker(wiring.Component):
         )
 
     def _lowest(self, m: Module, x, name: str):
-        """(any, s, j, s*P + j) of the lowest set bit of ``x`` (a priority
-        encoder with constant outputs per bit: no divider for s and j)."""
+        """The lowest set bit of ``x``, one-hot (``x & -x``: a carry chain, no
+        priority mux chain), and its segment's s, j and index as ORs of the
+        one-hot's bits; its count by that index, and whether the count is 1
+        as an AND-OR with the segments' ``count == 1`` (the counts are stable
+        for the chunk). The walker's critical path on the ULX3S (``rest``
+        through a priority encoder, a count mux and a compare into
+        ``at_end``) is then a carry chain and a few LUT levels."""
         S, P = self.sources, self.lanes
+        n = S * P
+        oh = Signal(n, name=f"{name}_oh")
+        m.d.comb += oh.eq(x & (~x + 1))
+        # a constant per segment (its s, j or index), selected by the one-hot: an OR per bit
+        pick = lambda vals, width: Cat(*[Cat(*[oh[i] for i in range(n) if vals[i] >> b & 1]).any() for b in range(width)])  # noqa: E731
         s_o = Signal(range(max(2, S)), name=f"{name}_s")
         j_o = Signal(range(max(2, P)), name=f"{name}_j")
-        seg = Signal(range(max(2, S * P)), name=f"{name}_seg")
-        for i in reversed(range(S * P)):
-            with m.If(x[i]):
-                m.d.comb += [s_o.eq(i // P), j_o.eq(i % P), seg.eq(i)]
-        return x.any(), s_o, j_o, seg
+        seg = Signal(range(max(2, n)), name=f"{name}_seg")
+        one = Signal(name=f"{name}_one")
+        m.d.comb += [
+            s_o.eq(pick([i // P for i in range(n)], len(s_o))),
+            j_o.eq(pick([i % P for i in range(n)], len(j_o))),
+            seg.eq(pick(list(range(n)), len(seg))),
+            one.eq((oh & Cat(*[c == 1 for c in self.counts])).any()),
+        ]
+        # the count by the binary index: a wide core's many segments make an
+        # AND-OR over every count bit larger than this mux (Yosys xc7, P = 32)
+        return x.any(), s_o, j_o, Array(self.counts)[seg], one, x & ~oh
 
     def elaborate(self, platform):
         m = Module()
-        counts = Array(self.counts)
         cnt = Signal(self.count_bits)  # entries of the current segment
         rest = Signal(len(self.mask))  # non-empty segments not yet visited
         # "entry k is its segment's last", kept as a register (computed with
@@ -97,21 +113,20 @@ class SegmentWalker(wiring.Component):
         # the sequencer's chunk-end decision hangs off it
         at_end = Signal()
 
-        def go(x, low):
-            """Issue the lowest segment of ``x`` from its entry 0."""
-            _, s, j, seg = low
-            m.d.sync += [self.s.eq(s), self.j.eq(j), self.k.eq(0), cnt.eq(counts[seg]), rest.eq(x & (x - 1)),
-                         at_end.eq(counts[seg] == 1)]  # fmt: skip
+        def go(low):
+            """Issue the lowest segment of the set ``low`` was picked from, from its entry 0."""
+            _, s, j, count, one, others = low
+            m.d.sync += [self.s.eq(s), self.j.eq(j), self.k.eq(0), cnt.eq(count), rest.eq(others), at_end.eq(one)]
 
         first = self._lowest(m, self.mask, "first")
         nxt = self._lowest(m, rest, "next")
         first_any, next_any = first[0], nxt[0]
         m.d.comb += [self.any.eq(first_any), self.last.eq(at_end & ~next_any)]
         with m.If(self.enter):
-            go(self.mask, first)
+            go(first)
         with m.Elif(self.step):
             with m.If(~at_end):
                 m.d.sync += [self.k.eq(self.k + 1), at_end.eq(self.k + 2 == cnt)]
             with m.Else():
-                go(rest, nxt)
+                go(nxt)
         return m
