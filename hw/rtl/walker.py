@@ -5,9 +5,9 @@ in *segments*: an input group's event list, or one lane bank of a layer's
 spike queue (``S`` sources x ``P`` banks). The set-up latches which
 segments are non-empty (``mask``, bit ``s*P + j``) and how many entries
 each holds (``counts``); the walker then visits the non-empty segments in
-order, one entry per cycle. The next segment is picked by a priority
-pick of the lowest *remaining* segment in the cycle that issues the current
-segment's last entry, so segments follow each other without a gap, and
+order, one entry per cycle. The next segment, the lowest of the *remaining*
+ones, is picked in the cycle that issues the current segment's last entry,
+so segments follow each other without a gap, and
 ``last`` tells the sequencer that this cycle's issue is the chunk's last,
 so it can enter the next chunk in the same cycle (``enter`` wins over
 ``step``).
@@ -88,8 +88,12 @@ class SegmentWalker(wiring.Component):
         n = S * P
         oh = Signal(n, name=f"{name}_oh")
         m.d.comb += oh.eq(x & (~x + 1))
-        # a constant per segment (its s, j or index), selected by the one-hot: an OR per bit
-        pick = lambda vals, width: Cat(*[Cat(*[oh[i] for i in range(n) if vals[i] >> b & 1]).any() for b in range(width)])  # noqa: E731
+
+        def pick(values: list[int], width: int):
+            """The one-hot's segment's constant: bit b is the OR of the one-hot
+            bits of the segments whose ``values`` have bit b set."""
+            return Cat(*[Cat(*[oh[i] for i in range(n) if values[i] >> b & 1]).any() for b in range(width)])
+
         s_o = Signal(range(max(2, S)), name=f"{name}_s")
         j_o = Signal(range(max(2, P)), name=f"{name}_j")
         seg = Signal(range(max(2, n)), name=f"{name}_seg")
