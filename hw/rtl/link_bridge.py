@@ -24,7 +24,7 @@ One request is handled at a time and every request gets exactly one reply
 (stop-and-wait), so the host always knows what was applied.
 
 Latency: a request is acted on in the 3rd cycle after its last CRC byte; each
-stream word takes 3 cycles plus the core's backpressure; the reply starts 2
+stream word takes 2 cycles plus the core's backpressure; the reply starts 2
 cycles after the action ends (4 for ``RECV``). The UART, 40+ cycles per
 byte, is the bottleneck by far.
 """
