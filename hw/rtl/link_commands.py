@@ -105,6 +105,7 @@ class CommandDecoder(wiring.Component):
         idx = Signal(16)  # stream word / halfword being pushed; 0 between frames
         n_items = Signal(16)
         stall = Signal(range(self.stall_cycles + 1))
+        word, word_last = Signal(32), Signal()  # the stream word being pushed, registered
         m.d.comb += [axil.wstrb.eq(0xF), rd.en.eq(1)]
 
         def reply(kind, rtype=0, nbytes=0, body=0):
@@ -119,8 +120,7 @@ class CommandDecoder(wiring.Component):
 
         is_events = (ftype == R["EVENTS"]) | (ftype == R["EVENTS_LAST"])
         is_last = (ftype == R["WORDS_LAST"]) | (ftype == R["EVENTS_LAST"])
-        word, word_last = Signal(32), Signal()  # the payload word being pushed, registered (PUSH_LATCH)
-        half = Mux(idx[0], word[16:], word[:16])
+        half = Mux(idx[0], rd.data[16:], rd.data[:16])
         event_word = Mux(half == link.EVENT_MARKER, Const(1 << 31, 32), half)
 
         with m.FSM():
@@ -210,13 +210,13 @@ class CommandDecoder(wiring.Component):
                 # rd.addr follows idx: the word (or halfword's word) is on rd.data next cycle
                 m.next = "PUSH_LATCH"
             with m.State("PUSH_LATCH"):
-                # the payload word registered as it leaves the block RAM: its unregistered
-                # output (about 5.8 ns on the ECP5) through the halfword select into the
-                # core's input register was the ULX3S build's critical path (seed 1)
-                m.d.sync += [word.eq(rd.data), word_last.eq(is_last & (idx == n_items - 1))]
+                # the word registered before it leaves for the core: the payload block
+                # RAM's unregistered output (about 5.8 ns on the ECP5) and the halfword
+                # select were the ULX3S build's critical path into the core's input register
+                m.d.sync += [word.eq(Mux(is_events, event_word, rd.data)), word_last.eq(is_last & (idx == n_items - 1))]
                 m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [axis.tvalid.eq(1), axis.tdata.eq(Mux(is_events, event_word, word)), axis.tlast.eq(word_last)]
+                m.d.comb += [axis.tvalid.eq(1), axis.tdata.eq(word), axis.tlast.eq(word_last)]
                 with m.If(axis.tready):
                     m.d.sync += [idx.eq(idx + 1), stall.eq(0)]
                     with m.If(idx == n_items - 1):
