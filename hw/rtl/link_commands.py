@@ -19,8 +19,8 @@ It takes the next frame only once its reply has been taken, so the payload
 memory is never overwritten under it (stop-and-wait).
 
 Latency: dispatch 1 cycle after the frame is taken; each stream word takes
-3 cycles (read, register, offer) plus the core's backpressure; the reply is
-offered in the cycle after the action ends.
+2 cycles plus the core's backpressure; the reply is offered in the cycle
+after the action ends.
 """
 
 from __future__ import annotations
@@ -105,7 +105,6 @@ class CommandDecoder(wiring.Component):
         idx = Signal(16)  # stream word / halfword being pushed; 0 between frames
         n_items = Signal(16)
         stall = Signal(range(self.stall_cycles + 1))
-        word, word_last = Signal(32), Signal()  # the stream word being pushed, registered
         m.d.comb += [axil.wstrb.eq(0xF), rd.en.eq(1)]
 
         def reply(kind, rtype=0, nbytes=0, body=0):
@@ -208,15 +207,13 @@ class CommandDecoder(wiring.Component):
                     fixed(P["WRITE_DONE"], 1, axil.bresp)
             with m.State("PUSH_READ"):
                 # rd.addr follows idx: the word (or halfword's word) is on rd.data next cycle
-                m.next = "PUSH_LATCH"
-            with m.State("PUSH_LATCH"):
-                # the word registered before it leaves for the core: the payload block
-                # RAM's unregistered output (about 5.8 ns on the ECP5) and the halfword
-                # select were the ULX3S build's critical path into the core's input register
-                m.d.sync += [word.eq(Mux(is_events, event_word, rd.data)), word_last.eq(is_last & (idx == n_items - 1))]
                 m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [axis.tvalid.eq(1), axis.tdata.eq(word), axis.tlast.eq(word_last)]
+                m.d.comb += [
+                    axis.tvalid.eq(1),
+                    axis.tdata.eq(Mux(is_events, event_word, rd.data)),
+                    axis.tlast.eq(is_last & (idx == n_items - 1)),
+                ]
                 with m.If(axis.tready):
                     m.d.sync += [idx.eq(idx + 1), stall.eq(0)]
                     with m.If(idx == n_items - 1):
