@@ -42,6 +42,7 @@ def _run(S, P, chunks):
                 continue
             while True:
                 cycles += 1
+                assert cycles <= sum(counts) + 1, "no last: the walker runs past the chunk's entries"
                 last = ctx.get(dut.last)
                 seq.append((ctx.get(dut.s), ctx.get(dut.j), ctx.get(dut.k), last))
                 if last:
