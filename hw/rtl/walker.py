@@ -13,8 +13,8 @@ so it can enter the next chunk in the same cycle (``enter`` wins over
 ``step``).
 
 Each output is a register, or a pick over registers (the lowest set bit
-as a one-hot, then AND-OR selections): no count or queue memory is on the
-path into ``s``, ``j`` and ``k``.
+as a one-hot, its segment's constants as ORs of its bits): no count or
+queue memory is on the path into ``s``, ``j`` and ``k``.
 """
 
 from __future__ import annotations
@@ -76,12 +76,12 @@ class SegmentWalker(wiring.Component):
             }
         )
 
-    def _lowest(self, m: Module, x, name: str):
+    def _lowest(self, m: Module, x, is_one, name: str):
         """The lowest set bit of ``x``, one-hot (``x & -x``: a carry chain, no
         priority mux chain), and its segment's s, j and index as ORs of the
         one-hot's bits; its count by that index, and whether the count is 1
-        as an AND-OR with the segments' ``count == 1`` (the counts are stable
-        for the chunk). The walker's critical path on the ULX3S (``rest``
+        as an AND-OR with ``is_one`` (each segment's ``count == 1``: the counts
+        are stable for the chunk). The walker's critical path on the ULX3S (``rest``
         through a priority encoder, a count mux and a compare into
         ``at_end``) is then a carry chain and a few LUT levels."""
         S, P = self.sources, self.lanes
@@ -102,7 +102,7 @@ class SegmentWalker(wiring.Component):
             s_o.eq(pick([i // P for i in range(n)], len(s_o))),
             j_o.eq(pick([i % P for i in range(n)], len(j_o))),
             seg.eq(pick(list(range(n)), len(seg))),
-            one.eq((oh & Cat(*[c == 1 for c in self.counts])).any()),
+            one.eq((oh & is_one).any()),
         ]
         # the count by the binary index: a wide core's many segments make an
         # AND-OR over every count bit larger than this mux (Yosys xc7, P = 32)
@@ -122,8 +122,9 @@ class SegmentWalker(wiring.Component):
             _, s, j, count, one, others = low
             m.d.sync += [self.s.eq(s), self.j.eq(j), self.k.eq(0), cnt.eq(count), rest.eq(others), at_end.eq(one)]
 
-        first = self._lowest(m, self.mask, "first")
-        nxt = self._lowest(m, rest, "next")
+        is_one = Cat(*[c == 1 for c in self.counts])  # one compare per segment, shared by both picks
+        first = self._lowest(m, self.mask, is_one, "first")
+        nxt = self._lowest(m, rest, is_one, "next")
         first_any, next_any = first[0], nxt[0]
         m.d.comb += [self.any.eq(first_any), self.last.eq(at_end & ~next_any)]
         with m.If(self.enter):
