@@ -33,6 +33,7 @@ from hw.spec import protocol, regmap
 from hw.spec.capacity import Capacity
 from sw.events import END_OF_STEP, INDEX_MASK
 from sw.qnet import ExitRule, InputGroup, Layer, QNet, Source
+from tests.reference import plain_margin
 
 BASE = 0x4000_0000
 
@@ -99,12 +100,6 @@ def _leak(layer, v: np.ndarray) -> np.ndarray:
     return v >> k if k else np.zeros_like(v)
 
 
-def plain_margin(q: np.ndarray) -> int:
-    """Largest minus second-largest (0 on a tie, and for one output)."""
-    top = sorted(q.tolist(), reverse=True)
-    return top[0] - top[1] if len(top) > 1 else 0
-
-
 def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
     """One sample on the core, from event *counts* ``[T, N_in]`` (an index
     sent twice in a step counts twice, as the core accumulates every event).
@@ -160,7 +155,7 @@ def plain_sample(net: QNet, counts: np.ndarray, lanes: int) -> dict:
     rule = getattr(net, "exit", None)
     ex = T - 1
     if rule is not None:
-        ex = next((t for t in range(rule.min_step, T - 1) if plain_margin(q_t[t]) >= rule.margin), T - 1)
+        ex = next((t for t in range(rule.min_step, T - 1) if plain_margin(q_t[t].tolist()) >= rule.margin), T - 1)
     stages = layer_stages(net)
     upto = [T - 1 if ex == T - 1 else min(T - 1, ex + stages[-1] - stages[c]) for c in range(len(net.layers))]
     sops = sum(events_tl[t][c] * ly.n for c, ly in enumerate(net.layers) for t in range(upto[c] + 1))

@@ -80,6 +80,12 @@ def reference_run(net, spikes, shift_form=False):
     return trains, readout, best
 
 
+def plain_margin(values):
+    """The largest value minus the second largest (a tie gives 0; one value, 0)."""
+    top = sorted(values, reverse=True)
+    return top[0] - top[1] if len(top) > 1 else 0
+
+
 def reference_exit(net, spikes):
     """The early-exit rule (issue 20) for ONE sample, scalar and plain.
 
@@ -109,9 +115,7 @@ def reference_exit(net, spikes):
     rule = net.exit
     if rule is not None:
         for t in range(rule.min_step, T):
-            q = sorted(qs[t], reverse=True)
-            margin = q[0] - q[1] if len(q) > 1 else 0
-            if margin >= rule.margin:
+            if plain_margin(qs[t]) >= rule.margin:
                 exit_step = t
                 break
     q = qs[exit_step]

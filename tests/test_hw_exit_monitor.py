@@ -16,11 +16,7 @@ from amaranth.sim import Simulator
 
 from hw.rtl.exit_monitor import ExitMonitor
 from hw.spec.capacity import Capacity, exit_monitor_latency
-
-
-def plain_margin(values: list[int]) -> int:
-    top = sorted(values, reverse=True)
-    return top[0] - top[1] if len(top) > 1 else 0
+from tests.reference import plain_margin
 
 
 def plain_exit(steps: list[list[int]], margin: int, min_step: int) -> int:
