@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hw.spec.boards import BOARDS_TOML, BoardError, get_board, load_boards
-from hw.spec.ecp5_pll import PllError, ecp5_pll, uart_divisor
+from hw.spec.ecp5_pll import PllError, ecp5_pll, uart_edge_error, uart_period, uart_timing
 
 ROOT = Path(__file__).resolve().parent.parent
 ULX3S = "[boards.ulx3s-85f]" + BOARDS_TOML.read_text().split("[boards.ulx3s-85f]")[1]
@@ -23,7 +24,7 @@ ULX3S = "[boards.ulx3s-85f]" + BOARDS_TOML.read_text().split("[boards.ulx3s-85f]
 
 def test_ulx3s_entry():
     b = get_board("ulx3s-85f")
-    assert (b.oscillator_mhz, b.clock_mhz, b.baud, b.openfpgaloader_board) == (25.0, 60.0, 3_000_000, "ulx3s")
+    assert (b.oscillator_mhz, b.clock_mhz, b.baud, b.openfpgaloader_board) == (25.0, 65.0, 3_000_000, "ulx3s")
 
 
 def test_pll_dividers_worked_by_hand():
@@ -34,9 +35,12 @@ def test_pll_dividers_worked_by_hand():
     # the board's former 45 MHz: 25 / 5 = 5 MHz x 9 = 45 MHz; VCO 45 x 13 = 585 MHz
     p = ecp5_pll(25, 45)
     assert (p.clki_div, p.clkfb_div, p.clkop_div, p.f_out_mhz) == (5, 9, 13, 45.0)
-    # the board's 60 MHz: 25 / 5 = 5 MHz x 12 = 60 MHz; VCO 60 x 10 = 600 MHz
+    # the board's former 60 MHz: 25 / 5 = 5 MHz x 12 = 60 MHz; VCO 60 x 10 = 600 MHz
     p = ecp5_pll(25, 60)
     assert (p.clki_div, p.clkfb_div, p.clkop_div, p.f_out_mhz) == (5, 12, 10, 60.0)
+    # the board's 65 MHz: 25 / 5 = 5 MHz x 13 = 65 MHz; VCO 65 x 10 = 650 MHz
+    p = ecp5_pll(25, 65)
+    assert (p.clki_div, p.clkfb_div, p.clkop_div, p.f_out_mhz) == (5, 13, 10, 65.0)
     p = ecp5_pll(25, 50)  # 25 / 1 x 2
     assert (p.clki_div, p.clkfb_div) == (1, 2)
     # 18 = 25 x 18/25 needs CLKI_DIV 25: a 1 MHz phase detector, below 3.125 MHz
@@ -44,21 +48,31 @@ def test_pll_dividers_worked_by_hand():
         ecp5_pll(25, 18)
 
 
-def test_uart_divisor():
-    assert uart_divisor(15e6, 3_000_000) == 5
-    assert uart_divisor(45e6, 3_000_000) == 15  # the board's clock
-    assert uart_divisor(25e6, 115_200) == 217  # 115207 baud, 0.006 % off
+def test_uart_period():
+    assert uart_period(15e6, 3_000_000) == 5
+    assert uart_period(60e6, 3_000_000) == 20
+    assert uart_period(65e6, 3_000_000) == Fraction(65, 3)  # the ULX3S's clock: 21.67 cycles per bit
+    assert uart_period(25e6, 3_000_000) == Fraction(25, 3)  # a whole divisor (8) would be 4.2 % off
+    assert uart_period(25e6, 115_200) == Fraction(15625, 72)
+    p = uart_period(31_415_926.5, 115_200)  # no small ratio: the nearest with a denominator < 4096
+    assert p.denominator < 4096 and abs(float(p) / (31_415_926.5 / 115_200) - 1) < 6.2e-5
     with pytest.raises(PllError, match="too fast"):
-        uart_divisor(10e6, 3_000_000)
-    with pytest.raises(PllError, match=r"gives 3125000 baud, 4.2 % off"):
-        uart_divisor(25e6, 3_000_000)  # 8.33 cycles per bit
+        uart_period(10e6, 3_000_000)
+    with pytest.raises(PllError, match="positive integer"):
+        uart_period(60e6, 0)
+
+
+def test_uart_edge_error():
+    assert uart_edge_error(Fraction(65, 3)) == pytest.approx(2 / 65)  # 2/3 cycle of 21.67
+    assert uart_edge_error(20) == 0
+    assert uart_timing(Fraction(65, 3)) == "65/3 = 21.67 cycles per bit (exact on average; each edge at most 3.1 % of a bit late)"
 
 
 @pytest.mark.parametrize(
     "old,new,pattern",
     [
-        ("clock_mhz = 60.0", "clock_mhz = 18.0", r"field 'clock_mhz': the ECP5 PLL cannot make 18 MHz from 25 MHz; nearest: 17.8571"),
-        ("clock_mhz = 60.0", "clock_mhz = 25.0", r"field 'baud': baud 3000000 at 25 MHz"),
+        ("clock_mhz = 65.0", "clock_mhz = 18.0", r"field 'clock_mhz': the ECP5 PLL cannot make 18 MHz from 25 MHz; nearest: 17.8571"),
+        ("clock_mhz = 65.0", "clock_mhz = 10.0", r"field 'baud': baud 3000000 is too fast for a 10 MHz clock"),
         ("baud = 3000000", "baud = 3.0e6", r"field 'baud' must be a int"),
         ("baud = 3000000\n", "", r"missing field 'baud'"),
         ('openfpgaloader_board = "ulx3s"', 'openfpgaloader_board = "ul x3s"', r"field 'openfpgaloader_board' must be a board name"),

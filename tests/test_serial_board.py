@@ -67,7 +67,7 @@ def board(tmp_path_factory):
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         core = generate_core_verilog(CAP, build_dir / "rtl")
-        top = sim_top_verilog(core, build_dir / "rtl" / "eavs_board.v", divisor=DIVISOR, timeout_cycles=TIMEOUT_CYCLES, stall_cycles=STALL_CYCLES)
+        top = sim_top_verilog(core, build_dir / "rtl" / "eavs_board.v", bit_period=DIVISOR, timeout_cycles=TIMEOUT_CYCLES, stall_cycles=STALL_CYCLES)
         build = build_verilog([top, core], "eavs_board", "verilator", build_dir / "verilator")
     run = tmp_path_factory.mktemp("serial-board")
     plan = {"divisor": DIVISOR, "port_file": str(run / "port"), "stop_file": str(run / "stop")}

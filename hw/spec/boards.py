@@ -259,7 +259,7 @@ def _parse_board(ctx: _Ctx, name: str, d: Any) -> Board:
         raise ctx.fail(f"board {name!r}: field 'platform' is only for ecp5 boards", table, "platform")
     oscillator = baud = loader_board = None
     if flow == "ecp5":
-        from hw.spec.ecp5_pll import PllError, ecp5_pll, uart_divisor
+        from hw.spec.ecp5_pll import PllError, ecp5_pll, uart_period
 
         oscillator = float(_need(ctx, d, "oscillator_mhz", (int, float), table, name))
         try:
@@ -268,7 +268,7 @@ def _parse_board(ctx: _Ctx, name: str, d: Any) -> Board:
             raise ctx.fail(f"board {name!r}: field 'clock_mhz': {e}", table, "clock_mhz") from None
         baud = _need(ctx, d, "baud", int, table, name)
         try:
-            uart_divisor(float(clock) * 1e6, baud)
+            uart_period(float(clock) * 1e6, baud)
         except PllError as e:
             raise ctx.fail(f"board {name!r}: field 'baud': {e}", table, "baud") from None
         loader_board = _need(ctx, d, "openfpgaloader_board", str, table, name)

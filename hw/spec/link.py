@@ -75,7 +75,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.spec.ecp5_pll import uart_divisor
+from hw.spec.ecp5_pll import uart_period
 
 __all__ = [
     "SOF",
@@ -270,11 +270,12 @@ def expand_events(payload: bytes) -> np.ndarray:
     return np.where(h == EVENT_MARKER, np.uint32(_END_OF_STEP), h).astype(np.uint32)
 
 
-def link_timing(clock_hz: float, baud: int) -> dict[str, int]:
+def link_timing(clock_hz: float, baud: int) -> dict:
     """The bridge's cycle counts for a clock and baud rate: the UART's
-    ``divisor`` (cycles per bit), ``timeout_cycles`` and ``stall_cycles``."""
+    ``bit_period`` (cycles per bit, a Fraction: :func:`hw.spec.ecp5_pll.uart_period`),
+    ``timeout_cycles`` and ``stall_cycles``."""
     return {
-        "divisor": uart_divisor(clock_hz, baud),
+        "bit_period": uart_period(clock_hz, baud),
         "timeout_cycles": max(16, round(BYTE_TIMEOUT_S * clock_hz)),
         "stall_cycles": max(16, round(STALL_TIMEOUT_S * clock_hz)),
     }
