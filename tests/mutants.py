@@ -184,6 +184,13 @@ CORE_BLOCK_MUTANTS = (
         "for j in range(W - 1):",
         ("tests/test_hw_exit_monitor.py",),
     ),
+    Mutant(
+        "uart: the bit period rounded up to whole cycles (the phase accumulator drops den)",
+        "hw/rtl/uart.py",
+        "m.d.sync += left.eq(left + (num - den))",
+        "m.d.sync += left.eq(left + (num - den) + (den - 1))",
+        ("tests/test_hw_uart.py",),
+    ),
 )
 MUTANTS += CORE_BLOCK_MUTANTS
 
