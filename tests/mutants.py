@@ -185,6 +185,20 @@ CORE_BLOCK_MUTANTS = (
         ("tests/test_hw_exit_monitor.py",),
     ),
     Mutant(
+        "lif: a value clamped to a bound equal to the threshold does not spike (layer_outcomes)",
+        "hw/rtl/lif_pipe.py",
+        "fires = spiking & (bound >= threshold)",
+        "fires = spiking & (bound > threshold)",
+        ("tests/test_hw_lif_pipe.py",),
+    ),
+    Mutant(
+        "accumulators: the one adder adds the row even without valid",
+        "hw/rtl/accumulators.py",
+        "+ Mux(self.valid, wgt[j], 0)",
+        "+ wgt[j]",
+        ("tests/test_hw_accumulators.py",),
+    ),
+    Mutant(
         "uart: the bit period rounded up to whole cycles (the phase accumulator drops den)",
         "hw/rtl/uart.py",
         "m.d.sync += left.eq(left + (num - den))",

@@ -55,6 +55,10 @@ def _run(dut, batches):
             ctx.set(dut.threshold, thr)
             ctx.set(dut.subtract, sub)
             ctx.set(dut.spiking, spk)
+            for name, bound in (("hi", hi), ("lo", lo)):  # the layer's clamped outcomes, from the contract
+                fires = bool(spk) and bound >= thr
+                ctx.set(getattr(dut, f"{name}_spike"), int(fires))
+                ctx.set(getattr(dut, f"{name}_result"), ((bound - thr) if sub else 0) if fires else bound)
             pending = list(items)
             while pending or any_in_flight(ctx):
                 if pending and rng.random() < 0.8:
@@ -224,3 +228,39 @@ def test_shifts_above_12_have_no_exact_decay():
     assert shift_leak_step(np.array([-1]), np.array([0]), 13, 16, 1000, False)[0].tolist() == [0]
     with pytest.raises(QNetError, match="leak_shift 13 has no exact 12-bit decay"):
         Layer("x", 1, [Source("i", np.zeros((1, 1), np.int8), 2)], 1000, 13, "zero", 16, True)
+
+
+def test_layer_outcomes_match_the_contract():
+    """hw.rtl.lif_pipe.layer_outcomes (formed once per layer by the array) against
+    the contract's clamp-then-threshold-then-reset, for values clamped to either
+    bound: thresholds at the top bound (the equal case), just under it and low."""
+    from amaranth import Module, Signal, signed
+
+    from hw.rtl.lif_pipe import layer_outcomes
+
+    V = 8
+    m = Module()
+    hi, lo, thr = Signal(signed(V)), Signal(signed(V)), Signal(signed(V))
+    sub, spk = Signal(), Signal()
+    outs = {k: Signal(signed(V)) if k.endswith("result") else Signal() for k in ("hi_spike", "hi_result", "lo_spike", "lo_result")}
+    m.d.comb += [outs[k].eq(v) for k, v in layer_outcomes(hi, lo, thr, sub, spk).items()]
+    cases = []
+    for vb in (2, 5, 8):
+        top, bot = (1 << (vb - 1)) - 1, -(1 << (vb - 1))
+        for t in sorted({1, top, max(1, top - 1), max(1, top // 2)}):  # thresholds are >= 1 (the lane test's)
+            for s in (0, 1):
+                for k in (0, 1):
+                    cases.append((top, bot, t, s, k))
+
+    async def bench(ctx):
+        for top, bot, t, s, k in cases:
+            ctx.set(hi, top), ctx.set(lo, bot), ctx.set(thr, t), ctx.set(sub, s), ctx.set(spk, k)
+            for name, bound in (("hi", top), ("lo", bot)):
+                # a value far beyond the bound, through the contract (ref_update above)
+                far = bound + (1000 if name == "hi" else -1000)
+                want_v, want_s = ref_update(far, 0, 0, (top + 1).bit_length(), t, s, k)
+                assert (ctx.get(outs[f"{name}_result"]), bool(ctx.get(outs[f"{name}_spike"]))) == (want_v, want_s), (name, top, t, s, k)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()

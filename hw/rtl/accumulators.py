@@ -14,8 +14,10 @@ the core's issue pipeline (:mod:`hw.rtl.core`):
 * **I4, the accumulate.** With ``load`` (the chunk's first accumulate, or
   the lone one of a chunk without events) each accumulator becomes
   ``bias + weight`` (``bias`` alone when ``valid`` is low); otherwise, with
-  ``valid``, ``acc += weight``; otherwise it holds. ``bias_word`` is the
-  bias memory's read data in the same cycle as ``load``.
+  ``valid``, ``acc += weight``; otherwise it holds. One adder a lane does
+  both: its first operand is the bias on a load, else the accumulator
+  (two adders and a mux after them cost about 20 more LUTs a lane).
+  ``bias_word`` is the bias memory's read data in the same cycle as ``load``.
 * **The SOP count.** ``sops_inc`` is ``lanes`` in a cycle with ``valid`` (a
   partial chunk's padded lanes are not synaptic operations), else 0. It is
   combinational, so the core's counter adds it in the accumulate's cycle.
@@ -107,11 +109,10 @@ class SynapseAccumulators(wiring.Component):
         # I3: the row, registered
         wgt = [Signal(signed(WB), name=f"wgt{j}") for j in range(P)]
         m.d.sync += [wgt[j].eq(self.w_word[j * WB : (j + 1) * WB].as_signed()) for j in range(P)]
-        # I4: load (bias, plus the row if it is an event's) or add
+        # I4: load (bias, plus the row if it is an event's) or add: one adder a
+        # lane, its first operand the bias on a load, else the accumulator
         bias = [self.bias_word[j * V : (j + 1) * V].as_signed() for j in range(P)]
-        with m.If(self.load):
-            m.d.sync += [self.acc[j].eq(bias[j] + Mux(self.valid, wgt[j], 0)) for j in range(P)]
-        with m.Elif(self.valid):
-            m.d.sync += [self.acc[j].eq(self.acc[j] + wgt[j]) for j in range(P)]
+        with m.If(self.load | self.valid):
+            m.d.sync += [self.acc[j].eq(Mux(self.load, bias[j], self.acc[j]) + Mux(self.valid, wgt[j], 0)) for j in range(P)]
         m.d.comb += self.sops_inc.eq(Mux(self.valid, self.lanes, 0))
         return m

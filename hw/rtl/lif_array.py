@@ -48,7 +48,7 @@ from amaranth.utils import bits_for
 
 from hw.spec.capacity import Capacity, require_capacity
 from hw.spec.lif import acc_bits
-from hw.rtl.lif_pipe import LIFPipeLane
+from hw.rtl.lif_pipe import LIFPipeLane, layer_outcomes
 from hw.rtl.loader import DECAY_LANE_BITS
 
 __all__ = ["LIFArray", "VB_BITS"]
@@ -161,11 +161,13 @@ class LIFArray(wiring.Component):
 
     def _layer_params(self, m, layer):
         """The parameters of ``layer`` (the chunk two stages before leaving),
-        registered so that they are valid in the lanes' last stage."""
+        registered so that they are valid in the lanes' last stage, with the
+        outcome of a value clamped to either bound (:func:`layer_outcomes`),
+        formed here once instead of in every lane."""
         V = self.capacity.v_bits
         thr, lo, hi = Signal(signed(V)), Signal(signed(V)), Signal(signed(V))
         sub, spk = Signal(), Signal()
-        m.d.sync += [
+        m.d.comb += [
             thr.eq(Array(self.ly_thr)[layer]),
             sub.eq(Array(self.ly_sub)[layer]),
             spk.eq(Array(self.ly_spk)[layer]),
@@ -173,10 +175,15 @@ class LIFArray(wiring.Component):
         with m.Switch(Array(self.ly_vb)[layer]):
             for b in range(2, V + 1):
                 with m.Case(b):
-                    m.d.sync += [hi.eq((1 << (b - 1)) - 1), lo.eq(-(1 << (b - 1)))]
+                    m.d.comb += [hi.eq((1 << (b - 1)) - 1), lo.eq(-(1 << (b - 1)))]
             with m.Default():
-                m.d.sync += [hi.eq((1 << (V - 1)) - 1), lo.eq(-(1 << (V - 1)))]
-        return {"threshold": thr, "subtract": sub, "spiking": spk, "lo": lo, "hi": hi}
+                m.d.comb += [hi.eq((1 << (V - 1)) - 1), lo.eq(-(1 << (V - 1)))]
+        comb = {"threshold": thr, "subtract": sub, "spiking": spk, "lo": lo, "hi": hi,
+                **layer_outcomes(hi, lo, thr, sub, spk)}  # fmt: skip
+        regs = {k: Signal.like(v, name=f"lp_{k}") if isinstance(v, Signal) else Signal(v.shape(), name=f"lp_{k}")
+                for k, v in comb.items()}  # fmt: skip
+        m.d.sync += [regs[k].eq(v) for k, v in comb.items()]
+        return regs
 
     def _lanes(self, m, params, lanes_out):
         """The P lanes; returns their spike bits masked by the lane count of

@@ -25,11 +25,12 @@ Stages (one register each; ``LATENCY`` = 4 cycles from ``i_valid`` to
 1. ``p1 = v * d`` (the one registered multiplier: a DSP/MULT18 for
    ``v_bits`` <= 18) and ``s1 = v + I``.
 2. ``t2 = s1 - (p1 >> (12 + shift))``: exact, width ``acc_width + 2``.
-3. Clamp, threshold and reset in one level: ``t2`` is compared with ``hi``,
-   ``lo`` and ``threshold`` in parallel (and ``t2 - threshold`` formed
-   beside them), then a mux picks the result. ``clamp(t2) >= threshold``
-   is read off the same compares: above ``hi`` it is ``hi >= threshold``,
-   below ``lo`` it is ``lo >= threshold``, else ``t2 >= threshold``; so no
+3. Clamp, threshold and reset in one level: ``t2`` is compared with ``hi``
+   and ``lo``, and ``t2 - threshold`` formed, in parallel (its sign is
+   ``t2 >= threshold``), then a mux picks the result. A value above ``hi``
+   or below ``lo`` has the layer's own outcome, spike and membrane alike
+   (:func:`layer_outcomes`: ``hi_spike``/``hi_result``, ``lo_spike``/
+   ``lo_result``), which the array forms once for all lanes; so no
    comparator waits for the clamp.
 
 ``shift`` (0..3, per neuron like ``d``) widens the multiplier's right shift for the v1
@@ -54,7 +55,25 @@ from amaranth.lib.wiring import In, Out
 from hw.spec import timing
 from hw.spec.protocol import DECAY_BITS, DECAY_ONE, decay_and_shift, decay_from_shift
 
-__all__ = ["DECAY_BITS", "DECAY_ONE", "LIFPipeLane", "decay_from_shift", "decay_and_shift"]
+__all__ = ["DECAY_BITS", "DECAY_ONE", "LIFPipeLane", "layer_outcomes", "decay_from_shift", "decay_and_shift"]
+
+def layer_outcomes(hi, lo, threshold, subtract, spiking) -> dict:
+    """What a lane's last stage makes of a value clamped to ``hi`` or ``lo``:
+    whether it spikes (``hi_spike``: ``spiking and hi >= threshold``) and the
+    membrane it leaves (``hi_result``: ``hi - threshold`` after a subtracting
+    spike, 0 after a zeroing one, else ``hi``), and the same for ``lo``.
+
+    They depend on the layer only, so :class:`hw.rtl.lif_array.LIFArray`
+    forms them once for all P lanes (Amaranth values in, Amaranth values
+    out): per lane they were two subtractors, two comparators and a wider
+    mux (29 of a lane's 169 LUTs, Yosys xc7, V = 16)."""
+    out = {}
+    for name, bound in (("hi", hi), ("lo", lo)):
+        fires = spiking & (bound >= threshold)
+        out[f"{name}_spike"] = fires
+        out[f"{name}_result"] = Mux(fires, Mux(subtract, bound - threshold, 0), bound)
+    return out
+
 
 class LIFPipeLane(wiring.Component):
     """One neuron update per cycle, ``LATENCY`` cycles deep.
@@ -84,6 +103,8 @@ class LIFPipeLane(wiring.Component):
         The layer's clamp bounds and threshold (held while in flight).
     subtract, spiking : In(1)
         Reset by subtraction; 0 for a non-spiking readout layer (held).
+    hi_spike, lo_spike : In(1); hi_result, lo_result : In(signed(v_bits))
+        :func:`layer_outcomes` of the above (held).
     o_valid : Out(1)
         ``v_out`` and ``spike`` hold the result of the neuron that entered
         ``LATENCY`` cycles ago.
@@ -115,6 +136,10 @@ class LIFPipeLane(wiring.Component):
                 "threshold": In(signed(v_bits)),
                 "subtract": In(1),
                 "spiking": In(1),
+                "hi_spike": In(1),
+                "lo_spike": In(1),
+                "hi_result": In(signed(v_bits)),
+                "lo_result": In(signed(v_bits)),
                 "o_valid": Out(1),
                 "v_out": Out(signed(v_bits)),
                 "spike": Out(1),
@@ -149,13 +174,19 @@ class LIFPipeLane(wiring.Component):
         t2 = Signal(signed(W))
         m.d.sync += t2.eq(s1 - leak)
 
-        hi, lo, thr = self.hi, self.lo, self.threshold
-        gt_hi, lt_lo = t2 > hi, t2 < lo
-        clamped = Mux(gt_hi, hi, Mux(lt_lo, lo, t2))
-        spike = self.spiking & Mux(gt_hi, hi >= thr, Mux(lt_lo, lo >= thr, t2 >= thr))
-        after = Mux(gt_hi, hi - thr, Mux(lt_lo, lo - thr, t2 - thr))
+        gt_hi, lt_lo = t2 > self.hi, t2 < self.lo
+        # t2 - thr once: its sign is t2 >= thr (no second comparator). A clamped
+        # value's whole outcome is the layer's (hi_spike / hi_result, lo_...),
+        # formed once for all lanes (hw.rtl.lif_array, layer_outcomes)
+        diff = Signal(signed(W + 1))
+        m.d.comb += diff.eq(t2 - self.threshold)
+        fires = self.spiking & ~diff[-1]
+        inside = Mux(fires, Mux(self.subtract, diff, 0), t2)
         v3 = Signal(signed(V))
         s3 = Signal()
-        m.d.sync += [s3.eq(spike), v3.eq(Mux(spike, Mux(self.subtract, after, 0), clamped))]
+        m.d.sync += [
+            s3.eq(Mux(gt_hi, self.hi_spike, Mux(lt_lo, self.lo_spike, fires))),
+            v3.eq(Mux(gt_hi, self.hi_result, Mux(lt_lo, self.lo_result, inside))),
+        ]
         m.d.comb += [self.o_valid.eq(valid[-1]), self.v_out.eq(v3), self.spike.eq(s3)]
         return m
