@@ -119,14 +119,22 @@ class CommandDecoder(wiring.Component):
 
         is_events = (ftype == R["EVENTS"]) | (ftype == R["EVENTS_LAST"])
         is_last = (ftype == R["WORDS_LAST"]) | (ftype == R["EVENTS_LAST"])
-        half = Mux(idx[0], rd.data[16:], rd.data[:16])
+        # no payload word goes from the block RAM's output into logic: IDLE registers
+        # word 0 for DISPATCH; PUSH_READ registers each pushed word (read one
+        # cycle ahead, see rd.addr below) and PUSH selects and expands it there
+        word_q = Signal(32)
+        primed = Signal()  # a cycle after reset: rd.data holds word 0 from then on in IDLE
+        m.d.sync += primed.eq(1)
+        half = Mux(idx[0], word_q[16:], word_q[:16])
         event_word = Mux(half == link.EVENT_MARKER, Const(1 << 31, 32), half)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
-                # rd.addr is 0 here: word 0 of the payload is on rd.data in DISPATCH
-                m.d.comb += self.i_frame.ready.eq(1)
-                with m.If(self.i_frame.valid):
+                # rd.addr is 0 here: word 0 of the payload (long written: the frame is
+                # offered only after its CRC) is registered for DISPATCH
+                m.d.sync += word_q.eq(rd.data)
+                m.d.comb += self.i_frame.ready.eq(primed)
+                with m.If(self.i_frame.valid & primed):
                     f = self.i_frame.payload
                     m.d.sync += [ftype.eq(f.ftype), length.eq(f.length)]
                     with m.If(f.error != 0):
@@ -140,13 +148,13 @@ class CommandDecoder(wiring.Component):
                 with m.Switch(ftype):
                     with m.Case(R["READ"]):
                         with m.If(length == 4):
-                            m.d.sync += [axil.araddr.eq(rd.data), axil.arvalid.eq(1)]
+                            m.d.sync += [axil.araddr.eq(word_q), axil.arvalid.eq(1)]
                             m.next = "AXI_AR"
                         with m.Else():
                             error(E["LENGTH"])
                     with m.Case(R["WRITE"]):
                         with m.If(length == 8):
-                            m.d.sync += [axil.awaddr.eq(rd.data), idx.eq(1)]
+                            m.d.sync += [axil.awaddr.eq(word_q), idx.eq(1)]
                             m.next = "WRITE_WAIT"
                         with m.Else():
                             error(E["LENGTH"])
@@ -164,7 +172,7 @@ class CommandDecoder(wiring.Component):
                             error(E["LENGTH"])
                     with m.Case(R["RECV"]):
                         with m.If(length == 2):
-                            reply(ReplyKind.RESULTS, P["RESULT"], rd.data[:16])
+                            reply(ReplyKind.RESULTS, P["RESULT"], word_q[:16])
                         with m.Else():
                             error(E["LENGTH"])
                     with m.Case(R["FLUSH"]):
@@ -206,12 +214,14 @@ class CommandDecoder(wiring.Component):
                     m.d.sync += axil.bready.eq(0)
                     fixed(P["WRITE_DONE"], 1, axil.bresp)
             with m.State("PUSH_READ"):
-                # rd.addr follows idx: the word (or halfword's word) is on rd.data next cycle
+                # the word (or halfword's word) at idx is on rd.data: its address went
+                # out a cycle ahead (DISPATCH: word 0; PUSH: the next index)
+                m.d.sync += word_q.eq(rd.data)
                 m.next = "PUSH"
             with m.State("PUSH"):
                 m.d.comb += [
                     axis.tvalid.eq(1),
-                    axis.tdata.eq(Mux(is_events, event_word, rd.data)),
+                    axis.tdata.eq(Mux(is_events, event_word, word_q)),
                     axis.tlast.eq(is_last & (idx == n_items - 1)),
                 ]
                 with m.If(axis.tready):
@@ -230,6 +240,10 @@ class CommandDecoder(wiring.Component):
                     m.d.sync += idx.eq(0)
                     m.next = "IDLE"
 
-        # payload memory read address: word 0 in IDLE, the data word for WRITE, the push index
-        m.d.comb += rd.addr.eq(Mux(is_events, idx[1:], idx))
+        # payload memory read address: word 0 in REPLY and IDLE (so IDLE's every cycle
+        # holds word 0), the data word for WRITE; while pushing, the next index
+        # (read ahead, so PUSH_READ registers it)
+        at = Signal(16)
+        m.d.comb += [at.eq(Mux(fsm.ongoing("PUSH"), idx + 1, Mux(fsm.ongoing("REPLY"), 0, idx))),
+                     rd.addr.eq(Mux(is_events, at[1:], at))]  # fmt: skip
         return m
