@@ -199,6 +199,20 @@ CORE_BLOCK_MUTANTS = (
         ("tests/test_hw_accumulators.py",),
     ),
     Mutant(
+        "link commands: a pushed word read at its own index, not a cycle ahead",
+        "hw/rtl/link_commands.py",
+        'Mux(fsm.ongoing("PUSH"), idx + 1, Mux',
+        'Mux(fsm.ongoing("PUSH"), idx, Mux',
+        ("tests/test_link_parts.py", "-m", "not yosys"),
+    ),
+    Mutant(
+        "link commands: word 0 not re-addressed in REPLY (a frame offered at once decodes a stale word)",
+        "hw/rtl/link_commands.py",
+        'Mux(fsm.ongoing("REPLY"), 0, idx)',
+        "idx",
+        ("tests/test_link_parts.py", "-m", "not yosys"),
+    ),
+    Mutant(
         "uart: the bit period rounded up to whole cycles (the phase accumulator drops den)",
         "hw/rtl/uart.py",
         "m.d.sync += left.eq(left + (num - den))",
