@@ -240,9 +240,8 @@ class CommandDecoder(wiring.Component):
                     m.d.sync += idx.eq(0)
                     m.next = "IDLE"
 
-        # payload memory read address: word 0 in REPLY and IDLE (so IDLE's every cycle
-        # holds word 0), the data word for WRITE; while pushing, the next index
-        # (read ahead, so PUSH_READ registers it)
+        # read address: word 0 in REPLY and IDLE (IDLE's every cycle holds word 0), the
+        # data word for WRITE; while pushing, the next index (PUSH_READ registers it)
         at = Signal(16)
         m.d.comb += [at.eq(Mux(fsm.ongoing("PUSH"), idx + 1, Mux(fsm.ongoing("REPLY"), 0, idx))),
                      rd.addr.eq(Mux(is_events, at[1:], at))]  # fmt: skip
