@@ -59,17 +59,35 @@ def test_ticker_whole_period_is_a_plain_divisor():
     assert _ticks(5, True, 3) == [2, 7, 12]
 
 
+def _sender(tx: UARTTx, data: bytes):
+    """A testbench offering ``data`` to the transmitter, byte by byte."""
+
+    async def send(ctx):
+        for b in data:
+            ctx.set(tx.i_stream.payload, b)
+            ctx.set(tx.i_stream.valid, 1)
+            await ctx.tick().until(tx.i_stream.ready)
+            ctx.set(tx.i_stream.valid, 0)
+
+    return send
+
+
+def _collector(rx: UARTRx, got: list[int]):
+    """A process appending every byte the receiver delivers to ``got``."""
+
+    async def collect(ctx):
+        ctx.set(rx.o_stream.ready, 1)
+        async for _, _, valid, payload in ctx.tick().sample(rx.o_stream.valid, rx.o_stream.payload):
+            if valid:
+                got.append(payload)
+
+    return collect
+
+
 def _tx_line(period, data: bytes, cycles: int) -> list[int]:
     """The tx level on each cycle after the first byte is offered."""
     dut = UARTTx(period)
     levels: list[int] = []
-
-    async def bench(ctx):
-        for b in data:
-            ctx.set(dut.i_stream.payload, b)
-            ctx.set(dut.i_stream.valid, 1)
-            await ctx.tick().until(dut.i_stream.ready)
-            ctx.set(dut.i_stream.valid, 0)
 
     async def probe(ctx):
         for _ in range(cycles):
@@ -78,7 +96,7 @@ def _tx_line(period, data: bytes, cycles: int) -> list[int]:
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(bench)
+    sim.add_testbench(_sender(dut, data))
     sim.add_testbench(probe)
     sim.run()
     return levels
@@ -115,16 +133,10 @@ def _receive(period, data: bytes, line_period: float, gap: float = 3.0) -> list[
             ctx.set(dut.rx, v)
             await ctx.tick()
 
-    async def sink(ctx):
-        ctx.set(dut.o_stream.ready, 1)
-        async for _, _, valid, payload in ctx.tick().sample(dut.o_stream.valid, dut.o_stream.payload):
-            if valid:
-                got.append(payload)
-
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(line)
-    sim.add_process(sink)
+    sim.add_process(_collector(dut, got))
     sim.run_until(1e-8 * (len(levels) + 10))
     return got
 
@@ -155,24 +167,10 @@ def test_tx_to_rx_loopback_at_65_thirds():
     top.submodules.tx, top.submodules.rx = tx, rx
     top.d.comb += rx.rx.eq(tx.tx)
     got: list[int] = []
-
-    async def send(ctx):
-        for b in DATA:
-            ctx.set(tx.i_stream.payload, b)
-            ctx.set(tx.i_stream.valid, 1)
-            await ctx.tick().until(tx.i_stream.ready)
-        ctx.set(tx.i_stream.valid, 0)
-
-    async def sink(ctx):
-        ctx.set(rx.o_stream.ready, 1)
-        async for _, _, valid, payload in ctx.tick().sample(rx.o_stream.valid, rx.o_stream.payload):
-            if valid:
-                got.append(payload)
-
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    sim.add_testbench(send)
-    sim.add_process(sink)
+    sim.add_testbench(_sender(tx, DATA))
+    sim.add_process(_collector(rx, got))
     sim.run_until(1e-8 * (len(DATA) + 1) * 230)
     assert got == list(DATA)
 

@@ -127,10 +127,11 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
     platform = _platform(board)
     platform.add_file("eavs_core.v", without_zero_meminit(Path(core_verilog).read_text())[0])
     top = ulx3s_top(board, Path(core_verilog))
+    uart = uart_timing(top.timing["bit_period"])
     if progress:
         progress(
             f"ecp5: elaborating the board top (PLL {board.oscillator_mhz:g} -> {board.clock_mhz:g} MHz, "
-            f"UART {board.baud} baud = {uart_timing(top.timing['bit_period'])}, link bridge, eavs_core)"
+            f"UART {board.baud} baud = {uart}, link bridge, eavs_core)"
         )
     plan = platform.build(top, name=TOP, build_dir=str(out_dir), do_build=False)
     plan.extract(str(out_dir))
@@ -162,7 +163,7 @@ def build_ecp5(board: Board, core_verilog: Path, out_dir: Path, progress: Callab
         wrapper=(
             f"host link: EHXPLLL {board.oscillator_mhz:g} -> {board.clock_mhz:g} MHz (CLKI_DIV {top.pll.clki_div}, "
             f"CLKFB_DIV {top.pll.clkfb_div}, CLKOP_DIV {top.pll.clkop_div}), FT231X UART at {board.baud} baud "
-            f"({uart_timing(top.timing['bit_period'])}), "
+            f"({uart}), "
             "hw.spec.link frames to AXI4-Lite and AXI4-Stream"
         ),
         baud=board.baud,

@@ -180,8 +180,7 @@ class LIFArray(wiring.Component):
                 m.d.comb += [hi.eq((1 << (V - 1)) - 1), lo.eq(-(1 << (V - 1)))]
         comb = {"threshold": thr, "subtract": sub, "spiking": spk, "lo": lo, "hi": hi,
                 **layer_outcomes(hi, lo, thr, sub, spk)}  # fmt: skip
-        regs = {k: Signal.like(v, name=f"lp_{k}") if isinstance(v, Signal) else Signal(v.shape(), name=f"lp_{k}")
-                for k, v in comb.items()}  # fmt: skip
+        regs = {k: Signal(v.shape(), name=f"lp_{k}") for k, v in comb.items()}
         m.d.sync += [regs[k].eq(v) for k, v in comb.items()]
         return regs
 
